@@ -1,0 +1,39 @@
+"""The FastAPI application, assembled in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from autan import __version__
+from autan.api.errors import install_error_handlers
+from autan.api.routes import chat, health, models
+from autan.chat.service import ChatService
+from autan.models.registry import ModelRegistry
+
+
+def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
+    """Build the app; ``load_registry`` runs at start-up so models load inside the server."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        registry = load_registry()
+        app.state.registry = registry
+        app.state.chat = ChatService(registry)
+        try:
+            yield
+        finally:
+            registry.close()
+
+    app = FastAPI(
+        title="autan",
+        version=__version__,
+        description="The Mistral API, served from your own machine.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (chat.router, models.router, health.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,35 @@
+"""Typed dependencies the routers inject."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from autan.chat.service import ChatService
+from autan.models.registry import ModelRegistry
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.registry
+    return registry
+
+
+def get_chat_service(request: Request) -> ChatService:
+    service: ChatService = request.app.state.chat
+    return service
+
+
+async def authenticate(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str | None:
+    """Where API keys plug in. Any bearer token, or none, is accepted until keys exist."""
+    return credentials.credentials if credentials else None
+
+
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+ApiKeyDep = Annotated[str | None, Depends(authenticate)]

@@ -1,0 +1,84 @@
+"""Every error leaves the server in the Mistral envelope; this is the one place that maps them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from autan.errors import AutanError, Overloaded
+from autan.protocol.errors import ErrorPublic, ErrorType
+
+log = logging.getLogger(__name__)
+
+_TYPE_BY_STATUS: dict[int, ErrorType] = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+}
+
+
+def error_response(
+    status: int,
+    message: str | dict[str, Any],
+    *,
+    type_: ErrorType | None = None,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    if type_ is None:
+        type_ = _TYPE_BY_STATUS.get(
+            status, "server_error" if status >= 500 else "invalid_request_error"
+        )
+    body = ErrorPublic(message=message, type=type_, param=param, code=code)
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+async def _autan_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AutanError)
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+    return error_response(
+        exc.status,
+        exc.message,
+        type_=exc.type,  # type: ignore[arg-type]
+        param=exc.param,
+        code=exc.code,
+        headers=headers,
+    )
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    """422 with pydantic's details under ``message.detail``, as Mistral sends them."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {k: v for k, v in err.items() if k in ("type", "loc", "msg", "input", "ctx")}
+        for err in exc.errors()
+    ]
+    for err in detail:
+        if "ctx" in err:
+            err["ctx"] = {k: str(v) for k, v in err["ctx"].items()}
+    return error_response(422, {"detail": detail}, code="invalid_request_schema")
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "Internal server error", code="internal_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AutanError, _autan_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,36 @@
+"""``GET /v1/models`` and ``GET /v1/models/{model_id}``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from autan.api.deps import ApiKeyDep, RegistryDep
+from autan.models.registry import ServedModel
+from autan.protocol.models import ModelCapabilities, ModelCardPublic, ModelListPublic
+
+router = APIRouter(tags=["models"])
+
+
+def model_card(model: ServedModel) -> ModelCardPublic:
+    return ModelCardPublic(
+        id=model.id,
+        created=model.created,
+        name=model.id,
+        description=model.description,
+        capabilities=ModelCapabilities(completion_chat=True),
+        max_context_length=model.max_context_length,
+        aliases=model.aliases,
+        default_model_temperature=model.default_temperature,
+    )
+
+
+@router.get("/v1/models", response_model=ModelListPublic)
+async def list_models(registry: RegistryDep, _key: ApiKeyDep) -> ModelListPublic:
+    """Every served model, each once, with its aliases on its card."""
+    return ModelListPublic(data=[model_card(m) for m in registry])
+
+
+@router.get("/v1/models/{model_id}", response_model=ModelCardPublic)
+async def retrieve_model(model_id: str, registry: RegistryDep, _key: ApiKeyDep) -> ModelCardPublic:
+    """One model card, by id or alias."""
+    return model_card(registry.resolve(model_id))

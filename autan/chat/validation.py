@@ -1,0 +1,83 @@
+"""Message-order rules of the Mistral API (mistral-common's validator, serving mode)."""
+
+from __future__ import annotations
+
+from autan.errors import InvalidRequest
+from autan.protocol.chat import AssistantMessage, Message, ToolMessage
+
+_MAY_FOLLOW = {
+    "system": {"user", "assistant", "system"},
+    "user": {"assistant", "system", "user"},
+    "assistant": {"assistant", "user", "tool"},
+    "tool": {"assistant", "tool", "user"},
+}
+
+
+def validate_messages(messages: list[Message]) -> None:
+    """Raise ``InvalidRequest`` with the wording clients know when the conversation is malformed."""
+    if not messages:
+        raise InvalidRequest("Conversation must have at least one message", param="messages")
+    if len(messages) == 1 and messages[0].role not in ("user", "system"):
+        raise InvalidRequest(
+            "Conversation must have a user or system message first", param="messages"
+        )
+    for prev, cur in zip(messages, messages[1:], strict=False):
+        if cur.role not in _MAY_FOLLOW[prev.role]:
+            raise InvalidRequest(
+                f"Unexpected role '{cur.role}' after role '{prev.role}'", param="messages"
+            )
+    for i, msg in enumerate(messages):
+        if isinstance(msg, AssistantMessage):
+            _validate_assistant(msg, last=i == len(messages) - 1)
+    last = messages[-1]
+    if isinstance(last, AssistantMessage):
+        if not last.prefix:
+            raise InvalidRequest(
+                "Expected last role User or Tool (or Assistant with prefix True) for serving"
+                " but got assistant",
+                param="messages",
+            )
+    elif last.role not in ("user", "tool"):
+        raise InvalidRequest(
+            f"Expected last role User or Tool (or Assistant with prefix True) for serving"
+            f" but got {last.role}",
+            param="messages",
+        )
+    _validate_tool_results(messages)
+
+
+def _validate_assistant(msg: AssistantMessage, *, last: bool) -> None:
+    has_content = bool(msg.content)
+    if msg.prefix and not last:
+        raise InvalidRequest(
+            "Assistant message with prefix True must be last message", param="messages"
+        )
+    if msg.prefix and not has_content:
+        raise InvalidRequest(
+            "Assistant message with prefix True must have content", param="messages"
+        )
+    if not has_content and not msg.tool_calls:
+        raise InvalidRequest(
+            "Assistant message must have either content or tool_calls, but not none.",
+            param="messages",
+        )
+
+
+def _validate_tool_results(messages: list[Message]) -> None:
+    expected = 0
+    for msg in messages:
+        if isinstance(msg, AssistantMessage):
+            if expected:
+                raise InvalidRequest(
+                    f"Not the same number of function calls and responses: {expected} "
+                    "call(s) left unanswered",
+                    param="messages",
+                )
+            expected = len(msg.tool_calls or [])
+        elif isinstance(msg, ToolMessage):
+            if expected == 0:
+                raise InvalidRequest(
+                    "Tool message must follow an assistant message with tool_calls",
+                    param="messages",
+                )
+            expected -= 1

@@ -1,0 +1,1 @@
+"""The ``autan`` command: serve, chat, models."""

@@ -1,0 +1,19 @@
+"""Entry point of the ``autan`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from autan.cli import models
+from autan.cli.chat import chat
+from autan.cli.serve import serve
+
+app = typer.Typer(
+    help="autan: the Mistral API served from your own machine.", no_args_is_help=True
+)
+app.command()(serve)
+app.command()(chat)
+app.add_typer(models.app, name="models")
+
+if __name__ == "__main__":
+    app()

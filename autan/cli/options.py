@@ -1,0 +1,68 @@
+"""Flags shared by several commands, turned into one ``Settings``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from autan.settings import EngineSettings, LogLevel, ModelSettings, Settings
+
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option("--model", help="GGUF file to serve (default: the packaged SmolLM2-135M)."),
+]
+ParallelOpt = Annotated[
+    int | None, typer.Option("--parallel", help="Sequences decoded together (default 8).")
+]
+ThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", help="CPU threads for llama.cpp (default: all cores).")
+]
+ContextOpt = Annotated[
+    int | None,
+    typer.Option("--ctx-size", help="Tokens each sequence may hold, prompt and output (4096)."),
+]
+LogLevelOpt = Annotated[
+    LogLevel | None,
+    typer.Option("--log-level", help="debug also shows llama.cpp's own log."),
+]
+
+
+def build_settings(
+    *,
+    model: Path | None = None,
+    parallel: int | None = None,
+    threads: int | None = None,
+    context: int | None = None,
+    log_level: LogLevel | None = None,
+    **top: Any,
+) -> Settings:
+    """Environment first (``AUTAN_*``), flags on top; validated once here."""
+    base = Settings()
+    engine: dict[str, Any] = base.engine.model_dump()
+    engine.update(
+        {
+            k: v
+            for k, v in (
+                ("parallel", parallel),
+                ("threads", threads),
+                ("context_per_sequence", context),
+            )
+            if v is not None
+        }
+    )
+    model_settings = base.model.model_dump()
+    if model is not None:
+        model_settings["path"] = model
+    fields = base.model_dump(exclude={"engine", "model"})
+    fields.update({k: v for k, v in top.items() if v is not None})
+    if log_level is not None:
+        fields["log_level"] = log_level
+    return Settings.model_validate(
+        {
+            **fields,
+            "engine": EngineSettings.model_validate(engine),
+            "model": ModelSettings.model_validate(model_settings),
+        }
+    )

@@ -1,0 +1,61 @@
+"""The few typed errors the core raises; ``api/errors.py`` turns them into the Mistral envelope."""
+
+from __future__ import annotations
+
+
+class AutanError(Exception):
+    """Base class: a message the client may read, plus the envelope's ``param`` and ``code``."""
+
+    status = 500
+    type = "server_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+class InvalidRequest(AutanError):
+    """The request is well-formed JSON but asks for something that cannot be done (400)."""
+
+    status = 400
+    type = "invalid_request_error"
+
+
+class ContextOverflow(InvalidRequest):
+    """The prompt does not fit the model's context window (400)."""
+
+    def __init__(self, sent: int, fits: int):
+        super().__init__(
+            f"Prompt contains {sent} tokens, too large for model with {fits} maximum context "
+            f"length. Shorten the messages or use a model with a longer context.",
+            param="messages",
+            code="context_length_exceeded",
+        )
+        self.sent = sent
+        self.fits = fits
+
+
+class UnknownModel(AutanError):
+    """No model is served under that name (404)."""
+
+    status = 404
+    type = "invalid_request_error"
+
+    def __init__(self, name: str):
+        super().__init__(f"Invalid model: {name}", param="model", code="model_not_found")
+
+
+class Overloaded(AutanError):
+    """The engine's queue is full; the client should retry after ``retry_after`` seconds (503)."""
+
+    status = 503
+    type = "overloaded_error"
+
+    def __init__(self, retry_after: int = 1):
+        super().__init__(
+            "The server is overloaded: too many requests are waiting. Retry shortly.",
+            code="overloaded",
+        )
+        self.retry_after = retry_after

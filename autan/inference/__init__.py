@@ -1,0 +1,1 @@
+"""Inference: libllama wrapper, continuous-batching scheduler, sampling. No HTTP, no storage."""

@@ -1,0 +1,183 @@
+"""The engine: an asyncio facade over one model's scheduler thread.
+
+Requests become ``Sequence`` objects handed to the engine thread; outputs come back through
+``loop.call_soon_threadsafe`` into a per-request asyncio queue. Closing the async iterator
+(client gone, task cancelled) cancels its sequences and frees their slots at the next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Protocol
+
+from autan.errors import ContextOverflow, Overloaded
+from autan.inference.model_info import ModelInfo
+from autan.inference.sampling import SamplingParams
+from autan.inference.scheduler import DecodeBackend, Scheduler
+from autan.inference.sequence import Sequence, SequenceOutput, SequenceStatus
+from autan.settings import EngineSettings
+
+if TYPE_CHECKING:
+    from autan.inference.llama import LlamaModel
+
+log = logging.getLogger(__name__)
+
+ChoiceOutput = tuple[int, SequenceOutput]
+
+
+class Engine(Protocol):
+    """What the services need of an inference engine; ``LocalEngine`` and test fakes implement it."""
+
+    info: ModelInfo
+    context: int  # cells per sequence: prompt + output must fit
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]: ...
+
+    def generate(
+        self, prompt: list[int], choices: list[SamplingParams]
+    ) -> AsyncIterator[ChoiceOutput]:
+        """Run one sequence per entry of ``choices`` on ``prompt``; yield (choice, output)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Vocabulary(Protocol):
+    """Tokenizer side of a model (``llama.LlamaModel`` in production)."""
+
+    info: ModelInfo
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]: ...
+
+    def piece(self, token: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class ClosableBackend(DecodeBackend, Protocol):
+    def close(self) -> None: ...
+
+
+class LocalEngine:
+    """A model on this machine, driven by our continuous-batching scheduler on its own thread."""
+
+    def __init__(
+        self, model: Vocabulary, backend: ClosableBackend, settings: EngineSettings, context: int
+    ) -> None:
+        self._model = model
+        self._backend = backend
+        self._scheduler = Scheduler(
+            backend, slots=settings.parallel, batch_tokens=settings.batch_tokens
+        )
+        self._max_waiting = settings.max_waiting
+        self.info = model.info
+        self.context = context
+        self._inbox: list[Sequence] = []
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="autan-engine", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def load(cls, model: LlamaModel, settings: EngineSettings) -> LocalEngine:
+        """libllama on this machine: one context with ``settings.parallel`` KV streams."""
+        from autan.inference.llama import LlamaContext
+
+        context = min(settings.context_per_sequence, model.info.context_train or 1 << 30)
+        backend = LlamaContext(
+            model,
+            slots=settings.parallel,
+            context=context,
+            batch_tokens=settings.batch_tokens,
+            threads=settings.threads,
+        )
+        return cls(model, backend, settings, context)
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        return self._model.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def generate(
+        self, prompt: list[int], choices: list[SamplingParams]
+    ) -> AsyncIterator[ChoiceOutput]:
+        """Queue the sequences now (errors raise here, before any output) and return their
+        outputs. Must be called from the event loop that will consume them."""
+        if len(prompt) >= self.context:
+            raise ContextOverflow(len(prompt), self.context)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[ChoiceOutput] = asyncio.Queue()
+        seqs = [
+            Sequence.create(
+                prompt,
+                params,
+                self._emitter(loop, queue, i),
+                context=self.context,
+                piece=self._model.piece,
+            )
+            for i, params in enumerate(choices)
+        ]
+        self._submit(seqs)
+        return self._outputs(queue, seqs)
+
+    async def _outputs(
+        self, queue: asyncio.Queue[ChoiceOutput], seqs: list[Sequence]
+    ) -> AsyncIterator[ChoiceOutput]:
+        remaining = len(seqs)
+        try:
+            while remaining:
+                item = await queue.get()
+                if item[1].finish_reason is not None:
+                    remaining -= 1
+                yield item
+        finally:
+            self._cancel([s for s in seqs if s.status is not SequenceStatus.FINISHED])
+
+    @staticmethod
+    def _emitter(
+        loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[ChoiceOutput], index: int
+    ) -> Callable[[SequenceOutput], None]:
+        def emit(out: SequenceOutput) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, (index, out))
+
+        return emit
+
+    def _submit(self, seqs: list[Sequence]) -> None:
+        with self._cond:
+            if self._stopping:
+                raise Overloaded(retry_after=5)
+            if len(self._scheduler.waiting) + len(self._inbox) + len(seqs) > self._max_waiting:
+                raise Overloaded(retry_after=1)
+            self._inbox.extend(seqs)
+            self._cond.notify()
+
+    def _cancel(self, seqs: list[Sequence]) -> None:
+        if not seqs:
+            return
+        with self._cond:
+            for seq in seqs:
+                seq.cancelled = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._inbox or self._scheduler.has_work or self._stopping):
+                    self._cond.wait()
+                if self._stopping:
+                    break
+                inbox, self._inbox = self._inbox, []
+            for seq in inbox:
+                self._scheduler.add(seq)
+            self._scheduler.step()
+        for seq in [*self._scheduler.running, *self._scheduler.waiting, *self._inbox]:
+            seq.emit(SequenceOutput("", len(seq.output), "error", error="server shutting down"))
+
+    def close(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join()
+        self._backend.close()
+        self._model.close()

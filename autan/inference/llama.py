@@ -1,0 +1,209 @@
+"""A thin wrapper over libllama (llama-cpp-python's low-level ctypes API).
+
+``LlamaModel`` owns the weights and the vocabulary; ``LlamaContext`` owns one context with
+``slots`` independent KV streams and one reusable ``llama_batch``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import llama_cpp as L
+import numpy as np
+
+from autan.inference.model_info import ModelInfo
+from autan.inference.sampling import Logits
+from autan.inference.scheduler import BatchPlan
+
+log = logging.getLogger("autan.llama")
+
+_GGML_LOG_LEVEL_ERROR = 4
+_backend_lock = threading.Lock()
+_backend_ready = False
+_log_callback: Any = None  # the ctypes callback must outlive every call into libllama
+
+
+class LlamaError(RuntimeError):
+    """libllama refused to load a model, create a context or decode a batch."""
+
+
+def init_backend(*, verbose: bool) -> None:
+    """Initialise libllama once per process; route its log to ours (errors only unless verbose)."""
+    global _backend_ready, _log_callback
+    with _backend_lock:
+        if _backend_ready:
+            return
+
+        @L.llama_log_callback  # type: ignore[untyped-decorator]
+        def _forward(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+            if verbose or level == _GGML_LOG_LEVEL_ERROR:
+                msg = text.decode("utf-8", errors="replace").rstrip()
+                if msg:
+                    log.log(logging.ERROR if level == _GGML_LOG_LEVEL_ERROR else logging.DEBUG, msg)
+
+        _log_callback = _forward
+        L.llama_log_set(_log_callback, ctypes.c_void_p(0))
+        L.llama_backend_init()
+        _backend_ready = True
+
+
+class LlamaModel:
+    """Weights and vocabulary of one GGUF, shared by every context made from it."""
+
+    def __init__(self, path: Path, *, verbose: bool = False) -> None:
+        init_backend(verbose=verbose)
+        params = L.llama_model_default_params()
+        params.n_gpu_layers = 0
+        self._model = L.llama_model_load_from_file(str(path).encode(), params)
+        if not self._model:
+            raise LlamaError(f"could not load model from {path}")
+        self._vocab = L.llama_model_get_vocab(self._model)
+        self.n_vocab = int(L.llama_vocab_n_tokens(self._vocab))
+        self._piece_cache: dict[int, bytes] = {}
+        self.info = self._read_info(path)
+
+    @property
+    def handle(self) -> Any:
+        return self._model
+
+    def _read_info(self, path: Path) -> ModelInfo:
+        metadata = self._metadata()
+        template = L.llama_model_chat_template(self._model, None)
+        bos = int(L.llama_vocab_bos(self._vocab))
+        eos = int(L.llama_vocab_eos(self._vocab))
+        desc = ctypes.create_string_buffer(256)
+        L.llama_model_desc(self._model, desc, len(desc))
+        return ModelInfo(
+            path=path,
+            description=desc.value.decode("utf-8", errors="replace"),
+            n_vocab=self.n_vocab,
+            context_train=int(L.llama_model_n_ctx_train(self._model)),
+            chat_template=template.decode("utf-8") if template else None,
+            bos_text=self._piece(bos, special=True).decode("utf-8", "replace") if bos >= 0 else "",
+            eos_text=self._piece(eos, special=True).decode("utf-8", "replace") if eos >= 0 else "",
+            add_bos=bool(L.llama_vocab_get_add_bos(self._vocab)),
+            metadata=metadata,
+        )
+
+    def _metadata(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        key = ctypes.create_string_buffer(256)
+        val = ctypes.create_string_buffer(512)
+        for i in range(int(L.llama_model_meta_count(self._model))):
+            if L.llama_model_meta_key_by_index(self._model, i, key, len(key)) < 0:
+                continue
+            if L.llama_model_meta_val_str_by_index(self._model, i, val, len(val)) < 0:
+                continue
+            out[key.value.decode("utf-8", "replace")] = val.value.decode("utf-8", "replace")
+        return out
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        buf = (L.llama_token * cap)()
+        n = L.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, parse_special)
+        if n < 0:
+            cap = -n
+            buf = (L.llama_token * cap)()
+            n = L.llama_tokenize(self._vocab, data, len(data), buf, cap, add_special, parse_special)
+        if n < 0:
+            raise LlamaError(f"tokenization failed ({n})")
+        return list(buf[:n])
+
+    def piece(self, token: int) -> bytes:
+        """The bytes a generated token stands for; control tokens render as nothing."""
+        cached = self._piece_cache.get(token)
+        if cached is None:
+            cached = self._piece_cache[token] = self._piece(token, special=False)
+        return cached
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+    def _piece(self, token: int, *, special: bool) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = L.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = L.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+        return buf.raw[: max(n, 0)]
+
+    def is_eog(self, token: int) -> bool:
+        return bool(L.llama_vocab_is_eog(self._vocab, token))
+
+    def close(self) -> None:
+        if self._model:
+            L.llama_model_free(self._model)
+            self._model = None
+
+
+class LlamaContext:
+    """One llama_context with ``slots`` KV streams of ``context`` cells each.
+
+    Implements ``scheduler.DecodeBackend``. Not thread-safe: the engine thread owns it.
+    """
+
+    def __init__(
+        self, model: LlamaModel, *, slots: int, context: int, batch_tokens: int, threads: int
+    ) -> None:
+        params = L.llama_context_default_params()
+        params.n_ctx = slots * context
+        params.n_batch = batch_tokens
+        params.n_ubatch = batch_tokens
+        params.n_seq_max = slots
+        params.n_threads = threads
+        params.n_threads_batch = threads
+        params.kv_unified = False
+        params.no_perf = True
+        self._ctx = L.llama_init_from_model(model.handle, params)
+        if not self._ctx:
+            raise LlamaError(
+                f"could not create a context of {slots} x {context} cells; lower --parallel "
+                f"or the context per sequence"
+            )
+        self._model = model
+        self._memory = L.llama_get_memory(self._ctx)
+        self._batch = L.llama_batch_init(batch_tokens, 0, 1)
+        self._batch_cap = batch_tokens
+        self.n_vocab = model.n_vocab
+        self.slots = slots
+        self.context = context
+
+    def decode(self, plan: BatchPlan) -> None:
+        n = len(plan)
+        assert 0 < n <= self._batch_cap, f"batch of {n} tokens exceeds {self._batch_cap}"
+        b = self._batch
+        np.ctypeslib.as_array(b.token, shape=(n,))[:] = plan.tokens
+        np.ctypeslib.as_array(b.pos, shape=(n,))[:] = plan.positions
+        np.ctypeslib.as_array(b.n_seq_id, shape=(n,))[:] = 1
+        np.ctypeslib.as_array(b.logits, shape=(n,))[:] = plan.want_logits
+        seq_id = b.seq_id
+        for i, slot in enumerate(plan.slots):
+            seq_id[i][0] = slot
+        b.n_tokens = n
+        rc = L.llama_decode(self._ctx, b)
+        if rc != 0:
+            raise LlamaError(f"llama_decode returned {rc}")
+
+    def logits(self, row: int) -> Logits:
+        ptr = L.llama_get_logits_ith(self._ctx, row)
+        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    def truncate(self, slot: int, keep: int) -> int:
+        if keep > 0 and L.llama_memory_seq_rm(self._memory, slot, keep, -1):
+            return keep
+        L.llama_memory_seq_rm(self._memory, slot, -1, -1)
+        return 0
+
+    def is_eog(self, token: int) -> bool:
+        return self._model.is_eog(token)
+
+    def close(self) -> None:
+        if self._ctx:
+            L.llama_batch_free(self._batch)
+            L.llama_free(self._ctx)
+            self._ctx = None

@@ -1,0 +1,179 @@
+"""Continuous batching: admit, mix prefill chunks with decode steps, sample, retire.
+
+Each slot of the context owns ``context`` KV cells (llama.cpp non-unified KV: one stream per
+sequence), so a sequence admitted into a free slot can always run to its limit: there is no
+eviction. A retired slot keeps its tokens in KV so the next prompt sharing a prefix skips it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from autan.inference.sampling import Logits
+from autan.inference.sequence import Sequence, SequenceOutput, SequenceStatus
+
+log = logging.getLogger(__name__)
+
+
+class DecodeBackend(Protocol):
+    """What the scheduler needs of a model context (``llama.LlamaContext`` in production)."""
+
+    n_vocab: int
+
+    def decode(self, batch: BatchPlan) -> None: ...
+
+    def logits(self, row: int) -> Logits: ...
+
+    def truncate(self, slot: int, keep: int) -> int:
+        """Drop the slot's KV cells from position ``keep`` on; return how many were kept."""
+        ...
+
+    def is_eog(self, token: int) -> bool: ...
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    """One ``llama_decode`` call: parallel arrays as libllama wants them."""
+
+    tokens: list[int]
+    positions: list[int]
+    slots: list[int]
+    want_logits: list[bool]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+class Scheduler:
+    """Owns the slots and the queues; ``step`` runs one batched decode. Single-threaded."""
+
+    def __init__(self, backend: DecodeBackend, *, slots: int, batch_tokens: int) -> None:
+        assert batch_tokens >= slots, f"batch_tokens ({batch_tokens}) must cover {slots} slots"
+        self.backend = backend
+        self.batch_tokens = batch_tokens
+        self.waiting: deque[Sequence] = deque()
+        self.running: list[Sequence] = []
+        self._free = list(range(slots))
+        self._slot_tokens: list[list[int]] = [[] for _ in range(slots)]
+
+    @property
+    def has_work(self) -> bool:
+        return bool(self.waiting or self.running)
+
+    def add(self, seq: Sequence) -> None:
+        self.waiting.append(seq)
+
+    def step(self) -> None:
+        self._reap_cancelled()
+        self._admit()
+        if not self.running:
+            return
+        plan, sampled = self._plan()
+        try:
+            self.backend.decode(plan)
+        except Exception as e:  # a failed decode must not take the other requests' slots
+            log.exception("decode failed; failing %d sequences", len(self.running))
+            for seq in list(self.running):
+                seq.n_cached = 0  # the slot's KV is in an unknown state: clear it on reuse
+                self._finish(seq, "error", "", error=str(e))
+            return
+        for seq, row in sampled:
+            token = seq.sampler.sample(self.backend.logits(row))
+            self._advance(seq, token)
+
+    def _reap_cancelled(self) -> None:
+        if any(s.cancelled for s in self.waiting):
+            self.waiting = deque(s for s in self.waiting if not s.cancelled)
+        for seq in [s for s in self.running if s.cancelled]:
+            self._release(seq)
+
+    def _admit(self) -> None:
+        while self.waiting and self._free:
+            seq = self.waiting.popleft()
+            slot, keep = self._best_slot(seq.prompt)
+            self._free.remove(slot)
+            keep = self.backend.truncate(slot, keep)
+            seq.slot, seq.n_cached, seq.status = slot, keep, SequenceStatus.RUNNING
+            self.running.append(seq)
+
+    def _best_slot(self, prompt: list[int]) -> tuple[int, int]:
+        """The free slot whose cached tokens share the longest prefix with ``prompt``.
+
+        At least one prompt token is always decoded again: its logits give the first sample.
+        """
+        best, best_keep = self._free[0], 0
+        for slot in self._free:
+            cached = self._slot_tokens[slot]
+            n = min(len(cached), len(prompt) - 1)
+            keep = 0
+            while keep < n and cached[keep] == prompt[keep]:
+                keep += 1
+            if keep > best_keep:
+                best, best_keep = slot, keep
+        return best, best_keep
+
+    def _plan(self) -> tuple[BatchPlan, list[tuple[Sequence, int]]]:
+        plan = BatchPlan([], [], [], [])
+        sampled: list[tuple[Sequence, int]] = []
+        decoding = [s for s in self.running if not s.prefilling]
+        prefilling = [s for s in self.running if s.prefilling]
+        budget = self.batch_tokens - len(decoding)
+        for seq in decoding + prefilling:
+            chunk = seq.pending(budget if seq.prefilling else 1)
+            if not chunk:
+                continue
+            start = seq.n_cached if seq.prefilling else len(seq.tokens) - 1
+            for j, tok in enumerate(chunk):
+                plan.tokens.append(tok)
+                plan.positions.append(start + j)
+                plan.slots.append(seq.slot)
+                plan.want_logits.append(False)
+            if seq.prefilling:
+                budget -= len(chunk)
+                seq.n_cached += len(chunk)
+                if seq.prefilling:
+                    continue
+            else:
+                seq.n_cached += 1
+            plan.want_logits[-1] = True
+            sampled.append((seq, len(plan) - 1))
+        return plan, sampled
+
+    def _advance(self, seq: Sequence, token: int) -> None:
+        if self.backend.is_eog(token):
+            self._finish(seq, "stop", self._drain(seq))
+            return
+        seq.output.append(token)
+        seq.sampler.accept(token)
+        text, hit_stop = seq.stop.feed(seq.detokenizer.feed(token))
+        if hit_stop:
+            self._finish(seq, "stop", text)
+        elif len(seq.output) >= seq.max_new_tokens:
+            self._finish(seq, "length", text + self._drain(seq))
+        elif text:
+            seq.emit(SequenceOutput(text=text, completion_tokens=len(seq.output)))
+
+    @staticmethod
+    def _drain(seq: Sequence) -> str:
+        """Text still held by the detokenizer and the stop matcher once no token follows."""
+        text, hit_stop = seq.stop.feed(seq.detokenizer.flush())
+        return text if hit_stop else text + seq.stop.flush()
+
+    def _finish(self, seq: Sequence, reason: str, text: str, error: str | None = None) -> None:
+        self._release(seq)
+        seq.emit(
+            SequenceOutput(
+                text=text, completion_tokens=len(seq.output), finish_reason=reason, error=error
+            )
+        )
+
+    def _release(self, seq: Sequence) -> None:
+        seq.status = SequenceStatus.FINISHED
+        if seq in self.running:
+            self.running.remove(seq)
+            # KV holds every fed token: the prompt and all outputs but the last sampled one.
+            self._slot_tokens[seq.slot] = seq.tokens[: seq.n_cached]
+            self._free.append(seq.slot)

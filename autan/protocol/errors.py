@@ -1,0 +1,25 @@
+"""The Mistral error envelope."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+ErrorType = Literal[
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "not_found_error",
+    "rate_limit_error",
+    "server_error",
+    "overloaded_error",
+]
+
+
+class ErrorPublic(BaseModel):
+    object: Literal["error"] = "error"
+    message: str | dict[str, Any]
+    type: ErrorType
+    param: str | None = None
+    code: str | None = None

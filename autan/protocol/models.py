@@ -1,0 +1,37 @@
+"""Model cards: ``GET /v1/models`` and ``GET /v1/models/{id}`` (Mistral API v1 section 6)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class ModelCapabilities(BaseModel):
+    completion_chat: bool = True
+    completion_fim: bool = False
+    function_calling: bool = False
+    fine_tuning: bool = False
+    vision: bool = False
+    classification: bool = False
+    reasoning: bool = False
+
+
+class ModelCardPublic(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "autan"
+    name: str | None = None
+    description: str | None = None
+    capabilities: ModelCapabilities
+    max_context_length: int
+    aliases: list[str] = Field(default_factory=list)
+    deprecation: str | None = None
+    default_model_temperature: float | None = None
+    type: Literal["base"] = "base"
+
+
+class ModelListPublic(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCardPublic]

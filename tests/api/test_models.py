@@ -1,0 +1,23 @@
+from fastapi.testclient import TestClient
+
+
+def test_list_shows_each_model_once_with_its_aliases(client: TestClient) -> None:
+    r = client.get("/v1/models")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["object"] == "list"
+    (card,) = body["data"]
+    assert card["id"] == "fake-model" and card["type"] == "base"
+    assert card["aliases"] == ["mistral-small-latest"]
+    assert card["capabilities"]["completion_chat"] is True
+    assert card["max_context_length"] == 512
+
+
+def test_retrieve_by_alias_and_unknown(client: TestClient) -> None:
+    assert client.get("/v1/models/mistral-small-latest").json()["id"] == "fake-model"
+    r = client.get("/v1/models/nope")
+    assert r.status_code == 404 and r.json()["object"] == "error"
+
+
+def test_health(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok", "models": ["fake-model"]}

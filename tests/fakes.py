@@ -1,0 +1,120 @@
+"""Fakes at the expensive edge only: a byte-level vocabulary and a decode backend whose
+"model" replies with a fixed script, so the real scheduler, engine and API run in milliseconds."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from autan.inference.engine import LocalEngine
+from autan.inference.model_info import ModelInfo
+from autan.inference.sampling import Logits
+from autan.inference.scheduler import BatchPlan
+from autan.models.registry import ModelRegistry, ServedModel
+from autan.settings import EngineSettings
+
+EOG = 0
+N_VOCAB = 256
+TEMPLATE = (
+    "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<assistant>{% endif %}"
+)
+
+
+class ByteVocabulary:
+    """Token i is byte i; token 0 ends generation."""
+
+    def __init__(self) -> None:
+        self.info = ModelInfo(
+            path=Path("fake.gguf"),
+            description="fake byte model",
+            n_vocab=N_VOCAB,
+            context_train=0,
+            chat_template=TEMPLATE,
+            bos_text="",
+            eos_text="",
+            add_bos=False,
+            metadata={},
+        )
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        return list(text.encode("utf-8"))
+
+    def piece(self, token: int) -> bytes:
+        return b"" if token == EOG else bytes([token])
+
+    def close(self) -> None:
+        pass
+
+
+class ScriptBackend:
+    """Every sequence's "model" spells ``script`` and then ends (token 0).
+
+    The output index of a row is how many logits rows its slot produced since the slot was
+    (re)assigned, which is what ``truncate`` marks. Logits put ``margin`` on the scripted byte
+    over a flat floor, so sampling at temperature > 0 mostly follows the script.
+    ``decode_delay`` slows steps down for tests that need requests to overlap.
+    """
+
+    def __init__(self, script: bytes, *, margin: float = 30.0, decode_delay: float = 0.0) -> None:
+        self.script = script
+        self.margin = margin
+        self.decode_delay = decode_delay
+        self.n_vocab = N_VOCAB
+        self.decoded_tokens = 0
+        self.batch_sizes: list[int] = []
+        self.truncations: list[tuple[int, int]] = []
+        self._emitted: dict[int, int] = {}
+        self._rows: dict[int, int] = {}  # batch index -> output index, for the last decode
+
+    def decode(self, plan: BatchPlan) -> None:
+        if self.decode_delay:
+            time.sleep(self.decode_delay)
+        self.decoded_tokens += len(plan)
+        self.batch_sizes.append(len(plan))
+        self._rows = {}
+        for i, (slot, want) in enumerate(zip(plan.slots, plan.want_logits, strict=True)):
+            if want:
+                self._rows[i] = self._emitted.get(slot, 0)
+                self._emitted[slot] = self._emitted.get(slot, 0) + 1
+
+    def logits(self, row: int) -> Logits:
+        i = self._rows[row]
+        out = np.zeros(N_VOCAB, dtype=np.float32)
+        out[self.script[i] if i < len(self.script) else EOG] = self.margin
+        return out
+
+    def truncate(self, slot: int, keep: int) -> int:
+        self.truncations.append((slot, keep))
+        self._emitted[slot] = 0
+        return keep
+
+    def is_eog(self, token: int) -> bool:
+        return token == EOG
+
+    def close(self) -> None:
+        pass
+
+
+def fake_engine(
+    script: bytes = b"Hello from autan!",
+    *,
+    parallel: int = 4,
+    context: int = 512,
+    decode_delay: float = 0.0,
+    max_waiting: int = 64,
+) -> tuple[LocalEngine, ScriptBackend]:
+    backend = ScriptBackend(script, decode_delay=decode_delay)
+    settings = EngineSettings(
+        parallel=parallel, context_per_sequence=context, batch_tokens=64, threads=1,
+        max_waiting=max_waiting,
+    )
+    return LocalEngine(ByteVocabulary(), backend, settings, context), backend
+
+
+def fake_registry(engine: LocalEngine) -> ModelRegistry:
+    return ModelRegistry(
+        [ServedModel(id="fake-model", engine=engine, aliases=["mistral-small-latest"])]
+    )
