@@ -108,7 +108,10 @@ def fake_engine(
 ) -> tuple[LocalEngine, ScriptBackend]:
     backend = ScriptBackend(script, decode_delay=decode_delay)
     settings = EngineSettings(
-        parallel=parallel, context_per_sequence=context, batch_tokens=64, threads=1,
+        parallel=parallel,
+        context_per_sequence=context,
+        batch_tokens=64,
+        threads=1,
         max_waiting=max_waiting,
     )
     return LocalEngine(ByteVocabulary(), backend, settings, context), backend

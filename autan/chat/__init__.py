@@ -1,1 +1,1 @@
-"""Chat: turns a chat request into prompt tokens and sampling parameters, and outputs into replies."""
+"""Chat: a chat request becomes prompt tokens and sampling parameters; outputs become replies."""

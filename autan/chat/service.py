@@ -62,7 +62,9 @@ def _reject_unsupported(req: ChatCompletionRequest) -> None:
         kind = "built-in tools" if any(isinstance(t, BuiltinTool) for t in req.tools) else "tools"
         raise InvalidRequest(f"Function calling ({kind}) is not supported yet", param="tools")
     if req.tool_choice not in ("auto", "none"):
-        raise InvalidRequest("tool_choice requires tools, which were not given", param="tool_choice")
+        raise InvalidRequest(
+            "tool_choice requires tools, which were not given", param="tool_choice"
+        )
     if req.response_format is not None and req.response_format.type != "text":
         raise InvalidRequest(
             f"response_format type '{req.response_format.type}' is not supported yet",
@@ -141,7 +143,7 @@ class ChatService:
                 ChatCompletionChoice(
                     index=c.index,
                     message=AssistantMessagePublic(content=run.prompt.prefix + c.text),
-                    finish_reason=c.finish_reason,  # type: ignore[arg-type]
+                    finish_reason=c.finish_reason,
                 )
                 for c in run.choices
             ],
@@ -168,7 +170,7 @@ class ChatService:
                     CompletionResponseStreamChoice(
                         index=index,
                         delta=delta,
-                        finish_reason=finish,  # type: ignore[arg-type]
+                        finish_reason=finish,
                     )
                 ],
                 usage=usage,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from autan.errors import InvalidRequest
 from autan.protocol.chat import AssistantMessage, Message, ToolMessage
 
@@ -21,7 +23,7 @@ def validate_messages(messages: list[Message]) -> None:
         raise InvalidRequest(
             "Conversation must have a user or system message first", param="messages"
         )
-    for prev, cur in zip(messages, messages[1:], strict=False):
+    for prev, cur in itertools.pairwise(messages):
         if cur.role not in _MAY_FOLLOW[prev.role]:
             raise InvalidRequest(
                 f"Unexpected role '{cur.role}' after role '{prev.role}'", param="messages"

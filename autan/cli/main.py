@@ -8,9 +8,7 @@ from autan.cli import models
 from autan.cli.chat import chat
 from autan.cli.serve import serve
 
-app = typer.Typer(
-    help="autan: the Mistral API served from your own machine.", no_args_is_help=True
-)
+app = typer.Typer(help="autan: the Mistral API served from your own machine.", no_args_is_help=True)
 app.command()(serve)
 app.command()(chat)
 app.add_typer(models.app, name="models")

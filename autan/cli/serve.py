@@ -46,8 +46,8 @@ def serve(
     typer.echo(f"autan listening on {url}  (model {settings.model.id})")
     typer.echo(
         f"  try: curl {url}/v1/chat/completions -H 'Content-Type: application/json' "
-        f"-d '{{\"model\": \"{settings.model.id}\", "
-        f"\"messages\": [{{\"role\": \"user\", \"content\": \"Hello!\"}}]}}'"
+        f'-d \'{{"model": "{settings.model.id}", '
+        f'"messages": [{{"role": "user", "content": "Hello!"}}]}}\''
     )
     typer.echo(f'  or:  Mistral(api_key="any", server_url="{url}").chat.complete(...)')
     app = create_app(lambda: load_registry(settings))

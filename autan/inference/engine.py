@@ -11,6 +11,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from autan.errors import ContextOverflow, Overloaded
@@ -29,7 +30,7 @@ ChoiceOutput = tuple[int, SequenceOutput]
 
 
 class Engine(Protocol):
-    """What the services need of an inference engine; ``LocalEngine`` and test fakes implement it."""
+    """What the services need of an inference engine (``LocalEngine``, test fakes)."""
 
     info: ModelInfo
     context: int  # cells per sequence: prompt + output must fit
@@ -42,7 +43,21 @@ class Engine(Protocol):
         """Run one sequence per entry of ``choices`` on ``prompt``; yield (choice, output)."""
         ...
 
+    def stats(self) -> EngineStats: ...
+
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    slots: int
+    running: int
+    waiting: int
+    admitted: int
+    finished: int
+    cancelled: int
+    prompt_tokens_decoded: int
+    generated_tokens: int
 
 
 class Vocabulary(Protocol):
@@ -173,6 +188,19 @@ class LocalEngine:
             self._scheduler.step()
         for seq in [*self._scheduler.running, *self._scheduler.waiting, *self._inbox]:
             seq.emit(SequenceOutput("", len(seq.output), "error", error="server shutting down"))
+
+    def stats(self) -> EngineStats:
+        s = self._scheduler
+        return EngineStats(
+            slots=s.slots,
+            running=len(s.running),
+            waiting=len(s.waiting) + len(self._inbox),
+            admitted=s.stats.admitted,
+            finished=s.stats.finished,
+            cancelled=s.stats.cancelled,
+            prompt_tokens_decoded=s.stats.prompt_tokens_decoded,
+            generated_tokens=s.stats.generated_tokens,
+        )
 
     def close(self) -> None:
         with self._cond:

@@ -47,6 +47,18 @@ class BatchPlan:
         return len(self.tokens)
 
 
+@dataclass(slots=True)
+class SchedulerStats:
+    """Counters since start; read from other threads without a lock (ints are atomic)."""
+
+    admitted: int = 0
+    finished: int = 0
+    cancelled: int = 0
+    prompt_tokens_decoded: int = 0
+    generated_tokens: int = 0
+    steps: int = 0
+
+
 class Scheduler:
     """Owns the slots and the queues; ``step`` runs one batched decode. Single-threaded."""
 
@@ -58,6 +70,8 @@ class Scheduler:
         self.running: list[Sequence] = []
         self._free = list(range(slots))
         self._slot_tokens: list[list[int]] = [[] for _ in range(slots)]
+        self.slots = slots
+        self.stats = SchedulerStats()
 
     @property
     def has_work(self) -> bool:
@@ -72,6 +86,7 @@ class Scheduler:
         if not self.running:
             return
         plan, sampled = self._plan()
+        self.stats.steps += 1
         try:
             self.backend.decode(plan)
         except Exception as e:  # a failed decode must not take the other requests' slots
@@ -88,6 +103,7 @@ class Scheduler:
         if any(s.cancelled for s in self.waiting):
             self.waiting = deque(s for s in self.waiting if not s.cancelled)
         for seq in [s for s in self.running if s.cancelled]:
+            self.stats.cancelled += 1
             self._release(seq)
 
     def _admit(self) -> None:
@@ -98,6 +114,7 @@ class Scheduler:
             keep = self.backend.truncate(slot, keep)
             seq.slot, seq.n_cached, seq.status = slot, keep, SequenceStatus.RUNNING
             self.running.append(seq)
+            self.stats.admitted += 1
 
     def _best_slot(self, prompt: list[int]) -> tuple[int, int]:
         """The free slot whose cached tokens share the longest prefix with ``prompt``.
@@ -133,6 +150,7 @@ class Scheduler:
                 plan.want_logits.append(False)
             if seq.prefilling:
                 budget -= len(chunk)
+                self.stats.prompt_tokens_decoded += len(chunk)
                 seq.n_cached += len(chunk)
                 if seq.prefilling:
                     continue
@@ -148,6 +166,7 @@ class Scheduler:
             return
         seq.output.append(token)
         seq.sampler.accept(token)
+        self.stats.generated_tokens += 1
         text, hit_stop = seq.stop.feed(seq.detokenizer.feed(token))
         if hit_stop:
             self._finish(seq, "stop", text)
@@ -163,6 +182,7 @@ class Scheduler:
         return text if hit_stop else text + seq.stop.flush()
 
     def _finish(self, seq: Sequence, reason: str, text: str, error: str | None = None) -> None:
+        self.stats.finished += 1
         self._release(seq)
         seq.emit(
             SequenceOutput(

@@ -123,7 +123,7 @@ class FunctionTool(_Request):
 
 
 class BuiltinTool(BaseModel):
-    """Web search, code interpreter, connectors...: accepted by the schema, refused by the service."""
+    """Web search, code interpreter, connectors: accepted by the schema, refused later."""
 
     model_config = ConfigDict(extra="allow")
     type: Literal[

@@ -104,6 +104,4 @@ def test_openai_spellings_are_accepted(client: TestClient) -> None:
 
 def test_text_chunks_are_accepted_as_content(client: TestClient) -> None:
     messages = [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
-    assert chat(client, messages=messages)["usage"]["prompt_tokens"] == len(
-        "<user>Hi\n<assistant>"
-    )
+    assert chat(client, messages=messages)["usage"]["prompt_tokens"] == len("<user>Hi\n<assistant>")

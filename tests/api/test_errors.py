@@ -73,7 +73,9 @@ def test_invalid_json_is_a_422(client: TestClient) -> None:
     ],
 )
 def test_features_not_implemented_are_refused_not_ignored(
-    client: TestClient, extra: dict, param: str  # type: ignore[type-arg]
+    client: TestClient,
+    extra: dict,
+    param: str,  # type: ignore[type-arg]
 ) -> None:
     status, body = post(client, **extra)
     assert status == 400, body
@@ -99,7 +101,9 @@ def test_features_not_implemented_are_refused_not_ignored(
     ],
 )
 def test_malformed_conversations_are_400(
-    client: TestClient, messages: list, fragment: str  # type: ignore[type-arg]
+    client: TestClient,
+    messages: list,
+    fragment: str,  # type: ignore[type-arg]
 ) -> None:
     status, body = post(client, messages=messages)
     assert status == 400
@@ -112,7 +116,9 @@ def test_prompt_longer_than_the_context_says_how_many_tokens_fit(client: TestCli
     assert status == 400
     assert_envelope(body)
     assert body["code"] == "context_length_exceeded"
-    assert f"Prompt contains {len("<user>\n<assistant>") + 600} tokens" in body["message"] and "512" in body["message"]
+    sent = len("<user>\n<assistant>") + 600
+    assert f"Prompt contains {sent} tokens" in body["message"]
+    assert "512 maximum context length" in body["message"]
 
 
 def test_unknown_route_is_an_enveloped_404(client: TestClient) -> None:
@@ -124,9 +130,7 @@ def test_unknown_route_is_an_enveloped_404(client: TestClient) -> None:
 def test_full_queue_is_a_503_with_retry_after() -> None:
     engine, _ = fake_engine(b"x" * 200, parallel=1, decode_delay=0.01, max_waiting=0)
     with TestClient(create_app(lambda: fake_registry(engine))) as client:
-        r = client.post(
-            "/v1/chat/completions", json={"model": "fake-model", "messages": USER}
-        )
+        r = client.post("/v1/chat/completions", json={"model": "fake-model", "messages": USER})
         assert r.status_code == 503
         assert r.headers["retry-after"] == "1"
         assert_envelope(r.json(), "overloaded_error")

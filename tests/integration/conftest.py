@@ -1,0 +1,79 @@
+"""A real ``autan serve`` in a subprocess, on the real packaged model, for the SDK tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    model: str = "smollm2-135m-instruct"
+
+    @property
+    def v1(self) -> str:
+        return f"{self.url}/v1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(*args: str) -> tuple[subprocess.Popen[bytes], Server]:
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "autan.cli.main",
+        "serve",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *args,
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    server = Server(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"autan serve exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+                return proc, server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("autan serve did not become healthy in 120 s")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    proc, srv = start_server("--parallel", "8", "--ctx-size", "2048")
+    try:
+        yield srv
+    finally:
+        stop_server(proc)
