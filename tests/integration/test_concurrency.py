@@ -58,6 +58,33 @@ def test_sixteen_concurrent_streams_complete_with_exact_usage(server: Server) ->
             assert r["usage"]["completion_tokens"] == 48
 
 
+def test_same_seed_same_output_under_concurrency(server: Server) -> None:
+    seeded = {
+        "model": "smollm2-135m-instruct",
+        "messages": [{"role": "user", "content": "Invent a short story title."}],
+        "max_tokens": 32,
+        "temperature": 1.0,
+        "random_seed": 42,
+    }
+
+    async def go() -> tuple[str, list[str]]:
+        async with httpx.AsyncClient(timeout=300) as client:
+            url = f"{server.url}/v1/chat/completions"
+            alone = (await client.post(url, json=seeded)).json()
+            noise = [
+                {**seeded, "random_seed": i, "messages": [{"role": "user", "content": f"Say {i}"}]}
+                for i in range(4)
+            ]
+            replies = await asyncio.gather(
+                *(client.post(url, json=body) for body in [seeded] * 4 + noise)
+            )
+            texts = [r.json()["choices"][0]["message"]["content"] for r in replies[:4]]
+            return alone["choices"][0]["message"]["content"], texts
+
+    alone, together = asyncio.run(go())
+    assert together == [alone] * 4
+
+
 def _engine_stats(url: str) -> dict:  # type: ignore[type-arg]
     return httpx.get(f"{url}/health", timeout=10).json()["models"][0]  # type: ignore[no-any-return]
 

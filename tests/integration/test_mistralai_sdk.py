@@ -43,18 +43,19 @@ def test_stream_concatenates_to_the_same_text_as_complete(client: Mistral) -> No
     assert last.usage is not None and last.usage.completion_tokens > 0
 
 
-def test_async_complete_and_stream(client: Mistral) -> None:
+def test_async_complete_and_stream(server: Server) -> None:
     async def go() -> tuple[str, str]:
-        r = await client.chat.complete_async(
-            model="smollm2-135m-instruct", messages=HELLO, max_tokens=16, temperature=0
-        )
-        stream = await client.chat.stream_async(
-            model="smollm2-135m-instruct", messages=HELLO, max_tokens=16, temperature=0
-        )
-        text = ""
-        async for ev in stream:
-            text += ev.data.choices[0].delta.content or ""  # type: ignore[operator]
-        return r.choices[0].message.content, text  # type: ignore[return-value]
+        async with Mistral(api_key="any-key", server_url=server.url) as client:
+            r = await client.chat.complete_async(
+                model="smollm2-135m-instruct", messages=HELLO, max_tokens=16, temperature=0
+            )
+            stream = await client.chat.stream_async(
+                model="smollm2-135m-instruct", messages=HELLO, max_tokens=16, temperature=0
+            )
+            text = ""
+            async for ev in stream:
+                text += ev.data.choices[0].delta.content or ""  # type: ignore[operator]
+            return r.choices[0].message.content, text  # type: ignore[return-value]
 
     full, streamed = asyncio.run(go())
     assert full == streamed and full

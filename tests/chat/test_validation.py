@@ -1,0 +1,57 @@
+import pytest
+from pydantic import TypeAdapter
+
+from autan.chat.validation import validate_messages
+from autan.errors import InvalidRequest
+from autan.protocol.chat import Message
+
+Messages = TypeAdapter(list[Message])
+
+
+def check(raw: list[dict]) -> None:  # type: ignore[type-arg]
+    validate_messages(Messages.validate_python(raw))
+
+
+CALL = {"id": "abcDEF123", "function": {"name": "f", "arguments": "{}"}}
+
+
+def test_valid_conversations_pass() -> None:
+    check([{"role": "user", "content": "a"}])
+    check([{"role": "system", "content": "s"}, {"role": "user", "content": "a"}])
+    check(
+        [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "tool_calls": [CALL]},
+            {"role": "tool", "content": "r", "tool_call_id": "abcDEF123"},
+        ]
+    )
+    check([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b", "prefix": True}])
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (
+            [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "tool_calls": [CALL, CALL]},
+                {"role": "tool", "content": "r"},
+                {"role": "assistant", "content": "x"},
+                {"role": "user", "content": "b"},
+            ],
+            "Not the same number of function calls and responses",
+        ),
+        (
+            [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "p", "prefix": True},
+                {"role": "user", "content": "b"},
+            ],
+            "must be last message",
+        ),
+        ([{"role": "system", "content": "s"}], "Expected last role"),
+    ],
+)
+def test_invalid_conversations_say_why(raw: list[dict], fragment: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(InvalidRequest, match=fragment):
+        check(raw)
