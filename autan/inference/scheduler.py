@@ -8,6 +8,7 @@ eviction. A retired slot keeps its tokens in KV so the next prompt sharing a pre
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
@@ -57,6 +58,8 @@ class SchedulerStats:
     prompt_tokens_decoded: int = 0
     generated_tokens: int = 0
     steps: int = 0
+    decode_seconds: float = 0.0  # inside llama_decode
+    step_seconds: float = 0.0  # whole steps: decode plus planning, sampling, emitting
 
 
 class Scheduler:
@@ -81,12 +84,20 @@ class Scheduler:
         self.waiting.append(seq)
 
     def step(self) -> None:
+        start = time.perf_counter()
+        try:
+            self._step()
+        finally:
+            self.stats.step_seconds += time.perf_counter() - start
+
+    def _step(self) -> None:
         self._reap_cancelled()
         self._admit()
         if not self.running:
             return
         plan, sampled = self._plan()
         self.stats.steps += 1
+        decode_start = time.perf_counter()
         try:
             self.backend.decode(plan)
         except Exception as e:  # a failed decode must not take the other requests' slots
@@ -95,6 +106,8 @@ class Scheduler:
                 seq.n_cached = 0  # the slot's KV is in an unknown state: clear it on reuse
                 self._finish(seq, "error", "", error=str(e))
             return
+        finally:
+            self.stats.decode_seconds += time.perf_counter() - decode_start
         for seq, row in sampled:
             token = seq.sampler.sample(self.backend.logits(row))
             self._advance(seq, token)

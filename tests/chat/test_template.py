@@ -44,5 +44,5 @@ def test_raise_exception_in_a_template_is_a_400() -> None:
 
 def test_templates_are_sandboxed() -> None:
     t = ChatTemplate("{{ ''.__class__.__mro__[1].__subclasses__() }}", bos_text="", eos_text="")
-    with pytest.raises(Exception, match="unsafe|not safely|access"):
+    with pytest.raises(Exception, match=r"unsafe|not safely|access"):
         t.render([TemplateMessage("user", "x")], continue_last=False)

@@ -9,7 +9,7 @@ import json
 import httpx
 import pytest
 
-from tests.integration.conftest import Server, start_server, stop_server
+from tests.server import Server, start_server, stop_server
 
 pytestmark = pytest.mark.model
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ROOT, Server
+from tests.server import ROOT, Server
 
 pytestmark = pytest.mark.model
 

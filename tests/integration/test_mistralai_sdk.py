@@ -8,7 +8,7 @@ import pytest
 from mistralai import Mistral
 from mistralai.models import HTTPValidationError, SDKError
 
-from tests.integration.conftest import Server
+from tests.server import Server
 
 pytestmark = pytest.mark.model
 

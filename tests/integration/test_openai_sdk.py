@@ -7,7 +7,7 @@ import asyncio
 import openai
 import pytest
 
-from tests.integration.conftest import Server
+from tests.server import Server
 
 pytestmark = pytest.mark.model
 

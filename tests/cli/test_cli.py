@@ -1,0 +1,65 @@
+"""The ``autan`` command against the real server and the real packaged model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from autan.cli.main import app
+from tests.server import ROOT, Server
+
+pytestmark = pytest.mark.model
+
+runner = CliRunner()
+
+
+def test_models_list_shows_the_model_and_its_aliases(server: Server) -> None:
+    result = runner.invoke(app, ["models", "list", "--url", server.url])
+    assert result.exit_code == 0, result.output
+    assert "smollm2-135m-instruct" in result.output
+    assert "mistral-small-latest" in result.output
+
+
+def test_models_list_says_when_no_server_answers() -> None:
+    result = runner.invoke(app, ["models", "list", "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "Is `autan serve` running?" in result.output
+
+
+def test_chat_against_a_running_server_streams_a_reply(server: Server) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "autan.cli.main", "chat", "--url", server.url],
+        input="Say hi.\n/exit\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    reply = out.stdout.split("> ", 2)[1]
+    assert reply.strip(), out.stdout
+
+
+def test_chat_in_process_loads_the_packaged_model() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "autan.cli.main", "chat", "--threads", "2"],
+        input="Say hi.\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("> ") and len(out.stdout.strip()) > 2
+
+
+def test_serve_help_lists_the_flags() -> None:
+    result = runner.invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0
+    for flag in ("--host", "--port", "--model", "--parallel", "--threads", "--log-level"):
+        assert flag in result.output
