@@ -30,11 +30,38 @@ def _time_us(fn: Callable[[], int], n: int) -> float:
     return (time.perf_counter() - start) / n * 1e6
 
 
+def model_logits() -> np.ndarray | None:
+    """Real next-token logits of the packaged model after a chat prompt, if it is installed."""
+    try:
+        from autan.inference.llama import LlamaContext, LlamaModel
+        from autan.inference.scheduler import BatchPlan
+        from autan.models.packaged import packaged_model_path
+
+        model = LlamaModel(packaged_model_path())
+    except Exception:
+        return None
+    ctx = LlamaContext(model, slots=1, context=256, batch_tokens=64, threads=1)
+    prompt = model.tokenize(
+        "<|im_start|>user\nWrite a story about a dragon.<|im_end|>\n<|im_start|>assistant\n",
+        add_special=False,
+        parse_special=True,
+    )
+    n = len(prompt)
+    ctx.decode(BatchPlan(prompt, list(range(n)), [0] * n, [False] * (n - 1) + [True]))
+    logits = ctx.logits(n - 1).copy()
+    ctx.close()
+    model.close()
+    return logits
+
+
 def measure(vocab: int = 49152, n: int = 2000) -> list[tuple[str, float]]:
-    rng = np.random.default_rng(0)
-    # Peaked like a language model's logits: a few likely tokens over a long tail.
-    logits = (rng.standard_normal(vocab) * 2.0).astype(np.float32)
-    logits[rng.integers(0, vocab, 5)] += 12.0
+    real = model_logits() if vocab == 49152 else None
+    if real is not None:
+        logits = real
+    else:  # peaked like a language model's logits: a few likely tokens over a long tail
+        rng = np.random.default_rng(0)
+        logits = (rng.standard_normal(vocab) * 2.0).astype(np.float32)
+        logits[rng.integers(0, vocab, 5)] += 12.0
     rows: list[tuple[str, float]] = []
     for label, params in [
         ("greedy (temperature 0)", SamplingParams(temperature=0.0)),
@@ -62,7 +89,7 @@ def main() -> None:
     a = ap.parse_args()
     rows = measure(a.vocab)
     naive = rows[-1][1]
-    print(f"sampling cost per token, vocabulary {a.vocab}")
+    print(f"sampling cost per token, vocabulary {a.vocab} (the packaged model's logits)")
     for label, us in rows:
         print(f"  {label:<32} {us:8.1f} us   ({naive / us:4.1f}x faster than naive)")
 

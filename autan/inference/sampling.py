@@ -9,9 +9,7 @@ import numpy.typing as npt
 
 Logits = npt.NDArray[np.float32]
 
-# Logit distance (after temperature) beyond which a token is never sampled; see _sample_random.
-_TAIL = 30.0
-_NUCLEUS_FIRST_K = 64
+_BLOCK = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,38 +68,53 @@ class Sampler:
 
     def _sample_random(self, logits: Logits) -> int:
         p = self.params
-        scaled = logits / np.float32(p.temperature)
-        top = float(scaled.max())
-        # Tokens more than _TAIL below the best have probability < e^-30 each: dropping all
-        # 49k of them moves the distribution by < 5e-9, and the rest is usually a few dozen.
-        candidates = np.flatnonzero(scaled > top - _TAIL)
-        probs = np.exp(scaled[candidates] - top)
+        # Unnormalised probabilities over the whole vocabulary; the best token has 1.0.
+        probs = np.exp((logits - logits.max()) * np.float32(1.0 / p.temperature))
         if p.top_p < 1.0:
-            candidates, probs = _nucleus(candidates, probs, p.top_p)
-        cdf = np.cumsum(probs)
-        u = self.rng.random() * float(cdf[-1])
-        pick = min(int(np.searchsorted(cdf, u, side="right")), len(cdf) - 1)
-        return int(candidates[pick])
+            ids, kept = _nucleus(probs, p.top_p)
+            cdf = np.cumsum(kept, dtype=np.float64)
+            u = self.rng.random() * float(cdf[-1])
+            return int(ids[min(int(np.searchsorted(cdf, u, side="right")), len(ids) - 1)])
+        return _inverse_cdf(probs, self.rng.random())
 
 
-def _nucleus(
-    candidates: npt.NDArray[np.intp], probs: Logits, top_p: float
-) -> tuple[npt.NDArray[np.intp], Logits]:
+def _inverse_cdf(probs: Logits, u: float) -> int:
+    """Index where the running sum of ``probs`` crosses ``u`` times their total.
+
+    A running sum over 49k entries costs ~0.2 ms in numpy; summing blocks of 256 first and
+    running through one block costs a tenth of that.
+    """
+    n = probs.shape[0]
+    pad = (-n) % _BLOCK
+    padded = np.concatenate([probs, np.zeros(pad, dtype=probs.dtype)]) if pad else probs
+    block_cdf = np.cumsum(padded.reshape(-1, _BLOCK).sum(axis=1, dtype=np.float64))
+    target = u * float(block_cdf[-1])
+    b = min(int(np.searchsorted(block_cdf, target, side="right")), len(block_cdf) - 1)
+    if b:
+        target -= float(block_cdf[b - 1])
+    inner = np.cumsum(padded[b * _BLOCK : (b + 1) * _BLOCK], dtype=np.float64)
+    i = min(int(np.searchsorted(inner, target, side="right")), _BLOCK - 1)
+    # Rounding can land on the zero-probability tail of the block: step back to a real token.
+    while i > 0 and padded[b * _BLOCK + i] == 0.0:
+        i -= 1
+    return min(b * _BLOCK + i, n - 1)
+
+
+def _nucleus(probs: Logits, top_p: float) -> tuple[npt.NDArray[np.intp], Logits]:
     """The smallest most-likely set holding ``top_p`` of the mass, most likely first.
 
-    A partial sort (argpartition) of the top k, widened until it holds the mass, avoids
-    sorting the whole vocabulary when the distribution is flat.
+    Exact without sorting the vocabulary: the tokens at or above a threshold form a most-likely
+    set; once that set holds enough mass the nucleus is a prefix of it, so only it is sorted.
+    The threshold starts at 1e-3 of the best token and drops until the set is big enough.
     """
-    need = top_p * float(probs.sum())
-    k = _NUCLEUS_FIRST_K
-    while k < len(probs):
-        part = np.argpartition(probs, -k)[-k:]
-        if float(probs[part].sum()) >= need:
-            order = part[np.argsort(probs[part])[::-1]]
+    need = top_p * float(probs.sum(dtype=np.float64))
+    threshold = 1e-3
+    while True:
+        ids = np.flatnonzero(probs >= threshold)
+        if threshold == 0.0 or float(probs[ids].sum(dtype=np.float64)) >= need:
             break
-        k *= 4
-    else:
-        order = np.argsort(probs)[::-1]
-    probs, candidates = probs[order], candidates[order]
-    cut = int(np.searchsorted(np.cumsum(probs), need, side="left")) + 1
-    return candidates[:cut], probs[:cut]
+        threshold = threshold * 1e-3 if threshold > 1e-30 else 0.0
+    ids = ids[np.argsort(probs[ids])[::-1]]
+    kept = probs[ids]
+    cut = int(np.searchsorted(np.cumsum(kept, dtype=np.float64), need, side="left")) + 1
+    return ids[:cut], kept[:cut]

@@ -122,6 +122,9 @@ class Scheduler:
     def _admit(self) -> None:
         while self.waiting and self._free:
             seq = self.waiting.popleft()
+            if seq.max_new_tokens <= 0:  # max_tokens 0: nothing to generate, nothing to decode
+                self._finish(seq, "length", "")
+                continue
             slot, keep = self._best_slot(seq.prompt)
             self._free.remove(slot)
             keep = self.backend.truncate(slot, keep)

@@ -66,3 +66,12 @@ def test_allowed_mask_restricts_the_choice() -> None:
     logits = np.array([5.0, 1.0, 0.5], dtype=np.float32)
     allowed = np.array([False, False, True])
     assert Sampler(SamplingParams(temperature=0.0)).sample(logits, allowed) == 2
+
+
+def test_sampling_across_blocks_follows_the_softmax() -> None:
+    logits = np.full(2000, -50.0, dtype=np.float32)
+    logits[[10, 700, 1999]] = np.log([0.25, 0.25, 0.5])
+    s = Sampler(SamplingParams(temperature=1.0, seed=8))
+    counts = np.bincount([s.sample(logits) for _ in range(20000)], minlength=2000) / 20000
+    np.testing.assert_allclose(counts[[10, 700, 1999]], [0.25, 0.25, 0.5], atol=0.02)
+    assert counts.sum() == 1.0 and counts[[10, 700, 1999]].sum() == 1.0

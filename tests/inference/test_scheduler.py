@@ -60,6 +60,16 @@ def test_max_tokens_gives_length() -> None:
     assert (c.text, c.finish, c.outputs[-1].completion_tokens) == ("ab", "length", 2)
 
 
+def test_max_tokens_zero_generates_nothing_and_decodes_nothing() -> None:
+    backend = ScriptBackend(b"abc")
+    s = Scheduler(backend, slots=1, batch_tokens=16)
+    seq, c = make_seq(max_tokens=0)
+    s.add(seq)
+    run_until_idle(s)
+    assert (c.text, c.finish, c.outputs[-1].completion_tokens) == ("", "length", 0)
+    assert backend.decoded_tokens == 0
+
+
 def test_context_limit_caps_the_output() -> None:
     s = Scheduler(ScriptBackend(b"abcdefgh"), slots=1, batch_tokens=16)
     seq, c = make_seq(b"12345", context=8)

@@ -47,6 +47,17 @@ def test_sixteen_concurrent_streams_complete_with_exact_usage(server: Server) ->
 
     results = asyncio.run(go())
     assert len(results) == 16
+    # The prompt count of a streamed request equals the one a plain request reports.
+    plain = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        json={
+            "model": "smollm2-135m-instruct",
+            "messages": [{"role": "user", "content": "Tell me fact number 3 about the sea."}],
+            "max_tokens": 1,
+        },
+        timeout=60,
+    ).json()
+    assert results[3]["usage"]["prompt_tokens"] == plain["usage"]["prompt_tokens"]
     for r in results:
         assert r["finish"] in ("stop", "length")
         assert r["usage"]["completion_tokens"] <= 48
