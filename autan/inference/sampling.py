@@ -97,7 +97,7 @@ def _inverse_cdf(probs: Logits, u: float) -> int:
     # Rounding can land on the zero-probability tail of the block: step back to a real token.
     while i > 0 and padded[b * _BLOCK + i] == 0.0:
         i -= 1
-    return min(b * _BLOCK + i, n - 1)
+    return int(min(b * _BLOCK + i, n - 1))
 
 
 def _nucleus(probs: Logits, top_p: float) -> tuple[npt.NDArray[np.intp], Logits]:
