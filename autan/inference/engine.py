@@ -164,13 +164,10 @@ class LocalEngine:
         return emit
 
     def _flush_outbox(self) -> None:
-        """Hand a step's outputs to their event loops and give the loops time to send them.
+        """Hand a step's outputs to their event loops: one wake-up per loop and step.
 
-        One wake-up per loop and step, then the engine thread waits (at most
-        ``_HANDOFF_TIMEOUT_S``) until each loop has run the consumers it woke. Sending the
-        chunks while ``llama_decode`` runs would preempt llama.cpp's worker threads, whose
-        spinning barriers turn a millisecond of event-loop work into tens of milliseconds of
-        lost decode time on a machine with as many cores as threads.
+        Waking the loop once per output (eight a step at eight slots) makes the loop thread and
+        the engine thread trade the GIL, and preempt llama.cpp's workers, eight times a step.
         """
         if not self._outbox:
             return
@@ -178,17 +175,11 @@ class LocalEngine:
         for loop, queue, item in self._outbox:
             by_loop.setdefault(loop, []).append((queue, item))
         self._outbox.clear()
-        done: list[threading.Event] = []
         for loop, items in by_loop.items():
-            event = threading.Event()
             try:
-                loop.call_soon_threadsafe(_deliver, loop, items, event)
+                loop.call_soon_threadsafe(_deliver, items)
             except RuntimeError:  # the loop is closed: nobody is left to read these outputs
                 log.debug("dropping %d outputs for a closed event loop", len(items))
-                continue
-            done.append(event)
-        for event in done:
-            event.wait(_HANDOFF_TIMEOUT_S)
 
     def _submit(self, seqs: list[Sequence]) -> None:
         with self._cond:
@@ -249,13 +240,8 @@ class LocalEngine:
 
 
 _Delivery = tuple[asyncio.Queue[ChoiceOutput], ChoiceOutput]
-_HANDOFF_TIMEOUT_S = 0.005
 
 
-def _deliver(
-    loop: asyncio.AbstractEventLoop, items: list[_Delivery], done: threading.Event
-) -> None:
+def _deliver(items: list[_Delivery]) -> None:
     for queue, item in items:
         queue.put_nowait(item)
-    # Callbacks run in order: this one runs after the consumers woken above took their step.
-    loop.call_soon(done.set)
