@@ -29,10 +29,11 @@ def test_models_list_says_when_no_server_answers() -> None:
     assert "Is `autan serve` running?" in result.output
 
 
-def test_chat_against_a_running_server_streams_a_reply(server: Server) -> None:
+def _chat(*args: str, typed: str) -> subprocess.CompletedProcess[str]:
+    """``autan chat`` in a subprocess, with ``typed`` as what the user types."""
     out = subprocess.run(
-        [sys.executable, "-m", "autan.cli.main", "chat", "--url", server.url],
-        input="Say hi.\n/exit\n",
+        [sys.executable, "-m", "autan.cli.main", "chat", *args],
+        input=typed,
         capture_output=True,
         text=True,
         timeout=120,
@@ -40,21 +41,17 @@ def test_chat_against_a_running_server_streams_a_reply(server: Server) -> None:
         check=False,
     )
     assert out.returncode == 0, out.stderr
+    return out
+
+
+def test_chat_against_a_running_server_streams_a_reply(server: Server) -> None:
+    out = _chat("--url", server.url, typed="Say hi.\n/exit\n")
     reply = out.stdout.split("> ", 2)[1]
     assert reply.strip(), out.stdout
 
 
 def test_chat_in_process_loads_the_packaged_model() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "autan.cli.main", "chat", "--threads", "2"],
-        input="Say hi.\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
+    out = _chat("--threads", "2", typed="Say hi.\n")
     assert out.stdout.startswith("> ") and len(out.stdout.strip()) > 2
 
 
