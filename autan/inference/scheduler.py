@@ -158,7 +158,7 @@ class Scheduler:
             chunk = seq.pending(budget if seq.prefilling else 1)
             if not chunk:
                 continue
-            start = seq.n_cached if seq.prefilling else len(seq.tokens) - 1
+            start = seq.n_cached if seq.prefilling else seq.length - 1
             for j, tok in enumerate(chunk):
                 plan.tokens.append(tok)
                 plan.positions.append(start + j)

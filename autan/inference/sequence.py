@@ -74,6 +74,11 @@ class Sequence:
         return self.prompt + self.output
 
     @property
+    def length(self) -> int:
+        """Tokens so far, prompt and output, without building the list."""
+        return len(self.prompt) + len(self.output)
+
+    @property
     def prefilling(self) -> bool:
         return self.n_cached < len(self.prompt)
 
