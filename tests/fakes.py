@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import llguidance
 import numpy as np
 
 from autan.inference.engine import LocalEngine
@@ -45,8 +46,24 @@ class ByteVocabulary:
     def piece(self, token: int) -> bytes:
         return b"" if token == EOG else bytes([token])
 
+    def grammar_tokenizer(self) -> llguidance.LLTokenizer:
+        return llguidance.LLTokenizer(llguidance.TokenizerWrapper(_ByteTokenizer()))
+
     def close(self) -> None:
         pass
+
+
+class _ByteTokenizer:
+    """The byte vocabulary in the shape ``llguidance.TokenizerWrapper`` reads."""
+
+    def __init__(self) -> None:
+        self.eos_token_id = EOG
+        self.bos_token_id = None
+        self.special_token_ids = [EOG]
+        self.tokens = [b"<eog>"] + [bytes([i]) for i in range(1, N_VOCAB)]
+
+    def __call__(self, text: str | bytes) -> list[int]:
+        return list(text.encode("utf-8") if isinstance(text, str) else text)
 
 
 class ScriptBackend:

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 
 from autan.chat.template import ChatTemplate, TemplateMessage
+from autan.chat.tool_format import HistoryCall, ToolFormat
+from autan.chat.tools import ToolPlan
 from autan.errors import InvalidRequest
 from autan.inference.engine import Engine
 from autan.protocol.chat import (
@@ -48,36 +50,44 @@ def content_text(content: Content | None, *, where: str) -> str:
     return "".join(parts)
 
 
-def _template_message(i: int, msg: Message) -> TemplateMessage:
+def _template_message(i: int, msg: Message, tools: ToolFormat) -> TemplateMessage:
     text = content_text(msg.content, where=f"messages[{i}].content")
     if isinstance(msg, AssistantMessage) and msg.tool_calls:
-        calls = [
-            {
-                "id": c.id,
-                "type": "function",
-                "function": {
-                    "name": c.function.name,
-                    "arguments": c.function.arguments
+        calls = tools.render_calls(
+            [
+                HistoryCall(
+                    c.id,
+                    c.function.name,
+                    c.function.arguments
                     if isinstance(c.function.arguments, str)
                     else json.dumps(c.function.arguments, ensure_ascii=False),
-                },
-            }
-            for c in msg.tool_calls
-        ]
-        if not text:  # templates without tool support would otherwise drop the call
-            text = json.dumps([c["function"] for c in calls], ensure_ascii=False)
-        return TemplateMessage("assistant", text, tool_calls=calls)
+                )
+                for c in msg.tool_calls
+            ]
+        )
+        return TemplateMessage("assistant", f"{text}\n{calls}" if text else calls)
     if isinstance(msg, ToolMessage):
-        return TemplateMessage("tool", text, tool_call_id=msg.tool_call_id, name=msg.name)
+        return TemplateMessage("tool", tools.render_result(text, name=msg.name))
     return TemplateMessage(msg.role, text)
 
 
 def build_prompt(
-    messages: list[Message], engine: Engine, template: ChatTemplate, *, safe_prompt: bool
+    messages: list[Message],
+    engine: Engine,
+    template: ChatTemplate,
+    *,
+    safe_prompt: bool,
+    tools: ToolFormat,
+    plan: ToolPlan,
 ) -> ChatPrompt:
-    rendered = [_template_message(i, m) for i, m in enumerate(messages)]
-    if safe_prompt:
-        rendered.insert(0, TemplateMessage("system", SAFE_PROMPT))
+    rendered = [_template_message(i, m, tools) for i, m in enumerate(messages)]
+    system = [SAFE_PROMPT] if safe_prompt else []
+    if plan.active:
+        system.append(tools.system_prompt(plan.declared))
+    if system:
+        if rendered[0].role == "system":
+            system.insert(0, rendered.pop(0).content)
+        rendered.insert(0, TemplateMessage("system", "\n\n".join(system)))
     last = messages[-1]
     continue_last = isinstance(last, AssistantMessage) and last.prefix
     text = template.render(rendered, continue_last=continue_last)

@@ -30,23 +30,16 @@ def _tojson(value: Any, indent: int | None = None, **_: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TemplateMessage:
-    """A message reduced to what a template understands: a role and plain text."""
+    """A message reduced to what every template understands: a role and plain text.
+
+    Tool calls and results arrive here already written in the model's tool format.
+    """
 
     role: str
     content: str
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None
-    name: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"role": self.role, "content": self.content}
-        if self.tool_calls:
-            d["tool_calls"] = self.tool_calls
-        if self.tool_call_id:
-            d["tool_call_id"] = self.tool_call_id
-        if self.name:
-            d["name"] = self.name
-        return d
+        return {"role": self.role, "content": self.content}
 
 
 class ChatTemplate:

@@ -14,7 +14,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import llguidance
+
 from autan.errors import ContextOverflow, Overloaded
+from autan.inference.constraints import Grammars
 from autan.inference.model_info import ModelInfo
 from autan.inference.sampling import SamplingParams
 from autan.inference.scheduler import DecodeBackend, Scheduler
@@ -36,6 +39,11 @@ class Engine(Protocol):
     context: int  # cells per sequence: prompt + output must fit
 
     def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]: ...
+
+    @property
+    def grammars(self) -> Grammars:
+        """This model's grammar compiler, for ``SamplingParams.grammar``."""
+        ...
 
     def generate(
         self, prompt: list[int], choices: list[SamplingParams]
@@ -72,6 +80,10 @@ class Vocabulary(Protocol):
 
     def piece(self, token: int) -> bytes: ...
 
+    def grammar_tokenizer(self) -> llguidance.LLTokenizer:
+        """The vocabulary as llguidance sees it (built once per model; may take a second)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -99,6 +111,8 @@ class LocalEngine:
         ] = []
         self._cond = threading.Condition()
         self._stopping = False
+        self._grammars: Grammars | None = None
+        self._grammars_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="autan-engine", daemon=True)
         self._thread.start()
 
@@ -120,6 +134,14 @@ class LocalEngine:
     def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
         return self._model.tokenize(text, add_special=add_special, parse_special=parse_special)
 
+    @property
+    def grammars(self) -> Grammars:
+        with self._grammars_lock:
+            if self._grammars is None:
+                tokenizer = self._model.grammar_tokenizer()
+                self._grammars = Grammars(tokenizer, self._backend.n_vocab)
+            return self._grammars
+
     def generate(
         self, prompt: list[int], choices: list[SamplingParams]
     ) -> AsyncIterator[ChoiceOutput]:
@@ -136,6 +158,9 @@ class LocalEngine:
                 self._emitter(loop, queue, i),
                 context=self.context,
                 piece=self._model.piece,
+                constraint=None
+                if params.grammar is None
+                else self.grammars.constraint(params.grammar),
             )
             for i, params in enumerate(choices)
         ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import llama_cpp as L
+import llguidance
 import numpy as np
 
 from autan.inference.model_info import ModelInfo
@@ -134,6 +135,13 @@ class LlamaModel:
 
     def is_eog(self, token: int) -> bool:
         return bool(L.llama_vocab_is_eog(self._vocab, token))
+
+    def grammar_tokenizer(self) -> llguidance.LLTokenizer:
+        """llguidance's view of this vocabulary; a grammar's end is any end-of-generation token."""
+        from llguidance.llamacpp import lltokenizer_from_vocab
+
+        eog = [t for t in range(self.n_vocab) if self.is_eog(t)]
+        return lltokenizer_from_vocab(self._vocab, self.n_vocab, eos_token=eog)
 
     def close(self) -> None:
         if self._model:

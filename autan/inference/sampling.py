@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from autan.inference.constraints import Grammar
+
 Logits = npt.NDArray[np.float32]
 
 _BLOCK = 256
@@ -23,6 +25,7 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    grammar: Grammar | None = None  # every sampled token must keep the output in this grammar
 
     @property
     def greedy(self) -> bool:

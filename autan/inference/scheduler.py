@@ -109,7 +109,8 @@ class Scheduler:
         finally:
             self.stats.decode_seconds += time.perf_counter() - decode_start
         for seq, row in sampled:
-            token = seq.sampler.sample(self.backend.logits(row))
+            allowed = seq.constraint.allowed() if seq.constraint is not None else None
+            token = seq.sampler.sample(self.backend.logits(row), allowed)
             self._advance(seq, token)
 
     def _reap_cancelled(self) -> None:
@@ -184,8 +185,13 @@ class Scheduler:
         seq.sampler.accept(token)
         self.stats.generated_tokens += 1
         text, hit_stop = seq.stop.feed(seq.detokenizer.feed(token))
-        if hit_stop:
+        constraint = seq.constraint
+        if constraint is not None and not constraint.consume(token):
+            self._finish(seq, "error", text, error=f"constraint violated: {constraint.error}")
+        elif hit_stop:
             self._finish(seq, "stop", text)
+        elif constraint is not None and constraint.done:  # the grammar allows nothing more
+            self._finish(seq, "stop", text + self._drain(seq))
         elif len(seq.output) >= seq.max_new_tokens:
             self._finish(seq, "length", text + self._drain(seq))
         elif text:

@@ -6,6 +6,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from autan.inference.constraints import Constraint
 from autan.inference.detokenizer import Detokenizer
 from autan.inference.sampling import Sampler, SamplingParams
 from autan.inference.stop import StopMatcher
@@ -40,6 +41,7 @@ class Sequence:
     sampler: Sampler
     detokenizer: Detokenizer
     stop: StopMatcher
+    constraint: Constraint | None = None
     status: SequenceStatus = SequenceStatus.WAITING
     slot: int = -1
     n_cached: int = 0  # tokens of this sequence already in its slot's KV cells
@@ -55,6 +57,7 @@ class Sequence:
         *,
         context: int,
         piece: Callable[[int], bytes],
+        constraint: Constraint | None = None,
     ) -> Sequence:
         room = context - len(prompt)
         limit = room if params.max_tokens is None else min(params.max_tokens, room)
@@ -66,6 +69,7 @@ class Sequence:
             sampler=Sampler(params),
             detokenizer=Detokenizer(piece),
             stop=StopMatcher(params.stop),
+            constraint=constraint,
         )
 
     @property

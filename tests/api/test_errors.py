@@ -45,17 +45,28 @@ def test_invalid_json_is_a_422(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("extra", "param"),
     [
-        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
+        ({"tools": [{"type": "web_search"}]}, "tools[0]"),
         ({"tool_choice": "any"}, "tool_choice"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"response_format": {"type": "json_schema"}}, "response_format.json_schema"),
         (
             {
                 "response_format": {
                     "type": "json_schema",
-                    "json_schema": {"name": "x", "schema": {"type": "object"}},
+                    "json_schema": {"name": "x", "schema": {"type": "array", "uniqueItems": True}},
                 }
             },
-            "response_format",
+            "response_format.json_schema.schema",
+        ),
+        (
+            {
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {"name": "f", "parameters": {"type": "object", "not": {}}},
+                    }
+                ]
+            },
+            "tools[0].function.parameters",
         ),
         ({"prompt_mode": "reasoning"}, "prompt_mode"),
         ({"prediction": {"type": "content", "content": "guess"}}, "prediction"),

@@ -1,0 +1,49 @@
+"""JSON schemas from requests (tool parameters, response formats) checked and made enforceable."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import exceptions as jsonschema_exceptions
+from jsonschema import validators
+
+from autan.errors import InvalidRequest
+
+# How generated JSON is laid out: one space after ':' and ',' and nowhere else. Models write
+# JSON this way; flexible whitespace would let a sampled model emit blank lines forever.
+JSON_LAYOUT: dict[str, Any] = {
+    "whitespace_flexible": False,
+    "item_separator": ", ",
+    "key_separator": ": ",
+}
+
+
+def check_schema(schema: Any, *, param: str, what: str) -> dict[str, Any]:
+    """A copy of ``schema`` if it is a valid JSON Schema (for its own ``$schema`` draft, else
+    2020-12); a 400 naming ``param`` otherwise."""
+    if not isinstance(schema, dict):
+        raise InvalidRequest(f"{what} must be a JSON Schema object", param=param)
+    cls = validators.validator_for(schema, default=validators.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except jsonschema_exceptions.SchemaError as e:
+        where = "/".join(str(p) for p in e.absolute_path)
+        at = f" at '{where}'" if where else ""
+        raise InvalidRequest(
+            f"{what} is not a valid JSON Schema{at}: {e.message}", param=param
+        ) from None
+    return dict(schema)
+
+
+def lark_json(schema: dict[str, Any]) -> str:
+    """The schema as an llguidance Lark ``%json`` term, laid out as ``JSON_LAYOUT`` says.
+
+    A client's own ``x-guidance`` options are replaced: they could relax enforcement.
+    """
+    return "%json " + json.dumps({**schema, "x-guidance": JSON_LAYOUT}, ensure_ascii=False)
+
+
+def lark_literal(text: str) -> str:
+    """``text`` as a Lark string literal (llguidance reads them as JSON strings)."""
+    return json.dumps(text, ensure_ascii=False)

@@ -1,0 +1,176 @@
+"""Tool calls and structured outputs over HTTP, on the scripted fake engine."""
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from autan.api.app import create_app
+from tests.fakes import fake_engine, fake_registry
+
+CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather in a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+USER = [{"role": "user", "content": "Weather in Paris?"}]
+
+
+def client_for(script: str) -> Iterator[TestClient]:
+    engine, _ = fake_engine(script.encode(), context=4096)
+    with TestClient(create_app(lambda: fake_registry(engine))) as client:
+        yield client
+
+
+@pytest.fixture
+def calling() -> Iterator[TestClient]:
+    yield from client_for(CALL + "\n" + CALL.replace("Paris", "Lyon"))
+
+
+@pytest.fixture
+def jsonish() -> Iterator[TestClient]:
+    yield from client_for('{"answer": 42}')
+
+
+def post(client: TestClient, **body: object) -> dict:  # type: ignore[type-arg]
+    r = client.post(
+        "/v1/chat/completions",
+        json={"model": "fake-model", "messages": USER, "temperature": 0, **body},
+    )
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_tool_calls_come_back_with_ids_and_string_arguments(calling: TestClient) -> None:
+    (choice,) = post(calling, tools=TOOLS)["choices"]
+    assert choice["finish_reason"] == "tool_calls"
+    message = choice["message"]
+    assert message["content"] == ""
+    calls = message["tool_calls"]
+    assert [json.loads(c["function"]["arguments"]) for c in calls] == [
+        {"city": "Paris"},
+        {"city": "Lyon"},
+    ]
+    assert [c["index"] for c in calls] == [0, 1]
+    for c in calls:
+        assert c["type"] == "function" and c["function"]["name"] == "get_weather"
+        assert len(c["id"]) == 9 and c["id"].isalnum()
+
+
+def test_parallel_tool_calls_false_stops_after_one_call(calling: TestClient) -> None:
+    (choice,) = post(calling, tools=TOOLS, parallel_tool_calls=False)["choices"]
+    assert choice["finish_reason"] == "tool_calls"
+    assert len(choice["message"]["tool_calls"]) == 1
+
+
+def test_tool_choice_none_never_parses_a_call(calling: TestClient) -> None:
+    (choice,) = post(calling, tools=TOOLS, tool_choice="none", max_tokens=20)["choices"]
+    assert choice["message"]["tool_calls"] is None
+    assert choice["message"]["content"].startswith("<tool_call>")
+
+
+def test_streamed_tool_calls_arrive_whole_in_one_chunk_each(calling: TestClient) -> None:
+    payload = {
+        "model": "fake-model",
+        "messages": USER,
+        "stream": True,
+        "temperature": 0,
+        "tools": TOOLS,
+    }
+    with calling.stream("POST", "/v1/chat/completions", json=payload) as r:
+        raw = r.read().decode()
+    events = [
+        json.loads(e.removeprefix("data: ")) for e in raw.split("\n\n") if e and e != "data: [DONE]"
+    ]
+    deltas = [e["choices"][0]["delta"] for e in events]
+    with_calls = [d["tool_calls"] for d in deltas if d.get("tool_calls")]
+    assert [len(c) for c in with_calls] in ([1, 1], [2])
+    calls = [c for group in with_calls for c in group]
+    assert [json.loads(c["function"]["arguments"])["city"] for c in calls] == ["Paris", "Lyon"]
+    assert [c["index"] for c in calls] == [0, 1]
+    assert all(not d.get("content") for d in deltas)
+    assert events[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    assert events[-1]["usage"]["completion_tokens"] > 0
+
+
+def test_round_trip_with_sdk_style_null_ids_and_object_arguments(calling: TestClient) -> None:
+    messages = [
+        *USER,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "null", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+            ],
+        },
+        {"role": "tool", "name": "get_weather", "content": "18C", "tool_call_id": "null"},
+    ]
+    body = post(calling, tools=TOOLS, messages=messages)
+    assert body["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_json_schema_output_is_plain_string_content(jsonish: TestClient) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "integer"}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "A", "schema": schema, "strict": True}}
+    (choice,) = post(jsonish, response_format=fmt)["choices"]
+    assert json.loads(choice["message"]["content"]) == {"answer": 42}
+    assert choice["finish_reason"] == "stop"
+
+
+def test_json_schema_bends_output_that_would_break_it(jsonish: TestClient) -> None:
+    # The scripted model wants {"answer": 42}; the schema wants a string: the grammar wins.
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "maxLength": 3}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "A", "schema": schema}}
+    (choice,) = post(jsonish, response_format=fmt, max_tokens=40)["choices"]
+    value = json.loads(choice["message"]["content"])
+    assert isinstance(value["answer"], str) and len(value["answer"]) <= 3
+
+
+def test_unenforceable_keyword_is_named_in_the_400(jsonish: TestClient) -> None:
+    fmt = {
+        "type": "json_schema",
+        "json_schema": {"name": "A", "schema": {"type": "array", "uniqueItems": True}},
+    }
+    r = jsonish.post(
+        "/v1/chat/completions",
+        json={"model": "fake-model", "messages": USER, "response_format": fmt},
+    )
+    assert r.status_code == 400
+    body = r.json()
+    assert body["param"] == "response_format.json_schema.schema"
+    assert "uniqueItems" in body["message"]
+
+
+def test_unknown_named_tool_is_a_400(calling: TestClient) -> None:
+    r = calling.post(
+        "/v1/chat/completions",
+        json={
+            "model": "fake-model",
+            "messages": USER,
+            "tools": TOOLS,
+            "tool_choice": {"type": "function", "function": {"name": "nope"}},
+        },
+    )
+    assert r.status_code == 400
+    assert "nope" in r.json()["message"]
