@@ -80,15 +80,21 @@ def _pct(values: list[float], p: float) -> float:
 
 
 async def one_request(
-    client: httpx.AsyncClient, url: str, model: str, prompt: str, max_tokens: int
+    client: httpx.AsyncClient,
+    url: str,
+    model: str,
+    prompt: str,
+    max_tokens: int,
+    extra: dict[str, object] | None = None,
 ) -> RequestResult:
-    body = {
+    body: dict[str, object] = {
         "model": model,
         "messages": [{"role": "user", "content": prompt}],
         "max_tokens": max_tokens,
         "temperature": 0,
         "stream": True,
         "stream_options": {"include_usage": True},
+        **(extra or {}),
     }
     start = time.perf_counter()
     first: float | None = None
@@ -124,8 +130,14 @@ async def one_request(
 
 
 async def run_level(
-    url: str, model: str, concurrency: int, n_requests: int, max_tokens: int
+    url: str,
+    model: str,
+    concurrency: int,
+    n_requests: int,
+    max_tokens: int,
+    extra: dict[str, object] | None = None,
 ) -> LevelResult:
+    """``n_requests`` streamed requests, ``concurrency`` at a time; ``extra`` joins each body."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     for i in range(n_requests):
         queue.put_nowait(PROMPTS[i % len(PROMPTS)])
@@ -138,7 +150,9 @@ async def run_level(
         async def worker() -> None:
             while not queue.empty():
                 prompt = queue.get_nowait()
-                level.results.append(await one_request(client, url, model, prompt, max_tokens))
+                level.results.append(
+                    await one_request(client, url, model, prompt, max_tokens, extra)
+                )
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))

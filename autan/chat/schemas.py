@@ -36,12 +36,58 @@ def check_schema(schema: Any, *, param: str, what: str) -> dict[str, Any]:
     return dict(schema)
 
 
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SCHEMA_ONE = (
+    "items",
+    "additionalItems",
+    "additionalProperties",
+    "unevaluatedProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+)
+
+
+def close_objects(schema: Any) -> Any:
+    """A copy where every object that lists ``properties`` but says nothing of other keys
+    allows no other keys.
+
+    Output that fits the copy fits the original: extra keys are allowed there, never required.
+    Without this a sampled model can keep inventing keys until it runs out of tokens.
+    """
+    if isinstance(schema, list):
+        return [close_objects(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for key in _SCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {k: close_objects(v) for k, v in out[key].items()}
+    for key in (*_SCHEMA_LISTS, *_SCHEMA_ONE):
+        if key in out:
+            out[key] = close_objects(out[key])
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and "patternProperties" not in out
+        and "unevaluatedProperties" not in out
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
 def lark_json(schema: dict[str, Any]) -> str:
-    """The schema as an llguidance Lark ``%json`` term, laid out as ``JSON_LAYOUT`` says.
+    """The schema, closed (``close_objects``), as an llguidance Lark ``%json`` term laid out
+    as ``JSON_LAYOUT`` says.
 
     A client's own ``x-guidance`` options are replaced: they could relax enforcement.
     """
-    return "%json " + json.dumps({**schema, "x-guidance": JSON_LAYOUT}, ensure_ascii=False)
+    closed = close_objects(schema)
+    return "%json " + json.dumps({**closed, "x-guidance": JSON_LAYOUT}, ensure_ascii=False)
 
 
 def lark_literal(text: str) -> str:

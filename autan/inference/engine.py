@@ -69,6 +69,8 @@ class EngineStats:
     steps: int
     decode_seconds: float
     step_seconds: float
+    masked_tokens: int
+    mask_seconds: float
 
 
 class Vocabulary(Protocol):
@@ -253,6 +255,8 @@ class LocalEngine:
             steps=s.stats.steps,
             decode_seconds=round(s.stats.decode_seconds, 3),
             step_seconds=round(s.stats.step_seconds, 3),
+            masked_tokens=s.stats.masked_tokens,
+            mask_seconds=round(s.stats.mask_seconds, 4),
         )
 
     def close(self) -> None:

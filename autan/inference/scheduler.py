@@ -60,6 +60,8 @@ class SchedulerStats:
     steps: int = 0
     decode_seconds: float = 0.0  # inside llama_decode
     step_seconds: float = 0.0  # whole steps: decode plus planning, sampling, emitting
+    masked_tokens: int = 0  # tokens sampled under a grammar
+    mask_seconds: float = 0.0  # computing those grammars' allowed-token masks
 
 
 class Scheduler:
@@ -109,7 +111,12 @@ class Scheduler:
         finally:
             self.stats.decode_seconds += time.perf_counter() - decode_start
         for seq, row in sampled:
-            allowed = seq.constraint.allowed() if seq.constraint is not None else None
+            allowed = None
+            if seq.constraint is not None:
+                mask_start = time.perf_counter()
+                allowed = seq.constraint.allowed()
+                self.stats.mask_seconds += time.perf_counter() - mask_start
+                self.stats.masked_tokens += 1
             token = seq.sampler.sample(self.backend.logits(row), allowed)
             self._advance(seq, token)
 

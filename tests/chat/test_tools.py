@@ -98,3 +98,28 @@ def test_schema_check_names_where_the_schema_is_wrong() -> None:
     assert e.value.param == "p"
     with pytest.raises(InvalidRequest, match="must be a JSON Schema object"):
         check_schema([], param="p", what="S")
+
+
+def test_closing_objects_keeps_explicit_choices_and_reaches_nested_schemas() -> None:
+    from autan.chat.schemas import close_objects
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "object", "properties": {"x": {"type": "integer"}}},
+            "b": {"type": "object", "properties": {}, "additionalProperties": True},
+            "c": {"type": "array", "items": {"properties": {"y": {}}}},
+            "properties": {"anyOf": [{"properties": {"z": {}}}, {"type": "string"}]},
+        },
+        "$defs": {"D": {"properties": {"w": {}}}},
+    }
+    closed = close_objects(schema)
+    assert closed["additionalProperties"] is False
+    props = closed["properties"]
+    assert props["a"]["additionalProperties"] is False
+    assert props["b"]["additionalProperties"] is True
+    assert props["c"]["items"]["additionalProperties"] is False
+    assert props["properties"]["anyOf"][0]["additionalProperties"] is False
+    assert "additionalProperties" not in props["properties"]["anyOf"][1]
+    assert closed["$defs"]["D"]["additionalProperties"] is False
+    assert "additionalProperties" not in schema  # the request's schema is left as it was
