@@ -78,6 +78,7 @@ $(BENCH_VENV)/.installed: $(LLAMA_WHEEL)
 bench: install $(BENCH_VENV)/.installed
 	$(PY) -m benchmarks.sampling
 	$(PY) -m benchmarks.compare
+	$(PY) -m benchmarks.constrained
 
 clean:
 	rm -rf $(VENV) $(SDK_LATEST_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -23,6 +23,7 @@ from autan.chat.tools import ToolMode, ToolPlan, ToolSpec
 OPEN = "<tool_call>"
 CLOSE = "</tool_call>"
 _SEPARATOR = "\n"
+_END = "\n" + CLOSE
 _ANY_TEXT = r"/(?s:.*)/ & ~/(?s:.*)<tool_call>(?s:.*)/"
 
 
@@ -112,17 +113,19 @@ class JsonToolParser:
         return Parsed(content=rest, calls=calls)
 
     def _complete_calls(self) -> list[ParsedCall]:
+        # A block ends at a newline then CLOSE: generated JSON holds no raw newline (its layout
+        # has none and strings escape them), so a "</tool_call>" inside an argument is not it.
         calls: list[ParsedCall] = []
         while True:
             start = self._held.find(OPEN)
-            end = self._held.find(CLOSE, start + len(OPEN)) if start >= 0 else -1
+            end = self._held.find(_END, start + len(OPEN)) if start >= 0 else -1
             if end < 0:
                 return calls
             call = _read_call(self._held[start + len(OPEN) : end])
             if call is None:  # only possible without the grammar: leave it as text
                 return calls
             calls.append(call)
-            self._held = self._held[end + len(CLOSE) :].lstrip("\n")
+            self._held = self._held[end + len(_END) :].lstrip("\n")
 
 
 def _read_call(block: str) -> ParsedCall | None:

@@ -1,7 +1,10 @@
+import itertools
 import json
 
 import llguidance
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autan.chat.json_tools import JsonToolFormat, JsonToolParser
 from autan.chat.tool_format import HistoryCall, Parsed
@@ -129,3 +132,45 @@ def test_auto_with_a_response_schema_makes_text_match_it(grammars: Grammars) -> 
     assert accepts(grammars, lark, '{"a": 3}')
     assert not accepts(grammars, lark, "plain text")
     assert accepts(grammars, lark, CALL_T)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    calls=st.lists(
+        st.tuples(
+            st.from_regex(r"[a-zA-Z0-9_-]{1,12}", fullmatch=True),
+            st.dictionaries(st.text(max_size=6), _json_values, max_size=3),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    cuts=st.lists(st.integers(0, 400), max_size=12),
+)
+def test_parser_reads_back_any_rendered_calls_however_the_stream_is_cut(
+    calls: list[tuple[str, dict[str, object]]], cuts: list[int]
+) -> None:
+    text = JsonToolFormat().render_calls(
+        [HistoryCall(None, name, json.dumps(args, ensure_ascii=False)) for name, args in calls]
+    )
+    bounds = sorted({0, len(text), *(c for c in cuts if c < len(text))})
+    pieces = [text[a:b] for a, b in itertools.pairwise(bounds)]
+    out = feed_all(JsonToolParser(), pieces)
+    assert out.content == ""
+    assert [(c.name, json.loads(c.arguments)) for c in out.calls] == calls
+
+
+def test_a_closing_tag_inside_an_argument_does_not_end_the_call() -> None:
+    text = JsonToolFormat().render_calls(
+        [HistoryCall(None, "post", json.dumps({"html": "<b>x</b></tool_call>"}))]
+    )
+    out = feed_all(JsonToolParser(), [text[:40], text[40:]])
+    assert [json.loads(c.arguments) for c in out.calls] == [{"html": "<b>x</b></tool_call>"}]
