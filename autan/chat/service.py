@@ -52,17 +52,10 @@ class _Choice:
             if last:
                 tail = self.parser.finish()
                 parsed = Parsed(parsed.content + tail.content, parsed.calls + tail.calls)
-        calls = [self._call(c) for c in parsed.calls]
+        calls = [_public_call(call, len(self.calls) + i) for i, call in enumerate(parsed.calls)]
         self.content += parsed.content
         self.calls += calls
         return parsed.content, calls
-
-    def _call(self, call: ParsedCall) -> ToolCallPublic:
-        return ToolCallPublic(
-            id=new_call_id(),
-            function={"name": call.name, "arguments": call.arguments},
-            index=len(self.calls),
-        )
 
     def finish(self, reason: str) -> str:
         self.finish_reason = "tool_calls" if self.calls and reason == "stop" else reason
@@ -283,6 +276,14 @@ class ChatService:
             remaining -= 1
             usage = run.usage() if remaining == 0 else None
             yield chunk(index, delta, choice.finish(out.finish_reason), usage)
+
+
+def _public_call(call: ParsedCall, index: int) -> ToolCallPublic:
+    return ToolCallPublic(
+        id=new_call_id(),
+        function={"name": call.name, "arguments": call.arguments},
+        index=index,
+    )
 
 
 def _compile(grammars: Grammars, lark: str, param: str) -> Grammar:

@@ -174,3 +174,31 @@ def test_unknown_named_tool_is_a_400(calling: TestClient) -> None:
     )
     assert r.status_code == 400
     assert "nope" in r.json()["message"]
+
+
+def test_calls_released_together_keep_distinct_indexes(calling: TestClient) -> None:
+    # A stop string that matches the whole reply but its last character holds every token
+    # back until the end, so both calls reach the parser in one piece.
+    held = CALL + "\n" + CALL.replace("Paris", "Lyon") + "!"
+    for stream in (False, True):
+        body = {
+            "model": "fake-model",
+            "messages": USER,
+            "temperature": 0,
+            "tools": TOOLS,
+            "stop": [held],
+            "stream": stream,
+        }
+        with calling.stream("POST", "/v1/chat/completions", json=body) as r:
+            raw = r.read().decode()
+        if stream:
+            events = [
+                json.loads(e.removeprefix("data: "))
+                for e in raw.split("\n\n")
+                if e and e != "data: [DONE]"
+            ]
+            calls = [c for e in events for c in e["choices"][0]["delta"].get("tool_calls") or []]
+        else:
+            calls = json.loads(raw)["choices"][0]["message"]["tool_calls"]
+        assert [c["index"] for c in calls] == [0, 1]
+        assert len({c["id"] for c in calls}) == 2
