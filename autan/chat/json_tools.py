@@ -23,7 +23,8 @@ from autan.chat.tools import ToolMode, ToolPlan, ToolSpec
 OPEN = "<tool_call>"
 CLOSE = "</tool_call>"
 _SEPARATOR = "\n"
-_END = "\n" + CLOSE
+_BEGIN = OPEN + "\n"
+_END = "\n" + CLOSE  # generated JSON holds no raw newline: this cannot occur inside a call
 _ANY_TEXT = r"/(?s:.*)/ & ~/(?s:.*)<tool_call>(?s:.*)/"
 
 
@@ -45,7 +46,7 @@ class JsonToolFormat:
 
     def render_calls(self, calls: list[HistoryCall]) -> str:
         return _SEPARATOR.join(
-            f'{OPEN}\n{{"name": {json.dumps(c.name)}, "arguments": {c.arguments}}}\n{CLOSE}'
+            f'{_BEGIN}{{"name": {json.dumps(c.name)}, "arguments": {c.arguments}}}{_END}'
             for c in calls
         )
 
@@ -72,8 +73,7 @@ class JsonToolFormat:
             [
                 start,
                 f"calls: {calls}",
-                f"call: {lark_literal(OPEN + chr(10))} ({alternatives}) "
-                f"{lark_literal(chr(10) + CLOSE)}",
+                f"call: {lark_literal(_BEGIN)} ({alternatives}) {lark_literal(_END)}",
                 *functions,
                 f"TEXT: {_ANY_TEXT}",
             ]
@@ -113,8 +113,7 @@ class JsonToolParser:
         return Parsed(content=rest, calls=calls)
 
     def _complete_calls(self) -> list[ParsedCall]:
-        # A block ends at a newline then CLOSE: generated JSON holds no raw newline (its layout
-        # has none and strings escape them), so a "</tool_call>" inside an argument is not it.
+        # A "</tool_call>" inside an argument string is not preceded by a raw newline.
         calls: list[ParsedCall] = []
         while True:
             start = self._held.find(OPEN)

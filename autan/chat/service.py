@@ -12,7 +12,7 @@ from autan.chat.prompt import ChatPrompt, build_prompt
 from autan.chat.schemas import check_schema, lark_json
 from autan.chat.template import ChatTemplate
 from autan.chat.tool_format import Parsed, ParsedCall, ToolCallParser, ToolFormat
-from autan.chat.tools import ToolPlan, check_tool_call_ids, new_call_id, plan_tools
+from autan.chat.tools import ToolPlan, new_call_id, plan_tools
 from autan.chat.validation import validate_messages
 from autan.errors import InvalidRequest
 from autan.inference.constraints import Grammar, GrammarError, Grammars
@@ -161,7 +161,6 @@ class ChatService:
         model = self._registry.resolve(req.model)
         _reject_unsupported(req)
         validate_messages(req.messages)
-        check_tool_call_ids(req.messages)
         plan = plan_tools(req)
         tools = self._tool_format(model)
         grammar = self._grammar(req, model, plan, tools)

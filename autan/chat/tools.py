@@ -11,19 +11,10 @@ from typing import Any
 
 from autan.chat.schemas import check_schema
 from autan.errors import InvalidRequest
-from autan.protocol.chat import (
-    AssistantMessage,
-    BuiltinTool,
-    ChatCompletionRequest,
-    FunctionTool,
-    Message,
-    NamedToolChoice,
-    ToolMessage,
-)
+from autan.protocol.chat import BuiltinTool, ChatCompletionRequest, FunctionTool, NamedToolChoice
 
 MAX_TOOLS = 128
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-_CALL_ID = re.compile(r"^[a-zA-Z0-9]{9}$")
 _ID_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -121,30 +112,6 @@ def _tool_specs(tools: list[FunctionTool | BuiltinTool]) -> list[ToolSpec]:
             )
         specs.append(ToolSpec(fn.name, fn.description or "", params))
     return specs
-
-
-def check_tool_call_ids(messages: list[Message]) -> None:
-    """Ids of calls and results: 9 characters [a-zA-Z0-9]; calls may say "null" (the SDK's
-    default when it has no id)."""
-    for i, msg in enumerate(messages):
-        if isinstance(msg, AssistantMessage):
-            for call in msg.tool_calls or []:
-                if call.id not in (None, "null") and not _CALL_ID.match(call.id):
-                    raise InvalidRequest(
-                        f"Tool call id was {call.id} but must be a-z, A-Z, 0-9, with a "
-                        "length of 9.",
-                        param=f"messages[{i}].tool_calls",
-                    )
-        elif (
-            isinstance(msg, ToolMessage)
-            and msg.tool_call_id not in (None, "null")
-            and not _CALL_ID.match(msg.tool_call_id)
-        ):
-            raise InvalidRequest(
-                f"Tool call id was {msg.tool_call_id} but must be a-z, A-Z, 0-9, with a "
-                "length of 9.",
-                param=f"messages[{i}].tool_call_id",
-            )
 
 
 def new_call_id() -> str:

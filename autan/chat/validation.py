@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 from autan.errors import InvalidRequest
 from autan.protocol.chat import AssistantMessage, Message, ToolMessage
 
+_CALL_ID = re.compile(r"^[a-zA-Z0-9]{9}$")
 _MAY_FOLLOW = {
     "system": {"user", "assistant", "system"},
     "user": {"assistant", "system", "user"},
@@ -46,6 +48,7 @@ def validate_messages(messages: list[Message]) -> None:
             param="messages",
         )
     _validate_tool_results(messages)
+    _validate_call_ids(messages)
 
 
 def _validate_assistant(msg: AssistantMessage, *, last: bool) -> None:
@@ -83,3 +86,21 @@ def _validate_tool_results(messages: list[Message]) -> None:
                     param="messages",
                 )
             expected -= 1
+
+
+def _validate_call_ids(messages: list[Message]) -> None:
+    """Ids of calls and results: 9 characters [a-zA-Z0-9], or "null" (the SDK's default)."""
+    for i, msg in enumerate(messages):
+        if isinstance(msg, AssistantMessage):
+            for call in msg.tool_calls or []:
+                _check_call_id(call.id, param=f"messages[{i}].tool_calls")
+        elif isinstance(msg, ToolMessage):
+            _check_call_id(msg.tool_call_id, param=f"messages[{i}].tool_call_id")
+
+
+def _check_call_id(call_id: str | None, *, param: str) -> None:
+    if call_id not in (None, "null") and not _CALL_ID.match(call_id):
+        raise InvalidRequest(
+            f"Tool call id was {call_id} but must be a-z, A-Z, 0-9, with a length of 9.",
+            param=param,
+        )

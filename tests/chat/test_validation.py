@@ -55,3 +55,21 @@ def test_valid_conversations_pass() -> None:
 def test_invalid_conversations_say_why(raw: list[dict], fragment: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(InvalidRequest, match=fragment):
         check(raw)
+
+
+def test_call_ids_are_nine_alphanumerics_and_the_sdk_null_is_accepted() -> None:
+    call = {"id": "null", "function": {"name": "a", "arguments": {}}}
+    check(
+        [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "content": "r", "tool_call_id": "abcDEF123"},
+        ]
+    )
+    bad = [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "tool_calls": [{**call, "id": "call_123"}]},
+        {"role": "tool", "content": "r"},
+    ]
+    with pytest.raises(InvalidRequest, match="Tool call id was call_123 but must be"):
+        check(bad)
