@@ -33,6 +33,16 @@ class ModelSettings(BaseModel):
     path: Path | None = Field(default=None, description="GGUF file; the packaged model if unset")
     id: str = DEFAULT_MODEL_ID
     aliases: list[str] = Field(default_factory=lambda: list(DEFAULT_ALIASES))
+    format: Literal["auto", "template", "mistral"] = Field(
+        default="auto",
+        description="prompt format: the GGUF's chat template, or Mistral's (mistral-common); "
+        "auto picks Mistral's for a Mistral vocabulary",
+    )
+    tokenizer: str | None = Field(
+        default=None,
+        description="mistral-common tokenizer (a packaged name such as v3, v7, tekken, or a "
+        "tekken.json / tokenizer.model.vN path); found from the vocabulary when unset",
+    )
 
 
 class Settings(BaseSettings):

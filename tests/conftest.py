@@ -1,8 +1,10 @@
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.server import Server, start_server, stop_server
+from tests.tiny_models import CODESTRAL_TEKKEN, DENSE_V3, MIXTRAL_V3, tiny_path
 
 
 @pytest.fixture(scope="session")
@@ -13,3 +15,18 @@ def server() -> Iterator[Server]:
         yield srv
     finally:
         stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def dense_v3(pytestconfig: pytest.Config) -> Path:
+    return tiny_path(pytestconfig, DENSE_V3)
+
+
+@pytest.fixture(scope="session")
+def mixtral_v3(pytestconfig: pytest.Config) -> Path:
+    return tiny_path(pytestconfig, MIXTRAL_V3)
+
+
+@pytest.fixture(scope="session")
+def codestral_tekken(pytestconfig: pytest.Config) -> Path:
+    return tiny_path(pytestconfig, CODESTRAL_TEKKEN)

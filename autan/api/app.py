@@ -9,8 +9,9 @@ from fastapi import FastAPI
 
 from autan import __version__
 from autan.api.errors import install_error_handlers
-from autan.api.routes import chat, health, models
+from autan.api.routes import chat, fim, health, models
 from autan.chat.service import ChatService
+from autan.fim.service import FimService
 from autan.models.registry import ModelRegistry
 
 
@@ -22,6 +23,7 @@ def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
         registry = load_registry()
         app.state.registry = registry
         app.state.chat = ChatService(registry)
+        app.state.fim = FimService(registry)
         try:
             yield
         finally:
@@ -34,6 +36,6 @@ def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (chat.router, models.router, health.router):
+    for router in (chat.router, fim.router, models.router, health.router):
         app.include_router(router)
     return app

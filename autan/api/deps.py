@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from autan.chat.service import ChatService
+from autan.fim.service import FimService
 from autan.models.registry import ModelRegistry
 
 _bearer = HTTPBearer(auto_error=False)
@@ -23,6 +24,11 @@ def get_chat_service(request: Request) -> ChatService:
     return service
 
 
+def get_fim_service(request: Request) -> FimService:
+    service: FimService = request.app.state.fim
+    return service
+
+
 async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
@@ -32,4 +38,5 @@ async def authenticate(
 
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+FimServiceDep = Annotated[FimService, Depends(get_fim_service)]
 ApiKeyDep = Annotated[str | None, Depends(authenticate)]

@@ -1,22 +1,14 @@
-"""Chat request -> prompt tokens, for models whose GGUF carries a chat template."""
+"""What every prompt format gives the chat service: prompt tokens, a tool grammar, a parser."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from typing import Protocol
 
-from autan.chat.template import ChatTemplate, TemplateMessage
-from autan.chat.tool_format import HistoryCall, ToolFormat
+from autan.chat.tool_format import ToolCallParser
 from autan.chat.tools import ToolPlan
 from autan.errors import InvalidRequest
-from autan.inference.engine import Engine
-from autan.protocol.chat import (
-    AssistantMessage,
-    Content,
-    Message,
-    TextChunk,
-    ToolMessage,
-)
+from autan.protocol.chat import Content, Message, TextChunk
 
 # Mistral's documented safety prompt, prepended when a request sets ``safe_prompt: true``.
 SAFE_PROMPT = (
@@ -50,47 +42,18 @@ def content_text(content: Content | None, *, where: str) -> str:
     return "".join(parts)
 
 
-def _template_message(i: int, msg: Message, tools: ToolFormat) -> TemplateMessage:
-    text = content_text(msg.content, where=f"messages[{i}].content")
-    if isinstance(msg, AssistantMessage) and msg.tool_calls:
-        calls = tools.render_calls(
-            [
-                HistoryCall(
-                    c.id,
-                    c.function.name,
-                    c.function.arguments
-                    if isinstance(c.function.arguments, str)
-                    else json.dumps(c.function.arguments, ensure_ascii=False),
-                )
-                for c in msg.tool_calls
-            ]
-        )
-        return TemplateMessage("assistant", f"{text}\n{calls}" if text else calls)
-    if isinstance(msg, ToolMessage):
-        return TemplateMessage("tool", tools.render_result(text, name=msg.name))
-    return TemplateMessage(msg.role, text)
+class PromptFormat(Protocol):
+    """How one model family is prompted and how its replies are read back."""
 
+    def prompt(self, messages: list[Message], *, safe_prompt: bool, plan: ToolPlan) -> ChatPrompt:
+        """The prompt tokens; raises InvalidRequest for what this format cannot express."""
+        ...
 
-def build_prompt(
-    messages: list[Message],
-    engine: Engine,
-    template: ChatTemplate,
-    *,
-    safe_prompt: bool,
-    tools: ToolFormat,
-    plan: ToolPlan,
-) -> ChatPrompt:
-    rendered = [_template_message(i, m, tools) for i, m in enumerate(messages)]
-    system = [SAFE_PROMPT] if safe_prompt else []
-    if plan.active:
-        system.append(tools.system_prompt(plan.declared))
-    if system:
-        if rendered[0].role == "system":
-            system.insert(0, rendered.pop(0).content)
-        rendered.insert(0, TemplateMessage("system", "\n\n".join(system)))
-    last = messages[-1]
-    continue_last = isinstance(last, AssistantMessage) and last.prefix
-    text = template.render(rendered, continue_last=continue_last)
-    add_bos = engine.info.add_bos and not (template.bos_text and text.startswith(template.bos_text))
-    tokens = engine.tokenize(text, add_special=add_bos, parse_special=True)
-    return ChatPrompt(tokens=tokens, prefix=rendered[-1].content if continue_last else "")
+    def lark(self, plan: ToolPlan, text_rule: str | None) -> str:
+        """The reply's grammar for an active ``plan``. ``text_rule`` is what a reply without
+        calls must be (a ``%json`` term for structured outputs); None means any text."""
+        ...
+
+    def parser(self, plan: ToolPlan) -> ToolCallParser | None:
+        """A reader of replies for this request, or None when the text is the content."""
+        ...

@@ -2,83 +2,21 @@
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
-from autan.chat.json_tools import JsonToolFormat
-from autan.chat.prompt import ChatPrompt, build_prompt
+from autan.chat.completion import Choice, Completion
+from autan.chat.mistral_prompt import MistralPrompt
+from autan.chat.prompt import PromptFormat
 from autan.chat.schemas import check_schema, lark_json
 from autan.chat.template import ChatTemplate
-from autan.chat.tool_format import Parsed, ParsedCall, ToolCallParser, ToolFormat
-from autan.chat.tools import ToolPlan, new_call_id, plan_tools
+from autan.chat.template_prompt import TemplatePrompt
+from autan.chat.tools import ToolPlan, plan_tools
 from autan.chat.validation import validate_messages
 from autan.errors import InvalidRequest
 from autan.inference.constraints import Grammar, GrammarError, Grammars
-from autan.inference.engine import ChoiceOutput
 from autan.inference.sampling import SamplingParams
 from autan.models.registry import ModelRegistry, ServedModel
-from autan.protocol.chat import (
-    AssistantMessagePublic,
-    ChatCompletionChoice,
-    ChatCompletionRequest,
-    ChatCompletionResponse,
-    CompletionChunk,
-    CompletionResponseStreamChoice,
-    DeltaMessage,
-    ToolCallPublic,
-    UsageInfo,
-)
-
-
-@dataclass(slots=True)
-class _Choice:
-    """One choice being generated: what it said so far, its calls and how it ended."""
-
-    index: int
-    parser: ToolCallParser | None
-    content: str = ""
-    calls: list[ToolCallPublic] = field(default_factory=list)
-    completion_tokens: int = 0
-    finish_reason: str | None = None
-
-    def take(self, text: str, *, last: bool) -> tuple[str, list[ToolCallPublic]]:
-        """Feed generated text; return the content and the complete calls it released."""
-        if self.parser is None:
-            parsed = Parsed(content=text)
-        else:
-            parsed = self.parser.feed(text)
-            if last:
-                tail = self.parser.finish()
-                parsed = Parsed(parsed.content + tail.content, parsed.calls + tail.calls)
-        calls = [_public_call(call, len(self.calls) + i) for i, call in enumerate(parsed.calls)]
-        self.content += parsed.content
-        self.calls += calls
-        return parsed.content, calls
-
-    def finish(self, reason: str) -> str:
-        self.finish_reason = "tool_calls" if self.calls and reason == "stop" else reason
-        return self.finish_reason
-
-
-@dataclass(slots=True)
-class _Run:
-    """A request turned into engine work: the prompt, the model and one state per choice."""
-
-    id: str
-    created: int
-    model_name: str
-    prompt: ChatPrompt
-    outputs: AsyncIterator[ChoiceOutput]
-    choices: list[_Choice] = field(default_factory=list)
-
-    def usage(self) -> UsageInfo:
-        completion = sum(c.completion_tokens for c in self.choices)
-        prompt = len(self.prompt.tokens)
-        return UsageInfo(
-            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
-        )
+from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse, CompletionChunk
 
 
 def _reject_unsupported(req: ChatCompletionRequest) -> None:
@@ -116,24 +54,25 @@ def _response_rule(req: ChatCompletionRequest) -> str | None:
 class ChatService:
     def __init__(self, registry: ModelRegistry) -> None:
         self._registry = registry
-        self._templates: dict[str, ChatTemplate] = {}
+        self._formats: dict[str, PromptFormat] = {}
 
-    def _template(self, model: ServedModel) -> ChatTemplate:
-        template = self._templates.get(model.id)
-        if template is None:
-            info = model.engine.info
-            template = ChatTemplate(
-                info.chat_template, bos_text=info.bos_text, eos_text=info.eos_text
-            )
-            self._templates[model.id] = template
-        return template
-
-    def _tool_format(self, model: ServedModel) -> ToolFormat:
-        """Models with a chat template get the JSON tool syntax their grammar enforces."""
-        return JsonToolFormat()
+    def _format(self, model: ServedModel) -> PromptFormat:
+        """Mistral-tokenizer models are prompted by mistral-common; others by their template."""
+        fmt = self._formats.get(model.id)
+        if fmt is None:
+            if model.mistral_tokenizer is not None:
+                fmt = MistralPrompt(model.mistral_tokenizer)
+            else:
+                info = model.engine.info
+                template = ChatTemplate(
+                    info.chat_template, bos_text=info.bos_text, eos_text=info.eos_text
+                )
+                fmt = TemplatePrompt(model.engine, template)
+            self._formats[model.id] = fmt
+        return fmt
 
     def _grammar(
-        self, req: ChatCompletionRequest, model: ServedModel, plan: ToolPlan, tools: ToolFormat
+        self, req: ChatCompletionRequest, model: ServedModel, plan: ToolPlan, fmt: PromptFormat
     ) -> Grammar | None:
         """The grammar every choice must follow, compiled before anything is queued.
 
@@ -153,17 +92,17 @@ class ChatService:
         for rule, param in parts:
             _compile(grammars, f"start: {rule}", param)
         if plan.active:
-            return _compile(grammars, tools.lark(plan, text_rule), "tools")
+            return _compile(grammars, fmt.lark(plan, text_rule), "tools")
         assert text_rule is not None
         return _compile(grammars, f"start: {text_rule}", "response_format")
 
-    def _start(self, req: ChatCompletionRequest) -> _Run:
+    def _start(self, req: ChatCompletionRequest) -> Completion:
         model = self._registry.resolve(req.model)
         _reject_unsupported(req)
         validate_messages(req.messages)
         plan = plan_tools(req)
-        tools = self._tool_format(model)
-        grammar = self._grammar(req, model, plan, tools)
+        fmt = self._format(model)
+        grammar = self._grammar(req, model, plan, fmt)
         last = req.messages[-1]
         if grammar is not None and getattr(last, "prefix", False):
             raise InvalidRequest(
@@ -171,16 +110,8 @@ class ChatService:
                 "the reply would have to match the grammar from its first character",
                 param="messages",
             )
-        prompt = build_prompt(
-            req.messages,
-            model.engine,
-            self._template(model),
-            safe_prompt=req.safe_prompt,
-            tools=tools,
-            plan=plan,
-        )
+        prompt = fmt.prompt(req.messages, safe_prompt=req.safe_prompt, plan=plan)
         n = req.n or 1
-        stop = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
         temperature = model.default_temperature if req.temperature is None else req.temperature
         params = [
             SamplingParams(
@@ -190,44 +121,21 @@ class ChatService:
                 presence_penalty=req.presence_penalty or 0.0,
                 frequency_penalty=req.frequency_penalty or 0.0,
                 seed=None if req.random_seed is None else req.random_seed + i,
-                stop=stop,
+                stop=stop_strings(req.stop),
                 grammar=grammar,
             )
             for i in range(n)
         ]
-        return _Run(
-            id=uuid.uuid4().hex,
-            created=int(time.time()),
+        return Completion(
             model_name=req.model,
-            prompt=prompt,
+            prompt_tokens=len(prompt.tokens),
             outputs=model.engine.generate(prompt.tokens, params),
-            choices=[_Choice(i, tools.parser() if plan.active else None) for i in range(n)],
+            choices=[Choice(i, fmt.parser(plan)) for i in range(n)],
+            prefix=prompt.prefix,
         )
 
     async def complete(self, req: ChatCompletionRequest) -> ChatCompletionResponse:
-        run = self._start(req)
-        async for index, out in run.outputs:
-            choice = run.choices[index]
-            choice.completion_tokens = out.completion_tokens
-            choice.take(out.text, last=out.finish_reason is not None)
-            if out.finish_reason is not None:
-                choice.finish(out.finish_reason)
-        return ChatCompletionResponse(
-            id=run.id,
-            created=run.created,
-            model=run.model_name,
-            usage=run.usage(),
-            choices=[
-                ChatCompletionChoice(
-                    index=c.index,
-                    message=AssistantMessagePublic(
-                        content=run.prompt.prefix + c.content, tool_calls=c.calls or None
-                    ),
-                    finish_reason=c.finish_reason,
-                )
-                for c in run.choices
-            ],
-        )
+        return await self._start(req).response()
 
     def stream(self, req: ChatCompletionRequest) -> AsyncIterator[CompletionChunk]:
         """Chunks as Mistral sends them: role first, then deltas, usage on the very last one.
@@ -235,54 +143,7 @@ class ChatService:
         Each tool call arrives whole in one chunk. The request is validated and queued before
         the first chunk, so errors surface as a plain HTTP error, never inside a 200 stream.
         """
-        run = self._start(req)
-        return self._chunks(run)
-
-    async def _chunks(self, run: _Run) -> AsyncIterator[CompletionChunk]:
-        def chunk(
-            index: int, delta: DeltaMessage, finish: str | None, usage: UsageInfo | None = None
-        ) -> CompletionChunk:
-            return CompletionChunk(
-                id=run.id,
-                created=run.created,
-                model=run.model_name,
-                choices=[
-                    CompletionResponseStreamChoice(
-                        index=index,
-                        delta=delta,
-                        finish_reason=finish,
-                    )
-                ],
-                usage=usage,
-            )
-
-        for c in run.choices:
-            yield chunk(c.index, DeltaMessage(role="assistant", content=""), None)
-        prefix_sent = [not run.prompt.prefix] * len(run.choices)
-        remaining = len(run.choices)
-        async for index, out in run.outputs:
-            choice = run.choices[index]
-            choice.completion_tokens = out.completion_tokens
-            last = out.finish_reason is not None
-            text, calls = choice.take(out.text, last=last)
-            if not prefix_sent[index]:
-                text, prefix_sent[index] = run.prompt.prefix + text, True
-            delta = DeltaMessage(content=text, tool_calls=calls or None)
-            if out.finish_reason is None:
-                if text or calls:
-                    yield chunk(index, delta, None)
-                continue
-            remaining -= 1
-            usage = run.usage() if remaining == 0 else None
-            yield chunk(index, delta, choice.finish(out.finish_reason), usage)
-
-
-def _public_call(call: ParsedCall, index: int) -> ToolCallPublic:
-    return ToolCallPublic(
-        id=new_call_id(),
-        function={"name": call.name, "arguments": call.arguments},
-        index=index,
-    )
+        return self._start(req).chunks()
 
 
 def _compile(grammars: Grammars, lark: str, param: str) -> Grammar:
@@ -290,3 +151,7 @@ def _compile(grammars: Grammars, lark: str, param: str) -> Grammar:
         return grammars.lark(lark)
     except GrammarError as e:
         raise InvalidRequest(f"Cannot enforce this schema: {e}", param=param) from e
+
+
+def stop_strings(stop: str | list[str] | None) -> tuple[str, ...]:
+    return (stop,) if isinstance(stop, str) else tuple(stop or ())

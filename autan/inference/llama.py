@@ -88,7 +88,17 @@ class LlamaModel:
             eos_text=self._piece(eos, special=True).decode("utf-8", "replace") if eos >= 0 else "",
             add_bos=bool(L.llama_vocab_get_add_bos(self._vocab)),
             metadata=metadata,
+            bos=bos,
+            fim=self._fim_tokens(),
         )
+
+    def _fim_tokens(self) -> tuple[int, int, int] | None:
+        ids = (
+            int(L.llama_vocab_fim_pre(self._vocab)),
+            int(L.llama_vocab_fim_mid(self._vocab)),
+            int(L.llama_vocab_fim_suf(self._vocab)),
+        )
+        return ids if min(ids) >= 0 else None
 
     def _metadata(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -121,6 +131,16 @@ class LlamaModel:
         if cached is None:
             cached = self._piece_cache[token] = self._piece(token, special=False)
         return cached
+
+    def show_controls(self, tokens: list[int]) -> None:
+        """Let these control tokens render as their text in replies, so that a reply parser
+        sees markers such as ``[TOOL_CALLS]``."""
+        for t in tokens:
+            self._piece_cache[t] = self._piece(t, special=True)
+
+    def special_piece(self, token: int) -> str:
+        """A token's text with control tokens written out (``<s>``, ``[INST]``)."""
+        return self._piece(token, special=True).decode("utf-8", "replace")
 
     def detokenize(self, tokens: list[int]) -> str:
         return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")

@@ -19,3 +19,5 @@ class ModelInfo:
     eos_text: str
     add_bos: bool
     metadata: dict[str, str]
+    bos: int = -1
+    fim: tuple[int, int, int] | None = None  # (prefix, middle, suffix) ids the GGUF declares

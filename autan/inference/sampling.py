@@ -25,6 +25,7 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    min_tokens: int = 0  # no end of generation before this many tokens
     grammar: Grammar | None = None  # every sampled token must keep the output in this grammar
 
     @property
@@ -51,14 +52,24 @@ class Sampler:
     def accept(self, token: int) -> None:
         self._counts[token] = self._counts.get(token, 0) + 1
 
-    def sample(self, logits: Logits, allowed: npt.NDArray[np.bool_] | None = None) -> int:
-        """Pick a token. ``logits`` may be a view into llama.cpp memory; it is never written."""
-        if self._penalised or allowed is not None:
+    def sample(
+        self,
+        logits: Logits,
+        allowed: npt.NDArray[np.bool_] | None = None,
+        banned: npt.NDArray[np.intp] | None = None,
+    ) -> int:
+        """Pick a token, never a ``banned`` one and only ``allowed`` ones.
+
+        ``logits`` may be a view into llama.cpp memory; it is never written.
+        """
+        if self._penalised or allowed is not None or banned is not None:
             logits = logits.copy()
             if self._penalised:
                 self._apply_penalties(logits)
             if allowed is not None:
                 logits[~allowed[: logits.shape[0]]] = -np.inf
+            if banned is not None:
+                logits[banned] = -np.inf
         if self.params.greedy:
             return int(np.argmax(logits))
         return self._sample_random(logits)

@@ -13,6 +13,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from autan.inference.sampling import Logits
 from autan.inference.sequence import Sequence, SequenceOutput, SequenceStatus
 
@@ -77,6 +80,7 @@ class Scheduler:
         self._slot_tokens: list[list[int]] = [[] for _ in range(slots)]
         self.slots = slots
         self.stats = SchedulerStats()
+        self._eog: npt.NDArray[np.intp] | None = None
 
     @property
     def has_work(self) -> bool:
@@ -117,8 +121,16 @@ class Scheduler:
                 allowed = seq.constraint.allowed()
                 self.stats.mask_seconds += time.perf_counter() - mask_start
                 self.stats.masked_tokens += 1
-            token = seq.sampler.sample(self.backend.logits(row), allowed)
+            banned = self._eog_ids() if len(seq.output) < seq.sampler.params.min_tokens else None
+            token = seq.sampler.sample(self.backend.logits(row), allowed, banned)
             self._advance(seq, token)
+
+    def _eog_ids(self) -> npt.NDArray[np.intp]:
+        """Every end-of-generation token: what ``min_tokens`` forbids until it is reached."""
+        if self._eog is None:
+            ids = [t for t in range(self.backend.n_vocab) if self.backend.is_eog(t)]
+            self._eog = np.array(ids, dtype=np.intp)
+        return self._eog
 
     def _reap_cancelled(self) -> None:
         if any(s.cancelled for s in self.waiting):

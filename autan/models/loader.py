@@ -8,6 +8,7 @@ from autan.inference.engine import LocalEngine
 from autan.inference.llama import LlamaModel
 from autan.models.packaged import packaged_model_path
 from autan.models.registry import ModelRegistry, ServedModel
+from autan.models.tokenizer_match import match_mistral_tokenizer
 from autan.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -16,6 +17,10 @@ log = logging.getLogger(__name__)
 def load_registry(settings: Settings) -> ModelRegistry:
     path = settings.model.path or packaged_model_path()
     model = LlamaModel(path, verbose=settings.log_level == "debug")
+    mistral = match_mistral_tokenizer(model, settings.model.format, settings.model.tokenizer)
+    if mistral is not None:
+        calls = mistral.control("[TOOL_CALLS]")
+        model.show_controls([calls] if calls is not None else [])
     engine = LocalEngine.load(model, settings.engine)
     log.info(
         "loaded %s (%s) as %s: %d slots x %d tokens, %d threads",
@@ -33,6 +38,7 @@ def load_registry(settings: Settings) -> ModelRegistry:
                 engine=engine,
                 aliases=list(settings.model.aliases),
                 description=model.info.description,
+                mistral_tokenizer=mistral,
             )
         ]
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from autan.errors import UnknownModel
 from autan.inference.engine import Engine
+from autan.models.mistral_tokenizer import MistralTokenizer
 
 
 @dataclass(slots=True)
@@ -17,6 +18,8 @@ class ServedModel:
     engine: Engine
     aliases: list[str] = field(default_factory=list)
     description: str | None = None
+    # Set for models with a Mistral tokenizer: their prompts are built by mistral-common.
+    mistral_tokenizer: MistralTokenizer | None = None
     default_temperature: float = 0.7
     created: int = field(default_factory=lambda: int(time.time()))
 

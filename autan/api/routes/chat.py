@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
-from typing import TypeVar
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from autan.api.deps import ApiKeyDep, ChatServiceDep
+from autan.api.disconnect import unless_disconnected
 from autan.api.sse import EventStreamResponse
 from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse
 
 router = APIRouter(tags=["chat"])
-
-T = TypeVar("T")
-
-_DISCONNECT_POLL_S = 0.1
-
-
-async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T | None:
-    """Await ``work``, cancelling it (and freeing its engine slots) if the client goes away."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_S)
-            if done:
-                return task.result()
-            if await request.is_disconnected():
-                task.cancel()
-                return None
-    finally:
-        if not task.done():
-            task.cancel()
 
 
 @router.post(
@@ -48,7 +25,7 @@ async def chat_completions(
     ``chat.completion.chunk`` objects ending with ``data: [DONE]``."""
     if body.stream:
         return EventStreamResponse(chat.stream(body))
-    result = await _unless_disconnected(request, chat.complete(body))
+    result = await unless_disconnected(request, chat.complete(body))
     if result is None:
         return Response(status_code=499)
     return result

@@ -1,0 +1,32 @@
+"""``POST /v1/fim/completions``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from autan.api.deps import ApiKeyDep, FimServiceDep
+from autan.api.disconnect import unless_disconnected
+from autan.api.sse import EventStreamResponse
+from autan.protocol.chat import ChatCompletionResponse
+from autan.protocol.fim import FIMCompletionRequest
+
+router = APIRouter(tags=["fim"])
+
+
+@router.post(
+    "/v1/fim/completions",
+    response_model=ChatCompletionResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def fim_completions(
+    body: FIMCompletionRequest, request: Request, fim: FimServiceDep, _key: ApiKeyDep
+) -> Response | ChatCompletionResponse:
+    """Fill-in-the-middle code completion: the model writes what goes between ``prompt`` and
+    ``suffix``. The reply is a chat completion; ``stream: true`` streams it as chat chunks."""
+    if body.stream:
+        return EventStreamResponse(fim.stream(body))
+    result = await unless_disconnected(request, fim.complete(body))
+    if result is None:
+        return Response(status_code=499)
+    return result

@@ -1,0 +1,148 @@
+"""A completion under way, and the two shapes its reply takes: one response or a stream.
+
+Chat and FIM replies share this: both are ``chat.completion`` objects on the wire.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from autan.chat.tool_format import Parsed, ParsedCall, ToolCallParser
+from autan.chat.tools import new_call_id
+from autan.inference.engine import ChoiceOutput
+from autan.protocol.chat import (
+    AssistantMessagePublic,
+    ChatCompletionChoice,
+    ChatCompletionResponse,
+    CompletionChunk,
+    CompletionResponseStreamChoice,
+    DeltaMessage,
+    ToolCallPublic,
+    UsageInfo,
+)
+
+
+@dataclass(slots=True)
+class Choice:
+    """One choice being generated: what it said so far, its calls and how it ended."""
+
+    index: int
+    parser: ToolCallParser | None
+    content: str = ""
+    calls: list[ToolCallPublic] = field(default_factory=list)
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+
+    def take(self, text: str, *, last: bool) -> tuple[str, list[ToolCallPublic]]:
+        """Feed generated text; return the content and the complete calls it released."""
+        if self.parser is None:
+            parsed = Parsed(content=text)
+        else:
+            parsed = self.parser.feed(text)
+            if last:
+                tail = self.parser.finish()
+                parsed = Parsed(parsed.content + tail.content, parsed.calls + tail.calls)
+        calls = [_public_call(call, len(self.calls) + i) for i, call in enumerate(parsed.calls)]
+        self.content += parsed.content
+        self.calls += calls
+        return parsed.content, calls
+
+    def finish(self, reason: str) -> str:
+        self.finish_reason = "tool_calls" if self.calls and reason == "stop" else reason
+        return self.finish_reason
+
+
+@dataclass(slots=True)
+class Completion:
+    """A request turned into engine work: its prompt size, the outputs and one state per choice.
+
+    ``prefix`` is assistant text the reply continues (``prefix: true``): it is echoed in front
+    of every choice's content.
+    """
+
+    model_name: str
+    prompt_tokens: int
+    outputs: AsyncIterator[ChoiceOutput]
+    choices: list[Choice]
+    prefix: str = ""
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def usage(self) -> UsageInfo:
+        completion = sum(c.completion_tokens for c in self.choices)
+        return UsageInfo(
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=completion,
+            total_tokens=self.prompt_tokens + completion,
+        )
+
+    async def response(self) -> ChatCompletionResponse:
+        async for index, out in self.outputs:
+            choice = self.choices[index]
+            choice.completion_tokens = out.completion_tokens
+            choice.take(out.text, last=out.finish_reason is not None)
+            if out.finish_reason is not None:
+                choice.finish(out.finish_reason)
+        return ChatCompletionResponse(
+            id=self.id,
+            created=self.created,
+            model=self.model_name,
+            usage=self.usage(),
+            choices=[
+                ChatCompletionChoice(
+                    index=c.index,
+                    message=AssistantMessagePublic(
+                        content=self.prefix + c.content, tool_calls=c.calls or None
+                    ),
+                    finish_reason=c.finish_reason,
+                )
+                for c in self.choices
+            ],
+        )
+
+    async def chunks(self) -> AsyncIterator[CompletionChunk]:
+        """Role first, then deltas, usage on the very last chunk; each call whole in one."""
+
+        def chunk(
+            index: int, delta: DeltaMessage, finish: str | None, usage: UsageInfo | None = None
+        ) -> CompletionChunk:
+            return CompletionChunk(
+                id=self.id,
+                created=self.created,
+                model=self.model_name,
+                choices=[
+                    CompletionResponseStreamChoice(index=index, delta=delta, finish_reason=finish)
+                ],
+                usage=usage,
+            )
+
+        for c in self.choices:
+            yield chunk(c.index, DeltaMessage(role="assistant", content=""), None)
+        prefix_sent = [not self.prefix] * len(self.choices)
+        remaining = len(self.choices)
+        async for index, out in self.outputs:
+            choice = self.choices[index]
+            choice.completion_tokens = out.completion_tokens
+            last = out.finish_reason is not None
+            text, calls = choice.take(out.text, last=last)
+            if not prefix_sent[index]:
+                text, prefix_sent[index] = self.prefix + text, True
+            delta = DeltaMessage(content=text, tool_calls=calls or None)
+            if out.finish_reason is None:
+                if text or calls:
+                    yield chunk(index, delta, None)
+                continue
+            remaining -= 1
+            usage = self.usage() if remaining == 0 else None
+            yield chunk(index, delta, choice.finish(out.finish_reason), usage)
+
+
+def _public_call(call: ParsedCall, index: int) -> ToolCallPublic:
+    return ToolCallPublic(
+        id=new_call_id(),
+        function={"name": call.name, "arguments": call.arguments},
+        index=index,
+    )

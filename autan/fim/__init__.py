@@ -1,0 +1,1 @@
+"""Fill-in-the-middle: code completion between a prefix and a suffix."""

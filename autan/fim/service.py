@@ -1,0 +1,51 @@
+"""The FIM service: what ``POST /v1/fim/completions`` calls."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from autan.chat.completion import Choice, Completion
+from autan.chat.service import stop_strings
+from autan.fim.prompt import FimPrompt, fim_prompt
+from autan.inference.sampling import SamplingParams
+from autan.models.registry import ModelRegistry, ServedModel
+from autan.protocol.chat import ChatCompletionResponse, CompletionChunk
+from autan.protocol.fim import FIMCompletionRequest
+
+
+class FimService:
+    def __init__(self, registry: ModelRegistry) -> None:
+        self._registry = registry
+        self._prompts: dict[str, FimPrompt] = {}
+
+    def _prompt(self, model: ServedModel, name: str) -> FimPrompt:
+        prompt = self._prompts.get(model.id)
+        if prompt is None:
+            prompt = fim_prompt(model.engine, model.mistral_tokenizer, model_name=name)
+            self._prompts[model.id] = prompt
+        return prompt
+
+    def _start(self, req: FIMCompletionRequest) -> Completion:
+        model = self._registry.resolve(req.model)
+        tokens = self._prompt(model, req.model).tokens(req.prompt, req.suffix or "")
+        params = SamplingParams(
+            max_tokens=req.max_tokens,
+            min_tokens=req.min_tokens or 0,
+            temperature=model.default_temperature if req.temperature is None else req.temperature,
+            top_p=1.0 if req.top_p is None else req.top_p,
+            seed=req.random_seed,
+            stop=stop_strings(req.stop),
+        )
+        return Completion(
+            model_name=req.model,
+            prompt_tokens=len(tokens),
+            outputs=model.engine.generate(tokens, [params]),
+            choices=[Choice(0, None)],
+        )
+
+    async def complete(self, req: FIMCompletionRequest) -> ChatCompletionResponse:
+        return await self._start(req).response()
+
+    def stream(self, req: FIMCompletionRequest) -> AsyncIterator[CompletionChunk]:
+        """Chat-completion chunks; the request is checked and queued before the first one."""
+        return self._start(req).chunks()
