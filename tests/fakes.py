@@ -27,7 +27,7 @@ TEMPLATE = (
 class ByteVocabulary:
     """Token i is byte i; token 0 ends generation."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fim: tuple[int, int, int] | None = None) -> None:
         self.info = ModelInfo(
             path=Path("fake.gguf"),
             description="fake byte model",
@@ -38,6 +38,7 @@ class ByteVocabulary:
             eos_text="",
             add_bos=False,
             metadata={},
+            fim=fim,
         )
 
     def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
@@ -122,6 +123,7 @@ def fake_engine(
     context: int = 512,
     decode_delay: float = 0.0,
     max_waiting: int = 64,
+    fim: tuple[int, int, int] | None = None,
 ) -> tuple[LocalEngine, ScriptBackend]:
     backend = ScriptBackend(script, decode_delay=decode_delay)
     settings = EngineSettings(
@@ -131,7 +133,7 @@ def fake_engine(
         threads=1,
         max_waiting=max_waiting,
     )
-    return LocalEngine(ByteVocabulary(), backend, settings, context), backend
+    return LocalEngine(ByteVocabulary(fim=fim), backend, settings, context), backend
 
 
 def fake_registry(engine: LocalEngine) -> ModelRegistry:

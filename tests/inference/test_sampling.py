@@ -75,3 +75,12 @@ def test_sampling_across_blocks_follows_the_softmax() -> None:
     counts = np.bincount([s.sample(logits) for _ in range(20000)], minlength=2000) / 20000
     np.testing.assert_allclose(counts[[10, 700, 1999]], [0.25, 0.25, 0.5], atol=0.02)
     assert counts.sum() == 1.0 and counts[[10, 700, 1999]].sum() == 1.0
+
+
+def test_banned_tokens_are_never_sampled() -> None:
+    logits = np.array([5.0, 4.0, 3.0, 0.0], dtype=np.float32)
+    banned = np.array([0, 1], dtype=np.intp)
+    assert Sampler(SamplingParams(temperature=0.0)).sample(logits, banned=banned) == 2
+    hot = Sampler(SamplingParams(temperature=1.0, seed=1))
+    assert all(hot.sample(logits, banned=banned) in (2, 3) for _ in range(200))
+    assert logits[0] == 5.0  # the caller's logits are untouched

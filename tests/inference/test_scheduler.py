@@ -166,3 +166,13 @@ def test_a_failed_decode_fails_running_sequences_and_keeps_serving() -> None:
     s.add(good)
     run_until_idle(s)
     assert c_good.text == "ab"
+
+
+def test_min_tokens_holds_the_end_back() -> None:
+    s = Scheduler(ScriptBackend(b"ab"), slots=1, batch_tokens=16)
+    seq, c = make_seq(min_tokens=5)
+    s.add(seq)
+    run_until_idle(s)
+    # The script ends after "ab"; with its end forbidden the next-best tokens fill the gap.
+    assert c.text.startswith("ab") and len(c.text) == 5
+    assert (c.finish, c.outputs[-1].completion_tokens) == ("stop", 5)

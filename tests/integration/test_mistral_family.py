@@ -145,3 +145,59 @@ def test_fim_on_a_model_without_fim_is_a_400(mistral: Mistral) -> None:
     assert e.value.status_code == 400
     body = json.loads(e.value.body)
     assert "fill-in-the-middle" in body["message"] and body["param"] == "model"
+
+
+def test_named_tool_choice_and_auto_on_a_mistral_model(mistral: Mistral) -> None:
+    tools = [
+        *TOOLS,
+        {
+            "type": "function",
+            "function": {
+                "name": "get_time",
+                "description": "Time in a city",
+                "parameters": {"type": "object", "properties": {}},
+            },
+        },
+    ]
+    named = mistral.chat.complete(
+        model="mistral-small-latest",
+        messages=USER,
+        tools=tools,  # type: ignore[arg-type]
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
+        parallel_tool_calls=False,  # a random model would chain calls up to max_tokens
+        max_tokens=32,
+    )
+    calls = named.choices[0].message.tool_calls or []
+    assert [c.function.name for c in calls] == ["get_time"]
+    auto = mistral.chat.complete(
+        model="mistral-small-latest",
+        messages=USER,
+        tools=tools,
+        max_tokens=24,
+        temperature=0,  # type: ignore[arg-type]
+    )
+    choice = auto.choices[0]
+    for call in choice.message.tool_calls or []:
+        assert call.function.name in ("get_weather", "get_time")
+    if not choice.message.tool_calls:
+        assert "[TOOL_CALLS]" not in str(choice.message.content)
+
+
+def test_json_schema_reply_on_a_mistral_model(mixtral: Mistral) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "maxLength": 10}, "n": {"type": "integer"}},
+        "required": ["answer", "n"],
+    }
+    r = mixtral.chat.complete(
+        model="mistral-small-latest",
+        messages=USER,
+        response_format={  # type: ignore[arg-type]
+            "type": "json_schema",
+            "json_schema": {"name": "reply", "schema": schema},
+        },
+        max_tokens=48,
+        random_seed=1,
+    )
+    reply = json.loads(r.choices[0].message.content)  # type: ignore[arg-type]
+    assert set(reply) == {"answer", "n"} and isinstance(reply["n"], int)
