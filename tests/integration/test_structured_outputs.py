@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +18,7 @@ import jsonschema
 import pytest
 
 from tests.schema_cases import SchemaGen
-from tests.server import Server
+from tests.server import Server, start_server, stop_server
 
 pytestmark = pytest.mark.model
 
@@ -82,10 +84,30 @@ def test_generated_schemas_always_validate(server: Server) -> None:
 
 
 def test_random_tool_sets_obey_tool_choice_and_schemas(server: Server) -> None:
+    _check_random_tool_sets(server, MODEL, N_TOOL_SETS)
+
+
+@pytest.fixture(scope="module")
+def mistral_server(dense_v3: Path) -> Iterator[Server]:
+    """The tiny Mistral-architecture model: tools in [TOOL_CALLS] syntax, via mistral-common."""
+    proc, srv = start_server(
+        "--model", str(dense_v3), "--parallel", "8", "--ctx-size", "2048", "--threads", "1"
+    )
+    try:
+        yield srv
+    finally:
+        stop_server(proc)
+
+
+def test_random_tool_sets_on_a_mistral_format_model(mistral_server: Server) -> None:
+    _check_random_tool_sets(mistral_server, "mistral-small-latest", N_TOOL_SETS)
+
+
+def _check_random_tool_sets(server: Server, model: str, n: int) -> None:
     gen = SchemaGen(seed=7)
     rng = random.Random(7)
     cases = []
-    for i in range(N_TOOL_SETS):
+    for i in range(n):
         tools = gen.tools()
         choice: Any = rng.choice(["auto", "none", "any", "required", "named"])
         if choice == "named":
@@ -95,7 +117,7 @@ def test_random_tool_sets_obey_tool_choice_and_schemas(server: Server) -> None:
             }
         cases.append(
             {
-                "model": MODEL,
+                "model": model,
                 "messages": [{"role": "user", "content": "Use the tools to help me plan a trip."}],
                 "tools": tools,
                 "tool_choice": choice,
