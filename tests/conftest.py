@@ -3,8 +3,16 @@ from pathlib import Path
 
 import pytest
 
+from autan.models.random_gguf import RandomGGUF
 from tests.server import Server, start_server, stop_server
-from tests.tiny_models import CODESTRAL_TEKKEN, DENSE_V3, MIXTRAL_V3, tiny_path
+from tests.tiny_models import (
+    CODESTRAL_TEKKEN,
+    DENSE_V3,
+    MIXTRAL_V3,
+    cache_dir,
+    tiny_path,
+    v11_tekken,
+)
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +38,15 @@ def mixtral_v3(pytestconfig: pytest.Config) -> Path:
 @pytest.fixture(scope="session")
 def codestral_tekken(pytestconfig: pytest.Config) -> Path:
     return tiny_path(pytestconfig, CODESTRAL_TEKKEN)
+
+
+@pytest.fixture(scope="session")
+def v11_tokenizer(pytestconfig: pytest.Config) -> Path:
+    return v11_tekken(cache_dir(pytestconfig))
+
+
+@pytest.fixture(scope="session")
+def dense_v11(pytestconfig: pytest.Config, v11_tokenizer: Path) -> Path:
+    return tiny_path(
+        pytestconfig, RandomGGUF(tokenizer=str(v11_tokenizer), name="tiny-mistral-v11")
+    )

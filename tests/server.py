@@ -31,7 +31,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(*args: str) -> tuple[subprocess.Popen[bytes], Server]:
+def start_server(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Server]:
     port = _free_port()
     cmd = [
         sys.executable,
@@ -44,7 +46,9 @@ def start_server(*args: str) -> tuple[subprocess.Popen[bytes], Server]:
         "warning",
         *args,
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    )
     server = Server(f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

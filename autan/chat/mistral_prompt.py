@@ -29,22 +29,24 @@ from autan.protocol.chat import (
 )
 
 CALLS = "[TOOL_CALLS]"
+ARGS = "[ARGS]"
+CALL_ID = "[CALL_ID]"
 _ANY_TEXT = r"/(?s:.*)/ & ~/(?s:.*)\[TOOL_CALLS\](?s:.*)/"
 
 
 class MistralPrompt:
-    """Prompts, tool grammar and reply parsing for one Mistral tokenizer (v2 to v7)."""
+    """Prompts, tool grammar and reply parsing for one Mistral tokenizer.
+
+    Calls are ``[TOOL_CALLS] [{"name": …, "arguments": {…}}, …]`` up to tokenizer v7 and
+    ``[TOOL_CALLS]name[ARGS]{…}`` once per call from v11 on.
+    """
 
     def __init__(self, tokenizer: MistralTokenizer) -> None:
         self.tokenizer = tokenizer
         self._calls_token = tokenizer.control(CALLS)
+        self._args_token = tokenizer.control(ARGS) if tokenizer.version_number >= 11 else None
         # SentencePiece writes a space before the first word of a reply; Mistral's API does not.
         self._strip_space = tokenizer.kind == "spm"
-
-    @property
-    def visible_controls(self) -> list[int]:
-        """Control tokens a reply's text must show, so the parser can find the calls."""
-        return [self._calls_token] if self._calls_token is not None else []
 
     def prompt(self, messages: list[Message], *, safe_prompt: bool, plan: ToolPlan) -> ChatPrompt:
         from mistral_common.exceptions import MistralCommonException
@@ -74,15 +76,25 @@ class MistralPrompt:
 
     def lark(self, plan: ToolPlan, text_rule: str | None) -> str:
         assert self._calls_token is not None, "tools were refused when the prompt was built"
-        functions = [
-            f"fn_{i}: "
-            + lark_literal(f'{{"name": {json.dumps(t.name)}, "arguments": ')
-            + f" {lark_json(t.parameters)} "
-            + lark_literal("}")
-            for i, t in enumerate(plan.callable)
-        ]
+        marker = f"<[{self._calls_token}]>"
+        if self._args_token is not None:
+            functions = [
+                f"fn_{i}: {lark_literal(t.name)} <[{self._args_token}]> {lark_json(t.parameters)}"
+                for i, t in enumerate(plan.callable)
+            ]
+            calls = f"calls: call{'+' if plan.parallel else ''}\ncall: {marker} ({{fns}})"
+        else:
+            functions = [
+                f"fn_{i}: "
+                + lark_literal(f'{{"name": {json.dumps(t.name)}, "arguments": ')
+                + f" {lark_json(t.parameters)} "
+                + lark_literal("}")
+                for i, t in enumerate(plan.callable)
+            ]
+            more = f" ({lark_literal(', ')} call)*" if plan.parallel else ""
+            # SentencePiece encodes the list with a leading space, Tekken without one.
+            calls = f'calls: {marker} " "? "[" call{more} "]"\ncall: {{fns}}'
         alternatives = " | ".join(f"fn_{i}" for i in range(len(plan.callable)))
-        more = f" ({lark_literal(', ')} call)*" if plan.parallel else ""
         if plan.mode is ToolMode.REQUIRED:
             start = "start: calls"
         elif text_rule is None:
@@ -90,30 +102,27 @@ class MistralPrompt:
         else:
             start = f"start: text | calls\ntext: {text_rule}"
         return "\n".join(
-            [
-                start,
-                # SentencePiece encodes the list with a leading space, Tekken without one.
-                f'calls: <[{self._calls_token}]> " "? "[" call{more} "]"',
-                f"call: {alternatives}",
-                *functions,
-                f"TEXT: {_ANY_TEXT}",
-            ]
+            [start, calls.replace("{fns}", alternatives), *functions, f"TEXT: {_ANY_TEXT}"]
         )
 
     def parser(self, plan: ToolPlan) -> MistralReplyParser:
-        return MistralReplyParser(strip_space=self._strip_space, calls=plan.active)
+        return MistralReplyParser(
+            strip_space=self._strip_space, calls=plan.active, named=self._args_token is not None
+        )
 
 
 class MistralReplyParser:
-    """Reads a reply: text until ``[TOOL_CALLS]``, then a JSON list of calls.
+    """Reads a reply: text until ``[TOOL_CALLS]``, then the calls in the tokenizer's syntax.
 
-    Calls are released when the list is complete. For a request without tools the reply is
-    all content; only the space SentencePiece puts before the first word is dropped.
+    A JSON list of calls is released when the list closes; ``name[ARGS]{…}`` calls one by one
+    as each object closes. For a request without tools the reply is all content; only the
+    space SentencePiece puts before the first word is dropped.
     """
 
-    def __init__(self, *, strip_space: bool, calls: bool) -> None:
+    def __init__(self, *, strip_space: bool, calls: bool, named: bool = False) -> None:
         self._strip_space = strip_space
         self._calls = calls
+        self._named = named
         self._started = False
         self._held = ""
         self._in_calls = False
@@ -133,24 +142,25 @@ class MistralReplyParser:
         at = self._held.find(CALLS)
         if at < 0:
             keep = _partial_marker(self._held)
-            out, self._held = (
-                self._held[: len(self._held) - keep],
-                self._held[len(self._held) - keep :],
-            )
+            cut = len(self._held) - keep
+            out, self._held = self._held[:cut], self._held[cut:]
             return Parsed(content=out)
-        content, self._held = self._held[:at], self._held[at + len(CALLS) :]
+        content, self._held = self._held[:at], self._held[at:]
         self._in_calls = True
         return Parsed(content=content, calls=self._complete_calls())
 
     def finish(self) -> Parsed:
         calls = self._complete_calls() if self._in_calls else []
         rest, self._held = self._held, ""
-        if self._in_calls:
-            rest = CALLS + rest if rest.strip() else ""
+        if self._in_calls and not rest.strip():
+            rest = ""
         return Parsed(content=rest, calls=calls)
 
     def _complete_calls(self) -> list[ParsedCall]:
-        text = self._held.lstrip()
+        return self._named_calls() if self._named else self._listed_calls()
+
+    def _listed_calls(self) -> list[ParsedCall]:
+        text = self._held[len(CALLS) :].lstrip()
         if not text.endswith("]"):
             return []
         try:
@@ -158,9 +168,26 @@ class MistralReplyParser:
         except json.JSONDecodeError:
             return []
         calls = [c for c in map(_read_call, items if isinstance(items, list) else []) if c]
-        if not calls:
-            return []
-        self._held = ""
+        if calls:
+            self._held = ""
+        return calls
+
+    def _named_calls(self) -> list[ParsedCall]:
+        calls = []
+        decoder = json.JSONDecoder()
+        while self._held.startswith(CALLS):
+            head, sep, body = self._held[len(CALLS) :].partition(ARGS)
+            if not sep:
+                break
+            name = head.split(CALL_ID)[0]
+            try:
+                args, end = decoder.raw_decode(body)
+            except json.JSONDecodeError:
+                break
+            if not isinstance(args, dict):
+                break
+            calls.append(ParsedCall(name, json.dumps(args, ensure_ascii=False)))
+            self._held = body[end:]
         return calls
 
 

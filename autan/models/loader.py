@@ -19,8 +19,7 @@ def load_registry(settings: Settings) -> ModelRegistry:
     model = LlamaModel(path, verbose=settings.log_level == "debug")
     mistral = match_mistral_tokenizer(model, settings.model.format, settings.model.tokenizer)
     if mistral is not None:
-        calls = mistral.control("[TOOL_CALLS]")
-        model.show_controls([calls] if calls is not None else [])
+        model.show_controls(mistral.reply_markers())
     engine = LocalEngine.load(model, settings.engine)
     log.info(
         "loaded %s (%s) as %s: %d slots x %d tokens, %d threads",

@@ -77,6 +77,11 @@ class MistralTokenizer:
         assert prefix is not None and middle is not None and suffix is not None
         return prefix, middle, suffix
 
+    def reply_markers(self) -> list[int]:
+        """Control tokens a reply's text must show so that its tool calls can be read back."""
+        ids = [self.control(p) for p in ("[TOOL_CALLS]", "[ARGS]", "[CALL_ID]")]
+        return [t for t in ids if t is not None]
+
     @property
     def template_name(self) -> str:
         """The name llama.cpp's converter writes as ``tokenizer.chat_template`` for this file."""

@@ -20,7 +20,7 @@ PromptFormatName = Literal["auto", "template", "mistral"]
 # Checked in order: the newest version of each family first.
 _CANDIDATES = {"spm": ("v7", "v3", "v2"), "tekken": ("tekken", "tekken-240718")}
 _PROBE = 'Fill-in 12 + 7 = 19; café naïve 東京 ("quoted")\n\tdef f(x): return x**2'
-_SPECIALS_CHECKED = 20
+_SPECIALS_CHECKED = 20  # SentencePiece versions differ within their first 20 control tokens
 
 
 class TokenizerMismatch(ValueError):
@@ -66,7 +66,8 @@ def match_mistral_tokenizer(
         "this GGUF has a Mistral vocabulary, but no packaged tokenizer has its ids "
         f"({'; '.join(problems)}); set `tokenizer` to the model's own tokenizer file"
     )
-    if fmt == "mistral":
+    template = model.info.chat_template or ""
+    if fmt == "mistral" or "{%" not in template:  # no Jinja template to fall back on
         raise TokenizerMismatch(message)
     log.warning("%s: %s. Falling back to its chat template.", model.info.path.name, message)
     return None
@@ -86,7 +87,9 @@ def _mismatch(model: LlamaModel, tok: MistralTokenizer) -> str | None:
     """Why ``tok`` cannot stand for this model's vocabulary, or None when the ids agree."""
     if tok.n_words != model.n_vocab:
         return f"{tok.n_words} tokens, the GGUF has {model.n_vocab}"
-    for i in range(min(_SPECIALS_CHECKED, tok.n_words)):
+    # Tekken versions share their first specials and differ after them ([ARGS] from v11 on).
+    checked = tok.raw.num_special_tokens if tok.kind == "tekken" else _SPECIALS_CHECKED
+    for i in range(min(checked, tok.n_words)):
         ours, theirs = model.special_piece(i), tok.raw.id_to_piece(i)
         if ours != theirs:
             return f"token {i} is {theirs!r}, the GGUF has {ours!r}"

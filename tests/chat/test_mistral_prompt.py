@@ -4,6 +4,7 @@ Each case builds the request twice: once through autan's wire schemas and ``Mist
 once by hand with mistral-common's own classes, and compares the ids.
 """
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -231,3 +232,27 @@ def _active() -> Any:
         {"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": TOOLS}
     )
     return plan_tools(req)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_v11_prompt_ids_are_mistral_commons(case: str, v11_tokenizer: Path) -> None:
+    body, messages, tools = CASES[case]
+    assert ours(str(v11_tokenizer), **body) == theirs(str(v11_tokenizer), messages, tools)
+
+
+def test_v11_history_calls_use_name_and_args_tokens(v11_tokenizer: Path) -> None:
+    tok = MistralTokenizer.load(str(v11_tokenizer))
+    ids = ours(str(v11_tokenizer), **CASES["tool_results"][0])
+    calls, args, call_id = (tok.control(p) for p in ("[TOOL_CALLS]", "[ARGS]", "[CALL_ID]"))
+    assert calls in ids and args in ids and call_id in ids
+    assert ids.index(calls) < ids.index(call_id) < ids.index(args)
+
+
+def test_v11_parser_releases_each_call_when_its_object_closes(v11_tokenizer: Path) -> None:
+    reply = '[TOOL_CALLS]a[ARGS]{"x": "}"}[TOOL_CALLS]b[CALL_ID]abc123XYZ[ARGS]{}'
+    for size in (1, 4, len(reply)):
+        parser = MistralPrompt(MistralTokenizer.load(str(v11_tokenizer))).parser(_active())
+        pieces = [reply[i : i + size] for i in range(0, len(reply), size)]
+        assert feed_all(parser, pieces) == ("", [("a", '{"x": "}"}'), ("b", "{}")]), size
+    parser = MistralPrompt(MistralTokenizer.load(str(v11_tokenizer))).parser(_active())
+    assert parser.feed('Sure.[TOOL_CALLS]a[ARGS]{"x": 1}').content == "Sure."

@@ -201,3 +201,38 @@ def test_json_schema_reply_on_a_mistral_model(mixtral: Mistral) -> None:
     )
     reply = json.loads(r.choices[0].message.content)  # type: ignore[arg-type]
     assert set(reply) == {"answer", "n"} and isinstance(reply["n"], int)
+
+
+@pytest.fixture(scope="module")
+def mistral_v11(dense_v11: Path, v11_tokenizer: Path) -> Iterator[Mistral]:
+    proc, srv = start_server(
+        "--model", str(dense_v11), "--parallel", "2", "--ctx-size", "1024", "--threads", "1",
+        env={"AUTAN_MODEL__TOKENIZER": str(v11_tokenizer)},
+    )  # fmt: skip
+    try:
+        yield Mistral(api_key="any", server_url=srv.url)
+    finally:
+        stop_server(proc)
+
+
+def test_v11_tool_calls_one_per_marker(mistral_v11: Mistral) -> None:
+    """Tokenizer v11 writes ``[TOOL_CALLS]name[ARGS]{...}``; calls come back parsed and valid."""
+    for seed, parallel in ((0, True), (1, True), (2, False)):
+        r = mistral_v11.chat.complete(
+            model="mistral-small-latest",
+            messages=USER,
+            tools=TOOLS,  # type: ignore[arg-type]
+            tool_choice="required",
+            parallel_tool_calls=parallel,
+            max_tokens=96,
+            random_seed=seed,
+        )
+        choice = r.choices[0]
+        calls = choice.message.tool_calls or []
+        if choice.finish_reason == "length" and parallel:
+            continue  # a random model may chain parallel calls until max_tokens
+        assert choice.finish_reason == "tool_calls" and calls
+        assert parallel or len(calls) == 1
+        for call in calls:
+            assert call.function.name == "get_weather"
+            assert set(json.loads(call.function.arguments)) == {"city"}  # type: ignore[arg-type]

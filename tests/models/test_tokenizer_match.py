@@ -44,3 +44,15 @@ def test_a_named_tokenizer_must_have_the_gguf_ids(dense_v3: Path) -> None:
         match_mistral_tokenizer(model, "mistral", "v7")  # same size, other control tokens
     with pytest.raises(TokenizerMismatch, match="No Mistral tokenizer"):
         match_mistral_tokenizer(model, "auto", "/nowhere/tekken.json")
+
+
+def test_a_newer_tekken_is_not_mistaken_for_the_packaged_one(
+    dense_v11: Path, v11_tokenizer: Path
+) -> None:
+    model = LlamaModel(dense_v11)
+    with pytest.raises(
+        TokenizerMismatch, match=r"token 20 is '<SPECIAL_20>', the GGUF has '\[ARGS\]'"
+    ):
+        match_mistral_tokenizer(model, "auto", None)
+    chosen = match_mistral_tokenizer(model, "auto", str(v11_tokenizer))
+    assert chosen is not None and chosen.version == "v11"
