@@ -45,6 +45,7 @@ async def _post_all(server: Server, bodies: list[dict[str, Any]]) -> list[dict[s
         return await asyncio.gather(*(one(client, b) for b in bodies))
 
 
+@pytest.mark.timeout(1200)  # 400 requests; minutes on two shared cores
 def test_generated_schemas_always_validate(server: Server) -> None:
     gen = SchemaGen(seed=2026)
     schemas = [gen.schema() for _ in range(N_SCHEMAS)]
@@ -83,6 +84,7 @@ def test_generated_schemas_always_validate(server: Server) -> None:
     assert not failures, f"{len(failures)} of {len(replies)} invalid:\n" + "\n".join(failures[:5])
 
 
+@pytest.mark.timeout(1200)
 def test_random_tool_sets_obey_tool_choice_and_schemas(server: Server) -> None:
     _check_random_tool_sets(server, MODEL, N_TOOL_SETS)
 
