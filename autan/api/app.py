@@ -15,7 +15,8 @@ from autan.models.registry import ModelRegistry
 
 
 def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
-    """Build the app; ``load_registry`` runs at start-up so models load inside the server."""
+    """Build the app; ``load_registry`` runs at start-up, then the models marked ``preload``
+    load, so the server answers its first request without waiting for them."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -23,6 +24,7 @@ def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
         app.state.registry = registry
         app.state.chat = ChatService(registry)
         try:
+            await registry.preload()
             yield
         finally:
             registry.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from autan.errors import InvalidRequest
 from autan.inference.constraints import Grammar, GrammarError, Grammars
 from autan.inference.engine import ChoiceOutput
 from autan.inference.sampling import SamplingParams
-from autan.models.registry import ModelRegistry, ServedModel
+from autan.models.registry import ModelLease, ModelRegistry, ServedModel
 from autan.protocol.chat import (
     AssistantMessagePublic,
     ChatCompletionChoice,
@@ -157,8 +158,21 @@ class ChatService:
         assert text_rule is not None
         return _compile(grammars, f"start: {text_rule}", "response_format")
 
-    def _start(self, req: ChatCompletionRequest) -> _Run:
-        model = self._registry.resolve(req.model)
+    async def _begin(self, req: ChatCompletionRequest) -> _Run:
+        """Acquire the model (loading it if needed) and start the run; the model is held
+        until the run's outputs end or are closed."""
+        lease = await self._registry.lease(req.model)
+        try:
+            run = self._start(req, lease.model)
+        except BaseException:
+            lease.release()
+            raise
+        run.outputs = _released_after(run.outputs, lease)
+        # Outputs dropped before their first item never run their ``finally``.
+        weakref.finalize(run.outputs, lease.release).atexit = False
+        return run
+
+    def _start(self, req: ChatCompletionRequest, model: ServedModel) -> _Run:
         _reject_unsupported(req)
         validate_messages(req.messages)
         plan = plan_tools(req)
@@ -205,7 +219,7 @@ class ChatService:
         )
 
     async def complete(self, req: ChatCompletionRequest) -> ChatCompletionResponse:
-        run = self._start(req)
+        run = await self._begin(req)
         async for index, out in run.outputs:
             choice = run.choices[index]
             choice.completion_tokens = out.completion_tokens
@@ -229,13 +243,13 @@ class ChatService:
             ],
         )
 
-    def stream(self, req: ChatCompletionRequest) -> AsyncIterator[CompletionChunk]:
+    async def stream(self, req: ChatCompletionRequest) -> AsyncIterator[CompletionChunk]:
         """Chunks as Mistral sends them: role first, then deltas, usage on the very last one.
 
         Each tool call arrives whole in one chunk. The request is validated and queued before
         the first chunk, so errors surface as a plain HTTP error, never inside a 200 stream.
         """
-        run = self._start(req)
+        run = await self._begin(req)
         return self._chunks(run)
 
     async def _chunks(self, run: _Run) -> AsyncIterator[CompletionChunk]:
@@ -275,6 +289,16 @@ class ChatService:
             remaining -= 1
             usage = run.usage() if remaining == 0 else None
             yield chunk(index, delta, choice.finish(out.finish_reason), usage)
+
+
+async def _released_after(
+    outputs: AsyncIterator[ChoiceOutput], lease: ModelLease
+) -> AsyncIterator[ChoiceOutput]:
+    try:
+        async for item in outputs:
+            yield item
+    finally:
+        lease.release()
 
 
 def _public_call(call: ParsedCall, index: int) -> ToolCallPublic:
