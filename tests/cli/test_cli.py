@@ -58,5 +58,14 @@ def test_chat_in_process_loads_the_packaged_model() -> None:
 def test_serve_help_lists_the_flags() -> None:
     result = runner.invoke(app, ["serve", "--help"])
     assert result.exit_code == 0
-    for flag in ("--host", "--port", "--model", "--parallel", "--threads", "--log-level"):
+    for flag in (
+        "--host",
+        "--port",
+        "--model",
+        "--models-file",
+        "--max-loaded-memory",
+        "--parallel",
+        "--threads",
+        "--log-level",
+    ):
         assert flag in result.output
