@@ -58,7 +58,10 @@ def serve(
             log_level=log_level,
         )
     except ValidationError as e:
-        raise typer.BadParameter(str(e)) from e
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise typer.BadParameter(problems) from e
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
