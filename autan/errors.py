@@ -59,3 +59,18 @@ class Overloaded(AutanError):
             code="overloaded",
         )
         self.retry_after = retry_after
+
+
+class ModelLoadFailed(AutanError):
+    """A declared model could not be loaded (its file went missing, libllama refused it)."""
+
+    status = 503
+    type = "server_error"
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"Model {name} could not be loaded: {reason}", code="model_load_failed")
+
+
+class ModelsFileError(ValueError):
+    """The models file is wrong. Stops ``autan serve`` or an ``autan models`` command; never an
+    HTTP answer. The message names the file and the entry."""

@@ -3,16 +3,48 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 DEFAULT_ALIASES = ("mistral-small-latest", "mistral-large-latest", "open-mistral-7b")
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
+
+
+def parse_size(value: object) -> object:
+    """``"8GiB"``, ``"512MiB"``, ``"2G"``, ``"1.5GB"`` or a plain number, in bytes.
+
+    KiB/MiB/GiB/TiB and a bare letter (``8G``, as llama.cpp users write it) count in 1024s;
+    kB/MB/GB/TB count in 1000s.
+    """
+    if not isinstance(value, str):
+        return value
+    match = _SIZE.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a size; write it like 8GiB, 512MiB or 2000000000")
+    number, unit, binary, byte = match.groups()
+    power = "kmgt".index(unit.lower()) + 1 if unit else 0
+    base = 1000 if byte and not binary else 1024
+    return int(float(number) * base**power)
+
+
+def _half_of_ram() -> int:
+    """Default budget for loaded models: half the machine's memory (8 GiB if unknown)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 * 1024**3
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
 
 
 class EngineSettings(BaseModel):
@@ -57,6 +89,21 @@ class Settings(BaseSettings):
     log_level: LogLevel = "info"
     engine: EngineSettings = Field(default_factory=EngineSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
+    data_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".local" / "share" / "autan",
+        description="where autan keeps its files (the models file by default)",
+    )
+    models_file: Path | None = Field(
+        default=None, description="the TOML file declaring the models; <data_dir>/models.toml"
+    )
+    max_loaded_memory: ByteSize = Field(
+        default_factory=_half_of_ram,
+        description="bytes the loaded models may take together (weights + KV cache)",
+    )
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_file or self.data_dir / "models.toml"
 
     @model_validator(mode="after")
     def _check_model_names(self) -> Settings:

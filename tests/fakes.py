@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import llguidance
@@ -13,7 +15,8 @@ from autan.inference.engine import LocalEngine
 from autan.inference.model_info import ModelInfo
 from autan.inference.sampling import Logits
 from autan.inference.scheduler import BatchPlan
-from autan.models.registry import ModelRegistry, ServedModel
+from autan.models.card import ModelCard
+from autan.models.registry import LoadPlan, ModelRegistry, ServedModel
 from autan.settings import EngineSettings
 
 EOG = 0
@@ -136,7 +139,58 @@ def fake_engine(
     return LocalEngine(ByteVocabulary(fim=fim), backend, settings, context), backend
 
 
+class FakeLoader:
+    """Loads cards into fake engines, each costing ``memory_bytes``; records loads in order.
+
+    ``load_delay`` keeps a load in progress long enough for requests to pile up behind it.
+    """
+
+    def __init__(
+        self,
+        make_engine: Callable[[ModelCard], LocalEngine] | None = None,
+        *,
+        memory_bytes: int = 100,
+        load_delay: float = 0.0,
+    ) -> None:
+        self._make_engine = make_engine or (lambda card: fake_engine(card.id.encode())[0])
+        self.memory_bytes = memory_bytes
+        self.load_delay = load_delay
+        self.loads: list[str] = []
+        self.closed: list[str] = []
+        self.loaded_in_threads: set[str] = set()
+
+    def plan(self, card: ModelCard) -> LoadPlan:
+        return LoadPlan(
+            context=card.context_length or 512,
+            memory_bytes=self.memory_bytes,
+            description=f"fake {card.id}",
+        )
+
+    def load(self, card: ModelCard, plan: LoadPlan) -> ServedModel:
+        self.loaded_in_threads.add(threading.current_thread().name)
+        time.sleep(self.load_delay)
+        self.loads.append(card.id)
+        engine = self._make_engine(card)
+        close = engine.close
+
+        def close_and_record() -> None:
+            self.closed.append(card.id)
+            close()
+
+        engine.close = close_and_record  # type: ignore[method-assign]
+        return ServedModel(id=card.id, engine=engine, aliases=list(card.aliases))
+
+
+def fake_card(model_id: str, *aliases: str, **fields: object) -> ModelCard:
+    return ModelCard.model_validate(
+        {"id": model_id, "aliases": aliases, "path": Path(f"{model_id}.gguf"), **fields}
+    )
+
+
 def fake_registry(engine: LocalEngine) -> ModelRegistry:
+    """One model, ``fake-model`` alias ``mistral-small-latest``, served by ``engine``."""
     return ModelRegistry(
-        [ServedModel(id="fake-model", engine=engine, aliases=["mistral-small-latest"])]
+        [fake_card("fake-model", "mistral-small-latest", preload=True)],
+        FakeLoader(lambda card: engine),
+        max_loaded_memory=1 << 30,
     )

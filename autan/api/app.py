@@ -16,7 +16,8 @@ from autan.models.registry import ModelRegistry
 
 
 def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
-    """Build the app; ``load_registry`` runs at start-up so models load inside the server."""
+    """Build the app; ``load_registry`` runs at start-up, then the models marked ``preload``
+    load, so the server answers its first request without waiting for them."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -25,6 +26,7 @@ def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
         app.state.chat = ChatService(registry)
         app.state.fim = FimService(registry)
         try:
+            await registry.preload()
             yield
         finally:
             registry.close()

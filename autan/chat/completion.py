@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from autan.chat.tool_format import Parsed, ParsedCall, ToolCallParser
 from autan.chat.tools import new_call_id
@@ -23,6 +25,12 @@ from autan.protocol.chat import (
     ToolCallPublic,
     UsageInfo,
 )
+
+
+class Lease(Protocol):
+    """Something held while a completion runs (its model); released once, when it ends."""
+
+    def release(self) -> None: ...
 
 
 @dataclass(slots=True)
@@ -70,6 +78,12 @@ class Completion:
     prefix: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created: int = field(default_factory=lambda: int(time.time()))
+
+    def hold(self, lease: Lease) -> None:
+        """Keep ``lease`` until the outputs end, fail or are closed."""
+        self.outputs = _released_after(self.outputs, lease)
+        # Outputs dropped before their first item never run their ``finally``.
+        weakref.finalize(self.outputs, lease.release).atexit = False
 
     def usage(self) -> UsageInfo:
         completion = sum(c.completion_tokens for c in self.choices)
@@ -138,6 +152,16 @@ class Completion:
             remaining -= 1
             usage = self.usage() if remaining == 0 else None
             yield chunk(index, delta, choice.finish(out.finish_reason), usage)
+
+
+async def _released_after(
+    outputs: AsyncIterator[ChoiceOutput], lease: Lease
+) -> AsyncIterator[ChoiceOutput]:
+    try:
+        async for item in outputs:
+            yield item
+    finally:
+        lease.release()
 
 
 def _public_call(call: ParsedCall, index: int) -> ToolCallPublic:

@@ -96,8 +96,19 @@ class ChatService:
         assert text_rule is not None
         return _compile(grammars, f"start: {text_rule}", "response_format")
 
-    def _start(self, req: ChatCompletionRequest) -> Completion:
-        model = self._registry.resolve(req.model)
+    async def _begin(self, req: ChatCompletionRequest) -> Completion:
+        """Acquire the model (loading it if needed) and start the completion; the model is
+        held until the completion's outputs end or are closed."""
+        lease = await self._registry.lease(req.model)
+        try:
+            completion = self._start(req, lease.model)
+        except BaseException:
+            lease.release()
+            raise
+        completion.hold(lease)
+        return completion
+
+    def _start(self, req: ChatCompletionRequest, model: ServedModel) -> Completion:
         _reject_unsupported(req)
         validate_messages(req.messages)
         plan = plan_tools(req)
@@ -135,15 +146,15 @@ class ChatService:
         )
 
     async def complete(self, req: ChatCompletionRequest) -> ChatCompletionResponse:
-        return await self._start(req).response()
+        return await (await self._begin(req)).response()
 
-    def stream(self, req: ChatCompletionRequest) -> AsyncIterator[CompletionChunk]:
+    async def stream(self, req: ChatCompletionRequest) -> AsyncIterator[CompletionChunk]:
         """Chunks as Mistral sends them: role first, then deltas, usage on the very last one.
 
         Each tool call arrives whole in one chunk. The request is validated and queued before
         the first chunk, so errors surface as a plain HTTP error, never inside a 200 stream.
         """
-        return self._start(req).chunks()
+        return (await self._begin(req)).chunks()
 
 
 def _compile(grammars: Grammars, lark: str, param: str) -> Grammar:

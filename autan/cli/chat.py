@@ -60,7 +60,7 @@ class _LocalChat:
         req = ChatCompletionRequest.model_validate(
             {"model": self._model, "messages": messages, "stream": True}
         )
-        async for chunk in self._service.stream(req):
+        async for chunk in await self._service.stream(req):
             for choice in chunk.choices:
                 if choice.delta.content:
                     yield choice.delta.content

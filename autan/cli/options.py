@@ -23,6 +23,23 @@ ContextOpt = Annotated[
     int | None,
     typer.Option("--ctx-size", help="Tokens each sequence may hold, prompt and output (4096)."),
 ]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where autan keeps its files (~/.local/share/autan)."),
+]
+ModelsFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--models-file", help="The TOML file declaring the models (DATA_DIR/models.toml)."
+    ),
+]
+MaxLoadedMemoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-loaded-memory",
+        help="Memory the loaded models may take together, e.g. 8GiB (default: half the RAM).",
+    ),
+]
 LogLevelOpt = Annotated[
     LogLevel | None,
     typer.Option("--log-level", help="debug also shows llama.cpp's own log."),

@@ -25,8 +25,17 @@ class FimService:
             self._prompts[model.id] = prompt
         return prompt
 
-    def _start(self, req: FIMCompletionRequest) -> Completion:
-        model = self._registry.resolve(req.model)
+    async def _begin(self, req: FIMCompletionRequest) -> Completion:
+        lease = await self._registry.lease(req.model)
+        try:
+            completion = self._start(req, lease.model)
+        except BaseException:
+            lease.release()
+            raise
+        completion.hold(lease)
+        return completion
+
+    def _start(self, req: FIMCompletionRequest, model: ServedModel) -> Completion:
         tokens = self._prompt(model, req.model).tokens(req.prompt, req.suffix or "")
         params = SamplingParams(
             max_tokens=req.max_tokens,
@@ -44,8 +53,8 @@ class FimService:
         )
 
     async def complete(self, req: FIMCompletionRequest) -> ChatCompletionResponse:
-        return await self._start(req).response()
+        return await (await self._begin(req)).response()
 
-    def stream(self, req: FIMCompletionRequest) -> AsyncIterator[CompletionChunk]:
+    async def stream(self, req: FIMCompletionRequest) -> AsyncIterator[CompletionChunk]:
         """Chat-completion chunks; the request is checked and queued before the first one."""
-        return self._start(req).chunks()
+        return (await self._begin(req)).chunks()

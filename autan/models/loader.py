@@ -1,4 +1,4 @@
-"""Builds the served models from settings: the packaged default, or a GGUF given by path."""
+"""Builds the registry from settings: the models file, ``--model PATH``, or the packaged default."""
 
 from __future__ import annotations
 
@@ -6,38 +6,101 @@ import logging
 
 from autan.inference.engine import LocalEngine
 from autan.inference.llama import LlamaModel
-from autan.models.packaged import packaged_model_path
-from autan.models.registry import ModelRegistry, ServedModel
+from autan.models.card import ModelCard
+from autan.models.footprint import Footprint
+from autan.models.models_file import ModelsFile
+from autan.models.packaged import PACKAGED_NAME
+from autan.models.registry import LoadPlan, ModelRegistry, ServedModel
 from autan.models.tokenizer_match import match_mistral_tokenizer
 from autan.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Cells an embedding card is sized for until embedding models are loaded by their own engine.
+_EMBEDDING_CONTEXT = 512
+
+
+class LocalLoader:
+    """Loads GGUF cards into ``LocalEngine``s; the card's own settings override the server's."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def plan(self, card: ModelCard) -> LoadPlan:
+        if card.kind != "chat":
+            path = card.gguf_path()
+            size = path.stat().st_size if path.is_file() else 0
+            return LoadPlan(context=card.context_length or _EMBEDDING_CONTEXT, memory_bytes=size)
+        footprint = Footprint.read(card.gguf_path())
+        engine = self._settings.engine
+        context = footprint.context_for(card.context_length or engine.context_per_sequence)
+        return LoadPlan(
+            context=context,
+            memory_bytes=footprint.memory_bytes(context, card.parallel or engine.parallel),
+            description=card.description or footprint.description,
+        )
+
+    def load(self, card: ModelCard, plan: LoadPlan) -> ServedModel:
+        engine_settings = self._settings.engine.model_copy(
+            update={
+                k: v
+                for k, v in (
+                    ("parallel", card.parallel),
+                    ("threads", card.threads),
+                    ("context_per_sequence", plan.context),
+                )
+                if v is not None
+            }
+        )
+        path = card.gguf_path()
+        model = LlamaModel(path, verbose=self._settings.log_level == "debug")
+        try:
+            mistral = match_mistral_tokenizer(model, card.format, card.tokenizer)
+            if mistral is not None:
+                model.show_controls(mistral.reply_markers())
+            engine = LocalEngine.load(model, engine_settings)
+        except BaseException:
+            model.close()
+            raise
+        log.info(
+            "loaded %s (%s) as %s: %d slots x %d tokens, %d threads",
+            path.name,
+            model.info.description,
+            card.id,
+            engine_settings.parallel,
+            engine.context,
+            engine_settings.threads,
+        )
+        return ServedModel(
+            id=card.id,
+            engine=engine,
+            aliases=list(card.aliases),
+            description=plan.description,
+            mistral_tokenizer=mistral,
+        )
+
+
+def declared_cards(settings: Settings) -> list[ModelCard]:
+    """``--model PATH`` alone if given; else the models file; else the packaged default.
+
+    The single-model configurations load their model at start, so the server is ready at once.
+    """
+    single = {
+        "id": settings.model.id,
+        "aliases": settings.model.aliases,
+        "format": settings.model.format,
+        "tokenizer": settings.model.tokenizer,
+        "preload": True,
+    }
+    if settings.model.path is not None:
+        return [ModelCard.model_validate({**single, "path": settings.model.path})]
+    cards = ModelsFile(settings.models_path).read()
+    return cards or [ModelCard.model_validate({**single, "packaged": PACKAGED_NAME})]
+
 
 def load_registry(settings: Settings) -> ModelRegistry:
-    path = settings.model.path or packaged_model_path()
-    model = LlamaModel(path, verbose=settings.log_level == "debug")
-    mistral = match_mistral_tokenizer(model, settings.model.format, settings.model.tokenizer)
-    if mistral is not None:
-        model.show_controls(mistral.reply_markers())
-    engine = LocalEngine.load(model, settings.engine)
-    log.info(
-        "loaded %s (%s) as %s: %d slots x %d tokens, %d threads",
-        path.name,
-        model.info.description,
-        settings.model.id,
-        settings.engine.parallel,
-        engine.context,
-        settings.engine.threads,
-    )
     return ModelRegistry(
-        [
-            ServedModel(
-                id=settings.model.id,
-                engine=engine,
-                aliases=list(settings.model.aliases),
-                description=model.info.description,
-                mistral_tokenizer=mistral,
-            )
-        ]
+        declared_cards(settings),
+        LocalLoader(settings),
+        max_loaded_memory=settings.max_loaded_memory,
     )

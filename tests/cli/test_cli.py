@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -58,5 +59,26 @@ def test_chat_in_process_loads_the_packaged_model() -> None:
 def test_serve_help_lists_the_flags() -> None:
     result = runner.invoke(app, ["serve", "--help"])
     assert result.exit_code == 0
-    for flag in ("--host", "--port", "--model", "--parallel", "--threads", "--log-level"):
+    for flag in (
+        "--host",
+        "--port",
+        "--model",
+        "--models-file",
+        "--max-loaded-memory",
+        "--parallel",
+        "--threads",
+        "--log-level",
+    ):
         assert flag in result.output
+
+
+def test_serve_refuses_a_bad_budget_and_a_broken_models_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["serve", "--max-loaded-memory", "lots"])
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())  # rich wraps the message in a box
+    assert "'lots' is not a size; write it like 8GiB" in said
+    broken = tmp_path / "models.toml"
+    broken.write_text('[[models]]\nid = "a"\npath = "nope.gguf"\n')
+    result = runner.invoke(app, ["serve", "--models-file", str(broken)])
+    assert result.exit_code == 1
+    assert f"error: {broken}: model 'a': no GGUF file at {tmp_path / 'nope.gguf'}" in result.output

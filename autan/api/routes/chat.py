@@ -24,7 +24,7 @@ async def chat_completions(
     """Chat completion. With ``stream: true`` the reply is a server-sent event stream of
     ``chat.completion.chunk`` objects ending with ``data: [DONE]``."""
     if body.stream:
-        return EventStreamResponse(chat.stream(body))
+        return EventStreamResponse(await chat.stream(body))
     result = await unless_disconnected(request, chat.complete(body))
     if result is None:
         return Response(status_code=499)

@@ -25,7 +25,7 @@ async def fim_completions(
     """Fill-in-the-middle code completion: the model writes what goes between ``prompt`` and
     ``suffix``. The reply is a chat completion; ``stream: true`` streams it as chat chunks."""
     if body.stream:
-        return EventStreamResponse(fim.stream(body))
+        return EventStreamResponse(await fim.stream(body))
     result = await unless_disconnected(request, fim.complete(body))
     if result is None:
         return Response(status_code=499)

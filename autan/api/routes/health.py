@@ -7,14 +7,32 @@ from dataclasses import asdict
 from fastapi import APIRouter
 
 from autan.api.deps import RegistryDep
+from autan.models.registry import RegisteredModel
 
 router = APIRouter(tags=["health"])
 
 
+def _model_health(model: RegisteredModel) -> dict[str, object]:
+    out: dict[str, object] = {
+        "id": model.id,
+        "state": model.state,
+        "memory_bytes": model.plan.memory_bytes,
+        "requests": model.users,
+        "loads": model.loads,
+        "unloads": model.unloads,
+    }
+    if model.served is not None:
+        out.update(asdict(model.served.engine.stats()))
+    return out
+
+
 @router.get("/health")
 async def health(registry: RegistryDep) -> dict[str, object]:
-    """Liveness, with each model's engine counters (slots, running, waiting, tokens)."""
+    """Liveness, the memory budget, and each declared model's state (``loaded``, ``loading``
+    or ``unloaded``) with its engine counters (slots, running, waiting, tokens) while loaded."""
     return {
         "status": "ok",
-        "models": [{"id": m.id, **asdict(m.engine.stats())} for m in registry],
+        "loaded_memory_bytes": registry.loaded_bytes,
+        "max_loaded_memory_bytes": registry.max_loaded_memory,
+        "models": [_model_health(m) for m in registry],
     }

@@ -5,28 +5,29 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from autan.api.deps import ApiKeyDep, RegistryDep
-from autan.models.registry import ServedModel
+from autan.models.registry import DEFAULT_TEMPERATURE, RegisteredModel
 from autan.protocol.models import ModelCapabilities, ModelCardPublic, ModelListPublic
 
 router = APIRouter(tags=["models"])
 
 
-def model_card(model: ServedModel) -> ModelCardPublic:
+def model_card(model: RegisteredModel) -> ModelCardPublic:
+    card = model.card
     return ModelCardPublic(
-        id=model.id,
+        id=card.id,
         created=model.created,
-        name=model.id,
-        description=model.description,
-        capabilities=ModelCapabilities(completion_chat=True),
-        max_context_length=model.max_context_length,
-        aliases=model.aliases,
-        default_model_temperature=model.default_temperature,
+        name=card.id,
+        description=model.plan.description,
+        capabilities=ModelCapabilities(**card.capabilities.model_dump()),
+        max_context_length=model.plan.context,
+        aliases=list(card.aliases),
+        default_model_temperature=DEFAULT_TEMPERATURE,
     )
 
 
 @router.get("/v1/models", response_model=ModelListPublic)
 async def list_models(registry: RegistryDep, _key: ApiKeyDep) -> ModelListPublic:
-    """Every served model, each once, with its aliases on its card."""
+    """Every declared model, loaded or not, each once, with its aliases on its card."""
     return ModelListPublic(data=[model_card(m) for m in registry])
 
 

@@ -1,0 +1,92 @@
+"""One declared model: where its weights are, the names it answers to, what it can do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from autan.models.packaged import PACKAGED_MODELS, packaged_model_path
+
+DeclaredFormat = Literal["auto", "template", "mistral"]
+ModelKind = Literal["chat", "embedding"]
+
+# What a chat model can do unless its entry says otherwise.
+CHAT_CAPABILITIES = {"completion_chat": True, "function_calling": True}
+
+
+class Capabilities(BaseModel):
+    """The capabilities a model card advertises (a subset of Mistral's ``ModelCapabilities``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    completion_chat: bool = False
+    function_calling: bool = False
+    completion_fim: bool = False
+    fine_tuning: bool = False
+    vision: bool = False
+    classification: bool = False
+
+
+class ModelCard(BaseModel):
+    """An entry of the models file. Declaring a model does not load it.
+
+    ``context_length`` is the context each sequence gets (prompt + output); unset, it is the
+    engine's default capped at what the GGUF was trained with. ``parallel`` and ``threads``
+    unset take the server's flags.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, pattern=r"^[^\s/]+(/[^\s/]+)*$")
+    aliases: tuple[str, ...] = ()
+    path: Path | None = None
+    packaged: str | None = None
+    kind: ModelKind = "chat"
+    format: DeclaredFormat = "auto"
+    tokenizer: str | None = None
+    description: str | None = None
+    context_length: int | None = Field(default=None, ge=64)
+    parallel: int | None = Field(default=None, ge=1, le=256)
+    threads: int | None = Field(default=None, ge=1)
+    price_input: float = Field(default=0.0, ge=0, description="per million prompt tokens")
+    price_output: float = Field(default=0.0, ge=0, description="per million completion tokens")
+    preload: bool = False
+    capabilities: Capabilities = Field(default_factory=Capabilities)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_capabilities(cls, data: Any) -> Any:
+        """Chat models can chat and call functions unless their entry turns it off."""
+        if isinstance(data, dict) and data.get("kind", "chat") == "chat":
+            given = data.get("capabilities")
+            if given is None or isinstance(given, dict):
+                data = {**data, "capabilities": {**CHAT_CAPABILITIES, **(given or {})}}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelCard:
+        if (self.path is None) == (self.packaged is None):
+            raise ValueError("give exactly one of `path` (a GGUF file) or `packaged`")
+        if self.packaged is not None and self.packaged not in PACKAGED_MODELS:
+            raise ValueError(
+                f"no packaged model is called {self.packaged!r}; "
+                f"packaged models: {', '.join(PACKAGED_MODELS)}"
+            )
+        if self.id in self.aliases:
+            raise ValueError(f"alias {self.id!r} repeats the model id")
+        if len(set(self.aliases)) != len(self.aliases):
+            raise ValueError("an alias is listed twice")
+        return self
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.id, *self.aliases)
+
+    def gguf_path(self) -> Path:
+        """The weights on disk: the given path, or where the packaged model is installed."""
+        if self.path is not None:
+            return self.path
+        assert self.packaged is not None, "validated: a card has a path or a packaged name"
+        return packaged_model_path(self.packaged)

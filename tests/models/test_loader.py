@@ -1,0 +1,75 @@
+"""Which models a configuration declares, and loading the real packaged model."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from autan.models.card import ModelCard
+from autan.models.footprint import Footprint
+from autan.models.loader import LocalLoader, declared_cards, load_registry
+from autan.models.models_file import ModelsFile
+from autan.models.packaged import packaged_model_path
+from autan.settings import EngineSettings, ModelSettings, Settings
+
+
+def _settings(tmp_path: Path, **fields: object) -> Settings:
+    return Settings.model_validate({"data_dir": tmp_path, **fields})
+
+
+def test_without_a_models_file_the_packaged_model_is_served_under_mistral_names(
+    tmp_path: Path,
+) -> None:
+    (card,) = declared_cards(_settings(tmp_path))
+    assert card.id == "smollm2-135m-instruct" and card.packaged == "smollm2-135m-instruct"
+    assert "mistral-small-latest" in card.aliases and card.preload
+
+
+def test_the_models_file_declares_the_models(tmp_path: Path) -> None:
+    ModelsFile(tmp_path / "models.toml").write(
+        [ModelCard(id="a", packaged="smollm2-135m-instruct")]
+    )
+    assert [c.id for c in declared_cards(_settings(tmp_path))] == ["a"]
+
+
+def test_model_path_serves_that_gguf_alone(tmp_path: Path) -> None:
+    ModelsFile(tmp_path / "models.toml").write(
+        [ModelCard(id="a", packaged="smollm2-135m-instruct")]
+    )
+    gguf = packaged_model_path()
+    settings = _settings(tmp_path, model=ModelSettings(path=gguf, id="mine", aliases=[]))
+    (card,) = declared_cards(settings)
+    assert (card.id, card.path, card.preload) == ("mine", gguf, True)
+
+
+def test_plan_sizes_weights_and_kv_cache_from_the_card(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, engine=EngineSettings(parallel=8, context_per_sequence=4096))
+    loader = LocalLoader(settings)
+    fp = Footprint.read(packaged_model_path())
+    default = loader.plan(ModelCard(id="a", packaged="smollm2-135m-instruct"))
+    assert default.context == 4096
+    assert default.memory_bytes == fp.file_bytes + fp.kv_bytes_per_cell * 4096 * 8
+    own = loader.plan(
+        ModelCard(id="b", packaged="smollm2-135m-instruct", context_length=512, parallel=2)
+    )
+    assert own.context == 512
+    assert own.memory_bytes == fp.file_bytes + fp.kv_bytes_per_cell * 512 * 2
+    assert own.description is not None and "135M" in own.description
+
+
+@pytest.mark.model
+def test_loads_the_packaged_model_with_the_card_settings(tmp_path: Path) -> None:
+    engine = EngineSettings(parallel=2, context_per_sequence=512, threads=1)
+    registry = load_registry(_settings(tmp_path, engine=engine))
+
+    async def go() -> tuple[int, int, str, bool]:
+        async with registry.acquire("mistral-small-latest") as model:
+            mistral = model.mistral_tokenizer is not None
+            return model.engine.context, model.engine.stats().slots, model.id, mistral
+
+    try:
+        assert asyncio.run(go()) == (512, 2, "smollm2-135m-instruct", False)
+    finally:
+        registry.close()

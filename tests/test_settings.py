@@ -1,0 +1,36 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from autan.settings import Settings, parse_size
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("8GiB", 8 * 1024**3),
+        ("512MiB", 512 * 1024**2),
+        ("2G", 2 * 1024**3),
+        ("1.5GB", 1_500_000_000),
+        ("100kB", 100_000),
+        ("4096", 4096),
+        (" 3 gib ", 3 * 1024**3),
+    ],
+)
+def test_sizes(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+def test_a_bad_size_is_refused_with_an_example() -> None:
+    with pytest.raises(ValidationError, match="write it like 8GiB"):
+        Settings(max_loaded_memory="lots")  # type: ignore[arg-type]
+
+
+def test_models_file_defaults_to_the_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTAN_DATA_DIR", "/srv/autan")
+    monkeypatch.setenv("AUTAN_MAX_LOADED_MEMORY", "6GiB")
+    settings = Settings()
+    assert settings.models_path == Path("/srv/autan/models.toml")
+    assert settings.max_loaded_memory == 6 * 1024**3
+    assert Settings(models_file=Path("/etc/m.toml")).models_path == Path("/etc/m.toml")
