@@ -59,3 +59,18 @@ class Overloaded(AutanError):
             code="overloaded",
         )
         self.retry_after = retry_after
+
+
+class InputTooLong(InvalidRequest):
+    """One text given to an embedding model holds more tokens than the model reads (400)."""
+
+    def __init__(self, index: int, sent: int, fits: int):
+        super().__init__(
+            f"Input {index} contains {sent} tokens, too large for model with {fits} maximum "
+            f"context length. Shorten or split that text.",
+            param="input",
+            code="context_length_exceeded",
+        )
+        self.index = index
+        self.sent = sent
+        self.fits = fits
