@@ -9,23 +9,31 @@ from fastapi import FastAPI
 
 from autan import __version__
 from autan.api.errors import install_error_handlers
-from autan.api.routes import chat, health, models
+from autan.api.routes import chat, embeddings, health, models
 from autan.chat.service import ChatService
+from autan.embeddings.service import EmbeddingService
 from autan.models.registry import ModelRegistry
 
 
-def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
-    """Build the app; ``load_registry`` runs at start-up so models load inside the server."""
+def create_app(
+    load_registry: Callable[[], ModelRegistry],
+    load_embeddings: Callable[[], EmbeddingService | None] = lambda: None,
+) -> FastAPI:
+    """Build the app; the loaders run at start-up so models load inside the server.
+    ``load_embeddings`` may give None: ``/v1/embeddings`` then answers 404 for every model."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = load_registry()
         app.state.registry = registry
         app.state.chat = ChatService(registry)
+        app.state.embeddings = load_embeddings()
         try:
             yield
         finally:
             registry.close()
+            if app.state.embeddings is not None:
+                app.state.embeddings.close()
 
     app = FastAPI(
         title="autan",
@@ -34,6 +42,6 @@ def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (chat.router, models.router, health.router):
+    for router in (chat.router, embeddings.router, models.router, health.router):
         app.include_router(router)
     return app

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from autan.chat.service import ChatService
+from autan.embeddings.service import EmbeddingService
 from autan.models.registry import ModelRegistry
 
 _bearer = HTTPBearer(auto_error=False)
@@ -23,6 +24,12 @@ def get_chat_service(request: Request) -> ChatService:
     return service
 
 
+def get_embedding_service(request: Request) -> EmbeddingService | None:
+    """None when no embedding model is served (disabled, or its package is not installed)."""
+    service: EmbeddingService | None = getattr(request.app.state, "embeddings", None)
+    return service
+
+
 async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
@@ -32,4 +39,5 @@ async def authenticate(
 
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
+EmbeddingServiceDep = Annotated[EmbeddingService | None, Depends(get_embedding_service)]
 ApiKeyDep = Annotated[str | None, Depends(authenticate)]

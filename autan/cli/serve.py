@@ -11,12 +11,14 @@ import uvicorn
 from autan.api.app import create_app
 from autan.cli.options import (
     ContextOpt,
+    EmbeddingsOpt,
     LogLevelOpt,
     ModelOpt,
     ParallelOpt,
     ThreadsOpt,
     build_settings,
 )
+from autan.embeddings.service import EmbeddingService
 from autan.models.loader import load_registry
 
 
@@ -28,6 +30,7 @@ def serve(
     threads: ThreadsOpt = None,
     ctx_size: ContextOpt = None,
     log_level: LogLevelOpt = None,
+    embeddings: EmbeddingsOpt = None,
 ) -> None:
     """Serve the Mistral API (and its OpenAI-compatible subset) on HOST:PORT."""
     settings = build_settings(
@@ -38,6 +41,7 @@ def serve(
         threads=threads,
         context=ctx_size,
         log_level=log_level,
+        embeddings=embeddings,
     )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -50,7 +54,9 @@ def serve(
         f'"messages": [{{"role": "user", "content": "Hello!"}}]}}\''
     )
     typer.echo(f'  or:  Mistral(api_key="any", server_url="{url}").chat.complete(...)')
-    app = create_app(lambda: load_registry(settings))
+    app = create_app(
+        lambda: load_registry(settings), lambda: EmbeddingService.load(settings.embeddings)
+    )
     uvicorn.run(
         app,
         host=settings.host,

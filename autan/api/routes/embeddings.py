@@ -1,0 +1,23 @@
+"""``POST /v1/embeddings``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from autan.api.deps import ApiKeyDep, EmbeddingServiceDep
+from autan.errors import UnknownModel
+from autan.protocol.embeddings import EmbeddingRequest, EmbeddingResponse
+
+router = APIRouter(tags=["embeddings"])
+
+
+@router.post("/v1/embeddings", response_model=EmbeddingResponse)
+async def create_embeddings(
+    body: EmbeddingRequest, embeddings: EmbeddingServiceDep, _key: ApiKeyDep
+) -> EmbeddingResponse:
+    """Embed one text or a list of texts. ``output_dimension`` keeps the first N components
+    (renormalized); ``output_dtype`` quantizes to int8, uint8 or packed bits (binary,
+    ubinary); ``encoding_format: base64`` sends each vector as base64 of its little-endian bytes."""
+    if embeddings is None:
+        raise UnknownModel(body.model)
+    return await embeddings.embed(body)
