@@ -82,6 +82,7 @@ bench: install $(BENCH_VENV)/.installed
 	$(PY) -m benchmarks.sampling
 	$(PY) -m benchmarks.compare
 	$(PY) -m benchmarks.constrained
+	$(PY) -m benchmarks.embeddings
 
 clean:
 	rm -rf $(VENV) $(SDK_LATEST_VENV) .mypy_cache .ruff_cache .pytest_cache
