@@ -21,7 +21,8 @@ _NUMPY_DTYPE: dict[EmbeddingDtype, np.dtype[np.generic]] = {
 }
 
 Vectors = npt.NDArray[np.float32]
-Encoded = list[list[int]] | list[list[float]] | list[str]
+# One row per vector: integers, floats, or a base64 string.
+Encoded = list[list[int] | list[float] | str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ class OutputFormat:
         values = self.quantize(self.resize(vectors))
         if self.encoding == "base64":
             little = values.astype(_NUMPY_DTYPE[self.dtype], copy=False)
-            return [base64.b64encode(row.tobytes()).decode("ascii") for row in little]
+            texts: Encoded = [base64.b64encode(row.tobytes()).decode("ascii") for row in little]
+            return texts
         rows: Encoded = values.tolist()
         return rows
