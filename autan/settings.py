@@ -44,7 +44,9 @@ class EmbeddingSettings(BaseModel):
     id: str = DEFAULT_EMBEDDING_ID
     aliases: list[str] = Field(default_factory=lambda: list(DEFAULT_EMBEDDING_ALIASES))
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
-    batch_size: int = Field(default=32, ge=1, le=512, description="texts per ONNX run")
+    batch_size: int = Field(
+        default=32, ge=1, le=512, description="texts per ONNX run; waiting requests merge up to it"
+    )
     max_inputs: int = Field(default=512, ge=1, description="texts per request before 400")
 
 

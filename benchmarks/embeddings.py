@@ -2,7 +2,8 @@
 
 Starts ``autan serve`` (packaged chat model idle, packaged all-MiniLM-L6-v2 int8 ONNX serving
 embeddings), loads the same embedding model in this process, then alternates, round after
-round: one-sentence requests one after another (latency), and requests of 64 sentences
+round: one-sentence requests one after another (latency), the same from 8 clients at once
+(the server merges waiting requests into one model run), and requests of 64 sentences
 (sentences/s), over HTTP with JSON floats, over HTTP with base64, and as direct calls to the
 model. Prints the median of each figure over the rounds and the ratios HTTP / direct, which
 are what the server adds (parsing, JSON, the worker thread hop). ``GET /health`` between
@@ -14,6 +15,7 @@ the one-sentence requests gives the floor of one HTTP round trip on the same con
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import random
 import statistics
@@ -57,6 +59,24 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+async def _concurrent(url: str, texts: list[str], concurrency: int) -> tuple[float, list[float]]:
+    """``concurrency`` clients share ``texts``, one sentence a request: sentences/s, latencies."""
+    pending = iter(texts)
+    latencies: list[float] = []
+
+    async def client(http: httpx.AsyncClient) -> None:
+        for text in pending:
+            start = time.perf_counter()
+            r = await http.post("/v1/embeddings", json={"model": "mistral-embed", "input": text})
+            r.raise_for_status()
+            latencies.append(time.perf_counter() - start)
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(concurrency)))
+        return len(texts) / (time.perf_counter() - start), latencies
+
+
 def _round(
     http: httpx.Client, model: EmbeddingModel, a: argparse.Namespace, seed: int
 ) -> dict[str, float]:
@@ -79,6 +99,9 @@ def _round(
         http_one += _timed(lambda: post([next(one)], "float"), 1)
         direct_one += _timed(lambda: model.embed([next(one)]), 1)
         floor += _timed(lambda: http.get("/health").raise_for_status(), 1)
+    concurrent_s, concurrent = asyncio.run(
+        _concurrent(str(http.base_url).rstrip("/"), sentences(a.single, -seed), a.concurrency)
+    )
     http_batch: list[float] = []
     http_b64: list[float] = []
     direct_batch: list[float] = []
@@ -91,6 +114,10 @@ def _round(
         "http_one_p95_ms": 1000 * _percentile(http_one, 0.95),
         "direct_one_p50_ms": 1000 * _percentile(direct_one, 0.5),
         "direct_one_p95_ms": 1000 * _percentile(direct_one, 0.95),
+        "direct_one_s": a.single / sum(direct_one),
+        "concurrent_s": concurrent_s,
+        "concurrent_p50_ms": 1000 * _percentile(concurrent, 0.5),
+        "concurrent_p95_ms": 1000 * _percentile(concurrent, 0.95),
         "floor_p50_ms": 1000 * _percentile(floor, 0.5),
         "floor_p95_ms": 1000 * _percentile(floor, 0.95),
         "http_batch_s": a.batch * a.batches / sum(http_batch),
@@ -106,6 +133,7 @@ def main() -> None:
     ap.add_argument("--single", type=int, default=100, help="one-sentence requests per round")
     ap.add_argument("--batch", type=int, default=64, help="sentences per batch request")
     ap.add_argument("--batches", type=int, default=5, help="batch requests per round and mode")
+    ap.add_argument("--concurrency", type=int, default=8, help="clients of one sentence each")
     a = ap.parse_args()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -131,7 +159,8 @@ def main() -> None:
         try:
             _wait_ready(url, proc)
             with httpx.Client(base_url=url, timeout=60) as http:
-                _round(http, model, argparse.Namespace(single=5, batch=a.batch, batches=1), 0)
+                warm = argparse.Namespace(single=5, batch=a.batch, batches=1, concurrency=2)
+                _round(http, model, warm, 0)
                 rounds = []
                 for i in range(a.rounds):
                     start = time.perf_counter()
@@ -155,6 +184,12 @@ def main() -> None:
     print(
         f"| model in-process | {m['direct_one_p50_ms']:.1f} | {m['direct_one_p95_ms']:.1f} "
         f"| {m['direct_batch_s']:.0f} |"
+    )
+    print(
+        f"\n{a.concurrency} clients, one sentence a request: {m['concurrent_s']:.0f} sentences/s "
+        f"over HTTP (latency p50 {m['concurrent_p50_ms']:.1f} ms, p95 "
+        f"{m['concurrent_p95_ms']:.1f} ms), against {m['direct_one_s']:.0f}/s for the model "
+        f"in-process one sentence at a time: {m['concurrent_s'] / m['direct_one_s']:.2f}x"
     )
     latency = m["http_one_p50_ms"] / m["direct_one_p50_ms"]
     print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +23,18 @@ class EmbeddingBatch:
 
     vectors: npt.NDArray[np.float32]
     token_counts: list[int]
+
+
+class Embedder(Protocol):
+    """What the service needs of a model; ``EmbeddingModel`` and the tests' fake provide it."""
+
+    dimension: int
+    max_tokens: int
+    description: str | None
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]: ...
+
+    def embed_tokens(self, ids: Sequence[list[int]]) -> npt.NDArray[np.float32]: ...
 
 
 class EmbeddingModel:
@@ -88,12 +101,16 @@ class EmbeddingModel:
 
     def embed(self, texts: Sequence[str]) -> EmbeddingBatch:
         ids = self.tokenize(texts)
+        return EmbeddingBatch(self.embed_tokens(ids), [len(row) for row in ids])
+
+    def embed_tokens(self, ids: Sequence[list[int]]) -> npt.NDArray[np.float32]:
+        """Unit vectors, shape (len(ids), dimension), in the order of ``ids``."""
         vectors = np.empty((len(ids), self.dimension), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             vectors[chunk] = self._run([ids[i] for i in chunk])
-        return EmbeddingBatch(vectors, [len(row) for row in ids])
+        return vectors
 
     def _run(self, ids: list[list[int]]) -> npt.NDArray[np.float32]:
         longest = max(len(row) for row in ids)

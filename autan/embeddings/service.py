@@ -3,16 +3,14 @@ output formats and usage."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
 
-from autan.embeddings.model import EmbeddingBatch, EmbeddingModel
-from autan.embeddings.output_format import Encoded, OutputFormat
+from autan.embeddings.batcher import EmbeddingBatcher
+from autan.embeddings.model import Embedder, EmbeddingModel
+from autan.embeddings.output_format import OutputFormat
 from autan.embeddings.packaged import PackagedEmbeddingMissing
 from autan.errors import InvalidRequest, UnknownModel
 from autan.protocol.chat import UsageInfo
@@ -22,23 +20,9 @@ from autan.settings import EmbeddingSettings
 log = logging.getLogger(__name__)
 
 
-class Embedder(Protocol):
-    """What the service needs of a model; ``EmbeddingModel`` and the tests' fake provide it."""
-
-    dimension: int
-    max_tokens: int
-    description: str | None
-
-    def embed(self, texts: Sequence[str]) -> EmbeddingBatch: ...
-
-
 class EmbeddingService:
-    """Serves one embedding model under its id and aliases.
-
-    Every request runs on one worker thread: onnxruntime already spreads one run over the
-    cores it is given, so running requests side by side would only make them share the same
-    cores and each finish later.
-    """
+    """Serves one embedding model under its id and aliases. Requests are checked here, on the
+    event loop, and embedded by an ``EmbeddingBatcher`` on its worker thread."""
 
     def __init__(
         self,
@@ -47,6 +31,7 @@ class EmbeddingService:
         id: str,
         aliases: Sequence[str] = (),
         max_inputs: int = 512,
+        batch_texts: int = 32,
     ) -> None:
         self.model = model
         self.id = id
@@ -54,7 +39,7 @@ class EmbeddingService:
         self.max_inputs = max_inputs
         self.created = int(time.time())
         self._names = {id, *aliases}
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autan-embed")
+        self.batcher = EmbeddingBatcher(model, max_texts=batch_texts)
 
     @classmethod
     def load(cls, settings: EmbeddingSettings) -> EmbeddingService | None:
@@ -73,7 +58,13 @@ class EmbeddingService:
             model.max_tokens,
             settings.threads,
         )
-        return cls(model, id=settings.id, aliases=settings.aliases, max_inputs=settings.max_inputs)
+        return cls(
+            model,
+            id=settings.id,
+            aliases=settings.aliases,
+            max_inputs=settings.max_inputs,
+            batch_texts=settings.batch_size,
+        )
 
     def serves(self, name: str) -> bool:
         return name in self._names
@@ -101,8 +92,7 @@ class EmbeddingService:
         self._check_inputs(texts)
         output = OutputFormat(req.output_dimension, req.output_dtype, req.encoding_format)
         output.check(self.model.dimension)
-        loop = asyncio.get_running_loop()
-        rows, tokens = await loop.run_in_executor(self._worker, self._embed, texts, output)
+        rows, tokens = await self.batcher.embed(texts, output)
         return EmbeddingResponse(
             id=uuid.uuid4().hex,
             model=req.model,
@@ -115,10 +105,5 @@ class EmbeddingService:
             ],
         )
 
-    def _embed(self, texts: list[str], output: OutputFormat) -> tuple[Encoded, int]:
-        """On the worker thread: the wire form of every text, and the tokens read in all."""
-        batch = self.model.embed(texts)
-        return output.encode(batch.vectors), sum(batch.token_counts)
-
     def close(self) -> None:
-        self._worker.shutdown(wait=False, cancel_futures=True)
+        self.batcher.close()

@@ -49,7 +49,7 @@ def test_a_list_keeps_its_order_and_usage_sums_every_text(
     for text, item in zip(texts, r.data, strict=True):
         assert item.embedding == pytest.approx(fake.vector(text).tolist())
     assert r.usage.prompt_tokens == r.usage.total_tokens == 3 + 4 + 5
-    assert fake.calls == [texts]
+    assert fake.tokenized == [texts] and fake.runs == [3]
 
 
 def test_output_options_reach_the_wire(service: EmbeddingService, fake: FakeEmbedder) -> None:
@@ -61,7 +61,7 @@ def test_output_options_reach_the_wire(service: EmbeddingService, fake: FakeEmbe
 def test_unknown_model(service: EmbeddingService, fake: FakeEmbedder) -> None:
     with pytest.raises(UnknownModel):
         _embed(service, model="mistral-small-latest", input="hi")
-    assert fake.calls == []
+    assert fake.tokenized == []
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_bad_input_is_refused_before_the_model_runs(
     with pytest.raises(InvalidRequest) as e:
         _embed(service, model="fake-embed", input=texts)
     assert says in e.value.message and e.value.param == "input" and e.value.status == 400
-    assert fake.calls == []
+    assert fake.tokenized == []
 
 
 def test_a_dimension_above_the_model_is_refused(service: EmbeddingService) -> None:
