@@ -3,7 +3,8 @@
 Starts ``autan serve`` (packaged chat model idle, packaged all-MiniLM-L6-v2 int8 ONNX serving
 embeddings), loads the same embedding model in this process, then alternates, round after
 round: one-sentence requests one after another (latency), the same from 8 clients at once
-(the server merges waiting requests into one model run), and requests of 64 sentences
+(the server merges waiting requests into one model run; the same callers on the batcher
+in-process show what merging gives without HTTP), and requests of 64 sentences
 (sentences/s), over HTTP with JSON floats, over HTTP with base64, and as direct calls to the
 model. Prints the median of each figure over the rounds and the ratios HTTP / direct, which
 are what the server adds (parsing, JSON, the worker thread hop). ``GET /health`` between
@@ -25,7 +26,9 @@ from collections.abc import Callable
 
 import httpx
 
+from autan.embeddings.batcher import EmbeddingBatcher
 from autan.embeddings.model import EmbeddingModel
+from autan.embeddings.output_format import OutputFormat
 from autan.settings import EmbeddingSettings
 from benchmarks.compare import ROOT, _free_port, _machine, _wait_ready
 
@@ -77,8 +80,25 @@ async def _concurrent(url: str, texts: list[str], concurrency: int) -> tuple[flo
         return len(texts) / (time.perf_counter() - start), latencies
 
 
+async def _merged(batcher: EmbeddingBatcher, texts: list[str], concurrency: int) -> float:
+    """The same load on the in-process batcher, with no HTTP: sentences/s."""
+    pending = iter(texts)
+
+    async def caller() -> None:
+        for text in pending:
+            await batcher.embed([text], OutputFormat())
+
+    start = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return len(texts) / (time.perf_counter() - start)
+
+
 def _round(
-    http: httpx.Client, model: EmbeddingModel, a: argparse.Namespace, seed: int
+    http: httpx.Client,
+    model: EmbeddingModel,
+    batcher: EmbeddingBatcher,
+    a: argparse.Namespace,
+    seed: int,
 ) -> dict[str, float]:
     one = iter(sentences(a.single * 3, seed))
     batches = iter([sentences(a.batch, seed * 1000 + i) for i in range(a.batches * 3)])
@@ -102,6 +122,7 @@ def _round(
     concurrent_s, concurrent = asyncio.run(
         _concurrent(str(http.base_url).rstrip("/"), sentences(a.single, -seed), a.concurrency)
     )
+    merged_s = asyncio.run(_merged(batcher, sentences(a.single, -seed - 1000), a.concurrency))
     http_batch: list[float] = []
     http_b64: list[float] = []
     direct_batch: list[float] = []
@@ -116,6 +137,7 @@ def _round(
         "direct_one_p95_ms": 1000 * _percentile(direct_one, 0.95),
         "direct_one_s": a.single / sum(direct_one),
         "concurrent_s": concurrent_s,
+        "merged_s": merged_s,
         "concurrent_p50_ms": 1000 * _percentile(concurrent, 0.5),
         "concurrent_p95_ms": 1000 * _percentile(concurrent, 0.95),
         "floor_p50_ms": 1000 * _percentile(floor, 0.5),
@@ -153,6 +175,7 @@ def main() -> None:
         "warning",
     ]
     model = EmbeddingModel.load_packaged(EmbeddingSettings(threads=a.threads))
+    batcher = EmbeddingBatcher(model, max_texts=EmbeddingSettings().batch_size)
     env = {**os.environ, "AUTAN_EMBEDDINGS__THREADS": str(a.threads)}
     with open(ROOT / ".bench" / "embeddings.log", "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -160,11 +183,11 @@ def main() -> None:
             _wait_ready(url, proc)
             with httpx.Client(base_url=url, timeout=60) as http:
                 warm = argparse.Namespace(single=5, batch=a.batch, batches=1, concurrency=2)
-                _round(http, model, warm, 0)
+                _round(http, model, batcher, warm, 0)
                 rounds = []
                 for i in range(a.rounds):
                     start = time.perf_counter()
-                    rounds.append(_round(http, model, a, seed=i + 1))
+                    rounds.append(_round(http, model, batcher, a, seed=i + 1))
                     print(f"round {i + 1}/{a.rounds}: {time.perf_counter() - start:.0f}s")
         finally:
             proc.terminate()
@@ -190,6 +213,10 @@ def main() -> None:
         f"over HTTP (latency p50 {m['concurrent_p50_ms']:.1f} ms, p95 "
         f"{m['concurrent_p95_ms']:.1f} ms), against {m['direct_one_s']:.0f}/s for the model "
         f"in-process one sentence at a time: {m['concurrent_s'] / m['direct_one_s']:.2f}x"
+    )
+    print(
+        f"the same {a.concurrency} callers on the in-process batcher, no HTTP: "
+        f"{m['merged_s']:.0f} sentences/s, {m['merged_s'] / m['direct_one_s']:.2f}x"
     )
     latency = m["http_one_p50_ms"] / m["direct_one_p50_ms"]
     print(
