@@ -42,7 +42,7 @@ class EmbeddingBatcher:
     to ``max_texts`` texts in all, and embeds them in one pass of the model.
 
     Eight one-sentence requests embedded together take about 40% of the time they take one
-    after another (benchmarks/embeddings.py), and onnxruntime already spreads one run over
+    after another (docs/benchmarks.md), and onnxruntime already spreads one run over
     the cores it is given, so one worker is enough. Each request is tokenized on its own, so
     a text that is too long fails its own request only.
     """
