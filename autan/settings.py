@@ -14,6 +14,8 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 DEFAULT_ALIASES = ("mistral-small-latest", "mistral-large-latest", "open-mistral-7b")
+DEFAULT_EMBEDDING_ID = "all-minilm-l6-v2"
+DEFAULT_EMBEDDING_ALIASES = ("mistral-embed",)
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
@@ -77,6 +79,19 @@ class ModelSettings(BaseModel):
     )
 
 
+class EmbeddingSettings(BaseModel):
+    """The packaged embedding model (all-MiniLM-L6-v2, int8 ONNX) and how it runs."""
+
+    enabled: bool = Field(default=True, description="serve /v1/embeddings when the model is there")
+    id: str = DEFAULT_EMBEDDING_ID
+    aliases: list[str] = Field(default_factory=lambda: list(DEFAULT_EMBEDDING_ALIASES))
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    batch_size: int = Field(
+        default=32, ge=1, le=512, description="texts per ONNX run; waiting requests merge up to it"
+    )
+    max_inputs: int = Field(default=512, ge=1, description="texts per request before 400")
+
+
 class Settings(BaseSettings):
     """Everything autan reads at start; validated once, handed down by section."""
 
@@ -104,6 +119,8 @@ class Settings(BaseSettings):
     @property
     def models_path(self) -> Path:
         return self.models_file or self.data_dir / "models.toml"
+
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
 
     @model_validator(mode="after")
     def _check_model_names(self) -> Settings:

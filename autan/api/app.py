@@ -9,15 +9,20 @@ from fastapi import FastAPI
 
 from autan import __version__
 from autan.api.errors import install_error_handlers
-from autan.api.routes import chat, fim, health, models
+from autan.api.routes import chat, embeddings, fim, health, models
 from autan.chat.service import ChatService
+from autan.embeddings.service import EmbeddingService
 from autan.fim.service import FimService
 from autan.models.registry import ModelRegistry
 
 
-def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
-    """Build the app; ``load_registry`` runs at start-up, then the models marked ``preload``
-    load, so the server answers its first request without waiting for them."""
+def create_app(
+    load_registry: Callable[[], ModelRegistry],
+    load_embeddings: Callable[[], EmbeddingService | None] = lambda: None,
+) -> FastAPI:
+    """Build the app; the loaders run at start-up, then the models marked ``preload`` load, so
+    the server answers its first request without waiting for them. ``load_embeddings`` may
+    give None: ``/v1/embeddings`` then answers 404 for every model."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -25,11 +30,14 @@ def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
         app.state.registry = registry
         app.state.chat = ChatService(registry)
         app.state.fim = FimService(registry)
+        app.state.embeddings = load_embeddings()
         try:
             await registry.preload()
             yield
         finally:
             registry.close()
+            if app.state.embeddings is not None:
+                app.state.embeddings.close()
 
     app = FastAPI(
         title="autan",
@@ -38,6 +46,6 @@ def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (chat.router, fim.router, models.router, health.router):
+    for router in (chat.router, fim.router, embeddings.router, models.router, health.router):
         app.include_router(router)
     return app

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from autan.chat.service import ChatService
+from autan.embeddings.service import EmbeddingService
 from autan.fim.service import FimService
 from autan.models.registry import ModelRegistry
 
@@ -29,6 +30,12 @@ def get_fim_service(request: Request) -> FimService:
     return service
 
 
+def get_embedding_service(request: Request) -> EmbeddingService | None:
+    """None when no embedding model is served (disabled, or its package is not installed)."""
+    service: EmbeddingService | None = getattr(request.app.state, "embeddings", None)
+    return service
+
+
 async def authenticate(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
@@ -39,4 +46,5 @@ async def authenticate(
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 FimServiceDep = Annotated[FimService, Depends(get_fim_service)]
+EmbeddingServiceDep = Annotated[EmbeddingService | None, Depends(get_embedding_service)]
 ApiKeyDep = Annotated[str | None, Depends(authenticate)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -34,16 +33,6 @@ def _settings(models_file: Path | None, data_dir: Path | None) -> Settings:
 def _fail(message: object) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
-
-
-_QUANTIZATION_TAG = re.compile(r"[.-](i?q\d\w*|bf16|f16|f32)$", re.IGNORECASE)
-
-
-def _default_id(gguf: Path) -> str:
-    """The file's name without its quantization tag, as a slug, as llama-server names models:
-    ``SmolLM2-135M-Instruct.Q4_1.gguf`` becomes ``smollm2-135m-instruct``."""
-    stem = _QUANTIZATION_TAG.sub("", gguf.stem)
-    return re.sub(r"[^a-z0-9.]+", "-", stem.lower()).strip("-.")
 
 
 @app.command("add")
@@ -106,7 +95,7 @@ def add(
         raise _fail(f"unknown capability {unknown[0]!r}; choose from {', '.join(CAPABILITIES)}")
     entry: dict[str, object] = {
         **source,
-        "id": model_id or _default_id(footprint.path),
+        "id": model_id or ModelCard.id_for(footprint.path),
         "aliases": tuple(alias or ()),
         "format": prompt_format,
         "tokenizer": tokenizer,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from autan.settings import EngineSettings, LogLevel, ModelSettings, Settings
+from autan.settings import EmbeddingSettings, EngineSettings, LogLevel, ModelSettings, Settings
 
 ModelOpt = Annotated[
     Path | None,
@@ -40,6 +40,13 @@ MaxLoadedMemoryOpt = Annotated[
         help="Memory the loaded models may take together, e.g. 8GiB (default: half the RAM).",
     ),
 ]
+EmbeddingsOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--embeddings/--no-embeddings",
+        help="Serve /v1/embeddings with the packaged all-MiniLM-L6-v2 (default: on).",
+    ),
+]
 LogLevelOpt = Annotated[
     LogLevel | None,
     typer.Option("--log-level", help="debug also shows llama.cpp's own log."),
@@ -53,6 +60,7 @@ def build_settings(
     threads: int | None = None,
     context: int | None = None,
     log_level: LogLevel | None = None,
+    embeddings: bool | None = None,
     **top: Any,
 ) -> Settings:
     """Environment first (``AUTAN_*``), flags on top; validated once here."""
@@ -72,7 +80,10 @@ def build_settings(
     model_settings = base.model.model_dump()
     if model is not None:
         model_settings["path"] = model
-    fields = base.model_dump(exclude={"engine", "model"})
+    embedding_settings = base.embeddings.model_dump()
+    if embeddings is not None:
+        embedding_settings["enabled"] = embeddings
+    fields = base.model_dump(exclude={"engine", "model", "embeddings"})
     fields.update({k: v for k, v in top.items() if v is not None})
     if log_level is not None:
         fields["log_level"] = log_level
@@ -81,5 +92,6 @@ def build_settings(
             **fields,
             "engine": EngineSettings.model_validate(engine),
             "model": ModelSettings.model_validate(model_settings),
+            "embeddings": EmbeddingSettings.model_validate(embedding_settings),
         }
     )

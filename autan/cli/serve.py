@@ -13,6 +13,7 @@ from autan.api.app import create_app
 from autan.cli.options import (
     ContextOpt,
     DataDirOpt,
+    EmbeddingsOpt,
     LogLevelOpt,
     MaxLoadedMemoryOpt,
     ModelOpt,
@@ -21,6 +22,7 @@ from autan.cli.options import (
     ThreadsOpt,
     build_settings,
 )
+from autan.embeddings.service import EmbeddingService
 from autan.errors import ModelsFileError
 from autan.models.footprint import GgufUnreadable
 from autan.models.loader import load_registry
@@ -38,6 +40,7 @@ def serve(
     threads: ThreadsOpt = None,
     ctx_size: ContextOpt = None,
     log_level: LogLevelOpt = None,
+    embeddings: EmbeddingsOpt = None,
 ) -> None:
     """Serve the Mistral API (and its OpenAI-compatible subset) on HOST:PORT.
 
@@ -56,6 +59,7 @@ def serve(
             threads=threads,
             context=ctx_size,
             log_level=log_level,
+            embeddings=embeddings,
         )
     except ValidationError as e:
         problems = "; ".join(
@@ -79,7 +83,7 @@ def serve(
         f'"messages": [{{"role": "user", "content": "Hello!"}}]}}\''
     )
     typer.echo(f'  or:  Mistral(api_key="any", server_url="{url}").chat.complete(...)')
-    app = create_app(lambda: registry)
+    app = create_app(lambda: registry, lambda: EmbeddingService.load(settings.embeddings))
     uvicorn.run(
         app,
         host=settings.host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,9 @@ class Capabilities(BaseModel):
     fine_tuning: bool = False
     vision: bool = False
     classification: bool = False
+
+
+_QUANTIZATION_TAG = re.compile(r"[.-](i?q\d\w*|bf16|f16|f32)$", re.IGNORECASE)
 
 
 class ModelCard(BaseModel):
@@ -83,6 +87,13 @@ class ModelCard(BaseModel):
     @property
     def names(self) -> tuple[str, ...]:
         return (self.id, *self.aliases)
+
+    @staticmethod
+    def id_for(gguf: Path) -> str:
+        """The file's name without its quantization tag, as a slug, as llama-server names
+        models: ``SmolLM2-135M-Instruct.Q4_1.gguf`` becomes ``smollm2-135m-instruct``."""
+        stem = _QUANTIZATION_TAG.sub("", gguf.stem)
+        return re.sub(r"[^a-z0-9.]+", "-", stem.lower()).strip("-.")
 
     def gguf_path(self) -> Path:
         """The weights on disk: the given path, or where the packaged model is installed."""

@@ -93,6 +93,8 @@ def declared_cards(settings: Settings) -> list[ModelCard]:
         "preload": True,
     }
     if settings.model.path is not None:
+        if "id" not in settings.model.model_fields_set:  # name it after its file
+            single["id"] = ModelCard.id_for(settings.model.path)
         return [ModelCard.model_validate({**single, "path": settings.model.path})]
     cards = ModelsFile(settings.models_path).read()
     return cards or [ModelCard.model_validate({**single, "packaged": PACKAGED_NAME})]

@@ -57,7 +57,7 @@ def test_chat_in_process_loads_the_packaged_model() -> None:
 
 
 def test_serve_help_lists_the_flags() -> None:
-    result = runner.invoke(app, ["serve", "--help"])
+    result = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     for flag in (
         "--host",

@@ -42,6 +42,7 @@ def test_newest_sdk_completes_streams_and_lists(server: Server) -> None:
     assert stream["last_finish"] in ("stop", "length") and stream["last_usage"] > 0
     assert report["async"]
     assert report["prefix"].startswith("My colour is")
+    assert report["embeddings"][:2] == [32, 32] and report["embeddings"][2] > 4
     assert report["models"][0][0] == "smollm2-135m-instruct"
     assert "open-mistral-7b" in report["models"][0][1]
     assert report["error"][1] == 404

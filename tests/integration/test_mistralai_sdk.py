@@ -140,7 +140,8 @@ def test_schema_error_raises_http_validation_error(client: Mistral) -> None:
 def test_models_list_and_get(client: Mistral) -> None:
     models = client.models.list()
     assert models.data is not None
-    (card,) = models.data
+    card, embed = models.data
+    assert embed.id == "all-minilm-l6-v2" and embed.aliases == ["mistral-embed"]
     assert card.id == "smollm2-135m-instruct"
     assert "mistral-small-latest" in card.aliases
     assert card.capabilities.completion_chat

@@ -66,7 +66,7 @@ def test_async_client(server: Server) -> None:
 
 
 def test_models_and_errors(client: openai.OpenAI) -> None:
-    assert [m.id for m in client.models.list()] == ["smollm2-135m-instruct"]
+    assert [m.id for m in client.models.list()] == ["smollm2-135m-instruct", "all-minilm-l6-v2"]
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="nope", messages=HELLO)  # type: ignore[arg-type]
     with pytest.raises(openai.BadRequestError) as e:

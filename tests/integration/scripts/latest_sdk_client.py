@@ -67,6 +67,10 @@ def main(url: str) -> None:
         temperature=0,
     )
     report["prefix"] = prefix.choices[0].message.content
+    emb = client.embeddings.create(
+        model="mistral-embed", inputs=["One sentence.", "Another one."], output_dimension=32
+    )
+    report["embeddings"] = [len(d.embedding) for d in emb.data] + [emb.usage.total_tokens]
     models = client.models.list()
     report["models"] = [[m.id, list(m.aliases)] for m in models.data]
     try:

@@ -1,0 +1,19 @@
+import pytest
+
+from autan.cli.options import build_settings
+
+
+def test_embeddings_are_on_by_default_and_the_flag_turns_them_off() -> None:
+    assert build_settings().embeddings.enabled is True
+    settings = build_settings(embeddings=False, threads=1)
+    assert settings.embeddings.enabled is False
+    assert settings.embeddings.aliases == ["mistral-embed"]
+    assert settings.engine.threads == 1
+
+
+def test_embedding_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTAN_EMBEDDINGS__ENABLED", "false")
+    monkeypatch.setenv("AUTAN_EMBEDDINGS__THREADS", "3")
+    settings = build_settings()
+    assert settings.embeddings.enabled is False and settings.embeddings.threads == 3
+    assert build_settings(embeddings=True).embeddings.enabled is True
