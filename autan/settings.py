@@ -45,6 +45,27 @@ class ModelSettings(BaseModel):
     )
 
 
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "autan"
+
+
+class AccountsSettings(BaseModel):
+    """Keys, limits and the usage ledger: defaults for keys created without limits, and how
+    usage records reach the database."""
+
+    default_requests_per_minute: int | None = Field(
+        default=None, ge=1, description="limit for keys created without one; unset: none"
+    )
+    default_tokens_per_minute: int | None = Field(
+        default=None, ge=1, description="limit for keys created without one; unset: none"
+    )
+    usage_flush_seconds: float = Field(
+        default=1.0, gt=0, description="how often buffered usage records are written"
+    )
+    usage_batch_size: int = Field(default=500, ge=1, description="records written per batch")
+    redis_prefix: str = Field(default="autan:", description="prefix of every Redis key")
+
+
 class Settings(BaseSettings):
     """Everything autan reads at start; validated once, handed down by section."""
 
@@ -57,6 +78,18 @@ class Settings(BaseSettings):
     log_level: LogLevel = "info"
     engine: EngineSettings = Field(default_factory=EngineSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="the SQLite database and the admin key file live here",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL (PostgreSQL); unset: SQLite in data_dir"
+    )
+    redis_url: str | None = Field(
+        default=None, description="shared rate limits across processes; unset: in memory"
+    )
+    no_auth: bool = Field(default=False, description="serve without API keys (experiments only)")
+    accounts: AccountsSettings = Field(default_factory=AccountsSettings)
 
     @model_validator(mode="after")
     def _check_model_names(self) -> Settings:

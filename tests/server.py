@@ -31,7 +31,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(*args: str) -> tuple[subprocess.Popen[bytes], Server]:
+def start_server(
+    *args: str, auth: bool = False, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Server]:
+    """``autan serve`` with ``args``. Without ``auth`` it runs with ``--no-auth``, so any bearer
+    token works; with it, pass ``--data-dir`` (the admin key is written there) and any
+    ``AUTAN_*`` settings in ``env``."""
     port = _free_port()
     cmd = [
         sys.executable,
@@ -43,8 +48,11 @@ def start_server(*args: str) -> tuple[subprocess.Popen[bytes], Server]:
         "--log-level",
         "warning",
         *args,
+        *(() if auth else ("--no-auth",)),
     ]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    )
     server = Server(f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -8,15 +8,25 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from autan import __version__
+from autan.accounts.accounts import Accounts
 from autan.api.errors import install_error_handlers
+from autan.api.metering import MeteringMiddleware
 from autan.api.routes import chat, fim, health, models
 from autan.chat.service import ChatService
 from autan.fim.service import FimService
 from autan.models.registry import ModelRegistry
 
+OpenAccounts = Callable[[ModelRegistry], Accounts]
 
-def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
-    """Build the app; ``load_registry`` runs at start-up so models load inside the server."""
+
+def create_app(
+    load_registry: Callable[[], ModelRegistry], open_accounts: OpenAccounts | None = None
+) -> FastAPI:
+    """Build the app; ``load_registry`` runs at start-up so models load inside the server.
+
+    ``open_accounts`` (given the registry, for prices) turns on API keys, limits and usage;
+    without it every request is served without a key (``--no-auth``).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -24,9 +34,12 @@ def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
         app.state.registry = registry
         app.state.chat = ChatService(registry)
         app.state.fim = FimService(registry)
+        app.state.accounts = open_accounts(registry) if open_accounts else None
         try:
             yield
         finally:
+            if app.state.accounts is not None:
+                app.state.accounts.close()
             registry.close()
 
     app = FastAPI(
@@ -36,6 +49,7 @@ def create_app(load_registry: Callable[[], ModelRegistry]) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(MeteringMiddleware)
     for router in (chat.router, fim.router, models.router, health.router):
         app.include_router(router)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from autan.chat.admission import Admission, dispatch
 from autan.chat.completion import Choice, Completion
 from autan.chat.mistral_prompt import MistralPrompt
 from autan.chat.prompt import PromptFormat
@@ -96,7 +97,7 @@ class ChatService:
         assert text_rule is not None
         return _compile(grammars, f"start: {text_rule}", "response_format")
 
-    def _start(self, req: ChatCompletionRequest) -> Completion:
+    def _start(self, req: ChatCompletionRequest, admission: Admission | None) -> Completion:
         model = self._registry.resolve(req.model)
         _reject_unsupported(req)
         validate_messages(req.messages)
@@ -126,24 +127,38 @@ class ChatService:
             )
             for i in range(n)
         ]
+        prompt_tokens = len(prompt.tokens)
+        max_new = req.max_tokens or max(0, model.engine.context - prompt_tokens)
         return Completion(
             model_name=req.model,
-            prompt_tokens=len(prompt.tokens),
-            outputs=model.engine.generate(prompt.tokens, params),
+            prompt_tokens=prompt_tokens,
+            outputs=dispatch(
+                admission,
+                model,
+                req.model,
+                prompt_tokens,
+                n * max_new,
+                lambda: model.engine.generate(prompt.tokens, params),
+            ),
             choices=[Choice(i, fmt.parser(plan)) for i in range(n)],
             prefix=prompt.prefix,
+            admission=admission,
         )
 
-    async def complete(self, req: ChatCompletionRequest) -> ChatCompletionResponse:
-        return await self._start(req).response()
+    async def complete(
+        self, req: ChatCompletionRequest, admission: Admission | None = None
+    ) -> ChatCompletionResponse:
+        return await self._start(req, admission).response()
 
-    def stream(self, req: ChatCompletionRequest) -> AsyncIterator[CompletionChunk]:
+    def stream(
+        self, req: ChatCompletionRequest, admission: Admission | None = None
+    ) -> AsyncIterator[CompletionChunk]:
         """Chunks as Mistral sends them: role first, then deltas, usage on the very last one.
 
         Each tool call arrives whole in one chunk. The request is validated and queued before
         the first chunk, so errors surface as a plain HTTP error, never inside a 200 stream.
         """
-        return self._start(req).chunks()
+        return self._start(req, admission).chunks()
 
 
 def _compile(grammars: Grammars, lark: str, param: str) -> Grammar:

@@ -23,6 +23,12 @@ ContextOpt = Annotated[
     int | None,
     typer.Option("--ctx-size", help="Tokens each sequence may hold, prompt and output (4096)."),
 ]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Where the SQLite database and admin key live (~/.local/share/autan)."
+    ),
+]
 LogLevelOpt = Annotated[
     LogLevel | None,
     typer.Option("--log-level", help="debug also shows llama.cpp's own log."),

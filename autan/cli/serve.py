@@ -8,9 +8,12 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from autan.api.app import create_app
+from autan.accounts.accounts import ADMIN_KEY_FILE, Accounts
+from autan.accounts.prices import CardPrices
+from autan.api.app import OpenAccounts, create_app
 from autan.cli.options import (
     ContextOpt,
+    DataDirOpt,
     LogLevelOpt,
     ModelOpt,
     ParallelOpt,
@@ -18,6 +21,25 @@ from autan.cli.options import (
     build_settings,
 )
 from autan.models.loader import load_registry
+from autan.models.registry import ModelRegistry
+from autan.settings import Settings
+
+
+def _accounts_opener(settings: Settings) -> OpenAccounts:
+    def open_accounts(registry: ModelRegistry) -> Accounts:
+        accounts = Accounts.open(settings, CardPrices(registry))
+        secret = accounts.bootstrap_admin_key(settings.data_dir)
+        if secret is not None:
+            path = settings.data_dir / ADMIN_KEY_FILE
+            typer.echo(
+                f"\nCreated the admin API key (shown once; also saved to {path}, mode 0600):\n"
+                f"  {secret}\n"
+                "Every /v1 request now needs a key: create them with `autan keys create` or "
+                "POST /v1/admin/api-keys.\n"
+            )
+        return accounts
+
+    return open_accounts
 
 
 def serve(
@@ -28,6 +50,13 @@ def serve(
     threads: ThreadsOpt = None,
     ctx_size: ContextOpt = None,
     log_level: LogLevelOpt = None,
+    data_dir: DataDirOpt = None,
+    no_auth: Annotated[
+        bool | None,
+        typer.Option(
+            "--no-auth", help="Serve without API keys, limits or usage: local experiments only."
+        ),
+    ] = None,
 ) -> None:
     """Serve the Mistral API (and its OpenAI-compatible subset) on HOST:PORT."""
     settings = build_settings(
@@ -38,6 +67,8 @@ def serve(
         threads=threads,
         context=ctx_size,
         log_level=log_level,
+        data_dir=data_dir,
+        no_auth=no_auth,
     )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -49,8 +80,21 @@ def serve(
         f'-d \'{{"model": "{settings.model.id}", '
         f'"messages": [{{"role": "user", "content": "Hello!"}}]}}\''
     )
-    typer.echo(f'  or:  Mistral(api_key="any", server_url="{url}").chat.complete(...)')
-    app = create_app(lambda: load_registry(settings))
+    if settings.no_auth:
+        typer.secho(
+            "WARNING: --no-auth: API keys, rate limits and usage accounting are OFF. Anyone who "
+            "can reach this port can use it. Do not expose it beyond local experiments.",
+            fg=typer.colors.RED,
+            bold=True,
+            err=True,
+        )
+        typer.echo(f'  or:  Mistral(api_key="any", server_url="{url}").chat.complete(...)')
+    else:
+        typer.echo(f"  with -H 'Authorization: Bearer <key>' (admin key: {settings.data_dir})")
+    app = create_app(
+        lambda: load_registry(settings),
+        None if settings.no_auth else _accounts_opener(settings),
+    )
     uvicorn.run(
         app,
         host=settings.host,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from autan.chat.admission import Admission, dispatch
 from autan.chat.completion import Choice, Completion
 from autan.chat.service import stop_strings
 from autan.fim.prompt import FimPrompt, fim_prompt
@@ -25,7 +26,7 @@ class FimService:
             self._prompts[model.id] = prompt
         return prompt
 
-    def _start(self, req: FIMCompletionRequest) -> Completion:
+    def _start(self, req: FIMCompletionRequest, admission: Admission | None) -> Completion:
         model = self._registry.resolve(req.model)
         tokens = self._prompt(model, req.model).tokens(req.prompt, req.suffix or "")
         params = SamplingParams(
@@ -36,16 +37,29 @@ class FimService:
             seed=req.random_seed,
             stop=stop_strings(req.stop),
         )
+        max_new = req.max_tokens or max(0, model.engine.context - len(tokens))
         return Completion(
             model_name=req.model,
             prompt_tokens=len(tokens),
-            outputs=model.engine.generate(tokens, [params]),
+            outputs=dispatch(
+                admission,
+                model,
+                req.model,
+                len(tokens),
+                max_new,
+                lambda: model.engine.generate(tokens, [params]),
+            ),
             choices=[Choice(0, None)],
+            admission=admission,
         )
 
-    async def complete(self, req: FIMCompletionRequest) -> ChatCompletionResponse:
-        return await self._start(req).response()
+    async def complete(
+        self, req: FIMCompletionRequest, admission: Admission | None = None
+    ) -> ChatCompletionResponse:
+        return await self._start(req, admission).response()
 
-    def stream(self, req: FIMCompletionRequest) -> AsyncIterator[CompletionChunk]:
+    def stream(
+        self, req: FIMCompletionRequest, admission: Admission | None = None
+    ) -> AsyncIterator[CompletionChunk]:
         """Chat-completion chunks; the request is checked and queued before the first one."""
-        return self._start(req).chunks()
+        return self._start(req, admission).chunks()
