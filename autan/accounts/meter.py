@@ -61,9 +61,11 @@ class Meter:
         self._rpm = key.requests_per_minute or defaults.default_requests_per_minute
         self._tpm = key.tokens_per_minute or defaults.default_tokens_per_minute
 
+    # A bucket's state is a time, which means a different thing under another limit: a
+    # changed limit starts a fresh bucket.
     @property
     def _token_bucket(self) -> str:
-        return f"{self.key.id}:tokens"
+        return f"{self.key.id}:tokens:{self._tpm}"
 
     def _show(self, kind: str, decision: Decision) -> None:
         self.headers[f"x-ratelimit-limit-{kind}-minute"] = str(decision.limit)
@@ -76,7 +78,7 @@ class Meter:
             self._show("tokens", limits.peek(self._token_bucket, self._tpm))
         if self._rpm is None:
             return
-        decision = limits.take(f"{self.key.id}:requests", self._rpm, 1)
+        decision = limits.take(f"{self.key.id}:requests:{self._rpm}", self._rpm, 1)
         self._show("req", decision)
         if not decision.allowed:
             raise RateLimited(

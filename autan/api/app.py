@@ -11,7 +11,16 @@ from autan import __version__
 from autan.accounts.accounts import Accounts
 from autan.api.errors import install_error_handlers
 from autan.api.metering import MeteringMiddleware
-from autan.api.routes import chat, fim, health, models
+from autan.api.routes import (
+    admin_audit,
+    admin_billing,
+    admin_keys,
+    admin_workspaces,
+    chat,
+    fim,
+    health,
+    models,
+)
 from autan.chat.service import ChatService
 from autan.fim.service import FimService
 from autan.models.registry import ModelRegistry
@@ -51,5 +60,12 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(MeteringMiddleware)
     for router in (chat.router, fim.router, models.router, health.router):
+        app.include_router(router)
+    for router in (
+        admin_keys.router,
+        admin_workspaces.router,
+        admin_billing.router,
+        admin_audit.router,
+    ):
         app.include_router(router)
     return app
