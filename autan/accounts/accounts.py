@@ -65,12 +65,13 @@ class Accounts:
     def bootstrap_admin_key(self, data_dir: Path) -> str | None:
         """On the first start (no admin key yet), create one in the default workspace, write
         it to ``data_dir/admin_key`` (mode 0600) and return it; None on later starts."""
-        if self.keys.has_admin():
-            return None
-        workspace = self.workspaces.default()
-        _, secret = self.keys.create(
-            workspace_id=workspace.id, actor=Actor.command_line(), name="admin", is_admin=True
-        )
+        with self.db.exclusive("bootstrap"):
+            if self.keys.has_admin():
+                return None
+            workspace = self.workspaces.default()
+            _, secret = self.keys.create(
+                workspace_id=workspace.id, actor=Actor.command_line(), name="admin", is_admin=True
+            )
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / ADMIN_KEY_FILE
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -92,8 +93,9 @@ class Accounts:
             raise Unauthorized("This API key has expired")
         return key
 
-    def meter(self, key: ApiKey, endpoint: str) -> Meter:
-        return Meter(self, key, endpoint)
+    def meter(self, key: ApiKey, endpoint: str, *, batch: bool = False) -> Meter:
+        """A request's meter; ``batch`` requests are priced at half (``prices.BATCH_DISCOUNT``)."""
+        return Meter(self, key, endpoint, batch=batch)
 
     def record(self, meter: Meter, status: int) -> None:
         self.usage.add(meter.record(status))

@@ -47,10 +47,13 @@ class _Reservation:
 
 
 class Meter:
-    def __init__(self, accounts: Accounts, key: ApiKey, endpoint: str) -> None:
+    def __init__(
+        self, accounts: Accounts, key: ApiKey, endpoint: str, *, batch: bool = False
+    ) -> None:
         self._accounts = accounts
         self.key = key
         self.endpoint = endpoint
+        self.batch = batch
         self.headers: dict[str, str] = {}
         self.model: str | None = None
         self.usage = UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0)
@@ -123,7 +126,7 @@ class Meter:
         if workspace.spend_limit is None:
             return
         price = self._accounts.prices.for_model(model_id)
-        most = price.cost(prompt_tokens, max_new_tokens)
+        most = price.cost(prompt_tokens, max_new_tokens, batch=self.batch)
         total = self._accounts.limits.reserve_spend(
             reservation.spend_bucket,
             workspace.spend_limit,
@@ -143,7 +146,7 @@ class Meter:
         self.usage = usage
         if self.model is not None:
             price = self._accounts.prices.for_model(self.model)
-            self.cost = price.cost(usage.prompt_tokens, usage.completion_tokens)
+            self.cost = price.cost(usage.prompt_tokens, usage.completion_tokens, batch=self.batch)
         self._give_back(usage.total_tokens, self.cost)
 
     def _give_back(self, used_tokens: int, cost: float) -> None:
@@ -168,4 +171,5 @@ class Meter:
             cost=self.cost,
             latency_ms=(time.perf_counter() - self._started) * 1000,
             status=status,
+            batch=self.batch,
         )

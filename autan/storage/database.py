@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-# Any constant works: it only has to be the same in every autan process sharing a database.
+# Any constants work: they only have to be the same in every autan process sharing a database.
 _MIGRATION_LOCK = 0x6175_7461_6E
+_LOCKS = {"bootstrap": 0x6175_7461_6F}
 
 
 def database_url(url: str | None, data_dir: Path) -> str:
@@ -71,6 +74,22 @@ class Database:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
         log.debug("database %s is at the newest migration", self.engine.url.render_as_string())
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Only one process at a time runs the block, on PostgreSQL (a session advisory lock).
+        On SQLite it runs as is: a SQLite file is shared by processes on one machine, which
+        start one by one."""
+        if self.dialect != "postgresql":
+            yield
+            return
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCKS[name]})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCKS[name]})
+                connection.commit()
 
     def session(self) -> Session:
         return self._sessions()
