@@ -4,10 +4,14 @@ from __future__ import annotations
 
 
 class AutanError(Exception):
-    """Base class: a message the client may read, plus the envelope's ``param`` and ``code``."""
+    """Base class: a message the client may read, plus the envelope's ``param`` and ``code``.
+
+    ``retry_after`` (seconds), when set, becomes the response's ``Retry-After`` header.
+    """
 
     status = 500
     type = "server_error"
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
         super().__init__(message)
@@ -89,3 +93,44 @@ class InputTooLong(InvalidRequest):
         self.index = index
         self.sent = sent
         self.fits = fits
+
+
+class Unauthorized(AutanError):
+    """No API key, or one that is unknown, revoked or expired (401)."""
+
+    status = 401
+    type = "authentication_error"
+
+    def __init__(self, message: str = "Unauthorized") -> None:
+        super().__init__(message, code="invalid_api_key")
+
+
+class Forbidden(AutanError):
+    """A valid key asking for what it may not have: another model, an admin route (403)."""
+
+    status = 403
+    type = "permission_error"
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message, param=param, code="permission_denied")
+
+
+class RateLimited(AutanError):
+    """A key's request, token or spend limit is reached; ``retry_after`` is the true wait (429)."""
+
+    status = 429
+    type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after: int, code: str = "rate_limited") -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class NotFound(AutanError):
+    """An account object (key, workspace) that does not exist (404)."""
+
+    status = 404
+    type = "invalid_request_error"
+
+    def __init__(self, what: str, ident: str) -> None:
+        super().__init__(f"No {what} with id {ident}", code="not_found")

@@ -92,6 +92,27 @@ class EmbeddingSettings(BaseModel):
     max_inputs: int = Field(default=512, ge=1, description="texts per request before 400")
 
 
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "autan"
+
+
+class AccountsSettings(BaseModel):
+    """Keys, limits and the usage ledger: defaults for keys created without limits, and how
+    usage records reach the database."""
+
+    default_requests_per_minute: int | None = Field(
+        default=None, ge=1, description="limit for keys created without one; unset: none"
+    )
+    default_tokens_per_minute: int | None = Field(
+        default=None, ge=1, description="limit for keys created without one; unset: none"
+    )
+    usage_flush_seconds: float = Field(
+        default=1.0, gt=0, description="how often buffered usage records are written"
+    )
+    usage_batch_size: int = Field(default=500, ge=1, description="records written per batch")
+    redis_prefix: str = Field(default="autan:", description="prefix of every Redis key")
+
+
 class Settings(BaseSettings):
     """Everything autan reads at start; validated once, handed down by section."""
 
@@ -105,8 +126,9 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     data_dir: Path = Field(
-        default_factory=lambda: Path.home() / ".local" / "share" / "autan",
-        description="where autan keeps its files (the models file by default)",
+        default_factory=_default_data_dir,
+        description="where autan keeps its files: the models file, the SQLite database, the "
+        "admin key",
     )
     models_file: Path | None = Field(
         default=None, description="the TOML file declaring the models; <data_dir>/models.toml"
@@ -115,12 +137,19 @@ class Settings(BaseSettings):
         default_factory=_half_of_ram,
         description="bytes the loaded models may take together (weights + KV cache)",
     )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL (PostgreSQL); unset: SQLite in data_dir"
+    )
+    redis_url: str | None = Field(
+        default=None, description="shared rate limits across processes; unset: in memory"
+    )
+    no_auth: bool = Field(default=False, description="serve without API keys (experiments only)")
+    accounts: AccountsSettings = Field(default_factory=AccountsSettings)
+    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
 
     @property
     def models_path(self) -> Path:
         return self.models_file or self.data_dir / "models.toml"
-
-    embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
 
     @model_validator(mode="after")
     def _check_model_names(self) -> Settings:

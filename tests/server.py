@@ -32,8 +32,11 @@ def _free_port() -> int:
 
 
 def start_server(
-    *args: str, env: dict[str, str] | None = None
+    *args: str, auth: bool = False, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], Server]:
+    """``autan serve`` with ``args``. Without ``auth`` it runs with ``--no-auth``, so any bearer
+    token works; with it, pass ``--data-dir`` (the admin key is written there) and any
+    ``AUTAN_*`` settings in ``env``."""
     port = _free_port()
     cmd = [
         sys.executable,
@@ -45,6 +48,7 @@ def start_server(
         "--log-level",
         "warning",
         *args,
+        *(() if auth else ("--no-auth",)),
     ]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}

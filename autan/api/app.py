@@ -8,21 +8,40 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from autan import __version__
+from autan.accounts.accounts import Accounts
 from autan.api.errors import install_error_handlers
-from autan.api.routes import chat, embeddings, fim, health, models
+from autan.api.metering import MeteringMiddleware
+from autan.api.routes import (
+    admin_audit,
+    admin_billing,
+    admin_keys,
+    admin_workspaces,
+    chat,
+    embeddings,
+    fim,
+    health,
+    models,
+)
 from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
 from autan.fim.service import FimService
 from autan.models.registry import ModelRegistry
 
+OpenAccounts = Callable[[ModelRegistry], Accounts]
+
 
 def create_app(
     load_registry: Callable[[], ModelRegistry],
+    open_accounts: OpenAccounts | None = None,
     load_embeddings: Callable[[], EmbeddingService | None] = lambda: None,
 ) -> FastAPI:
     """Build the app; the loaders run at start-up, then the models marked ``preload`` load, so
-    the server answers its first request without waiting for them. ``load_embeddings`` may
-    give None: ``/v1/embeddings`` then answers 404 for every model."""
+    the server answers its first request without waiting for them.
+
+    ``open_accounts`` (given the registry, for prices) turns on API keys, limits and usage;
+    without it every request is served without a key (``--no-auth``). ``load_embeddings`` may
+    give None: ``/v1/embeddings`` then answers 404 for every model.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -31,10 +50,13 @@ def create_app(
         app.state.chat = ChatService(registry)
         app.state.fim = FimService(registry)
         app.state.embeddings = load_embeddings()
+        app.state.accounts = open_accounts(registry) if open_accounts else None
         try:
             await registry.preload()
             yield
         finally:
+            if app.state.accounts is not None:
+                app.state.accounts.close()
             registry.close()
             if app.state.embeddings is not None:
                 app.state.embeddings.close()
@@ -46,6 +68,14 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(MeteringMiddleware)
     for router in (chat.router, fim.router, embeddings.router, models.router, health.router):
+        app.include_router(router)
+    for router in (
+        admin_keys.router,
+        admin_workspaces.router,
+        admin_billing.router,
+        admin_audit.router,
+    ):
         app.include_router(router)
     return app

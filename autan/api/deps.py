@@ -7,8 +7,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from autan.accounts.accounts import Accounts
+from autan.accounts.api_key import ApiKey
+from autan.accounts.meter import Meter
 from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
+from autan.errors import Forbidden
 from autan.fim.service import FimService
 from autan.models.registry import ModelRegistry
 
@@ -36,15 +40,52 @@ def get_embedding_service(request: Request) -> EmbeddingService | None:
     return service
 
 
-async def authenticate(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str | None:
-    """Where API keys plug in. Any bearer token, or none, is accepted until keys exist."""
+def _secret(credentials: HTTPAuthorizationCredentials | None) -> str | None:
     return credentials.credentials if credentials else None
+
+
+async def authenticate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Meter | None:
+    """The caller's key, checked and counted against its requests per minute; None when the
+    server runs with ``--no-auth``. The meter is left on the request for ``MeteringMiddleware``
+    (headers, usage record)."""
+    accounts: Accounts | None = request.app.state.accounts
+    if accounts is None:
+        return None
+    key = accounts.authenticate(_secret(credentials))
+    route = request.scope.get("route")
+    meter = accounts.meter(key, getattr(route, "path", request.url.path))
+    request.state.meter = meter
+    meter.limit_request()
+    return meter
+
+
+def get_accounts(request: Request) -> Accounts:
+    accounts: Accounts | None = request.app.state.accounts
+    if accounts is None:
+        raise Forbidden("The admin API needs API keys, and this server runs with --no-auth")
+    return accounts
+
+
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+
+
+async def authenticate_admin(
+    accounts: AccountsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    """An admin key; 401 without a valid key, 403 for a key that is not an admin key."""
+    key = accounts.authenticate(_secret(credentials))
+    if not key.is_admin:
+        raise Forbidden("This route needs an admin API key")
+    return key
 
 
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 FimServiceDep = Annotated[FimService, Depends(get_fim_service)]
 EmbeddingServiceDep = Annotated[EmbeddingService | None, Depends(get_embedding_service)]
-ApiKeyDep = Annotated[str | None, Depends(authenticate)]
+ApiKeyDep = Annotated[Meter | None, Depends(authenticate)]
+AdminKeyDep = Annotated[ApiKey, Depends(authenticate_admin)]

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from autan.errors import AutanError, Overloaded
+from autan.errors import AutanError
 from autan.protocol.errors import ErrorPublic, ErrorType
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def error_response(
 
 async def _autan_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutanError)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
+    headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
     return error_response(
         exc.status,
         exc.message,

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from autan.chat.admission import Admission
 from autan.chat.tool_format import Parsed, ParsedCall, ToolCallParser
 from autan.chat.tools import new_call_id
 from autan.inference.engine import ChoiceOutput
@@ -68,7 +69,8 @@ class Completion:
     """A request turned into engine work: its prompt size, the outputs and one state per choice.
 
     ``prefix`` is assistant text the reply continues (``prefix: true``): it is echoed in front
-    of every choice's content.
+    of every choice's content. ``admission``, when set, is settled with the usage when the
+    completion ends, finished or cut short.
     """
 
     model_name: str
@@ -76,6 +78,7 @@ class Completion:
     outputs: AsyncIterator[ChoiceOutput]
     choices: list[Choice]
     prefix: str = ""
+    admission: Admission | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -93,13 +96,21 @@ class Completion:
             total_tokens=self.prompt_tokens + completion,
         )
 
+    def _settle(self) -> None:
+        if self.admission is not None:
+            self.admission.settle(self.usage())
+            self.admission = None
+
     async def response(self) -> ChatCompletionResponse:
-        async for index, out in self.outputs:
-            choice = self.choices[index]
-            choice.completion_tokens = out.completion_tokens
-            choice.take(out.text, last=out.finish_reason is not None)
-            if out.finish_reason is not None:
-                choice.finish(out.finish_reason)
+        try:
+            async for index, out in self.outputs:
+                choice = self.choices[index]
+                choice.completion_tokens = out.completion_tokens
+                choice.take(out.text, last=out.finish_reason is not None)
+                if out.finish_reason is not None:
+                    choice.finish(out.finish_reason)
+        finally:
+            self._settle()
         return ChatCompletionResponse(
             id=self.id,
             created=self.created,
@@ -133,25 +144,33 @@ class Completion:
                 usage=usage,
             )
 
-        for c in self.choices:
-            yield chunk(c.index, DeltaMessage(role="assistant", content=""), None)
-        prefix_sent = [not self.prefix] * len(self.choices)
-        remaining = len(self.choices)
-        async for index, out in self.outputs:
-            choice = self.choices[index]
-            choice.completion_tokens = out.completion_tokens
-            last = out.finish_reason is not None
-            text, calls = choice.take(out.text, last=last)
-            if not prefix_sent[index]:
-                text, prefix_sent[index] = self.prefix + text, True
-            delta = DeltaMessage(content=text, tool_calls=calls or None)
-            if out.finish_reason is None:
-                if text or calls:
-                    yield chunk(index, delta, None)
-                continue
-            remaining -= 1
-            usage = self.usage() if remaining == 0 else None
-            yield chunk(index, delta, choice.finish(out.finish_reason), usage)
+        try:
+            for c in self.choices:
+                yield chunk(c.index, DeltaMessage(role="assistant", content=""), None)
+            prefix_sent = [not self.prefix] * len(self.choices)
+            remaining = len(self.choices)
+            async for index, out in self.outputs:
+                choice = self.choices[index]
+                choice.completion_tokens = out.completion_tokens
+                last = out.finish_reason is not None
+                text, calls = choice.take(out.text, last=last)
+                if not prefix_sent[index]:
+                    text, prefix_sent[index] = self.prefix + text, True
+                delta = DeltaMessage(content=text, tool_calls=calls or None)
+                if out.finish_reason is None:
+                    if text or calls:
+                        yield chunk(index, delta, None)
+                    continue
+                remaining -= 1
+                if remaining == 0:
+                    # Settled before the last chunk leaves, so the client's usage is on record
+                    # by the time it has read it.
+                    self._settle()
+                    yield chunk(index, delta, choice.finish(out.finish_reason), self.usage())
+                else:
+                    yield chunk(index, delta, choice.finish(out.finish_reason))
+        finally:
+            self._settle()
 
 
 async def _released_after(

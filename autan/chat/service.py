@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from autan.chat.admission import Admission, dispatch
 from autan.chat.completion import Choice, Completion
 from autan.chat.mistral_prompt import MistralPrompt
 from autan.chat.prompt import PromptFormat
@@ -96,19 +97,21 @@ class ChatService:
         assert text_rule is not None
         return _compile(grammars, f"start: {text_rule}", "response_format")
 
-    async def _begin(self, req: ChatCompletionRequest) -> Completion:
+    async def _begin(self, req: ChatCompletionRequest, admission: Admission | None) -> Completion:
         """Acquire the model (loading it if needed) and start the completion; the model is
         held until the completion's outputs end or are closed."""
         lease = await self._registry.lease(req.model)
         try:
-            completion = self._start(req, lease.model)
+            completion = self._start(req, lease.model, admission)
         except BaseException:
             lease.release()
             raise
         completion.hold(lease)
         return completion
 
-    def _start(self, req: ChatCompletionRequest, model: ServedModel) -> Completion:
+    def _start(
+        self, req: ChatCompletionRequest, model: ServedModel, admission: Admission | None
+    ) -> Completion:
         _reject_unsupported(req)
         validate_messages(req.messages)
         plan = plan_tools(req)
@@ -137,24 +140,38 @@ class ChatService:
             )
             for i in range(n)
         ]
+        prompt_tokens = len(prompt.tokens)
+        max_new = req.max_tokens or max(0, model.engine.context - prompt_tokens)
         return Completion(
             model_name=req.model,
-            prompt_tokens=len(prompt.tokens),
-            outputs=model.engine.generate(prompt.tokens, params),
+            prompt_tokens=prompt_tokens,
+            outputs=dispatch(
+                admission,
+                model,
+                req.model,
+                prompt_tokens,
+                n * max_new,
+                lambda: model.engine.generate(prompt.tokens, params),
+            ),
             choices=[Choice(i, fmt.parser(plan)) for i in range(n)],
             prefix=prompt.prefix,
+            admission=admission,
         )
 
-    async def complete(self, req: ChatCompletionRequest) -> ChatCompletionResponse:
-        return await (await self._begin(req)).response()
+    async def complete(
+        self, req: ChatCompletionRequest, admission: Admission | None = None
+    ) -> ChatCompletionResponse:
+        return await (await self._begin(req, admission)).response()
 
-    async def stream(self, req: ChatCompletionRequest) -> AsyncIterator[CompletionChunk]:
+    async def stream(
+        self, req: ChatCompletionRequest, admission: Admission | None = None
+    ) -> AsyncIterator[CompletionChunk]:
         """Chunks as Mistral sends them: role first, then deltas, usage on the very last one.
 
         Each tool call arrives whole in one chunk. The request is validated and queued before
         the first chunk, so errors surface as a plain HTTP error, never inside a 200 stream.
         """
-        return (await self._begin(req)).chunks()
+        return (await self._begin(req, admission)).chunks()
 
 
 def _compile(grammars: Grammars, lark: str, param: str) -> Grammar:

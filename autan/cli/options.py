@@ -25,7 +25,11 @@ ContextOpt = Annotated[
 ]
 DataDirOpt = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Where autan keeps its files (~/.local/share/autan)."),
+    typer.Option(
+        "--data-dir",
+        help="Where autan keeps its files: models file, database, admin key "
+        "(~/.local/share/autan).",
+    ),
 ]
 ModelsFileOpt = Annotated[
     Path | None,

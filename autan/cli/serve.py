@@ -9,7 +9,9 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from autan.api.app import create_app
+from autan.accounts.accounts import ADMIN_KEY_FILE, Accounts
+from autan.accounts.prices import CardPrices
+from autan.api.app import OpenAccounts, create_app
 from autan.cli.options import (
     ContextOpt,
     DataDirOpt,
@@ -27,6 +29,25 @@ from autan.errors import ModelsFileError
 from autan.models.footprint import GgufUnreadable
 from autan.models.loader import load_registry
 from autan.models.packaged import PackagedModelMissing
+from autan.models.registry import ModelRegistry
+from autan.settings import Settings
+
+
+def _accounts_opener(settings: Settings) -> OpenAccounts:
+    def open_accounts(registry: ModelRegistry) -> Accounts:
+        accounts = Accounts.open(settings, CardPrices(registry))
+        secret = accounts.bootstrap_admin_key(settings.data_dir)
+        if secret is not None:
+            path = settings.data_dir / ADMIN_KEY_FILE
+            typer.echo(
+                f"\nCreated the admin API key (shown once; also saved to {path}, mode 0600):\n"
+                f"  {secret}\n"
+                "Every /v1 request now needs a key: create them with `autan keys create` or "
+                "POST /v1/admin/api-keys.\n"
+            )
+        return accounts
+
+    return open_accounts
 
 
 def serve(
@@ -41,6 +62,12 @@ def serve(
     ctx_size: ContextOpt = None,
     log_level: LogLevelOpt = None,
     embeddings: EmbeddingsOpt = None,
+    no_auth: Annotated[
+        bool | None,
+        typer.Option(
+            "--no-auth", help="Serve without API keys, limits or usage: local experiments only."
+        ),
+    ] = None,
 ) -> None:
     """Serve the Mistral API (and its OpenAI-compatible subset) on HOST:PORT.
 
@@ -60,6 +87,7 @@ def serve(
             context=ctx_size,
             log_level=log_level,
             embeddings=embeddings,
+            no_auth=no_auth,
         )
     except ValidationError as e:
         problems = "; ".join(
@@ -82,8 +110,22 @@ def serve(
         f'-d \'{{"model": "{names[0]}", '
         f'"messages": [{{"role": "user", "content": "Hello!"}}]}}\''
     )
-    typer.echo(f'  or:  Mistral(api_key="any", server_url="{url}").chat.complete(...)')
-    app = create_app(lambda: registry, lambda: EmbeddingService.load(settings.embeddings))
+    if settings.no_auth:
+        typer.secho(
+            "WARNING: --no-auth: API keys, rate limits and usage accounting are OFF. Anyone who "
+            "can reach this port can use it. Do not expose it beyond local experiments.",
+            fg=typer.colors.RED,
+            bold=True,
+            err=True,
+        )
+        typer.echo(f'  or:  Mistral(api_key="any", server_url="{url}").chat.complete(...)')
+    else:
+        typer.echo(f"  with -H 'Authorization: Bearer <key>' (admin key: {settings.data_dir})")
+    app = create_app(
+        lambda: registry,
+        None if settings.no_auth else _accounts_opener(settings),
+        lambda: EmbeddingService.load(settings.embeddings),
+    )
     uvicorn.run(
         app,
         host=settings.host,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from autan.chat.admission import Admission, dispatch
 from autan.chat.completion import Choice, Completion
 from autan.chat.service import stop_strings
 from autan.fim.prompt import FimPrompt, fim_prompt
@@ -25,17 +26,19 @@ class FimService:
             self._prompts[model.id] = prompt
         return prompt
 
-    async def _begin(self, req: FIMCompletionRequest) -> Completion:
+    async def _begin(self, req: FIMCompletionRequest, admission: Admission | None) -> Completion:
         lease = await self._registry.lease(req.model)
         try:
-            completion = self._start(req, lease.model)
+            completion = self._start(req, lease.model, admission)
         except BaseException:
             lease.release()
             raise
         completion.hold(lease)
         return completion
 
-    def _start(self, req: FIMCompletionRequest, model: ServedModel) -> Completion:
+    def _start(
+        self, req: FIMCompletionRequest, model: ServedModel, admission: Admission | None
+    ) -> Completion:
         tokens = self._prompt(model, req.model).tokens(req.prompt, req.suffix or "")
         params = SamplingParams(
             max_tokens=req.max_tokens,
@@ -45,16 +48,29 @@ class FimService:
             seed=req.random_seed,
             stop=stop_strings(req.stop),
         )
+        max_new = req.max_tokens or max(0, model.engine.context - len(tokens))
         return Completion(
             model_name=req.model,
             prompt_tokens=len(tokens),
-            outputs=model.engine.generate(tokens, [params]),
+            outputs=dispatch(
+                admission,
+                model,
+                req.model,
+                len(tokens),
+                max_new,
+                lambda: model.engine.generate(tokens, [params]),
+            ),
             choices=[Choice(0, None)],
+            admission=admission,
         )
 
-    async def complete(self, req: FIMCompletionRequest) -> ChatCompletionResponse:
-        return await (await self._begin(req)).response()
+    async def complete(
+        self, req: FIMCompletionRequest, admission: Admission | None = None
+    ) -> ChatCompletionResponse:
+        return await (await self._begin(req, admission)).response()
 
-    async def stream(self, req: FIMCompletionRequest) -> AsyncIterator[CompletionChunk]:
+    async def stream(
+        self, req: FIMCompletionRequest, admission: Admission | None = None
+    ) -> AsyncIterator[CompletionChunk]:
         """Chat-completion chunks; the request is checked and queued before the first one."""
-        return (await self._begin(req)).chunks()
+        return (await self._begin(req, admission)).chunks()

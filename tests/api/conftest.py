@@ -1,9 +1,22 @@
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from autan.accounts.accounts import Accounts
+from autan.accounts.api_key import ApiKey
+from autan.accounts.audit_log import Actor
+from autan.accounts.key_store import KeyLimits
+from autan.accounts.limit_store import LimitStore
+from autan.accounts.memory_limits import MemoryLimits
+from autan.accounts.prices import Prices
 from autan.api.app import create_app
+from autan.models.registry import ModelRegistry
+from autan.settings import AccountsSettings
+from autan.storage.database import Database
 from tests.fakes import ScriptBackend, fake_engine, fake_registry
 
 
@@ -18,3 +31,65 @@ def backend_and_client() -> Iterator[tuple[ScriptBackend, TestClient]]:
 @pytest.fixture
 def client(backend_and_client: tuple[ScriptBackend, TestClient]) -> TestClient:
     return backend_and_client[1]
+
+
+@dataclass
+class Platform:
+    """An app with accounts on: its client, its accounts and the admin key made at start."""
+
+    client: TestClient
+    accounts: Accounts
+    admin_key: str
+    backend: ScriptBackend
+
+    def key(
+        self,
+        *,
+        models: tuple[str, ...] | None = None,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        expires_at: datetime | None = None,
+        workspace_id: str | None = None,
+    ) -> tuple[ApiKey, str]:
+        return self.accounts.keys.create(
+            workspace_id=workspace_id or self.accounts.workspaces.default().id,
+            actor=Actor.command_line(),
+            limits=KeyLimits(models=models, requests_per_minute=rpm, tokens_per_minute=tpm),
+            expires_at=expires_at,
+        )
+
+
+def platform_app(
+    tmp_path: Path,
+    *,
+    database_url: str | None = None,
+    limits: LimitStore | None = None,
+    prices: Prices | None = None,
+    script: bytes = b"Hello from autan!",
+) -> Iterator[Platform]:
+    engine, backend = fake_engine(script)
+    opened: list[tuple[Accounts, str]] = []
+
+    def open_accounts(registry: ModelRegistry) -> Accounts:
+        accounts = Accounts(
+            Database.open(database_url, tmp_path),
+            limits or MemoryLimits(),
+            prices=prices,
+            settings=AccountsSettings(usage_flush_seconds=0.05),
+        )
+        accounts.usage.start()
+        secret = accounts.bootstrap_admin_key(tmp_path)
+        assert secret is not None
+        opened.append((accounts, secret))
+        return accounts
+
+    app = create_app(lambda: fake_registry(engine), open_accounts)
+    with TestClient(app) as client:
+        accounts, secret = opened[0]
+        yield Platform(client, accounts, secret, backend)
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    """Accounts on SQLite, limits in memory."""
+    yield from platform_app(tmp_path)

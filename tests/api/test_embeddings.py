@@ -20,7 +20,7 @@ def fake() -> FakeEmbedder:
 def client(fake: FakeEmbedder) -> Iterator[TestClient]:
     engine, _ = fake_engine(b"Hi")
     service = EmbeddingService(fake, id="fake-embed", aliases=["mistral-embed"], max_inputs=4)
-    app = create_app(lambda: fake_registry(engine), lambda: service)
+    app = create_app(lambda: fake_registry(engine), load_embeddings=lambda: service)
     with TestClient(app) as c:
         yield c
 

@@ -19,13 +19,13 @@ router = APIRouter(tags=["chat"])
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, chat: ChatServiceDep, _key: ApiKeyDep
+    body: ChatCompletionRequest, request: Request, chat: ChatServiceDep, meter: ApiKeyDep
 ) -> Response | ChatCompletionResponse:
     """Chat completion. With ``stream: true`` the reply is a server-sent event stream of
     ``chat.completion.chunk`` objects ending with ``data: [DONE]``."""
     if body.stream:
-        return EventStreamResponse(await chat.stream(body))
-    result = await unless_disconnected(request, chat.complete(body))
+        return EventStreamResponse(await chat.stream(body, meter))
+    result = await unless_disconnected(request, chat.complete(body, meter))
     if result is None:
         return Response(status_code=499)
     return result

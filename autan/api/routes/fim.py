@@ -20,13 +20,13 @@ router = APIRouter(tags=["fim"])
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def fim_completions(
-    body: FIMCompletionRequest, request: Request, fim: FimServiceDep, _key: ApiKeyDep
+    body: FIMCompletionRequest, request: Request, fim: FimServiceDep, meter: ApiKeyDep
 ) -> Response | ChatCompletionResponse:
     """Fill-in-the-middle code completion: the model writes what goes between ``prompt`` and
     ``suffix``. The reply is a chat completion; ``stream: true`` streams it as chat chunks."""
     if body.stream:
-        return EventStreamResponse(await fim.stream(body))
-    result = await unless_disconnected(request, fim.complete(body))
+        return EventStreamResponse(await fim.stream(body, meter))
+    result = await unless_disconnected(request, fim.complete(body, meter))
     if result is None:
         return Response(status_code=499)
     return result

@@ -1,0 +1,1 @@
+"""API keys, workspaces, rate limits, the usage ledger and prices."""

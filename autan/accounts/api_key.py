@@ -1,0 +1,66 @@
+"""An API key as the rest of autan sees it, and how secrets are made and hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from autan.storage.tables import ApiKeyRow
+
+# Visible prefix: tells an autan key apart in logs and secret scanners.
+KEY_PREFIX = "sk-autan-"
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256, hex. Secrets carry 256 random bits, so a fast unsalted hash is safe here."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def hide_secret(secret: str) -> str:
+    return f"{secret[: len(KEY_PREFIX) + 4]}...{secret[-4:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    name: str | None
+    workspace_id: str
+    hidden_key: str
+    is_admin: bool
+    models: tuple[str, ...] | None
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime
+    created_by: str | None
+
+    @classmethod
+    def from_row(cls, row: ApiKeyRow) -> ApiKey:
+        return cls(
+            id=row.id,
+            name=row.name,
+            workspace_id=row.workspace_id,
+            hidden_key=row.hidden_key,
+            is_admin=row.is_admin,
+            models=tuple(row.models) if row.models is not None else None,
+            requests_per_minute=row.requests_per_minute,
+            tokens_per_minute=row.tokens_per_minute,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+            created_at=row.created_at,
+            created_by=row.created_by,
+        )
+
+    def usable_at(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+    def allows(self, *names: str) -> bool:
+        """Whether the key may use a model known by any of ``names`` (its id and aliases)."""
+        return self.models is None or any(name in self.models for name in names)

@@ -1,0 +1,175 @@
+"""One request's passage through its key's limits, and what it took.
+
+A ``Meter`` is made once the key is known. It takes one unit from the key's request bucket; a
+completion then reserves its most tokens (prompt + max_tokens) from the token bucket, and its
+most cost from the workspace's monthly spend, before anything is queued; when it ends, what was
+not used goes back. The ``x-ratelimit-*`` headers are set as each limit is checked, so they
+exist before a stream's first byte.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from autan.accounts.api_key import ApiKey
+from autan.accounts.gcra import Decision
+from autan.accounts.usage_ledger import UsageRecord
+from autan.errors import Forbidden, RateLimited
+from autan.models.registry import ServedModel
+from autan.protocol.chat import UsageInfo
+from autan.storage.tables import utcnow
+
+if TYPE_CHECKING:
+    from autan.accounts.accounts import Accounts
+
+
+def _month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _next_month_start(now: datetime) -> datetime:
+    start = _month_start(now)
+    return (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+
+
+@dataclass(slots=True)
+class _Reservation:
+    tokens: int = 0
+    cost: float = 0.0
+    spend_bucket: str | None = None
+
+
+class Meter:
+    def __init__(
+        self, accounts: Accounts, key: ApiKey, endpoint: str, *, batch: bool = False
+    ) -> None:
+        self._accounts = accounts
+        self.key = key
+        self.endpoint = endpoint
+        self.batch = batch
+        self.headers: dict[str, str] = {}
+        self.model: str | None = None
+        self.usage = UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+        self.cost = 0.0
+        self._started = time.perf_counter()
+        self._reserved: _Reservation | None = None
+        defaults = accounts.settings
+        self._rpm = key.requests_per_minute or defaults.default_requests_per_minute
+        self._tpm = key.tokens_per_minute or defaults.default_tokens_per_minute
+
+    # A bucket's state is a time, which means a different thing under another limit: a
+    # changed limit starts a fresh bucket.
+    @property
+    def _token_bucket(self) -> str:
+        return f"{self.key.id}:tokens:{self._tpm}"
+
+    def _show(self, kind: str, decision: Decision) -> None:
+        self.headers[f"x-ratelimit-limit-{kind}-minute"] = str(decision.limit)
+        self.headers[f"x-ratelimit-remaining-{kind}-minute"] = str(decision.remaining)
+
+    def limit_request(self) -> None:
+        """Count this request against the key's requests per minute; 429 past the limit."""
+        limits = self._accounts.limits
+        if self._tpm is not None:
+            self._show("tokens", limits.peek(self._token_bucket, self._tpm))
+        if self._rpm is None:
+            return
+        decision = limits.take(f"{self.key.id}:requests:{self._rpm}", self._rpm, 1)
+        self._show("req", decision)
+        if not decision.allowed:
+            raise RateLimited(
+                f"Requests rate limit exceeded: {self._rpm} per minute for this key",
+                retry_after=decision.retry_after_s,
+                code="requests_rate_limited",
+            )
+
+    def admit(
+        self, model: ServedModel, requested: str, prompt_tokens: int, max_new_tokens: int
+    ) -> None:
+        if not self.key.allows(requested, model.id, *model.aliases):
+            raise Forbidden(f"This API key may not use model {requested}", param="model")
+        self.model = model.id
+        reservation = _Reservation()
+        if self._tpm is not None:
+            # A reply may be longer than a whole minute's tokens (no max_tokens on a small
+            # limit): it then waits for a full bucket, and only it can overshoot.
+            reservation.tokens = min(prompt_tokens + max_new_tokens, self._tpm)
+            decision = self._accounts.limits.take(self._token_bucket, self._tpm, reservation.tokens)
+            self._show("tokens", decision)
+            if not decision.allowed:
+                raise RateLimited(
+                    f"Tokens rate limit exceeded: {self._tpm} per minute for this key; this "
+                    f"request needs {reservation.tokens} (prompt + max_tokens)",
+                    retry_after=decision.retry_after_s,
+                    code="tokens_rate_limited",
+                )
+        self._reserved = reservation
+        try:
+            self._reserve_spend(model.id, reservation, prompt_tokens, max_new_tokens)
+        except RateLimited:
+            self._give_back(0, 0.0)
+            raise
+
+    def _reserve_spend(
+        self, model_id: str, reservation: _Reservation, prompt_tokens: int, max_new_tokens: int
+    ) -> None:
+        now = utcnow()
+        workspace = self._accounts.workspaces.get(self.key.workspace_id)
+        reservation.spend_bucket = f"{workspace.id}:spend:{now:%Y-%m}"
+        if workspace.spend_limit is None:
+            return
+        price = self._accounts.prices.for_model(model_id)
+        most = price.cost(prompt_tokens, max_new_tokens, batch=self.batch)
+        total = self._accounts.limits.reserve_spend(
+            reservation.spend_bucket,
+            workspace.spend_limit,
+            most,
+            lambda: self._accounts.usage.spent(workspace.id, _month_start(now)),
+        )
+        if total is None:
+            wait = (_next_month_start(now) - now).total_seconds()
+            raise RateLimited(
+                f"The workspace's monthly spend limit of {workspace.spend_limit} is reached",
+                retry_after=int(wait) + 1,
+                code="spend_limit_exceeded",
+            )
+        reservation.cost = most
+
+    def settle(self, usage: UsageInfo) -> None:
+        self.usage = usage
+        if self.model is not None:
+            price = self._accounts.prices.for_model(self.model)
+            self.cost = price.cost(usage.prompt_tokens, usage.completion_tokens, batch=self.batch)
+        self._give_back(usage.total_tokens, self.cost)
+
+    def _give_back(self, used_tokens: int, cost: float) -> None:
+        reservation, self._reserved = self._reserved, None
+        if reservation is None:
+            return
+        limits = self._accounts.limits
+        if self._tpm is not None and reservation.tokens > used_tokens:
+            limits.refund(self._token_bucket, self._tpm, reservation.tokens - used_tokens)
+        if reservation.spend_bucket is not None and cost != reservation.cost:
+            limits.add_spend(reservation.spend_bucket, cost - reservation.cost)
+
+    def record(self, status: int) -> UsageRecord:
+        return UsageRecord(
+            created_at=utcnow(),
+            key_id=self.key.id,
+            workspace_id=self.key.workspace_id,
+            endpoint=self.endpoint[:64],
+            model=self.model,
+            prompt_tokens=self.usage.prompt_tokens,
+            completion_tokens=self.usage.completion_tokens or 0,
+            cost=self.cost,
+            latency_ms=(time.perf_counter() - self._started) * 1000,
+            status=status,
+            batch=self.batch,
+        )

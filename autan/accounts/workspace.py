@@ -1,0 +1,33 @@
+"""A workspace: the unit keys belong to and monthly spend is limited by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from autan.storage.tables import WorkspaceRow
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    id: str
+    name: str
+    description: str
+    icon: str
+    is_default: bool
+    archived: bool
+    spend_limit: float | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: WorkspaceRow) -> Workspace:
+        return cls(
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            icon=row.icon,
+            is_default=row.is_default,
+            archived=row.archived,
+            spend_limit=row.spend_limit,
+            created_at=row.created_at,
+        )

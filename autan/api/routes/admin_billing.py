@@ -1,0 +1,145 @@
+"""``/v1/admin/rate-limit``, ``/v1/admin/spend-limit`` and ``/v1/admin/usage``. Admin keys only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+
+from autan.accounts.accounts import Accounts
+from autan.accounts.audit_log import Actor
+from autan.accounts.usage_ledger import UsageLine
+from autan.accounts.workspace import Workspace
+from autan.api.deps import AccountsDep, AdminKeyDep, RegistryDep
+from autan.errors import InvalidRequest
+from autan.protocol.admin import (
+    LimitsContextPublic,
+    LimitsPublic,
+    ModelUsagePublic,
+    RateLimitsPublic,
+    SpendLimitUpdate,
+    TokenLimitsByModel,
+    UsageLimitsPublic,
+    UsagePublic,
+)
+from autan.storage.tables import utcnow
+
+router = APIRouter(tags=["admin"])
+
+
+def _month(year: int, month: int) -> tuple[datetime, datetime]:
+    start = datetime(year, month, 1)
+    end = datetime(year + 1, 1, 1) if month == 12 else datetime(year, month + 1, 1)
+    return start, end
+
+
+@router.get("/v1/admin/rate-limit", response_model=RateLimitsPublic)
+async def rate_limits(
+    accounts: AccountsDep, admin: AdminKeyDep, registry: RegistryDep, key_id: str | None = None
+) -> RateLimitsPublic:
+    """The limits of the calling key, or of ``key_id``: the key's own, else the server's
+    defaults; 0 means none."""
+    key = accounts.keys.get(key_id) if key_id else admin
+    rpm = key.requests_per_minute or accounts.settings.default_requests_per_minute or 0
+    tpm = key.tokens_per_minute or accounts.settings.default_tokens_per_minute or 0
+    models = [m.card.id for m in registry if key.allows(m.card.id, *m.card.aliases)]
+    return RateLimitsPublic(
+        requests_per_second=rpm // 60,
+        tokens_limits_by_model={
+            m: TokenLimitsByModel(tokens_per_minute=tpm, tokens_per_month=0) for m in models
+        },
+        requests_per_minute=rpm,
+        tokens_per_minute=tpm,
+    )
+
+
+def _limits(accounts: Accounts, workspace: Workspace) -> LimitsPublic:
+    accounts.usage.flush()
+    start, _ = _month(*_year_month(utcnow()))
+    spent = accounts.usage.spent(workspace.id, start)
+    limit = workspace.spend_limit
+    return LimitsPublic(
+        limits=LimitsContextPublic(
+            completion=UsageLimitsPublic(
+                no_monthly_limit=limit is None,
+                monthly_limit_reached=limit is not None and spent >= limit,
+                usage=spent,
+                total_usage=spent,
+                usage_limit=limit,
+            )
+        )
+    )
+
+
+def _year_month(t: datetime) -> tuple[int, int]:
+    return t.year, t.month
+
+
+@router.get("/v1/admin/spend-limit", response_model=LimitsPublic)
+async def spend_limit(
+    accounts: AccountsDep, admin: AdminKeyDep, workspace_id: str | None = None
+) -> LimitsPublic:
+    """This month's spend and the monthly limit of the caller's workspace (or
+    ``workspace_id``)."""
+    return _limits(accounts, accounts.workspaces.get(workspace_id or admin.workspace_id))
+
+
+@router.post("/v1/admin/spend-limit", response_model=LimitsPublic)
+async def update_spend_limit(
+    body: SpendLimitUpdate, accounts: AccountsDep, admin: AdminKeyDep
+) -> LimitsPublic:
+    """Set (``amount``) or remove (``no_monthly_limit``) a workspace's monthly spend limit."""
+    workspace = accounts.workspaces.set_spend_limit(
+        body.workspace_id or admin.workspace_id,
+        None if body.no_monthly_limit else float(body.amount),
+        actor=Actor.key(admin.id),
+    )
+    return _limits(accounts, workspace)
+
+
+def _model_usage(lines: list[UsageLine]) -> ModelUsagePublic:
+    models: dict[str, dict[str, list[dict[str, object]]]] = {}
+    for line in lines:
+        entry = {"date": line.day.isoformat(), "api_key_id": line.key_id}
+        by_kind = models.setdefault(line.model or "", {"input": [], "output": []})
+        by_kind["input"].append({**entry, "requests": line.requests, "value": line.prompt_tokens})
+        by_kind["output"].append({**entry, "value": line.completion_tokens, "cost": line.cost})
+    return ModelUsagePublic(models=models)
+
+
+@router.get("/v1/admin/usage", response_model=UsagePublic)
+async def usage(
+    accounts: AccountsDep,
+    _admin: AdminKeyDep,
+    month: str | None = None,
+    year: str | None = None,
+    workspace_id: str | None = None,
+) -> UsagePublic:
+    """Tokens and cost for one month (this one by default), by model, day and key; requests
+    still buffered are written first, so the answer is complete."""
+    now = utcnow()
+    try:
+        y, m = int(year or now.year), int(month or now.month)
+        start, end = _month(y, m)
+    except ValueError as e:
+        raise InvalidRequest(f"Invalid month or year: {e}", param="month") from e
+    accounts.usage.flush()
+    lines = [
+        line
+        for line in accounts.usage.lines(since=start, until=end, workspace_id=workspace_id)
+        if line.model is not None
+    ]
+    by_model = _model_usage(lines)
+    previous = _month(y - 1, 12)[0] if m == 1 else _month(y, m - 1)[0]
+    return UsagePublic(
+        completion=by_model,
+        chat=by_model,
+        date=now.replace(tzinfo=UTC),
+        previous_month=f"{previous:%Y-%m}",
+        next_month=f"{end:%Y-%m}",
+        start_date=start.replace(tzinfo=UTC),
+        end_date=end.replace(tzinfo=UTC),
+        total_cost=sum(line.cost for line in lines),
+        total_prompt_tokens=sum(line.prompt_tokens for line in lines),
+        total_completion_tokens=sum(line.completion_tokens for line in lines),
+    )

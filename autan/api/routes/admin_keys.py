@@ -1,0 +1,91 @@
+"""``/v1/admin/api-keys``: list, create, delete (revoke) API keys. Admin keys only."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from autan.accounts.api_key import ApiKey
+from autan.accounts.audit_log import Actor
+from autan.accounts.key_store import KeyLimits
+from autan.accounts.workspace import Workspace
+from autan.api.deps import AccountsDep, AdminKeyDep
+from autan.protocol.admin import (
+    ApiKeyCreate,
+    ApiKeyDeletedPublic,
+    ApiKeyListPublic,
+    ApiKeyPublic,
+)
+
+router = APIRouter(tags=["admin"])
+
+
+def key_public(key: ApiKey, workspace: Workspace | None, secret: str | None = None) -> ApiKeyPublic:
+    return ApiKeyPublic(
+        key_id=key.id,
+        key=secret,
+        name=key.name,
+        hidden_key=key.hidden_key,
+        created_at=key.created_at,
+        expiration_date=key.expires_at.date() if key.expires_at else None,
+        workspace_id=key.workspace_id,
+        workspace_name=workspace.name if workspace else None,
+        created_by=key.created_by,
+        models=list(key.models) if key.models is not None else None,
+        requests_per_minute=key.requests_per_minute,
+        tokens_per_minute=key.tokens_per_minute,
+        is_admin=key.is_admin,
+        revoked_at=key.revoked_at,
+    )
+
+
+@router.get("/v1/admin/api-keys", response_model=ApiKeyListPublic)
+async def list_api_keys(
+    accounts: AccountsDep,
+    _admin: AdminKeyDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    name: str | None = None,
+) -> ApiKeyListPublic:
+    """API keys that are not revoked; ``name`` matches a name substring or the last 4
+    characters of the key."""
+    keys = accounts.keys.list(limit=limit, offset=offset, name=name)
+    workspaces = {w: accounts.workspaces.get(w) for w in {k.workspace_id for k in keys}}
+    return ApiKeyListPublic(keys=[key_public(k, workspaces[k.workspace_id]) for k in keys])
+
+
+@router.post("/v1/admin/api-keys", response_model=ApiKeyPublic)
+async def create_api_key(
+    body: ApiKeyCreate, accounts: AccountsDep, admin: AdminKeyDep
+) -> ApiKeyPublic:
+    """A new key. Its secret is in ``key`` in this answer and never again."""
+    workspace = (
+        accounts.workspaces.get(body.workspace_uuid)
+        if body.workspace_uuid
+        else accounts.workspaces.default()
+    )
+    key, secret = accounts.keys.create(
+        workspace_id=workspace.id,
+        actor=Actor.key(admin.id),
+        name=body.name,
+        limits=KeyLimits(
+            models=tuple(body.models) if body.models is not None else None,
+            requests_per_minute=body.requests_per_minute,
+            tokens_per_minute=body.tokens_per_minute,
+        ),
+        # A key expires as its expiration date begins (UTC).
+        expires_at=datetime.combine(body.expiration, time()) if body.expiration else None,
+        is_admin=body.is_admin,
+    )
+    return key_public(key, workspace, secret)
+
+
+@router.delete("/v1/admin/api-keys/{key_id}", response_model=ApiKeyDeletedPublic)
+async def delete_api_key(
+    key_id: str, accounts: AccountsDep, admin: AdminKeyDep
+) -> ApiKeyDeletedPublic:
+    """Revoke a key: every process refuses it from its next request on."""
+    accounts.keys.revoke(key_id, actor=Actor.key(admin.id))
+    return ApiKeyDeletedPublic(detail="API key deleted successfully")

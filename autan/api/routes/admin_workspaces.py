@@ -1,0 +1,91 @@
+"""``/v1/admin/workspaces``: list, create, update, archive. Admin keys only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from autan.accounts.audit_log import Actor
+from autan.accounts.workspace import Workspace
+from autan.api.deps import AccountsDep, AdminKeyDep
+from autan.protocol.admin import (
+    SpendLimitPublic,
+    WorkspaceCreate,
+    WorkspaceListPublic,
+    WorkspacePublic,
+    WorkspaceUpdate,
+)
+
+router = APIRouter(tags=["admin"])
+
+
+def workspace_public(workspace: Workspace) -> WorkspacePublic:
+    return WorkspacePublic(
+        uuid=workspace.id,
+        name=workspace.name,
+        description=workspace.description,
+        icon=workspace.icon,
+        spend_limit=SpendLimitPublic(
+            value=workspace.spend_limit, no_monthly_limit=workspace.spend_limit is None
+        ),
+        is_default=workspace.is_default,
+    )
+
+
+@router.get("/v1/admin/workspaces", response_model=WorkspaceListPublic)
+async def list_workspaces(
+    accounts: AccountsDep,
+    _admin: AdminKeyDep,
+    is_archived: bool = False,
+    page: Annotated[int, Query(gt=0)] = 1,
+    page_size: Annotated[int, Query(gt=0, le=1000)] = 25,
+    search: str | None = None,
+) -> WorkspaceListPublic:
+    """Workspaces, oldest first; ``search`` matches a name substring."""
+    accounts.workspaces.default()
+    total, items = accounts.workspaces.page(
+        archived=is_archived, page=page, page_size=page_size, search=search
+    )
+    return WorkspaceListPublic(
+        total=total,
+        items=[workspace_public(w) for w in items],
+        page=page,
+        page_size=page_size,
+    )
+
+
+@router.post("/v1/admin/workspaces", response_model=WorkspacePublic)
+async def create_workspace(
+    body: WorkspaceCreate, accounts: AccountsDep, admin: AdminKeyDep
+) -> WorkspacePublic:
+    """A new workspace, to group keys and cap their monthly spend."""
+    workspace = accounts.workspaces.create(
+        body.name, actor=Actor.key(admin.id), description=body.description, icon=body.icon
+    )
+    return workspace_public(workspace)
+
+
+@router.patch("/v1/admin/workspaces/{workspace_uuid}", response_model=WorkspacePublic)
+async def update_workspace(
+    workspace_uuid: str, body: WorkspaceUpdate, accounts: AccountsDep, admin: AdminKeyDep
+) -> WorkspacePublic:
+    """Rename a workspace or change its description or icon."""
+    workspace = accounts.workspaces.update(
+        workspace_uuid,
+        actor=Actor.key(admin.id),
+        name=body.name,
+        description=body.description,
+        icon=body.icon,
+    )
+    return workspace_public(workspace)
+
+
+@router.delete("/v1/admin/workspaces/{workspace_uuid}", status_code=204)
+async def archive_workspace(
+    workspace_uuid: str, accounts: AccountsDep, admin: AdminKeyDep
+) -> Response:
+    """Archive a workspace (its keys keep working until revoked)."""
+    accounts.workspaces.update(workspace_uuid, actor=Actor.key(admin.id), archived=True)
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""SQLAlchemy tables, their Alembic migrations and the database they live in."""

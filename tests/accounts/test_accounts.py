@@ -1,0 +1,78 @@
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from autan.accounts.accounts import ADMIN_KEY_FILE, Accounts
+from autan.accounts.audit_log import Actor
+from autan.accounts.memory_limits import MemoryLimits
+from autan.accounts.prices import Price, StaticPrices
+from autan.errors import Unauthorized
+from autan.models.registry import ServedModel
+from autan.protocol.chat import UsageInfo
+from autan.storage.database import Database
+from tests.fakes import fake_engine
+
+
+def test_the_first_start_makes_one_admin_key_in_a_private_file(
+    db: Database, tmp_path: Path
+) -> None:
+    accounts = Accounts(db, MemoryLimits())
+    secret = accounts.bootstrap_admin_key(tmp_path / "data")
+    assert secret is not None
+    path = tmp_path / "data" / ADMIN_KEY_FILE
+    assert path.read_text().strip() == secret
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    key = accounts.authenticate(secret)
+    assert key.is_admin and key.name == "admin"
+    assert accounts.bootstrap_admin_key(tmp_path / "data") is None
+    assert path.read_text().strip() == secret
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)  # SQLite: one server per file
+def test_processes_starting_together_make_one_admin_key(db: Database, tmp_path: Path) -> None:
+    def start(i: int) -> str | None:
+        return Accounts(db, MemoryLimits()).bootstrap_admin_key(tmp_path / str(i))
+
+    with ThreadPoolExecutor(4) as pool:
+        secrets = [s for s in pool.map(start, range(4)) if s is not None]
+    assert len(secrets) == 1
+    assert [k.is_admin for k in Accounts(db, MemoryLimits()).keys.list()] == [True]
+
+
+def test_authenticate_refuses_what_is_not_a_live_key(db: Database) -> None:
+    accounts = Accounts(db, MemoryLimits())
+    key, secret = accounts.keys.create(
+        workspace_id=accounts.workspaces.default().id, actor=Actor.command_line()
+    )
+    assert accounts.authenticate(secret) == key
+    for bad in (None, "", "sk-autan-nope"):
+        with pytest.raises(Unauthorized):
+            accounts.authenticate(bad)
+    accounts.keys.revoke(key.id, actor=Actor.command_line())
+    with pytest.raises(Unauthorized, match="revoked"):
+        accounts.authenticate(secret)
+
+
+def test_batch_requests_cost_half(db: Database) -> None:
+    prices = StaticPrices({"fake-model": Price(input=1.0, output=3.0)})
+    accounts = Accounts(db, MemoryLimits(), prices=prices)
+    key, _ = accounts.keys.create(
+        workspace_id=accounts.workspaces.default().id, actor=Actor.command_line()
+    )
+    engine, _ = fake_engine()
+    model = ServedModel(id="fake-model", engine=engine, aliases=["mistral-small-latest"])
+    try:
+        costs = []
+        for batch in (False, True):
+            meter = accounts.meter(key, "/v1/chat/completions", batch=batch)
+            meter.admit(model, "fake-model", 1000, 100)
+            meter.settle(UsageInfo(prompt_tokens=1000, completion_tokens=10, total_tokens=1010))
+            record = meter.record(200)
+            assert record.batch is batch
+            costs.append(record.cost)
+        assert costs[0] == pytest.approx((1000 * 1.0 + 10 * 3.0) / 1e6)
+        assert costs[1] == pytest.approx(costs[0] / 2)
+    finally:
+        engine.close()

@@ -1,0 +1,89 @@
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from autan.accounts.api_key import KEY_PREFIX, hash_secret
+from autan.accounts.audit_log import Actor, AuditLog
+from autan.accounts.key_store import KeyLimits, KeyStore
+from autan.accounts.workspace_store import WorkspaceStore
+from autan.errors import NotFound
+from autan.storage.database import Database
+from autan.storage.tables import ApiKeyRow, utcnow
+
+CLI = Actor.command_line()
+
+
+def test_the_secret_is_shown_once_and_only_its_hash_is_stored(db: Database) -> None:
+    workspace = WorkspaceStore(db).default()
+    keys = KeyStore(db)
+    key, secret = keys.create(workspace_id=workspace.id, actor=CLI, name="ci")
+    assert secret.startswith(KEY_PREFIX) and len(secret) > 40
+    assert key.hidden_key.startswith(secret[:12]) and key.hidden_key.endswith(secret[-4:])
+    with db.session() as session:
+        row = session.scalars(select(ApiKeyRow)).one()
+    assert row.key_hash == hash_secret(secret)
+    assert secret not in {str(v) for v in vars(row).values()}
+    assert keys.find(secret) == key
+    assert keys.find(secret + "x") is None
+
+
+def test_limits_models_and_expiry_round_trip(db: Database) -> None:
+    workspace = WorkspaceStore(db).default()
+    keys = KeyStore(db)
+    expires = utcnow().replace(microsecond=0) + timedelta(days=3)
+    _, secret = keys.create(
+        workspace_id=workspace.id,
+        actor=CLI,
+        limits=KeyLimits(models=("fake-model",), requests_per_minute=10, tokens_per_minute=99),
+        expires_at=expires,
+    )
+    found = keys.find(secret)
+    assert found is not None
+    assert found.models == ("fake-model",)
+    assert (found.requests_per_minute, found.tokens_per_minute) == (10, 99)
+    assert found.expires_at == expires
+    assert found.allows("fake-model") and not found.allows("other")
+    assert found.usable_at(utcnow()) and not found.usable_at(expires)
+
+
+def test_revoke_is_seen_by_the_next_lookup_and_audited(db: Database) -> None:
+    workspace = WorkspaceStore(db).default()
+    keys = KeyStore(db)
+    key, secret = keys.create(workspace_id=workspace.id, actor=CLI, name="temp")
+    keys.revoke(key.id, actor=Actor.key("admin-id"))
+    found = keys.find(secret)
+    assert found is not None and found.revoked_at is not None
+    assert keys.list() == []
+    assert [k.id for k in keys.list(include_revoked=True)] == [key.id]
+    events = [(e.event_type, e.actor.id, e.target_id) for e in AuditLog(db).entries()]
+    assert events[0] == ("api_key.delete", "admin-id", key.id)
+    assert ("api_key.create", "autan-cli", key.id) in events
+
+
+def test_list_filters_by_name_or_last_characters(db: Database) -> None:
+    workspace = WorkspaceStore(db).default()
+    keys = KeyStore(db)
+    _, secret = keys.create(workspace_id=workspace.id, actor=CLI, name="Production")
+    keys.create(workspace_id=workspace.id, actor=CLI, name="staging")
+    assert [k.name for k in keys.list(name="product")] == ["Production"]
+    assert [k.name for k in keys.list(name=secret[-4:])] == ["Production"]
+    assert len(keys.list(limit=1)) == 1 and len(keys.list(offset=1)) == 1
+
+
+def test_unknown_ids_and_workspaces_are_not_found(db: Database) -> None:
+    keys = KeyStore(db)
+    with pytest.raises(NotFound):
+        keys.revoke("nope", actor=CLI)
+    with pytest.raises(NotFound):
+        keys.create(workspace_id="nope", actor=CLI)
+
+
+def test_has_admin_only_counts_live_admin_keys(db: Database) -> None:
+    workspace = WorkspaceStore(db).default()
+    keys = KeyStore(db)
+    assert not keys.has_admin()
+    admin, _ = keys.create(workspace_id=workspace.id, actor=CLI, is_admin=True)
+    assert keys.has_admin()
+    keys.revoke(admin.id, actor=CLI)
+    assert not keys.has_admin()

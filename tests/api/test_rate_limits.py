@@ -1,0 +1,119 @@
+"""Per-key limits as clients see them: headers on every response, 429 with the true wait."""
+
+from pathlib import Path
+
+from autan.accounts.audit_log import Actor
+from autan.accounts.key_store import KeyLimits
+from autan.accounts.prices import Price, StaticPrices
+from tests.api.conftest import Platform, platform_app
+from tests.api.test_auth import CHAT, bearer
+
+HEADERS = (
+    "x-ratelimit-limit-req-minute",
+    "x-ratelimit-remaining-req-minute",
+    "x-ratelimit-limit-tokens-minute",
+    "x-ratelimit-remaining-tokens-minute",
+)
+
+
+def test_every_response_carries_the_four_headers(platform: Platform) -> None:
+    _, secret = platform.key(rpm=10, tpm=1000)
+    r = platform.client.get("/v1/models", headers=bearer(secret))
+    assert [r.headers[h] for h in HEADERS] == ["10", "9", "1000", "1000"]
+    r = platform.client.get("/v1/models/nope", headers=bearer(secret))
+    assert r.status_code == 404
+    assert r.headers["x-ratelimit-remaining-req-minute"] == "8"
+
+
+def test_requests_past_the_limit_get_a_429_with_the_true_wait(platform: Platform) -> None:
+    _, secret = platform.key(rpm=3)
+    codes = [
+        platform.client.get("/v1/models", headers=bearer(secret)).status_code for _ in range(4)
+    ]
+    assert codes == [200, 200, 200, 429]
+    r = platform.client.get("/v1/models", headers=bearer(secret))
+    body = r.json()
+    assert body["object"] == "error" and body["type"] == "rate_limit_error"
+    assert body["code"] == "requests_rate_limited"
+    # One request refills every 20 s; a few milliseconds of it have passed.
+    assert r.headers["retry-after"] in ("19", "20")
+    assert r.headers["x-ratelimit-remaining-req-minute"] == "0"
+
+
+def test_tokens_are_reserved_before_dispatch_and_the_rest_given_back(platform: Platform) -> None:
+    _, secret = platform.key(tpm=1000)
+    body = {**CHAT, "max_tokens": 100}
+    r = platform.client.post("/v1/chat/completions", json=body, headers=bearer(secret))
+    usage = r.json()["usage"]
+    prompt = usage["prompt_tokens"]
+    # The header is computed at admission: prompt + max_tokens are reserved.
+    assert r.headers["x-ratelimit-remaining-tokens-minute"] == str(1000 - prompt - 100)
+    # Afterwards only what was used stays taken (a refill of a token or two may have passed).
+    r = platform.client.get("/v1/models", headers=bearer(secret))
+    left = int(r.headers["x-ratelimit-remaining-tokens-minute"])
+    assert 1000 - usage["total_tokens"] <= left <= 1000 - usage["total_tokens"] + 2
+
+
+def test_a_request_whose_reservation_does_not_fit_is_refused_before_running(
+    platform: Platform,
+) -> None:
+    _, secret = platform.key(tpm=200)
+    ok = platform.client.post(
+        "/v1/chat/completions", json={**CHAT, "max_tokens": 150}, headers=bearer(secret)
+    )
+    assert ok.status_code == 200
+    decoded = platform.backend.decoded_tokens
+    r = platform.client.post(
+        "/v1/chat/completions", json={**CHAT, "max_tokens": 150}, headers=bearer(secret)
+    )
+    assert r.status_code == 429 and r.json()["code"] == "tokens_rate_limited"
+    assert int(r.headers["retry-after"]) > 0
+    assert platform.backend.decoded_tokens == decoded, "a refused request never reaches the engine"
+
+
+def test_streams_carry_the_headers_before_the_first_chunk(platform: Platform) -> None:
+    _, secret = platform.key(rpm=5, tpm=1000)
+    with platform.client.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={**CHAT, "stream": True, "max_tokens": 50},
+        headers=bearer(secret),
+    ) as r:
+        assert r.headers["x-ratelimit-remaining-req-minute"] == "4"
+        assert int(r.headers["x-ratelimit-remaining-tokens-minute"]) < 1000 - 50
+        text = "".join(r.iter_text())
+    assert text.endswith("data: [DONE]\n\n")
+
+
+def test_limits_changed_by_an_admin_apply_to_the_next_request(platform: Platform) -> None:
+    key, secret = platform.key(rpm=1)
+    assert platform.client.get("/v1/models", headers=bearer(secret)).status_code == 200
+    assert platform.client.get("/v1/models", headers=bearer(secret)).status_code == 429
+    platform.accounts.keys.set_limits(
+        key.id, KeyLimits(requests_per_minute=100), actor=Actor.command_line()
+    )
+    r = platform.client.get("/v1/models", headers=bearer(secret))
+    assert r.status_code == 200 and r.headers["x-ratelimit-limit-req-minute"] == "100"
+
+
+def test_a_workspace_over_its_monthly_spend_limit_gets_429s(tmp_path: Path) -> None:
+    prices = StaticPrices({"fake-model": Price(input=1_000_000.0, output=1_000_000.0)})
+    for platform in platform_app(tmp_path, prices=prices):
+        workspace = platform.accounts.workspaces.create("team", actor=Actor.command_line())
+        _, secret = platform.key(workspace_id=workspace.id)
+        platform.accounts.workspaces.set_spend_limit(
+            workspace.id, 100.0, actor=Actor.command_line()
+        )
+        # 1 per token: the prompt (about 20) plus max_tokens 50 fits a limit of 100 once.
+        body = {**CHAT, "max_tokens": 50}
+        first = platform.client.post("/v1/chat/completions", json=body, headers=bearer(secret))
+        assert first.status_code == 200
+        spent = first.json()["usage"]["total_tokens"]
+        assert spent < 50
+        second = platform.client.post("/v1/chat/completions", json=body, headers=bearer(secret))
+        assert second.status_code == 429
+        assert second.json()["code"] == "spend_limit_exceeded"
+        assert int(second.headers["retry-after"]) > 0
+        small = {**CHAT, "max_tokens": 100 - spent - first.json()["usage"]["prompt_tokens"]}
+        third = platform.client.post("/v1/chat/completions", json=small, headers=bearer(secret))
+        assert third.status_code == 200

@@ -1,0 +1,78 @@
+"""The ledger agrees with what clients were told, on SQLite and on PostgreSQL."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from autan.accounts.prices import Price, StaticPrices
+from autan.accounts.usage_ledger import UsageLedger
+from autan.storage.database import Database
+from tests.api.conftest import Platform, platform_app
+from tests.api.test_auth import CHAT, bearer
+from tests.databases import database_url
+
+PRICES = StaticPrices({"fake-model": Price(input=2.0, output=6.0)})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def priced(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+    for url in database_url(request.param, tmp_path):
+        yield from platform_app(tmp_path, database_url=url, prices=PRICES)
+
+
+def _stream_usage(platform: Platform, secret: str, body: dict) -> dict:  # type: ignore[type-arg]
+    with platform.client.stream(
+        "POST", "/v1/chat/completions", json={**body, "stream": True}, headers=bearer(secret)
+    ) as r:
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: {")]
+    return json.loads(events[-1])["usage"]  # type: ignore[no-any-return]
+
+
+def test_usage_totals_equal_the_usage_returned_to_clients(priced: Platform) -> None:
+    _, first = priced.key()
+    _, second = priced.key()
+    told = []
+    for i in range(6):
+        secret = first if i % 2 else second
+        body = {**CHAT, "max_tokens": 3 + i}
+        if i % 3 == 0:
+            told.append(_stream_usage(priced, secret, body))
+        else:
+            r = priced.client.post("/v1/chat/completions", json=body, headers=bearer(secret))
+            told.append(r.json()["usage"])
+    priced.client.get("/v1/models", headers=bearer(first))
+
+    report = priced.client.get("/v1/admin/usage", headers=bearer(priced.admin_key)).json()
+    prompt = sum(u["prompt_tokens"] for u in told)
+    completion = sum(u["completion_tokens"] for u in told)
+    assert report["total_prompt_tokens"] == prompt
+    assert report["total_completion_tokens"] == completion
+    assert report["total_cost"] == pytest.approx((prompt * 2.0 + completion * 6.0) / 1e6)
+    model = report["completion"]["models"]["fake-model"]
+    assert sum(e["value"] for e in model["input"]) == prompt
+    assert sum(e["value"] for e in model["output"]) == completion
+    assert {e["api_key_id"] for e in model["input"]} == {
+        k.id for k in priced.accounts.keys.list() if not k.is_admin
+    }
+
+
+def test_every_request_is_recorded_with_its_status_and_nothing_is_lost_at_stop(
+    tmp_path: Path,
+) -> None:
+    for platform in platform_app(tmp_path):
+        key, secret = platform.key(rpm=3)
+        auth = bearer(secret)
+        chat = platform.client.post("/v1/chat/completions", json=CHAT, headers=auth)
+        statuses = [platform.client.get("/v1/models", headers=auth).status_code for _ in range(3)]
+    # The app has stopped: its lifespan closed the ledger, which wrote what was buffered.
+    assert statuses == [200, 200, 429]
+    db = Database.open(None, tmp_path)
+    try:
+        lines = UsageLedger(db).lines(key_id=key.id)
+    finally:
+        db.close()
+    assert sum(line.requests for line in lines) == 4
+    (chat_line,) = [line for line in lines if line.model == "fake-model"]
+    assert chat_line.prompt_tokens == chat.json()["usage"]["prompt_tokens"]

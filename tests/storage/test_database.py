@@ -1,0 +1,25 @@
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+
+from autan.storage.database import Database, database_url
+
+
+def test_migrations_create_every_table_and_run_again_as_a_no_op(db: Database) -> None:
+    db.migrate()
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"workspaces", "api_keys", "usage_records", "audit_logs", "alembic_version"} <= tables
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+
+
+def test_default_url_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
+    assert database_url(None, tmp_path) == f"sqlite:///{tmp_path / 'autan.db'}"
+    db = Database.open(None, tmp_path / "new")
+    db.close()
+    assert (tmp_path / "new" / "autan.db").exists()
+
+
+def test_plain_postgresql_urls_get_the_psycopg_driver(tmp_path: Path) -> None:
+    assert database_url("postgresql://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
+    assert database_url("postgres://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
