@@ -23,6 +23,13 @@ ContextOpt = Annotated[
     int | None,
     typer.Option("--ctx-size", help="Tokens each sequence may hold, prompt and output (4096)."),
 ]
+PrefixCacheOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--prefix-cache/--no-prefix-cache",
+        help="Reuse the KV of a prompt prefix an earlier request decoded (on by default).",
+    ),
+]
 LogLevelOpt = Annotated[
     LogLevel | None,
     typer.Option("--log-level", help="debug also shows llama.cpp's own log."),
@@ -35,6 +42,7 @@ def build_settings(
     parallel: int | None = None,
     threads: int | None = None,
     context: int | None = None,
+    prefix_cache: bool | None = None,
     log_level: LogLevel | None = None,
     **top: Any,
 ) -> Settings:
@@ -48,6 +56,7 @@ def build_settings(
                 ("parallel", parallel),
                 ("threads", threads),
                 ("context_per_sequence", context),
+                ("prefix_cache", prefix_cache),
             )
             if v is not None
         }

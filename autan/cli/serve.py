@@ -14,6 +14,7 @@ from autan.cli.options import (
     LogLevelOpt,
     ModelOpt,
     ParallelOpt,
+    PrefixCacheOpt,
     ThreadsOpt,
     build_settings,
 )
@@ -27,6 +28,7 @@ def serve(
     parallel: ParallelOpt = None,
     threads: ThreadsOpt = None,
     ctx_size: ContextOpt = None,
+    prefix_cache: PrefixCacheOpt = None,
     log_level: LogLevelOpt = None,
 ) -> None:
     """Serve the Mistral API (and its OpenAI-compatible subset) on HOST:PORT."""
@@ -37,6 +39,7 @@ def serve(
         parallel=parallel,
         threads=threads,
         context=ctx_size,
+        prefix_cache=prefix_cache,
         log_level=log_level,
     )
     logging.basicConfig(

@@ -1,5 +1,7 @@
 from fastapi.testclient import TestClient
 
+from autan.inference.prefix_cache import MIN_PREFILL
+
 
 def test_list_shows_each_model_once_with_its_aliases(client: TestClient) -> None:
     r = client.get("/v1/models")
@@ -31,3 +33,15 @@ def test_health_reports_engine_counters(client: TestClient) -> None:
     assert model["slots"] == 4 and model["running"] == 0 and model["waiting"] == 0
     assert model["admitted"] == model["finished"] == 1
     assert model["generated_tokens"] == len("Hello from autan!")
+
+
+def test_health_reports_prefix_cache_hits(client: TestClient) -> None:
+    question = "The same long question, asked twice in a row. " * 2
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": question}]}
+    client.post("/v1/chat/completions", json=body)
+    usage = client.post("/v1/chat/completions", json=body).json()["usage"]
+    (model,) = client.get("/health").json()["models"]
+    assert model["prefix_hits"] == 1
+    # the whole prompt but its last MIN_PREFILL tokens came from the first request's KV
+    assert model["cached_prompt_tokens"] == usage["prompt_tokens"] - MIN_PREFILL
+    assert model["prefix_copies"] == 0
