@@ -37,6 +37,9 @@ from dataclasses import dataclass
 MIN_COPY_GAIN = 32
 # Prompt tokens a prefill chunk, and the part of a prompt decoded on a hit, hold at least.
 MIN_PREFILL = 64
+# A shorter match (a chat template's opening tokens) is no hit: the prompt takes the least
+# recently used slot rather than cut a slot that holds another long prefix.
+MIN_HIT = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +79,9 @@ class PrefixCache:
             limit = len(prompt) - MIN_PREFILL
             for candidate in self.free:
                 n = _common_prefix(self._held[candidate], prompt, limit)
-                if n > keep:
+                if n > keep and n >= MIN_HIT:
                     slot, keep = candidate, n
-            best_busy, best_busy_keep = None, keep + MIN_COPY_GAIN - 1
+            best_busy, best_busy_keep = None, max(keep + MIN_COPY_GAIN, MIN_HIT) - 1
             for candidate, tokens in busy:
                 n = _common_prefix(tokens, prompt, limit)
                 if n > best_busy_keep:

@@ -1,6 +1,12 @@
-from autan.inference.prefix_cache import MIN_COPY_GAIN, MIN_PREFILL, Placement, PrefixCache
+from autan.inference.prefix_cache import (
+    MIN_COPY_GAIN,
+    MIN_HIT,
+    MIN_PREFILL,
+    Placement,
+    PrefixCache,
+)
 
-PREFIX = list(range(1000, 1000 + 2 * MIN_COPY_GAIN))
+PREFIX = list(range(1000, 1000 + MIN_HIT + 2 * MIN_COPY_GAIN))
 TAIL = list(range(2000, 2000 + MIN_PREFILL))  # what a hit always decodes again
 
 
@@ -14,11 +20,20 @@ def taken(slots: int, *, enabled: bool = True) -> PrefixCache:
 
 def test_a_free_slot_holding_the_longest_prefix_is_chosen() -> None:
     cache = taken(3)
-    cache.release(0, PREFIX[:3])
-    cache.release(1, [*PREFIX[:6], 7])
+    cache.release(0, PREFIX[:MIN_HIT])
+    cache.release(1, [*PREFIX[:40], 7])
     cache.release(2, [9, 9])
-    assert cache.place([*PREFIX[:6], 8, *TAIL]) == Placement(slot=1, keep=6)
+    assert cache.place([*PREFIX[:40], 8, *TAIL]) == Placement(slot=1, keep=40)
     assert cache.free == [0, 2]
+
+
+def test_a_match_shorter_than_min_hit_leaves_its_slot_alone() -> None:
+    cache = taken(2)
+    cache.release(0, [])
+    cache.release(1, PREFIX)
+    short = [*PREFIX[: MIN_HIT - 1], 0, *TAIL]
+    assert cache.place(short) == Placement(slot=0, keep=0)
+    assert cache.held(1) == PREFIX
 
 
 def test_the_last_min_prefill_prompt_tokens_are_always_decoded() -> None:
@@ -60,9 +75,9 @@ def test_a_copy_must_save_at_least_min_copy_gain_tokens() -> None:
     prompt = [*PREFIX, *TAIL]
     for gain, copied in ((MIN_COPY_GAIN - 1, False), (MIN_COPY_GAIN, True)):
         cache = taken(2)
-        cache.release(1, PREFIX[:10])
-        placed = cache.place(prompt, [(0, PREFIX[: 10 + gain])])
-        expected = Placement(1, 10 + gain, 0) if copied else Placement(1, 10)
+        cache.release(1, PREFIX[:MIN_HIT])
+        placed = cache.place(prompt, [(0, PREFIX[: MIN_HIT + gain])])
+        expected = Placement(1, MIN_HIT + gain, 0) if copied else Placement(1, MIN_HIT)
         assert placed == expected
 
 
