@@ -79,6 +79,7 @@ bench: install $(BENCH_VENV)/.installed
 	$(PY) -m benchmarks.sampling
 	$(PY) -m benchmarks.compare
 	$(PY) -m benchmarks.constrained
+	$(PY) -m benchmarks.prefix_cache
 
 clean:
 	rm -rf $(VENV) $(SDK_LATEST_VENV) .mypy_cache .ruff_cache .pytest_cache
