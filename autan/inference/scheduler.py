@@ -2,8 +2,8 @@
 
 Each slot of the context owns ``context`` KV cells (llama.cpp non-unified KV: one stream per
 sequence), so a sequence admitted into a free slot can always run to its limit: there is no
-eviction. A retired slot keeps its tokens in KV so the next prompt sharing a prefix skips it
-(``PrefixCache`` chooses the slot).
+eviction. A retired slot keeps its KV so that the next prompt sharing a prefix skips that
+part (``PrefixCache`` chooses the slot and how much of it is reused).
 """
 
 from __future__ import annotations
