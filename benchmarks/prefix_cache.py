@@ -37,7 +37,7 @@ RULES = [
     "Returns are accepted for thirty days in the original packaging.",
     "Refunds go back to the card used for the purchase within five working days.",
     "Never ask for a full card number, a password or a security code.",
-    "Escalate to a human agent when the customer asks twice or sounds upset.",
+    "Hand over to a person when the customer asks twice or sounds upset.",
     "Gift cards cannot be refunded or exchanged for cash in any country.",
     "Products marked final sale cannot be returned unless they arrive damaged.",
     "Warranty claims need the order number and a photo of the defect.",
@@ -55,9 +55,9 @@ QUESTIONS = [
 
 
 def system_prompt(tag: str, sections: int) -> str:
-    """A shop assistant's instructions, ``sections`` numbered copies of the rules; ``tag``
+    """A support desk's instructions, ``sections`` numbered copies of the rules; ``tag``
     opens the prompt so that two tags share no prefix beyond the chat template's header."""
-    lines = [f"Instructions {tag}. You are the support assistant of an online shop."]
+    lines = [f"Instructions {tag}. You are the support desk of an online shop."]
     for s in range(1, sections + 1):
         lines.append(f"Section {s}.")
         lines.extend(f"{s}.{i} {rule}" for i, rule in enumerate(RULES, 1))

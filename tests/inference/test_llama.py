@@ -18,7 +18,7 @@ pytestmark = pytest.mark.model
 
 CONTEXT = 1024
 SYSTEM = (
-    "You are the support assistant of a bicycle shop. Answer briefly and politely. "
+    "You are the support desk of a bicycle shop. Answer briefly and politely. "
     "Repairs take two days; a new chain costs twenty euros; we open at nine. " * 6
 )
 

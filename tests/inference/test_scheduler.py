@@ -133,7 +133,7 @@ def test_cancelled_sequence_frees_its_slot_and_emits_nothing_more() -> None:
     assert c2.text == "abcdefgh"
 
 
-SYSTEM = b"You are a careful assistant. Answer in one sentence. " * 2
+SYSTEM = b"You are a careful support desk. Answer in one sentence. " * 2
 LONG_Q = b" Please explain it so that a child of ten understands every word of it."
 
 
