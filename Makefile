@@ -83,6 +83,7 @@ bench: install $(BENCH_VENV)/.installed
 	$(PY) -m benchmarks.compare
 	$(PY) -m benchmarks.constrained
 	$(PY) -m benchmarks.embeddings
+	$(PY) -m benchmarks.prefix_cache
 
 clean:
 	rm -rf $(VENV) $(SDK_LATEST_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -59,6 +59,9 @@ class EngineSettings(BaseModel):
     batch_tokens: int = Field(default=512, ge=16, description="tokens per llama_decode call")
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     max_waiting: int = Field(default=256, ge=0, description="queued requests before 503")
+    prefix_cache: bool = Field(
+        default=True, description="reuse the KV of a prompt prefix an earlier request decoded"
+    )
 
 
 class ModelSettings(BaseModel):

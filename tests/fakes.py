@@ -73,6 +73,11 @@ class _ByteTokenizer:
 class ScriptBackend:
     """Every sequence's "model" spells ``script`` and then ends (token 0).
 
+    The backend keeps what each slot's KV holds, token by position, and refuses a batch whose
+    positions do not continue a slot's KV (as ``llama_decode`` does), so a scheduler that
+    believes the KV holds more, or less, than it does fails loudly. ``prefilled`` counts the
+    prompt tokens decoded per slot.
+
     The output index of a row is how many logits rows its slot produced since the slot was
     (re)assigned, which is what ``truncate`` marks. Logits put ``margin`` on the scripted byte
     over a flat floor, so sampling at temperature > 0 mostly follows the script.
@@ -87,16 +92,27 @@ class ScriptBackend:
         self.decoded_tokens = 0
         self.batch_sizes: list[int] = []
         self.truncations: list[tuple[int, int]] = []
+        self.copies: list[tuple[int, int]] = []
+        self.kv: dict[int, list[int]] = {}
         self._emitted: dict[int, int] = {}
         self._rows: dict[int, int] = {}  # batch index -> output index, for the last decode
 
     def decode(self, plan: BatchPlan) -> None:
         if self.decode_delay:
             time.sleep(self.decode_delay)
+        ahead: dict[int, int] = {}
+        for slot, pos in zip(plan.slots, plan.positions, strict=True):
+            expected = len(self.kv.get(slot, [])) + ahead.get(slot, 0)
+            if pos != expected:
+                raise RuntimeError(f"slot {slot}: position {pos} does not follow {expected - 1}")
+            ahead[slot] = ahead.get(slot, 0) + 1
         self.decoded_tokens += len(plan)
         self.batch_sizes.append(len(plan))
         self._rows = {}
-        for i, (slot, want) in enumerate(zip(plan.slots, plan.want_logits, strict=True)):
+        for i, (slot, token, want) in enumerate(
+            zip(plan.slots, plan.tokens, plan.want_logits, strict=True)
+        ):
+            self.kv.setdefault(slot, []).append(token)
             if want:
                 self._rows[i] = self._emitted.get(slot, 0)
                 self._emitted[slot] = self._emitted.get(slot, 0) + 1
@@ -109,14 +125,48 @@ class ScriptBackend:
 
     def truncate(self, slot: int, keep: int) -> int:
         self.truncations.append((slot, keep))
+        self.kv[slot] = self.kv.get(slot, [])[:keep]
         self._emitted[slot] = 0
-        return keep
+        return len(self.kv[slot])
+
+    def copy(self, src: int, dst: int) -> None:
+        self.copies.append((src, dst))
+        self.kv[dst] = list(self.kv.get(src, []))
 
     def is_eog(self, token: int) -> bool:
         return token == EOG
 
     def close(self) -> None:
         pass
+
+
+class ContextBackend(ScriptBackend):
+    """A "model" whose next token depends on every token in the slot's KV: a digest of the
+    context picks a printable byte. A KV that differs from the sequence's real tokens by one
+    cell changes the output, as it would with real weights."""
+
+    def __init__(self, **kwargs: float) -> None:
+        super().__init__(b"", **kwargs)
+        self._digests: dict[int, int] = {}  # batch index -> digest of the context up to it
+
+    def decode(self, plan: BatchPlan) -> None:
+        super().decode(plan)
+        self._digests = {}
+        for i, (slot, pos) in enumerate(zip(plan.slots, plan.positions, strict=True)):
+            if plan.want_logits[i]:
+                self._digests[i] = _digest(self.kv[slot][: pos + 1])
+
+    def logits(self, row: int) -> Logits:
+        out = np.zeros(N_VOCAB, dtype=np.float32)
+        out[32 + self._digests[row] % 95] = self.margin
+        return out
+
+
+def _digest(tokens: list[int]) -> int:
+    h = 0
+    for t in tokens:
+        h = (h * 1_000_003 + t) % 2_147_483_647
+    return h
 
 
 def fake_engine(

@@ -51,6 +51,13 @@ EmbeddingsOpt = Annotated[
         help="Serve /v1/embeddings with the packaged all-MiniLM-L6-v2 (default: on).",
     ),
 ]
+PrefixCacheOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--prefix-cache/--no-prefix-cache",
+        help="Reuse the KV of a prompt prefix an earlier request decoded (on by default).",
+    ),
+]
 LogLevelOpt = Annotated[
     LogLevel | None,
     typer.Option("--log-level", help="debug also shows llama.cpp's own log."),
@@ -63,6 +70,7 @@ def build_settings(
     parallel: int | None = None,
     threads: int | None = None,
     context: int | None = None,
+    prefix_cache: bool | None = None,
     log_level: LogLevel | None = None,
     embeddings: bool | None = None,
     **top: Any,
@@ -77,6 +85,7 @@ def build_settings(
                 ("parallel", parallel),
                 ("threads", threads),
                 ("context_per_sequence", context),
+                ("prefix_cache", prefix_cache),
             )
             if v is not None
         }

@@ -21,6 +21,7 @@ from autan.cli.options import (
     ModelOpt,
     ModelsFileOpt,
     ParallelOpt,
+    PrefixCacheOpt,
     ThreadsOpt,
     build_settings,
 )
@@ -60,6 +61,7 @@ def serve(
     parallel: ParallelOpt = None,
     threads: ThreadsOpt = None,
     ctx_size: ContextOpt = None,
+    prefix_cache: PrefixCacheOpt = None,
     log_level: LogLevelOpt = None,
     embeddings: EmbeddingsOpt = None,
     no_auth: Annotated[
@@ -85,6 +87,7 @@ def serve(
             parallel=parallel,
             threads=threads,
             context=ctx_size,
+            prefix_cache=prefix_cache,
             log_level=log_level,
             embeddings=embeddings,
             no_auth=no_auth,

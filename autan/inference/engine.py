@@ -71,6 +71,9 @@ class EngineStats:
     step_seconds: float
     masked_tokens: int
     mask_seconds: float
+    prefix_hits: int
+    cached_prompt_tokens: int
+    prefix_copies: int
 
 
 class Vocabulary(Protocol):
@@ -102,7 +105,10 @@ class LocalEngine:
         self._model = model
         self._backend = backend
         self._scheduler = Scheduler(
-            backend, slots=settings.parallel, batch_tokens=settings.batch_tokens
+            backend,
+            slots=settings.parallel,
+            batch_tokens=settings.batch_tokens,
+            prefix_cache=settings.prefix_cache,
         )
         self._max_waiting = settings.max_waiting
         self.info = model.info
@@ -257,6 +263,9 @@ class LocalEngine:
             step_seconds=round(s.stats.step_seconds, 3),
             masked_tokens=s.stats.masked_tokens,
             mask_seconds=round(s.stats.mask_seconds, 4),
+            prefix_hits=s.stats.prefix_hits,
+            cached_prompt_tokens=s.stats.cached_prompt_tokens,
+            prefix_copies=s.stats.prefix_copies,
         )
 
     def close(self) -> None:

@@ -186,6 +186,8 @@ class LlamaContext:
         params.n_threads = threads
         params.n_threads_batch = threads
         params.kv_unified = False
+        # Full-size sliding-window caches never drop old positions, so a kept prefix stays whole.
+        params.swa_full = True
         params.no_perf = True
         self._ctx = L.llama_init_from_model(model.handle, params)
         if not self._ctx:
@@ -222,10 +224,21 @@ class LlamaContext:
         return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
 
     def truncate(self, slot: int, keep: int) -> int:
-        if keep > 0 and L.llama_memory_seq_rm(self._memory, slot, keep, -1):
+        # A partial removal fails for recurrent models. A prefix is reusable only if its cells
+        # start at position 0 (a pruned sliding-window cache would not).
+        if (
+            keep > 0
+            and L.llama_memory_seq_rm(self._memory, slot, keep, -1)
+            and L.llama_memory_seq_pos_min(self._memory, slot) == 0
+        ):
             return keep
         L.llama_memory_seq_rm(self._memory, slot, -1, -1)
         return 0
+
+    def copy(self, src: int, dst: int) -> None:
+        # Across KV streams llama.cpp copies whole buffers (and aborts on a partial range), so
+        # the range is always everything; the caller truncates the copy afterwards.
+        L.llama_memory_seq_cp(self._memory, src, dst, -1, -1)
 
     def is_eog(self, token: int) -> bool:
         return self._model.is_eog(token)

@@ -2,7 +2,8 @@
 
 Each slot of the context owns ``context`` KV cells (llama.cpp non-unified KV: one stream per
 sequence), so a sequence admitted into a free slot can always run to its limit: there is no
-eviction. A retired slot keeps its tokens in KV so the next prompt sharing a prefix skips it.
+eviction. A retired slot keeps its KV so that the next prompt sharing a prefix skips that
+part (``PrefixCache`` chooses the slot and how much of it is reused).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from autan.inference.prefix_cache import MIN_PREFILL, PrefixCache
 from autan.inference.sampling import Logits
 from autan.inference.sequence import Sequence, SequenceOutput, SequenceStatus
 
@@ -33,6 +35,10 @@ class DecodeBackend(Protocol):
 
     def truncate(self, slot: int, keep: int) -> int:
         """Drop the slot's KV cells from position ``keep`` on; return how many were kept."""
+        ...
+
+    def copy(self, src: int, dst: int) -> None:
+        """Make slot ``dst``'s KV a copy of slot ``src``'s, before the next decode writes."""
         ...
 
     def is_eog(self, token: int) -> bool: ...
@@ -65,19 +71,23 @@ class SchedulerStats:
     step_seconds: float = 0.0  # whole steps: decode plus planning, sampling, emitting
     masked_tokens: int = 0  # tokens sampled under a grammar
     mask_seconds: float = 0.0  # computing those grammars' allowed-token masks
+    prefix_hits: int = 0  # admissions that found part of their prompt in KV
+    cached_prompt_tokens: int = 0  # prompt tokens those admissions did not decode
+    prefix_copies: int = 0  # KV streams copied from a busy slot for a hit
 
 
 class Scheduler:
     """Owns the slots and the queues; ``step`` runs one batched decode. Single-threaded."""
 
-    def __init__(self, backend: DecodeBackend, *, slots: int, batch_tokens: int) -> None:
+    def __init__(
+        self, backend: DecodeBackend, *, slots: int, batch_tokens: int, prefix_cache: bool = True
+    ) -> None:
         assert batch_tokens >= slots, f"batch_tokens ({batch_tokens}) must cover {slots} slots"
         self.backend = backend
         self.batch_tokens = batch_tokens
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
-        self._free = list(range(slots))
-        self._slot_tokens: list[list[int]] = [[] for _ in range(slots)]
+        self.cache = PrefixCache(slots, enabled=prefix_cache)
         self.slots = slots
         self.stats = SchedulerStats()
         self._eog: npt.NDArray[np.intp] | None = None
@@ -140,33 +150,27 @@ class Scheduler:
             self._release(seq)
 
     def _admit(self) -> None:
-        while self.waiting and self._free:
+        while self.waiting and self.cache.free:
             seq = self.waiting.popleft()
             if seq.max_new_tokens <= 0:  # max_tokens 0: nothing to generate, nothing to decode
                 self._finish(seq, "length", "")
                 continue
-            slot, keep = self._best_slot(seq.prompt)
-            self._free.remove(slot)
-            keep = self.backend.truncate(slot, keep)
-            seq.slot, seq.n_cached, seq.status = slot, keep, SequenceStatus.RUNNING
+            busy = (
+                ((s.slot, s.prompt[: s.n_cached]) for s in self.running)
+                if self.cache.enabled
+                else ()
+            )
+            where = self.cache.place(seq.prompt, busy)
+            if where.source is not None:
+                self.backend.copy(where.source, where.slot)
+                self.stats.prefix_copies += 1
+            keep = self.backend.truncate(where.slot, where.keep)
+            if keep:
+                self.stats.prefix_hits += 1
+                self.stats.cached_prompt_tokens += keep
+            seq.slot, seq.n_cached, seq.status = where.slot, keep, SequenceStatus.RUNNING
             self.running.append(seq)
             self.stats.admitted += 1
-
-    def _best_slot(self, prompt: list[int]) -> tuple[int, int]:
-        """The free slot whose cached tokens share the longest prefix with ``prompt``.
-
-        At least one prompt token is always decoded again: its logits give the first sample.
-        """
-        best, best_keep = self._free[0], 0
-        for slot in self._free:
-            cached = self._slot_tokens[slot]
-            n = min(len(cached), len(prompt) - 1)
-            keep = 0
-            while keep < n and cached[keep] == prompt[keep]:
-                keep += 1
-            if keep > best_keep:
-                best, best_keep = slot, keep
-        return best, best_keep
 
     def _plan(self) -> tuple[BatchPlan, list[tuple[Sequence, int]]]:
         plan = BatchPlan([], [], [], [])
@@ -175,7 +179,7 @@ class Scheduler:
         prefilling = [s for s in self.running if s.prefilling]
         budget = self.batch_tokens - len(decoding)
         for seq in decoding + prefilling:
-            chunk = seq.pending(budget if seq.prefilling else 1)
+            chunk = seq.pending(self._chunk_size(seq, budget) if seq.prefilling else 1)
             if not chunk:
                 continue
             start = seq.n_cached if seq.prefilling else seq.length - 1
@@ -195,6 +199,16 @@ class Scheduler:
             plan.want_logits[-1] = True
             sampled.append((seq, len(plan) - 1))
         return plan, sampled
+
+    @staticmethod
+    def _chunk_size(seq: Sequence, budget: int) -> int:
+        """``budget``, less what keeps the prompt's last chunk at ``MIN_PREFILL`` tokens: a
+        short last chunk would take other kernels than on a prefix-cache hit."""
+        remaining = len(seq.prompt) - seq.n_cached
+        tail = remaining - budget
+        if 0 < tail < MIN_PREFILL and budget - (MIN_PREFILL - tail) >= MIN_PREFILL:
+            return budget - (MIN_PREFILL - tail)
+        return budget
 
     def _advance(self, seq: Sequence, token: int) -> None:
         if self.backend.is_eog(token):
@@ -235,6 +249,6 @@ class Scheduler:
         seq.status = SequenceStatus.FINISHED
         if seq in self.running:
             self.running.remove(seq)
-            # KV holds every fed token: the prompt and all outputs but the last sampled one.
-            self._slot_tokens[seq.slot] = seq.tokens[: seq.n_cached]
-            self._free.append(seq.slot)
+            # Outputs were decoded one at a time, with other kernels than a prompt chunk: only
+            # the prompt tokens decoded so far are reusable (see PrefixCache).
+            self.cache.release(seq.slot, seq.prompt[: seq.n_cached])

@@ -4,6 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from autan.api.app import create_app
+from autan.inference.prefix_cache import MIN_PREFILL
 from autan.models.registry import ModelRegistry
 from tests.fakes import FakeLoader, fake_card
 
@@ -130,3 +131,15 @@ def test_a_request_to_an_embedding_model_for_chat_is_a_400() -> None:
     assert r.status_code == 400
     assert r.json()["message"] == "Model embed (kind 'embedding') cannot serve chat requests"
     assert r.json()["param"] == "model"
+
+
+def test_health_reports_prefix_cache_hits(client: TestClient) -> None:
+    question = "The same long question, asked twice in a row. " * 2
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": question}]}
+    client.post("/v1/chat/completions", json=body)
+    usage = client.post("/v1/chat/completions", json=body).json()["usage"]
+    (model,) = client.get("/health").json()["models"]
+    assert model["prefix_hits"] == 1
+    # the whole prompt but its last MIN_PREFILL tokens came from the first request's KV
+    assert model["cached_prompt_tokens"] == usage["prompt_tokens"] - MIN_PREFILL
+    assert model["prefix_copies"] == 0

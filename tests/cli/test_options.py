@@ -17,3 +17,13 @@ def test_embedding_settings_come_from_the_environment(monkeypatch: pytest.Monkey
     settings = build_settings()
     assert settings.embeddings.enabled is False and settings.embeddings.threads == 3
     assert build_settings(embeddings=True).embeddings.enabled is True
+
+
+def test_prefix_cache_is_on_by_default_and_a_flag_or_the_environment_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert build_settings().engine.prefix_cache is True
+    assert build_settings(prefix_cache=False).engine.prefix_cache is False
+    monkeypatch.setenv("AUTAN_ENGINE__PREFIX_CACHE", "false")
+    assert build_settings().engine.prefix_cache is False
+    assert build_settings(prefix_cache=True).engine.prefix_cache is True

@@ -1,7 +1,8 @@
+from autan.inference.prefix_cache import MIN_PREFILL
 from autan.inference.sampling import SamplingParams
 from autan.inference.scheduler import Scheduler
 from autan.inference.sequence import Sequence, SequenceOutput, SequenceStatus
-from tests.fakes import ScriptBackend
+from tests.fakes import ContextBackend, ScriptBackend
 
 
 class Collector:
@@ -132,19 +133,177 @@ def test_cancelled_sequence_frees_its_slot_and_emits_nothing_more() -> None:
     assert c2.text == "abcdefgh"
 
 
-def test_a_prompt_sharing_a_prefix_reuses_the_slot_cache() -> None:
+SYSTEM = b"You are a careful support desk. Answer in one sentence. " * 2
+LONG_Q = b" Please explain it so that a child of ten understands every word of it."
+
+
+def test_a_prompt_sharing_a_prefix_decodes_only_the_rest() -> None:
     backend = ScriptBackend(b"ok")
-    s = Scheduler(backend, slots=2, batch_tokens=64)
-    first, _ = make_seq(b"system prompt; question one")
+    s = Scheduler(backend, slots=2, batch_tokens=256)
+    first, _ = make_seq(SYSTEM + b"one:" + LONG_Q)
     s.add(first)
     run_until_idle(s)
-    second, c = make_seq(b"system prompt; question two")
+    second, c = make_seq(SYSTEM + b"two:" + LONG_Q)
     s.add(second)
     before = backend.decoded_tokens
     run_until_idle(s)
-    assert backend.truncations[-1][1] == len(b"system prompt; question ")
-    assert backend.decoded_tokens - before == len(b"two") + len(b"ok")
+    assert backend.truncations[-1] == (first.slot, len(SYSTEM))
+    assert backend.decoded_tokens - before == len(b"two:" + LONG_Q) + len(b"ok")
     assert c.text == "ok"
+    assert (s.stats.prefix_hits, s.stats.cached_prompt_tokens) == (1, len(SYSTEM))
+    # the slot's KV holds the second prompt and the outputs fed back (not the final EOG)
+    assert backend.kv[second.slot] == list(SYSTEM + b"two:" + LONG_Q + b"ok")
+
+
+def test_the_prompts_last_chunk_is_never_shorter_than_min_prefill() -> None:
+    backend = ScriptBackend(b"ok")
+    s = Scheduler(backend, slots=1, batch_tokens=128)
+    seq, _ = make_seq(b"p" * 150)
+    s.add(seq)
+    run_until_idle(s)
+    # 128 + 22 would leave a short tail: 86 + 64 instead, then the two outputs one by one
+    assert backend.batch_sizes == [MIN_PREFILL + 22, MIN_PREFILL, 1, 1]
+
+
+def generate(
+    s: Scheduler, prompt: bytes, max_tokens: int = 12, *, steps: int | None = None
+) -> tuple[Sequence, Collector]:
+    seq, c = make_seq(prompt, max_tokens=max_tokens)
+    s.add(seq)
+    if steps is None:
+        run_until_idle(s)
+    else:
+        for _ in range(steps):
+            s.step()
+    return seq, c
+
+
+def cold(prompt: bytes, max_tokens: int = 12) -> str:
+    """Greedy output on a fresh scheduler that reuses nothing."""
+    s = Scheduler(ContextBackend(), slots=1, batch_tokens=16, prefix_cache=False)
+    return generate(s, prompt, max_tokens)[1].text
+
+
+def test_the_same_prompt_twice_gives_the_same_greedy_output() -> None:
+    backend = ContextBackend()
+    s = Scheduler(backend, slots=2, batch_tokens=128)
+    _, c1 = generate(s, SYSTEM + b"Q: why?")
+    before = backend.decoded_tokens
+    _, c2 = generate(s, SYSTEM + b"Q: why?")
+    assert c1.text == c2.text == cold(SYSTEM + b"Q: why?")
+    # the last MIN_PREFILL prompt tokens, then the 11 outputs fed back
+    assert backend.decoded_tokens - before == MIN_PREFILL + 11
+    assert s.stats.cached_prompt_tokens == len(SYSTEM + b"Q: why?") - MIN_PREFILL
+
+
+def test_a_hit_on_the_prefix_with_a_new_suffix_matches_a_cold_run() -> None:
+    backend = ContextBackend()
+    s = Scheduler(backend, slots=2, batch_tokens=128)
+    generate(s, SYSTEM + b"Q: why?" + LONG_Q)
+    _, c = generate(s, SYSTEM + b"Q: how?" + LONG_Q)
+    assert c.text == cold(SYSTEM + b"Q: how?" + LONG_Q)
+    assert s.stats.prefix_hits == 1
+    assert s.stats.cached_prompt_tokens == len(SYSTEM + b"Q: ")
+
+
+def test_a_follow_up_turn_reuses_the_previous_prompt_but_not_its_output() -> None:
+    backend = ContextBackend()
+    s = Scheduler(backend, slots=2, batch_tokens=128)
+    turn1 = SYSTEM + b"Q: why?"
+    _, c = generate(s, turn1)
+    turn2 = turn1 + c.text.encode() + b"\nQ: and then?" + LONG_Q
+    _, c2 = generate(s, turn2)
+    assert c2.text == cold(turn2)
+    # outputs were decoded one by one, not as a prompt chunk: they are decoded again
+    assert s.stats.cached_prompt_tokens == len(turn1)
+
+
+def test_a_cancelled_prefill_leaves_only_the_decoded_chunks_for_reuse() -> None:
+    backend = ContextBackend()
+    s = Scheduler(backend, slots=1, batch_tokens=16)
+    prompt = SYSTEM + b"Q: why?"
+    seq, _ = generate(s, prompt, steps=2)  # two chunks of 16 prompt tokens
+    seq.cancelled = True
+    s.step()
+    assert s.cache.held(0) == list(prompt[:32])
+    before = backend.decoded_tokens
+    _, c = generate(s, prompt)
+    assert backend.truncations[-1] == (0, 32)
+    assert backend.decoded_tokens - before == len(prompt) - 32 + 11
+    assert c.text == cold(prompt)
+
+
+def test_a_cancelled_generation_leaves_its_prompt_for_reuse() -> None:
+    backend = ContextBackend()
+    s = Scheduler(backend, slots=1, batch_tokens=128)
+    prompt = SYSTEM + b"Q: why?"
+    seq, c = generate(s, prompt, steps=4)  # prefill + 3 decode steps
+    seq.cancelled = True
+    s.step()
+    assert len(seq.output) == 4
+    assert s.cache.held(0) == list(prompt)
+    follow = prompt + c.text.encode() + LONG_Q
+    _, c2 = generate(s, follow)
+    assert c2.text == cold(follow)
+    assert backend.truncations[-1] == (0, len(prompt))
+
+
+def test_a_failed_decode_leaves_nothing_for_reuse_even_if_part_of_it_was_written() -> None:
+    class HalfWritten(ContextBackend):
+        """Fails after writing the first half of a batch, as a failing later ubatch would."""
+
+        fail = False
+
+        def decode(self, plan):  # type: ignore[no-untyped-def]
+            if self.fail:
+                self.fail = False
+                half = len(plan) // 2
+                for slot, tok in zip(plan.slots[:half], plan.tokens[:half], strict=True):
+                    self.kv.setdefault(slot, []).append(tok)
+                raise RuntimeError("compute failed")
+            super().decode(plan)
+
+    backend = HalfWritten()
+    s = Scheduler(backend, slots=1, batch_tokens=16)
+    prompt = SYSTEM + b"Q: why?"
+    generate(s, prompt, steps=1)
+    backend.fail = True
+    s.step()
+    assert s.cache.held(0) == []
+    _, c = generate(s, prompt)
+    assert backend.truncations[-1] == (0, 0)
+    assert c.text == cold(prompt)
+
+
+def test_a_busy_slot_holding_the_prefix_is_copied_instead_of_decoded_again() -> None:
+    backend = ContextBackend()
+    s = Scheduler(backend, slots=2, batch_tokens=128)
+    long_system = SYSTEM * 2
+    first, c1 = generate(s, long_system + b"Q: why?", max_tokens=40, steps=2)
+    assert first.status is SequenceStatus.RUNNING and not first.prefilling
+    before = backend.decoded_tokens
+    second, c2 = generate(s, long_system + b"Q: how?", steps=1)
+    assert backend.copies == [(first.slot, second.slot)]
+    keep = len(long_system + b"Q: how?") - MIN_PREFILL
+    assert (s.stats.prefix_copies, s.stats.cached_prompt_tokens) == (1, keep)
+    # one step: the first sequence's decode token and the rest of the second prompt
+    assert backend.decoded_tokens - before == 1 + MIN_PREFILL
+    run_until_idle(s)
+    assert c2.text == cold(long_system + b"Q: how?")
+    assert c1.text == cold(long_system + b"Q: why?", max_tokens=40)
+
+
+def test_without_prefix_cache_every_prompt_is_decoded_whole() -> None:
+    backend = ContextBackend()
+    s = Scheduler(backend, slots=2, batch_tokens=128, prefix_cache=False)
+    prompt = SYSTEM + b"Q: why?"
+    generate(s, prompt)
+    before = backend.decoded_tokens
+    first_run = generate(s, prompt)[1].text
+    assert backend.decoded_tokens - before == len(prompt) + 11
+    assert backend.copies == [] and all(keep == 0 for _, keep in backend.truncations)
+    assert s.stats.prefix_hits == s.stats.cached_prompt_tokens == 0
+    assert first_run == cold(prompt)
 
 
 def test_a_failed_decode_fails_running_sequences_and_keeps_serving() -> None:

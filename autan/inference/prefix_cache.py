@@ -1,0 +1,112 @@
+"""Which slot a new prompt goes to, so that it decodes as little of itself as it can.
+
+Every slot keeps the KV of the last sequence it ran after that sequence ends. A new prompt
+takes the free slot whose kept prompt shares the longest prefix with it, and only the rest of
+the prompt is decoded. When a busy slot holds a much longer match (another request with the
+same system prompt still generating), its KV is copied into a free slot first.
+
+A hit must give the tokens a cold run gives, and llama.cpp's kernels round differently with
+the number of a sequence's tokens in a micro-batch: its CPU attention takes a tiled path from
+64 query tokens on (``GGML_FA_TILE_Q``) and a per-token one below. A cold run decodes its
+prompt in chunks of at least ``MIN_PREFILL`` tokens (the scheduler never leaves a shorter
+tail) and its outputs one at a time. So a hit reuses only prompt positions, never the outputs
+a sequence generated, and always decodes the last ``MIN_PREFILL`` prompt tokens again: every
+position is then computed by the same kernel as in a cold run, and a request that runs alone
+gets bit-identical logits. (Requests decoded side by side share micro-batches, which changes
+the kernels with or without a hit.)
+
+Our context gives every slot its own KV stream (``kv_unified = False``) so that a slot can
+always grow to ``context`` cells. Between streams llama.cpp cannot share cells: its
+``llama_memory_seq_cp`` copies the whole source stream's buffers (it asserts on a partial
+range), at the start of the next ``llama_decode``. The copy costs the same whatever the prefix
+length, so it only pays for itself past ``MIN_COPY_GAIN`` tokens.
+
+A slot's record holds only prompt tokens that a successful ``llama_decode`` wrote: the
+scheduler releases a slot with the first ``Sequence.n_cached`` of them, and none after a
+failed decode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Copying a stream moves context x layers x KV width bytes (48 MB for SmolLM2-135M at 2,048
+# cells, a few milliseconds); decoding a token costs about a millisecond on 2 cores, so a
+# copy must save at least this many prompt tokens over reusing a free slot in place.
+MIN_COPY_GAIN = 32
+# Prompt tokens a prefill chunk, and the part of a prompt decoded on a hit, hold at least.
+MIN_PREFILL = 64
+# A shorter match (a chat template's opening tokens) is no hit: the prompt takes the least
+# recently used slot rather than cut a slot that holds another long prefix.
+MIN_HIT = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a prompt goes: ``slot`` keeps its first ``keep`` KV cells (after the copy from
+    ``source``, when there is one) and the prompt is decoded from position ``keep`` on."""
+
+    slot: int
+    keep: int
+    source: int | None = None
+
+
+class PrefixCache:
+    """The free slots, least recently released first, and the tokens each one's KV holds."""
+
+    def __init__(self, slots: int, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.free = list(range(slots))
+        self._held: list[list[int]] = [[] for _ in range(slots)]
+
+    def held(self, slot: int) -> list[int]:
+        """Reusable tokens a free slot's KV holds at positions 0..n-1."""
+        return self._held[slot]
+
+    def place(self, prompt: list[int], busy: Iterable[tuple[int, list[int]]] = ()) -> Placement:
+        """Choose a free slot for ``prompt`` and take it off the free list.
+
+        ``busy`` gives the slots in use and the prompt tokens their KV holds, as copy sources.
+        The last ``MIN_PREFILL`` prompt tokens are always decoded (the last one's logits give
+        the first sample), so prompts of ``MIN_PREFILL`` tokens or fewer reuse nothing.
+        """
+        assert self.free, "place() needs a free slot: check PrefixCache.free first"
+        assert prompt, "an empty prompt has no token to decode"
+        slot, keep = self.free[0], 0
+        source: int | None = None
+        if self.enabled and len(prompt) > MIN_PREFILL:
+            limit = len(prompt) - MIN_PREFILL
+            for candidate in self.free:
+                n = _common_prefix(self._held[candidate], prompt, limit)
+                if n > keep and n >= MIN_HIT:
+                    slot, keep = candidate, n
+            best_busy, best_busy_keep = None, max(keep + MIN_COPY_GAIN, MIN_HIT) - 1
+            for candidate, tokens in busy:
+                n = _common_prefix(tokens, prompt, limit)
+                if n > best_busy_keep:
+                    best_busy, best_busy_keep = candidate, n
+            if best_busy is not None:
+                # The copy overwrites the destination: take the least recently used free slot.
+                slot, keep, source = self.free[0], best_busy_keep, best_busy
+        self.free.remove(slot)
+        self._held[slot] = []
+        return Placement(slot, keep, source)
+
+    def release(self, slot: int, tokens: list[int]) -> None:
+        """``slot`` is free again and its KV holds the prompt tokens ``tokens`` (recorded only
+        when enabled)."""
+        assert slot not in self.free, f"slot {slot} released twice"
+        self._held[slot] = list(tokens) if self.enabled else []
+        self.free.append(slot)
+
+
+def _common_prefix(a: list[int], b: list[int], limit: int) -> int:
+    n = min(len(a), len(b), limit)
+    i = 0
+    # Slices compare in C: skip equal runs 64 tokens at a time, then find the first difference.
+    while i + 64 <= n and a[i : i + 64] == b[i : i + 64]:
+        i += 64
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

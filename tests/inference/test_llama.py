@@ -1,0 +1,130 @@
+"""libllama and the packaged model: a prefix-cache hit gives the greedy tokens of a cold run,
+and a KV stream copied into another slot decodes exactly as the original."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from autan.inference.llama import LlamaContext, LlamaModel
+from autan.inference.prefix_cache import MIN_PREFILL
+from autan.inference.sampling import SamplingParams
+from autan.inference.scheduler import BatchPlan, Scheduler
+from autan.inference.sequence import Sequence, SequenceOutput
+from autan.models.packaged import packaged_model_path
+
+pytestmark = pytest.mark.model
+
+CONTEXT = 1024
+SYSTEM = (
+    "You are the support desk of a bicycle shop. Answer briefly and politely. "
+    "Repairs take two days; a new chain costs twenty euros; we open at nine. " * 6
+)
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[LlamaModel]:
+    m = LlamaModel(packaged_model_path())
+    yield m
+    m.close()
+
+
+@pytest.fixture
+def contexts(model: LlamaModel) -> Iterator[list[LlamaContext]]:
+    made: list[LlamaContext] = []
+    yield made
+    for ctx in made:
+        ctx.close()
+
+
+def scheduler(
+    model: LlamaModel, made: list[LlamaContext], *, slots: int, prefix_cache: bool
+) -> Scheduler:
+    ctx = LlamaContext(model, slots=slots, context=CONTEXT, batch_tokens=128, threads=2)
+    made.append(ctx)
+    return Scheduler(ctx, slots=slots, batch_tokens=128, prefix_cache=prefix_cache)
+
+
+def submit(s: Scheduler, model: LlamaModel, question: str, max_tokens: int) -> Sequence:
+    prompt = tokens(model, question)
+    outputs: list[SequenceOutput] = []
+    seq = Sequence.create(
+        prompt,
+        SamplingParams(temperature=0.0, max_tokens=max_tokens),
+        outputs.append,
+        context=CONTEXT,
+        piece=model.piece,
+    )
+    s.add(seq)
+    return seq
+
+
+def tokens(model: LlamaModel, question: str) -> list[int]:
+    text = f"{SYSTEM}\nQuestion: {question}\nAnswer:"
+    return model.tokenize(text, add_special=True, parse_special=False)
+
+
+def run(s: Scheduler) -> None:
+    while s.has_work:
+        s.step()
+
+
+def cold(model: LlamaModel, made: list[LlamaContext], question: str, max_tokens: int) -> list[int]:
+    s = scheduler(model, made, slots=1, prefix_cache=False)
+    seq = submit(s, model, question, max_tokens)
+    run(s)
+    return seq.output
+
+
+def test_a_hit_in_place_gives_the_cold_greedy_tokens(
+    model: LlamaModel, contexts: list[LlamaContext]
+) -> None:
+    s = scheduler(model, contexts, slots=2, prefix_cache=True)
+    first = submit(s, model, "When do you open?", 16)
+    run(s)
+    again = submit(s, model, "When do you open?", 16)
+    run(s)
+    assert again.output == first.output
+    assert s.stats.cached_prompt_tokens == len(again.prompt) - MIN_PREFILL
+    other = submit(s, model, "How much is a chain?", 16)
+    run(s)
+    assert s.stats.prefix_hits == 2
+    assert other.output == cold(model, contexts, "How much is a chain?", 16)
+
+
+def test_a_copied_stream_decodes_bit_for_bit_like_the_original(
+    model: LlamaModel, contexts: list[LlamaContext]
+) -> None:
+    prompt = tokens(model, "When do you open?")
+    keep = len(prompt) - MIN_PREFILL
+
+    def decode(ctx: LlamaContext, slot: int, toks: list[int], start: int) -> None:
+        n = len(toks)
+        ctx.decode(BatchPlan(toks, list(range(start, start + n)), [slot] * n, [False] * n))
+
+    def tail_logits(ctx: LlamaContext, slot: int) -> list[float]:
+        n = len(prompt) - keep
+        wanted = [False] * (n - 1) + [True]
+        ctx.decode(BatchPlan(prompt[keep:], list(range(keep, len(prompt))), [slot] * n, wanted))
+        return ctx.logits(n - 1).tolist()
+
+    def context() -> LlamaContext:
+        ctx = LlamaContext(model, slots=2, context=CONTEXT, batch_tokens=256, threads=2)
+        contexts.append(ctx)
+        return ctx
+
+    original = context()
+    decode(original, 0, prompt, 0)
+    assert original.truncate(0, keep) == keep
+    expected = tail_logits(original, 0)
+
+    copied = context()
+    decode(copied, 0, prompt, 0)
+    copied.copy(0, 1)
+    assert copied.truncate(1, keep) == keep
+    # The source is reused for another prompt before the copy is read: llama.cpp copies the
+    # buffers at the start of the next decode, before that decode writes to the source.
+    assert copied.truncate(0, 0) == 0
+    decode(copied, 0, tokens(model, "Something else entirely?"), 0)
+    assert tail_logits(copied, 1) == expected

@@ -1,0 +1,89 @@
+from autan.inference.prefix_cache import (
+    MIN_COPY_GAIN,
+    MIN_HIT,
+    MIN_PREFILL,
+    Placement,
+    PrefixCache,
+)
+
+PREFIX = list(range(1000, 1000 + MIN_HIT + 2 * MIN_COPY_GAIN))
+TAIL = list(range(2000, 2000 + MIN_PREFILL))  # what a hit always decodes again
+
+
+def taken(slots: int, *, enabled: bool = True) -> PrefixCache:
+    """A cache whose slots are all in use."""
+    cache = PrefixCache(slots, enabled=enabled)
+    for _ in range(slots):
+        cache.place([1])
+    return cache
+
+
+def test_a_free_slot_holding_the_longest_prefix_is_chosen() -> None:
+    cache = taken(3)
+    cache.release(0, PREFIX[:MIN_HIT])
+    cache.release(1, [*PREFIX[:40], 7])
+    cache.release(2, [9, 9])
+    assert cache.place([*PREFIX[:40], 8, *TAIL]) == Placement(slot=1, keep=40)
+    assert cache.free == [0, 2]
+
+
+def test_a_match_shorter_than_min_hit_leaves_its_slot_alone() -> None:
+    cache = taken(2)
+    cache.release(0, [])
+    cache.release(1, PREFIX)
+    short = [*PREFIX[: MIN_HIT - 1], 0, *TAIL]
+    assert cache.place(short) == Placement(slot=0, keep=0)
+    assert cache.held(1) == PREFIX
+
+
+def test_the_last_min_prefill_prompt_tokens_are_always_decoded() -> None:
+    cache = taken(1)
+    prompt = [*PREFIX, *TAIL]
+    cache.release(0, prompt)
+    assert cache.place(prompt) == Placement(slot=0, keep=len(PREFIX))
+
+
+def test_a_prompt_of_min_prefill_tokens_reuses_nothing() -> None:
+    cache = taken(1)
+    cache.release(0, TAIL)
+    assert cache.place(TAIL) == Placement(slot=0, keep=0)
+
+
+def test_without_a_match_the_least_recently_released_slot_is_taken() -> None:
+    cache = taken(3)
+    cache.release(2, [5])
+    cache.release(0, [6])
+    cache.release(1, [7])
+    assert cache.place([8, *TAIL]) == Placement(slot=2, keep=0)
+
+
+def test_a_placed_slot_forgets_what_it_held_until_released() -> None:
+    cache = taken(1)
+    cache.release(0, PREFIX)
+    cache.place([*PREFIX, *TAIL])
+    assert cache.held(0) == []
+
+
+def test_a_much_longer_match_in_a_busy_slot_is_copied_into_a_free_one() -> None:
+    cache = PrefixCache(2)
+    busy = cache.place([1])
+    placed = cache.place([*PREFIX, *TAIL], [(busy.slot, [*PREFIX, 7, 7])])
+    assert placed == Placement(slot=1, keep=len(PREFIX), source=0)
+
+
+def test_a_copy_must_save_at_least_min_copy_gain_tokens() -> None:
+    prompt = [*PREFIX, *TAIL]
+    for gain, copied in ((MIN_COPY_GAIN - 1, False), (MIN_COPY_GAIN, True)):
+        cache = taken(2)
+        cache.release(1, PREFIX[:MIN_HIT])
+        placed = cache.place(prompt, [(0, PREFIX[: MIN_HIT + gain])])
+        expected = Placement(1, MIN_HIT + gain, 0) if copied else Placement(1, MIN_HIT)
+        assert placed == expected
+
+
+def test_disabled_cache_reuses_nothing_and_copies_nothing() -> None:
+    cache = taken(2, enabled=False)
+    cache.release(0, PREFIX)
+    placed = cache.place([*PREFIX, *TAIL], [(1, PREFIX)])
+    assert placed == Placement(slot=0, keep=0)
+    assert cache.held(0) == []
