@@ -15,6 +15,7 @@ from autan.chat.tools import ToolPlan, plan_tools
 from autan.chat.validation import validate_messages
 from autan.errors import InvalidRequest
 from autan.inference.constraints import Grammar, GrammarError, Grammars
+from autan.inference.engine import Engine
 from autan.inference.sampling import SamplingParams
 from autan.models.registry import ModelRegistry, ServedModel
 from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse, CompletionChunk
@@ -55,12 +56,14 @@ def _response_rule(req: ChatCompletionRequest) -> str | None:
 class ChatService:
     def __init__(self, registry: ModelRegistry) -> None:
         self._registry = registry
-        self._formats: dict[str, PromptFormat] = {}
+        # By model id, with the engine it was built for: a model unloaded and loaded again has
+        # a new engine, and a format must never reach into a closed one.
+        self._formats: dict[str, tuple[Engine, PromptFormat]] = {}
 
     def _format(self, model: ServedModel) -> PromptFormat:
         """Mistral-tokenizer models are prompted by mistral-common; others by their template."""
-        fmt = self._formats.get(model.id)
-        if fmt is None:
+        engine, fmt = self._formats.get(model.id, (None, None))
+        if fmt is None or engine is not model.engine:
             if model.mistral_tokenizer is not None:
                 fmt = MistralPrompt(model.mistral_tokenizer)
             else:
@@ -69,7 +72,7 @@ class ChatService:
                     info.chat_template, bos_text=info.bos_text, eos_text=info.eos_text
                 )
                 fmt = TemplatePrompt(model.engine, template)
-            self._formats[model.id] = fmt
+            self._formats[model.id] = (model.engine, fmt)
         return fmt
 
     def _grammar(

@@ -8,6 +8,7 @@ from autan.chat.admission import Admission, dispatch
 from autan.chat.completion import Choice, Completion
 from autan.chat.service import stop_strings
 from autan.fim.prompt import FimPrompt, fim_prompt
+from autan.inference.engine import Engine
 from autan.inference.sampling import SamplingParams
 from autan.models.registry import ModelRegistry, ServedModel
 from autan.protocol.chat import ChatCompletionResponse, CompletionChunk
@@ -17,13 +18,14 @@ from autan.protocol.fim import FIMCompletionRequest
 class FimService:
     def __init__(self, registry: ModelRegistry) -> None:
         self._registry = registry
-        self._prompts: dict[str, FimPrompt] = {}
+        # With the engine each was built for: a reloaded model gets a new one (see ChatService).
+        self._prompts: dict[str, tuple[Engine, FimPrompt]] = {}
 
     def _prompt(self, model: ServedModel, name: str) -> FimPrompt:
-        prompt = self._prompts.get(model.id)
-        if prompt is None:
+        engine, prompt = self._prompts.get(model.id, (None, None))
+        if prompt is None or engine is not model.engine:
             prompt = fim_prompt(model.engine, model.mistral_tokenizer, model_name=name)
-            self._prompts[model.id] = prompt
+            self._prompts[model.id] = (model.engine, prompt)
         return prompt
 
     async def _begin(self, req: FIMCompletionRequest, admission: Admission | None) -> Completion:

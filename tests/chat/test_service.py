@@ -58,3 +58,38 @@ def test_a_stream_holds_the_model_until_its_last_chunk_or_until_dropped(
         return users
 
     assert asyncio.run(go()) == [1, 0, 1, 0]
+
+
+def test_a_model_loaded_again_is_prompted_through_its_new_engine() -> None:
+    """Formats are cached per model; one built for an unloaded engine must not be reused."""
+    from autan.models.registry import ModelRegistry
+    from tests.fakes import FakeLoader, fake_card
+
+    engines = []
+
+    def make(card: object) -> object:
+        engine, _ = fake_engine(b"Hi")
+        engines.append(engine)
+        return engine
+
+    cards = [fake_card("a", preload=True), fake_card("b")]
+    registry = ModelRegistry(cards, FakeLoader(make, memory_bytes=100), max_loaded_memory=150)  # type: ignore[arg-type]
+    service = ChatService(registry)
+
+    async def chat(name: str) -> str:
+        body = {**REQUEST, "model": name}
+        reply = await service.complete(ChatCompletionRequest.model_validate(body))
+        return str(reply.choices[0].message.content)
+
+    async def go() -> list[str]:
+        await registry.preload()
+        return [await chat(name) for name in ("a", "b", "a")]
+
+    try:
+        assert asyncio.run(go()) == ["Hi", "Hi", "Hi"]
+        assert len(engines) == 3  # a, b (a unloaded), a again
+        first_a, _, second_a = engines
+        fmt = service._format(registry.resolve("a").served)  # type: ignore[arg-type]
+        assert fmt._engine is second_a and fmt._engine is not first_a  # type: ignore[attr-defined]
+    finally:
+        registry.close()

@@ -70,7 +70,7 @@ def test_both_models_answer_in_turn_and_the_idle_one_is_unloaded(server: Server)
     assert health["second"]["loads"] == 2 and health["second"]["unloads"] == 1
 
     cards = {c.id: c for c in client.models.list().data or []}
-    assert set(cards) == {"first", "second"}
+    assert set(cards) == {"first", "second", "all-minilm-l6-v2"}  # and the embedding model
     assert cards["second"].aliases == ["second-alias"]
     assert cards["second"].max_context_length == 512
 
