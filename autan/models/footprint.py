@@ -29,6 +29,7 @@ class Footprint:
     context_train: int
     file_bytes: int
     kv_bytes_per_cell: int  # K and V of every layer for one token
+    fim: bool = False  # declares fill-in-the-middle tokens (tokenizer.ggml.fim_*_token_id)
 
     @classmethod
     def read(cls, path: Path) -> Footprint:
@@ -75,6 +76,10 @@ class Footprint:
             * n_head_kv
             * (head_k + head_v)
             * _KV_CELL_ELEMENT_BYTES,
+            fim=all(
+                meta.text(f"tokenizer.ggml.fim_{part}_token_id") is not None
+                for part in ("pre", "mid", "suf")
+            ),
         )
 
     def context_for(self, wanted: int) -> int:

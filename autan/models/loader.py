@@ -38,6 +38,7 @@ class LocalLoader:
             context=context,
             memory_bytes=footprint.memory_bytes(context, card.parallel or engine.parallel),
             description=card.description or footprint.description,
+            fim=footprint.fim,
         )
 
     def load(self, card: ModelCard, plan: LoadPlan) -> ServedModel:

@@ -53,6 +53,7 @@ class LoadPlan:
     context: int  # cells per sequence: the card's max_context_length
     memory_bytes: int  # weights + KV cache, counted against max_loaded_memory
     description: str | None = None
+    fim: bool = False  # the GGUF declares FIM tokens: /v1/fim/completions works on it
 
 
 class ModelLoader(Protocol):

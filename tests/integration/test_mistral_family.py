@@ -139,6 +139,14 @@ def test_fim_complete_and_stream(codestral: Mistral) -> None:
     assert chunks[-1].data.usage is not None
 
 
+def test_cards_say_which_models_fill_in_the_middle(codestral: Mistral, mistral: Mistral) -> None:
+    def fim(client: Mistral) -> bool:
+        card = client.models.retrieve(model_id="mistral-small-latest")
+        return bool(card.capabilities.completion_fim)
+
+    assert fim(codestral) and not fim(mistral)
+
+
 def test_fim_on_a_model_without_fim_is_a_400(mistral: Mistral) -> None:
     with pytest.raises(SDKError) as e:
         mistral.fim.complete(model="mistral-small-latest", prompt="def f(", max_tokens=4)

@@ -73,3 +73,10 @@ def test_loads_the_packaged_model_with_the_card_settings(tmp_path: Path) -> None
         assert asyncio.run(go()) == (512, 2, "smollm2-135m-instruct", False)
     finally:
         registry.close()
+
+
+def test_a_gguf_with_fim_tokens_plans_fim(codestral_tekken: Path, dense_v3: Path) -> None:
+
+    loader = LocalLoader(Settings())
+    assert loader.plan(ModelCard(id="c", path=codestral_tekken)).fim is True
+    assert loader.plan(ModelCard(id="m", path=dense_v3)).fim is False

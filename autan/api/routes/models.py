@@ -19,7 +19,13 @@ def model_card(model: RegisteredModel) -> ModelCardPublic:
         created=model.created,
         name=card.id,
         description=model.plan.description,
-        capabilities=ModelCapabilities(**card.capabilities.model_dump()),
+        capabilities=ModelCapabilities(
+            **{
+                **card.capabilities.model_dump(),
+                # A GGUF that declares FIM tokens can serve /v1/fim/completions.
+                "completion_fim": card.capabilities.completion_fim or model.plan.fim,
+            }
+        ),
         max_context_length=model.plan.context,
         aliases=list(card.aliases),
         default_model_temperature=DEFAULT_TEMPERATURE,
