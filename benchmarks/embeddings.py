@@ -30,7 +30,7 @@ from autan.embeddings.batcher import EmbeddingBatcher
 from autan.embeddings.model import EmbeddingModel
 from autan.embeddings.output_format import OutputFormat
 from autan.settings import EmbeddingSettings
-from benchmarks.compare import ROOT, _free_port, _machine, _wait_ready
+from benchmarks.compare import ROOT, _free_port, _machine, _wait_ready, autan_serve_cmd
 
 SUBJECTS = ["The new manager", "A small bakery", "My neighbour", "The city council", "Our team"]
 VERBS = ["announced", "postponed", "celebrated", "reviewed", "cancelled", "planned"]
@@ -160,20 +160,7 @@ def main() -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     (ROOT / ".bench").mkdir(exist_ok=True)
-    cmd = [
-        str(ROOT / ".venv" / "bin" / "autan"),
-        "serve",
-        "--port",
-        str(port),
-        "--threads",
-        str(a.threads),
-        "--parallel",
-        "1",
-        "--ctx-size",
-        "512",
-        "--log-level",
-        "warning",
-    ]
+    cmd = autan_serve_cmd(port, threads=a.threads, parallel=1, ctx_size=512)
     model = EmbeddingModel.load_packaged(EmbeddingSettings(threads=a.threads))
     batcher = EmbeddingBatcher(model, max_texts=EmbeddingSettings().batch_size)
     env = {**os.environ, "AUTAN_EMBEDDINGS__THREADS": str(a.threads)}

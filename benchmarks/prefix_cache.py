@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks import loadgen
-from benchmarks.compare import MODEL_ID, ROOT, _free_port, _machine, _wait_ready
+from benchmarks.compare import MODEL_ID, ROOT, _free_port, _machine, _wait_ready, autan_serve_cmd
 
 RULES = [
     "Greet the customer by name when the name is known, and never invent one.",
@@ -73,21 +73,9 @@ def body(system: str, question: str) -> dict[str, object]:
 @contextmanager
 def autan_server(a: argparse.Namespace, *flags: str) -> Iterator[str]:
     port = _free_port()
-    cmd = [
-        str(ROOT / ".venv" / "bin" / "autan"),
-        "serve",
-        "--port",
-        str(port),
-        "--threads",
-        str(a.threads),
-        "--parallel",
-        str(a.parallel),
-        "--ctx-size",
-        str(a.ctx_size),
-        "--log-level",
-        "warning",
-        *flags,
-    ]
+    cmd = autan_serve_cmd(
+        port, threads=a.threads, parallel=a.parallel, ctx_size=a.ctx_size, flags=flags
+    )
     (ROOT / ".bench").mkdir(exist_ok=True)
     with open(ROOT / ".bench" / "prefix-cache.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 
 from autan.models.random_gguf import RandomGGUF
+from autan.storage.database import Database
+from tests.databases import database_url
 from tests.server import Server, start_server, stop_server
 from tests.tiny_models import (
     CODESTRAL_TEKKEN,
@@ -50,3 +52,14 @@ def dense_v11(pytestconfig: pytest.Config, v11_tokenizer: Path) -> Path:
     return tiny_path(
         pytestconfig, RandomGGUF(tokenizer=str(v11_tokenizer), name="tiny-mistral-v11")
     )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated database, once on SQLite and once on PostgreSQL."""
+    for url in database_url(request.param, tmp_path):
+        database = Database.open(url, tmp_path)
+        try:
+            yield database
+        finally:
+            database.close()

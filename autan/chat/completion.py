@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,6 +16,7 @@ from autan.chat.admission import Admission
 from autan.chat.tool_format import Parsed, ParsedCall, ToolCallParser
 from autan.chat.tools import new_call_id
 from autan.inference.engine import ChoiceOutput
+from autan.models.registry import ModelRegistry, ServedModel
 from autan.protocol.chat import (
     AssistantMessagePublic,
     ChatCompletionChoice,
@@ -171,6 +172,21 @@ class Completion:
                     yield chunk(index, delta, choice.finish(out.finish_reason))
         finally:
             self._settle()
+
+
+async def start_leased(
+    registry: ModelRegistry, name: str, start: Callable[[ServedModel], Completion]
+) -> Completion:
+    """Acquire the model (loading it if needed) and ``start`` a completion on it; the model is
+    held until the completion's outputs end or are closed, or released at once if it fails."""
+    lease = await registry.lease(name)
+    try:
+        completion = start(lease.model)
+    except BaseException:
+        lease.release()
+        raise
+    completion.hold(lease)
+    return completion
 
 
 async def _released_after(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 
 from autan.chat.schemas import lark_json, lark_literal
-from autan.chat.tool_format import HistoryCall, Parsed, ParsedCall
+from autan.chat.tool_format import HistoryCall, Parsed, ParsedCall, read_call
 from autan.chat.tools import ToolMode, ToolPlan, ToolSpec
 
 OPEN = "<tool_call>"
@@ -129,12 +129,6 @@ class JsonToolParser:
 
 def _read_call(block: str) -> ParsedCall | None:
     try:
-        obj = json.loads(block)
+        return read_call(json.loads(block))
     except json.JSONDecodeError:
         return None
-    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
-        return None
-    args = obj.get("arguments", {})
-    if not isinstance(args, dict):
-        return None
-    return ParsedCall(obj["name"], json.dumps(args, ensure_ascii=False))

@@ -16,7 +16,7 @@ from typing import Any
 
 from autan.chat.prompt import SAFE_PROMPT, ChatPrompt, content_text
 from autan.chat.schemas import lark_json, lark_literal
-from autan.chat.tool_format import Parsed, ParsedCall
+from autan.chat.tool_format import Parsed, ParsedCall, read_call
 from autan.chat.tools import ToolMode, ToolPlan
 from autan.errors import InvalidRequest
 from autan.models.mistral_tokenizer import MistralTokenizer
@@ -167,7 +167,7 @@ class MistralReplyParser:
             items = json.loads(text)
         except json.JSONDecodeError:
             return []
-        calls = [c for c in map(_read_call, items if isinstance(items, list) else []) if c]
+        calls = [c for c in map(read_call, items if isinstance(items, list) else []) if c]
         if calls:
             self._held = ""
         return calls
@@ -197,20 +197,6 @@ def _partial_marker(text: str) -> int:
         if CALLS.startswith(text[-n:]):
             return n
     return 0
-
-
-def _read_call(obj: Any) -> ParsedCall | None:
-    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
-        return None
-    args = obj.get("arguments", {})
-    if isinstance(args, str):
-        try:
-            args = json.loads(args)
-        except json.JSONDecodeError:
-            return None
-    if not isinstance(args, dict):
-        return None
-    return ParsedCall(obj["name"], json.dumps(args, ensure_ascii=False))
 
 
 def _tool(name: str, description: str, parameters: dict[str, Any]) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from autan.chat.admission import Admission, dispatch
-from autan.chat.completion import Choice, Completion
+from autan.chat.completion import Choice, Completion, start_leased
 from autan.chat.mistral_prompt import MistralPrompt
 from autan.chat.prompt import PromptFormat
 from autan.chat.schemas import check_schema, lark_json
@@ -100,17 +100,10 @@ class ChatService:
         assert text_rule is not None
         return _compile(grammars, f"start: {text_rule}", "response_format")
 
-    async def _begin(self, req: ChatCompletionRequest, admission: Admission | None) -> Completion:
-        """Acquire the model (loading it if needed) and start the completion; the model is
-        held until the completion's outputs end or are closed."""
-        lease = await self._registry.lease(req.model)
-        try:
-            completion = self._start(req, lease.model, admission)
-        except BaseException:
-            lease.release()
-            raise
-        completion.hold(lease)
-        return completion
+    async def _leased(self, req: ChatCompletionRequest, admission: Admission | None) -> Completion:
+        return await start_leased(
+            self._registry, req.model, lambda model: self._start(req, model, admission)
+        )
 
     def _start(
         self, req: ChatCompletionRequest, model: ServedModel, admission: Admission | None
@@ -164,7 +157,7 @@ class ChatService:
     async def complete(
         self, req: ChatCompletionRequest, admission: Admission | None = None
     ) -> ChatCompletionResponse:
-        return await (await self._begin(req, admission)).response()
+        return await (await self._leased(req, admission)).response()
 
     async def stream(
         self, req: ChatCompletionRequest, admission: Admission | None = None
@@ -174,7 +167,7 @@ class ChatService:
         Each tool call arrives whole in one chunk. The request is validated and queued before
         the first chunk, so errors surface as a plain HTTP error, never inside a 200 stream.
         """
-        return (await self._begin(req, admission)).chunks()
+        return (await self._leased(req, admission)).chunks()
 
 
 def _compile(grammars: Grammars, lark: str, param: str) -> Grammar:

@@ -7,8 +7,9 @@ replies: both feed it text and read back content and complete calls.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from autan.chat.tools import ToolPlan, ToolSpec
 
@@ -17,6 +18,24 @@ from autan.chat.tools import ToolPlan, ToolSpec
 class ParsedCall:
     name: str
     arguments: str  # a JSON object, as text
+
+
+def read_call(obj: Any) -> ParsedCall | None:
+    """A ``{"name": ..., "arguments": {...}}`` object as a call, or None if it is not one.
+
+    Arguments written as a JSON string are read too; they must hold an object.
+    """
+    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+        return None
+    args = obj.get("arguments", {})
+    if isinstance(args, str):
+        try:
+            args = json.loads(args)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(args, dict):
+        return None
+    return ParsedCall(obj["name"], json.dumps(args, ensure_ascii=False))
 
 
 @dataclass(slots=True)

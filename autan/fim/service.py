@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from autan.chat.admission import Admission, dispatch
-from autan.chat.completion import Choice, Completion
+from autan.chat.completion import Choice, Completion, start_leased
 from autan.chat.service import stop_strings
 from autan.fim.prompt import FimPrompt, fim_prompt
 from autan.inference.engine import Engine
@@ -28,15 +28,10 @@ class FimService:
             self._prompts[model.id] = (model.engine, prompt)
         return prompt
 
-    async def _begin(self, req: FIMCompletionRequest, admission: Admission | None) -> Completion:
-        lease = await self._registry.lease(req.model)
-        try:
-            completion = self._start(req, lease.model, admission)
-        except BaseException:
-            lease.release()
-            raise
-        completion.hold(lease)
-        return completion
+    async def _leased(self, req: FIMCompletionRequest, admission: Admission | None) -> Completion:
+        return await start_leased(
+            self._registry, req.model, lambda model: self._start(req, model, admission)
+        )
 
     def _start(
         self, req: FIMCompletionRequest, model: ServedModel, admission: Admission | None
@@ -69,10 +64,10 @@ class FimService:
     async def complete(
         self, req: FIMCompletionRequest, admission: Admission | None = None
     ) -> ChatCompletionResponse:
-        return await (await self._begin(req, admission)).response()
+        return await (await self._leased(req, admission)).response()
 
     async def stream(
         self, req: FIMCompletionRequest, admission: Admission | None = None
     ) -> AsyncIterator[CompletionChunk]:
         """Chat-completion chunks; the request is checked and queued before the first one."""
-        return (await self._begin(req, admission)).chunks()
+        return (await self._leased(req, admission)).chunks()
