@@ -16,6 +16,7 @@ from autan.chat.validation import validate_messages
 from autan.errors import InvalidRequest
 from autan.inference.constraints import Grammar, GrammarError, Grammars
 from autan.inference.sampling import SamplingParams
+from autan.inference.sequence import Priority
 from autan.models.registry import ModelRegistry, ServedModel
 from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse, CompletionChunk
 
@@ -97,12 +98,14 @@ class ChatService:
         assert text_rule is not None
         return _compile(grammars, f"start: {text_rule}", "response_format")
 
-    async def _begin(self, req: ChatCompletionRequest, admission: Admission | None) -> Completion:
+    async def _begin(
+        self, req: ChatCompletionRequest, admission: Admission | None, priority: Priority
+    ) -> Completion:
         """Acquire the model (loading it if needed) and start the completion; the model is
         held until the completion's outputs end or are closed."""
         lease = await self._registry.lease(req.model)
         try:
-            completion = self._start(req, lease.model, admission)
+            completion = self._start(req, lease.model, admission, priority)
         except BaseException:
             lease.release()
             raise
@@ -110,7 +113,11 @@ class ChatService:
         return completion
 
     def _start(
-        self, req: ChatCompletionRequest, model: ServedModel, admission: Admission | None
+        self,
+        req: ChatCompletionRequest,
+        model: ServedModel,
+        admission: Admission | None,
+        priority: Priority,
     ) -> Completion:
         _reject_unsupported(req)
         validate_messages(req.messages)
@@ -151,7 +158,7 @@ class ChatService:
                 req.model,
                 prompt_tokens,
                 n * max_new,
-                lambda: model.engine.generate(prompt.tokens, params),
+                lambda: model.engine.generate(prompt.tokens, params, priority=priority),
             ),
             choices=[Choice(i, fmt.parser(plan)) for i in range(n)],
             prefix=prompt.prefix,
@@ -159,9 +166,14 @@ class ChatService:
         )
 
     async def complete(
-        self, req: ChatCompletionRequest, admission: Admission | None = None
+        self,
+        req: ChatCompletionRequest,
+        admission: Admission | None = None,
+        *,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> ChatCompletionResponse:
-        return await (await self._begin(req, admission)).response()
+        """The whole reply; ``priority`` BATCH for batch lines, admitted after interactive work."""
+        return await (await self._begin(req, admission, priority)).response()
 
     async def stream(
         self, req: ChatCompletionRequest, admission: Admission | None = None
@@ -171,7 +183,7 @@ class ChatService:
         Each tool call arrives whole in one chunk. The request is validated and queued before
         the first chunk, so errors surface as a plain HTTP error, never inside a 200 stream.
         """
-        return (await self._begin(req, admission)).chunks()
+        return (await self._begin(req, admission, Priority.INTERACTIVE)).chunks()
 
 
 def _compile(grammars: Grammars, lark: str, param: str) -> Grammar:

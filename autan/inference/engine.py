@@ -21,7 +21,7 @@ from autan.inference.constraints import Grammars
 from autan.inference.model_info import ModelInfo
 from autan.inference.sampling import SamplingParams
 from autan.inference.scheduler import DecodeBackend, Scheduler
-from autan.inference.sequence import Sequence, SequenceOutput, SequenceStatus
+from autan.inference.sequence import Priority, Sequence, SequenceOutput, SequenceStatus
 from autan.settings import EngineSettings
 
 if TYPE_CHECKING:
@@ -46,7 +46,11 @@ class Engine(Protocol):
         ...
 
     def generate(
-        self, prompt: list[int], choices: list[SamplingParams]
+        self,
+        prompt: list[int],
+        choices: list[SamplingParams],
+        *,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> AsyncIterator[ChoiceOutput]:
         """Run one sequence per entry of ``choices`` on ``prompt``; yield (choice, output)."""
         ...
@@ -102,7 +106,10 @@ class LocalEngine:
         self._model = model
         self._backend = backend
         self._scheduler = Scheduler(
-            backend, slots=settings.parallel, batch_tokens=settings.batch_tokens
+            backend,
+            slots=settings.parallel,
+            batch_tokens=settings.batch_tokens,
+            batch_slots=settings.batch_slots,
         )
         self._max_waiting = settings.max_waiting
         self.info = model.info
@@ -145,7 +152,11 @@ class LocalEngine:
             return self._grammars
 
     def generate(
-        self, prompt: list[int], choices: list[SamplingParams]
+        self,
+        prompt: list[int],
+        choices: list[SamplingParams],
+        *,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> AsyncIterator[ChoiceOutput]:
         """Queue the sequences now (errors raise here, before any output) and return their
         outputs. Must be called from the event loop that will consume them."""
@@ -163,6 +174,7 @@ class LocalEngine:
                 constraint=None
                 if params.grammar is None
                 else self.grammars.constraint(params.grammar),
+                priority=priority,
             )
             for i, params in enumerate(choices)
         ]

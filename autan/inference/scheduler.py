@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from autan.inference.sampling import Logits
-from autan.inference.sequence import Sequence, SequenceOutput, SequenceStatus
+from autan.inference.sequence import Priority, Sequence, SequenceOutput, SequenceStatus
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,14 @@ class SchedulerStats:
 class Scheduler:
     """Owns the slots and the queues; ``step`` runs one batched decode. Single-threaded."""
 
-    def __init__(self, backend: DecodeBackend, *, slots: int, batch_tokens: int) -> None:
+    def __init__(
+        self,
+        backend: DecodeBackend,
+        *,
+        slots: int,
+        batch_tokens: int,
+        batch_slots: int | None = None,
+    ) -> None:
         assert batch_tokens >= slots, f"batch_tokens ({batch_tokens}) must cover {slots} slots"
         self.backend = backend
         self.batch_tokens = batch_tokens
@@ -79,6 +86,8 @@ class Scheduler:
         self._free = list(range(slots))
         self._slot_tokens: list[list[int]] = [[] for _ in range(slots)]
         self.slots = slots
+        # Batch sequences never hold every slot: an interactive request always finds one free.
+        self.batch_slots = min(slots, batch_slots or max(1, slots - 1))
         self.stats = SchedulerStats()
         self._eog: npt.NDArray[np.intp] | None = None
 
@@ -87,6 +96,12 @@ class Scheduler:
         return bool(self.waiting or self.running)
 
     def add(self, seq: Sequence) -> None:
+        """Queue ``seq``: an interactive one ahead of every waiting batch sequence."""
+        if seq.priority is Priority.INTERACTIVE:
+            for i, other in enumerate(self.waiting):
+                if other.priority is Priority.BATCH:
+                    self.waiting.insert(i, seq)
+                    return
         self.waiting.append(seq)
 
     def step(self) -> None:
@@ -140,7 +155,12 @@ class Scheduler:
             self._release(seq)
 
     def _admit(self) -> None:
+        batch_running = sum(1 for s in self.running if s.priority is Priority.BATCH)
         while self.waiting and self._free:
+            if self.waiting[0].priority is Priority.BATCH:
+                if batch_running >= self.batch_slots:
+                    break  # only batch sequences wait behind this one
+                batch_running += 1
             seq = self.waiting.popleft()
             if seq.max_new_tokens <= 0:  # max_tokens 0: nothing to generate, nothing to decode
                 self._finish(seq, "length", "")

@@ -1,0 +1,51 @@
+"""Interactive sequences are admitted before batch ones, and batch ones never take every slot."""
+
+from autan.inference.scheduler import Scheduler
+from autan.inference.sequence import Priority
+from tests.fakes import ScriptBackend
+from tests.inference.test_scheduler import make_seq, run_until_idle
+
+
+def test_interactive_sequence_jumps_the_waiting_batch_sequences() -> None:
+    s = Scheduler(ScriptBackend(b"abcdefgh"), slots=1, batch_tokens=16, batch_slots=1)
+    batch = [make_seq(b"batch") for _ in range(3)]
+    for seq, _ in batch:
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    s.step()  # one batch sequence takes the slot, two wait
+    interactive, c = make_seq(b"live")
+    s.add(interactive)
+    assert s.waiting[0] is interactive
+    while interactive not in s.running:
+        s.step()
+    # The first slot to free up went to it, not to the batch sequences queued before it.
+    assert [seq for seq, _ in batch[1:]] == list(s.waiting)
+    run_until_idle(s)
+    assert c.text == "abcdefgh"
+    assert all(collector.text == "abcdefgh" for _, collector in batch)
+
+
+def test_batch_sequences_leave_one_slot_free_by_default() -> None:
+    s = Scheduler(ScriptBackend(b"abcdefgh"), slots=4, batch_tokens=16)
+    assert s.batch_slots == 3
+    for _ in range(6):
+        seq, _ = make_seq(b"batch")
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    s.step()
+    assert len(s.running) == 3 and len(s.waiting) == 3
+    interactive, c = make_seq(b"live")
+    s.add(interactive)
+    s.step()
+    assert interactive in s.running  # admitted at once: the free slot was kept for it
+    run_until_idle(s)
+    assert c.text == "abcdefgh"
+
+
+def test_batch_slots_is_a_cap_not_a_reservation_for_interactive_work() -> None:
+    s = Scheduler(ScriptBackend(b"ab"), slots=2, batch_tokens=16, batch_slots=1)
+    seqs = [make_seq(b"live") for _ in range(2)]
+    for seq, _ in seqs:
+        s.add(seq)
+    s.step()
+    assert len(s.running) == 2  # interactive sequences may use every slot
