@@ -70,6 +70,7 @@ class JobRunner:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._loop_of_task: asyncio.AbstractEventLoop | None = None
+        self._running: dict[str, JobLease] = {}
 
     def start(self) -> None:
         self._loop_of_task = asyncio.get_running_loop()
@@ -80,6 +81,17 @@ class JobRunner:
         from any thread."""
         if self._loop_of_task is not None:
             self._loop_of_task.call_soon_threadsafe(self._wake.set)
+
+    def cancelled(self, job_id: str) -> None:
+        """A cancel was just requested here: a job this process runs stops now rather than at
+        its next heartbeat (which is how cancels from other processes arrive). Any thread."""
+        if self._loop_of_task is not None:
+            self._loop_of_task.call_soon_threadsafe(self._mark_cancelled, job_id)
+
+    def _mark_cancelled(self, job_id: str) -> None:
+        lease = self._running.get(job_id)
+        if lease is not None:
+            lease.cancel_requested = True
 
     async def close(self) -> None:
         if self._task is not None:
@@ -109,6 +121,7 @@ class JobRunner:
         log.info("running %s job %s (attempt %d)", job.kind, job.id, job.attempts)
         work = asyncio.create_task(self.kinds[job.kind].run(lease))
         beat = asyncio.create_task(self._heartbeat(lease, work))
+        self._running[job.id] = lease
         try:
             await work
         except asyncio.CancelledError:
@@ -119,6 +132,7 @@ class JobRunner:
             log.exception("%s job %s failed", job.kind, job.id)
             await lease.finish(JobStatus.FAILED, {"errors": [{"message": str(e), "count": 1}]})
         finally:
+            del self._running[job.id]
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat

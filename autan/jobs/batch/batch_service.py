@@ -32,12 +32,14 @@ class BatchService:
         caller: BatchCaller,
         *,
         on_created: Callable[[], None] = lambda: None,
+        on_cancelled: Callable[[str], None] = lambda job_id: None,
     ) -> None:
         self.jobs = jobs
         self.files = files
         self.lines = BatchLines(jobs.db)
         self._caller = caller
         self._on_created = on_created
+        self._on_cancelled = on_cancelled
 
     def _input_lines(self, workspace_id: str, req: BatchJobCreate) -> list[BatchInputLine]:
         if bool(req.input_files) == bool(req.requests):
@@ -139,6 +141,7 @@ class BatchService:
 
     def cancel(self, workspace_id: str, job_id: str) -> Job:
         job = self.jobs.request_cancel(job_id, workspace_id=workspace_id, kind=KIND)
+        self._on_cancelled(job.id)
         self._on_created()  # a queued job is cancelled by the next worker that looks
         return job
 

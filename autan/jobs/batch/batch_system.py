@@ -58,8 +58,12 @@ class BatchSystem:
             runner = JobRunner(
                 store, [executor], lease_seconds=jobs.lease_seconds, poll_seconds=jobs.poll_seconds
             )
-        batches = BatchService(
-            store, file_store, caller, on_created=runner.wake if runner else lambda: None
+        batches = (
+            BatchService(store, file_store, caller)
+            if runner is None
+            else BatchService(
+                store, file_store, caller, on_created=runner.wake, on_cancelled=runner.cancelled
+            )
         )
         return cls(file_store, batches, UrlSigner.from_data_dir(data_dir), runner, files)
 
