@@ -191,8 +191,13 @@ class Scheduler:
     def _plan(self) -> tuple[BatchPlan, list[tuple[Sequence, int]]]:
         plan = BatchPlan([], [], [], [])
         sampled: list[tuple[Sequence, int]] = []
-        decoding = [s for s in self.running if not s.prefilling]
-        prefilling = [s for s in self.running if s.prefilling]
+        running = self.running
+        if any(s.prefilling and s.priority is Priority.INTERACTIVE for s in running):
+            # Batch sequences sit this step out: an interactive prompt's first token then
+            # comes as fast as on an idle engine.
+            running = [s for s in running if s.priority is Priority.INTERACTIVE]
+        decoding = [s for s in running if not s.prefilling]
+        prefilling = [s for s in running if s.prefilling]
         budget = self.batch_tokens - len(decoding)
         for seq in decoding + prefilling:
             chunk = seq.pending(budget if seq.prefilling else 1)

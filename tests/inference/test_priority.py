@@ -49,3 +49,23 @@ def test_batch_slots_is_a_cap_not_a_reservation_for_interactive_work() -> None:
         s.add(seq)
     s.step()
     assert len(s.running) == 2  # interactive sequences may use every slot
+
+
+def test_an_interactive_prefill_step_carries_no_batch_tokens() -> None:
+    backend = ScriptBackend(b"abcdefgh")
+    s = Scheduler(backend, slots=4, batch_tokens=64)
+    for _ in range(3):
+        seq, _ = make_seq(b"batch")
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    s.step()
+    s.step()  # three batch sequences decoding: 3 tokens a step
+    assert backend.batch_sizes[-1] == 3
+    interactive, c = make_seq(b"a long interactive prompt")
+    s.add(interactive)
+    s.step()
+    assert backend.batch_sizes[-1] == len(b"a long interactive prompt")  # its prefill alone
+    assert c.outputs[0].text == "a"  # and its first token
+    s.step()
+    assert backend.batch_sizes[-1] == 4  # then everyone decodes together again
+    run_until_idle(s)
