@@ -65,6 +65,14 @@ class EngineSettings(BaseModel):
         description="slots batch lines may hold at once; unset: all but one, so an "
         "interactive request always finds a free slot",
     )
+    batch_decodes_under_load: int = Field(
+        default=1,
+        ge=1,
+        description="batch sequences decoded per step while interactive requests come",
+    )
+    interactive_grace_seconds: float = Field(
+        default=1.0, ge=0, description="how long after the last interactive request that lasts"
+    )
 
 
 class ModelSettings(BaseModel):

@@ -88,6 +88,7 @@ def main() -> None:
     ap.add_argument("--ttft-requests", type=int, default=24)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--batch-slots", type=int, default=None, help="AUTAN_ENGINE__BATCH_SLOTS")
     a = ap.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="autan-bench-batch-"))
@@ -98,7 +99,10 @@ def main() -> None:
         "--parallel", str(a.parallel), "--ctx-size", "1024", "--no-embeddings",
         "--log-level", "warning",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    env = dict(os.environ)
+    if a.batch_slots is not None:
+        env["AUTAN_ENGINE__BATCH_SLOTS"] = str(a.batch_slots)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -145,6 +149,7 @@ def main() -> None:
     print(f"machine: {_machine()}")
     print(
         f"model {MODEL_ID}, --parallel {a.parallel}, --threads {a.threads}, "
+        f"batch slots {a.batch_slots or a.parallel - 1}, "
         f"{a.max_tokens} output tokens, greedy"
     )
     print(loadgen.format_rows("interactive, concurrency 8 (each round)", rounds))

@@ -110,6 +110,8 @@ class LocalEngine:
             slots=settings.parallel,
             batch_tokens=settings.batch_tokens,
             batch_slots=settings.batch_slots,
+            batch_decodes_under_load=settings.batch_decodes_under_load,
+            interactive_grace=settings.interactive_grace_seconds,
         )
         self._max_waiting = settings.max_waiting
         self.info = model.info

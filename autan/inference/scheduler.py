@@ -77,6 +77,8 @@ class Scheduler:
         slots: int,
         batch_tokens: int,
         batch_slots: int | None = None,
+        batch_decodes_under_load: int = 1,
+        interactive_grace: float = 1.0,
     ) -> None:
         assert batch_tokens >= slots, f"batch_tokens ({batch_tokens}) must cover {slots} slots"
         self.backend = backend
@@ -88,6 +90,13 @@ class Scheduler:
         self.slots = slots
         # Batch sequences never hold every slot: an interactive request always finds one free.
         self.batch_slots = min(slots, batch_slots or max(1, slots - 1))
+        # While interactive requests come (and ``interactive_grace`` seconds after the last),
+        # only this many batch sequences decode a step: steps stay short, so a new request
+        # waits little for the step in flight. At least one keeps batch work moving.
+        assert batch_decodes_under_load >= 1, "batch work must keep moving under load"
+        self.batch_decodes_under_load = batch_decodes_under_load
+        self.interactive_grace = interactive_grace
+        self._interactive_until = 0.0
         self.stats = SchedulerStats()
         self._eog: npt.NDArray[np.intp] | None = None
 
@@ -192,10 +201,17 @@ class Scheduler:
         plan = BatchPlan([], [], [], [])
         sampled: list[tuple[Sequence, int]] = []
         running = self.running
-        if any(s.prefilling and s.priority is Priority.INTERACTIVE for s in running):
+        interactive = [s for s in running if s.priority is Priority.INTERACTIVE]
+        now = time.monotonic()
+        if interactive:
+            self._interactive_until = now + self.interactive_grace
+        if any(s.prefilling for s in interactive):
             # Batch sequences sit this step out: an interactive prompt's first token then
             # comes as fast as on an idle engine.
-            running = [s for s in running if s.priority is Priority.INTERACTIVE]
+            running = interactive
+        elif now < self._interactive_until:
+            batch = [s for s in running if s.priority is Priority.BATCH]
+            running = interactive + batch[: self.batch_decodes_under_load]
         decoding = [s for s in running if not s.prefilling]
         prefilling = [s for s in running if s.prefilling]
         budget = self.batch_tokens - len(decoding)

@@ -67,5 +67,22 @@ def test_an_interactive_prefill_step_carries_no_batch_tokens() -> None:
     assert backend.batch_sizes[-1] == len(b"a long interactive prompt")  # its prefill alone
     assert c.outputs[0].text == "a"  # and its first token
     s.step()
-    assert backend.batch_sizes[-1] == 4  # then everyone decodes together again
+    # While interactive work runs, one batch sequence decodes beside it: short steps.
+    assert backend.batch_sizes[-1] == 2
+    run_until_idle(s)
+
+
+def test_without_interactive_work_every_batch_sequence_decodes() -> None:
+    backend = ScriptBackend(b"abcdefghijkl")
+    s = Scheduler(backend, slots=4, batch_tokens=64, interactive_grace=0.0)
+    interactive, c = make_seq(b"live", max_tokens=2)
+    s.add(interactive)
+    for _ in range(3):
+        seq, _ = make_seq(b"batch")
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    while c.finish is None:
+        s.step()
+    s.step()  # the interactive sequence is gone and its grace is zero: all three decode
+    assert backend.batch_sizes[-1] == 3
     run_until_idle(s)

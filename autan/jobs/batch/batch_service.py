@@ -22,6 +22,14 @@ from autan.storage.job_tables import JobRow
 from autan.storage.tables import utcnow
 
 KIND = "batch"
+MAX_CUSTOM_ID = 512
+
+
+def _checked(line: BatchInputLine) -> BatchInputLine:
+    if line.custom_id is not None and len(line.custom_id) > MAX_CUSTOM_ID:
+        reason = f"custom_id is {len(line.custom_id)} characters; at most {MAX_CUSTOM_ID}"
+        return BatchInputLine(line.custom_id[:MAX_CUSTOM_ID], None, reason)
+    return line
 
 
 class BatchService:
@@ -66,7 +74,7 @@ class BatchService:
         if req.agent_id is not None:
             raise InvalidRequest("Agents are not served here; give a model", param="agent_id")
         self._caller.check(req.endpoint, req.model)
-        lines = self._input_lines(workspace_id, req)
+        lines = [_checked(line) for line in self._input_lines(workspace_id, req)]
         if not lines:
             raise InvalidRequest("The batch holds no request", param="input_files")
         runnable = [line for line in lines if line.invalid is None]
