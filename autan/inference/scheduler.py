@@ -165,9 +165,16 @@ class Scheduler:
 
     def _admit(self) -> None:
         batch_running = sum(1 for s in self.running if s.priority is Priority.BATCH)
+        # Under interactive load batch work shrinks to the sequences that decode, handing its
+        # other slots back to interactive requests as its lines end.
+        batch_cap = (
+            self.batch_decodes_under_load
+            if time.monotonic() < self._interactive_until
+            else self.batch_slots
+        )
         while self.waiting and self._free:
             if self.waiting[0].priority is Priority.BATCH:
-                if batch_running >= self.batch_slots:
+                if batch_running >= batch_cap:
                     break  # only batch sequences wait behind this one
                 batch_running += 1
             seq = self.waiting.popleft()

@@ -86,3 +86,23 @@ def test_without_interactive_work_every_batch_sequence_decodes() -> None:
     s.step()  # the interactive sequence is gone and its grace is zero: all three decode
     assert backend.batch_sizes[-1] == 3
     run_until_idle(s)
+
+
+def test_under_interactive_load_batch_work_gives_its_slots_back() -> None:
+    backend = ScriptBackend(b"abcdefghijklmnopqrstuvwxyz")
+    s = Scheduler(backend, slots=4, batch_tokens=64, interactive_grace=60.0)
+    for _ in range(6):
+        seq, _ = make_seq(b"batch", max_tokens=2)
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    s.step()
+    assert sum(seq.priority is Priority.BATCH for seq in s.running) == 3
+    live, c = make_seq(b"live")
+    s.add(live)
+    while c.finish is None and len(backend.batch_sizes) < 200:
+        s.step()
+        # Lines that end are not replaced while interactive work runs: one batch at most.
+        batch = sum(seq.priority is Priority.BATCH for seq in s.running)
+        assert batch <= 3
+    assert sum(seq.priority is Priority.BATCH for seq in s.running) <= 1
+    run_until_idle(s)
