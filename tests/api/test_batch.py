@@ -124,18 +124,21 @@ def test_inline_requests_and_inline_results(platform: Platform) -> None:
     assert job.outputs[1]["response"]["body"]["choices"][0]["message"]["content"] == "Hel"
 
 
-def test_fim_and_model_in_each_body(platform: Platform) -> None:
+def test_a_line_the_endpoint_refuses_gets_its_answer_in_the_error_file(
+    platform: Platform,
+) -> None:
     client = sdk(platform)
+    body = {"model": "fake-model", "prompt": "def f(", "max_tokens": 2}
     job = client.batch.jobs.create(
-        requests=[
-            {"custom_id": "f", "body": {"model": "fake-model", "prompt": "def f(", "max_tokens": 2}}
-        ],
-        endpoint="/v1/fim/completions",
+        requests=[{"custom_id": "f", "body": body}], endpoint="/v1/fim/completions"
     )
     job = wait_done(client, job.id)
-    assert job.status == "SUCCESS"
-    # The fake vocabulary has no FIM tokens: the service refuses, and the line says why.
-    assert job.failed_requests + job.succeeded_requests == 1
+    # The fake model has no FIM tokens: the FIM service refuses, as it would over HTTP.
+    assert (job.status, job.succeeded_requests, job.failed_requests) == ("SUCCESS", 0, 1)
+    assert job.error_file is not None and job.output_file is None
+    (line,) = read_lines(client, job.error_file)
+    assert line["custom_id"] == "f" and line["response"]["status_code"] == 400
+    assert "fill-in-the-middle" in line["error"]["message"]
 
 
 def test_batch_usage_is_billed_at_half_price_and_not_rate_limited(platform: Platform) -> None:
