@@ -134,3 +134,29 @@ class NotFound(AutanError):
 
     def __init__(self, what: str, ident: str) -> None:
         super().__init__(f"No {what} with id {ident}", code="not_found")
+
+
+class FileTooLarge(AutanError):
+    """An upload larger than the configured limit (413)."""
+
+    status = 413
+    type = "invalid_request_error"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"File too large: uploads are limited to {limit} bytes on this server "
+            "(AUTAN_FILES__MAX_UPLOAD_BYTES)",
+            param="file",
+            code="file_too_large",
+        )
+        self.limit = limit
+
+
+class Conflict(AutanError):
+    """The object is not in a state that allows this (409): cancelling a finished job."""
+
+    status = 409
+    type = "invalid_request_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="conflict")

@@ -62,6 +62,20 @@ class EngineSettings(BaseModel):
     prefix_cache: bool = Field(
         default=True, description="reuse the KV of a prompt prefix an earlier request decoded"
     )
+    batch_slots: int | None = Field(
+        default=None,
+        ge=1,
+        description="slots batch lines may hold at once; unset: all but one, so an "
+        "interactive request always finds a free slot",
+    )
+    batch_decodes_under_load: int = Field(
+        default=1,
+        ge=1,
+        description="batch sequences decoded per step while interactive requests come",
+    )
+    interactive_grace_seconds: float = Field(
+        default=1.0, ge=0, description="how long after the last interactive request that lasts"
+    )
 
 
 class ModelSettings(BaseModel):
@@ -116,6 +130,30 @@ class AccountsSettings(BaseModel):
     redis_prefix: str = Field(default="autan:", description="prefix of every Redis key")
 
 
+class FilesSettings(BaseModel):
+    """Uploaded files: how large, and how long signed download URLs live."""
+
+    max_upload_bytes: ByteSize = Field(
+        default=512 * 1024**2, description="largest upload accepted; larger ones get 413"
+    )
+    url_expiry_hours: int = Field(
+        default=24, ge=1, le=168, description="default lifetime of a signed download URL"
+    )
+
+
+class JobsSettings(BaseModel):
+    """The in-process job runner: batch jobs (and later fine-tuning) claimed from the database."""
+
+    enabled: bool = Field(default=True, description="run jobs in the serving process")
+    lease_seconds: float = Field(
+        default=30.0, gt=0, description="a worker silent this long loses its job to another"
+    )
+    poll_seconds: float = Field(default=1.0, gt=0, description="how often idle workers look")
+    batch_concurrency: int = Field(
+        default=16, ge=1, description="lines of one batch job in flight at once"
+    )
+
+
 class Settings(BaseSettings):
     """Everything autan reads at start; validated once, handed down by section."""
 
@@ -149,6 +187,8 @@ class Settings(BaseSettings):
     no_auth: bool = Field(default=False, description="serve without API keys (experiments only)")
     accounts: AccountsSettings = Field(default_factory=AccountsSettings)
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    files: FilesSettings = Field(default_factory=FilesSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
 
     @property
     def models_path(self) -> Path:

@@ -136,8 +136,10 @@ async def run_level(
     n_requests: int,
     max_tokens: int,
     extra: dict[str, object] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> LevelResult:
-    """``n_requests`` streamed requests, ``concurrency`` at a time; ``extra`` joins each body."""
+    """``n_requests`` streamed requests, ``concurrency`` at a time; ``extra`` joins each body,
+    ``headers`` (an API key) each request."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     for i in range(n_requests):
         queue.put_nowait(PROMPTS[i % len(PROMPTS)])
@@ -145,7 +147,7 @@ async def run_level(
     # A fresh connection per request: llama-server's HTTP library closes kept-alive connections
     # after a few requests, which would fail the next request sent on them.
     limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=0)
-    async with httpx.AsyncClient(timeout=600, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=600, limits=limits, headers=headers) as client:
 
         async def worker() -> None:
             while not queue.empty():
@@ -160,8 +162,8 @@ async def run_level(
     return level
 
 
-async def warm_up(url: str, model: str) -> None:
-    async with httpx.AsyncClient(timeout=600) as client:
+async def warm_up(url: str, model: str, headers: dict[str, str] | None = None) -> None:
+    async with httpx.AsyncClient(timeout=600, headers=headers) as client:
         await one_request(client, url, model, "Hello", 8)
 
 

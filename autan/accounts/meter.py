@@ -63,6 +63,8 @@ class Meter:
         defaults = accounts.settings
         self._rpm = key.requests_per_minute or defaults.default_requests_per_minute
         self._tpm = key.tokens_per_minute or defaults.default_tokens_per_minute
+        if batch:  # batch lines do not count against real-time limits (spend limits still hold)
+            self._rpm = self._tpm = None
 
     # A bucket's state is a time, which means a different thing under another limit: a
     # changed limit starts a fresh bucket.

@@ -16,8 +16,10 @@ from autan.api.routes import (
     admin_billing,
     admin_keys,
     admin_workspaces,
+    batch,
     chat,
     embeddings,
+    files,
     fim,
     health,
     models,
@@ -25,22 +27,27 @@ from autan.api.routes import (
 from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
 from autan.fim.service import FimService
+from autan.jobs.batch.batch_caller import BatchCaller
+from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
 
 OpenAccounts = Callable[[ModelRegistry], Accounts]
+OpenBatch = Callable[[Accounts, BatchCaller], BatchSystem]
 
 
 def create_app(
     load_registry: Callable[[], ModelRegistry],
     open_accounts: OpenAccounts | None = None,
     load_embeddings: Callable[[], EmbeddingService | None] = lambda: None,
+    open_batch: OpenBatch | None = None,
 ) -> FastAPI:
     """Build the app; the loaders run at start-up, then the models marked ``preload`` load, so
     the server answers its first request without waiting for them.
 
     ``open_accounts`` (given the registry, for prices) turns on API keys, limits and usage;
     without it every request is served without a key (``--no-auth``). ``load_embeddings`` may
-    give None: ``/v1/embeddings`` then answers 404 for every model.
+    give None: ``/v1/embeddings`` then answers 404 for every model. ``open_batch`` (with
+    accounts on) serves files and batch jobs and runs the jobs.
     """
 
     @asynccontextmanager
@@ -51,10 +58,18 @@ def create_app(
         app.state.fim = FimService(registry)
         app.state.embeddings = load_embeddings()
         app.state.accounts = open_accounts(registry) if open_accounts else None
+        app.state.batch = None
+        if open_batch is not None and app.state.accounts is not None:
+            caller = BatchCaller(registry, app.state.chat, app.state.fim, app.state.embeddings)
+            app.state.batch = open_batch(app.state.accounts, caller)
         try:
             await registry.preload()
+            if app.state.batch is not None:
+                app.state.batch.start()
             yield
         finally:
+            if app.state.batch is not None:
+                await app.state.batch.close()
             if app.state.accounts is not None:
                 app.state.accounts.close()
             registry.close()
@@ -70,6 +85,8 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(MeteringMiddleware)
     for router in (chat.router, fim.router, embeddings.router, models.router, health.router):
+        app.include_router(router)
+    for router in (files.router, batch.router):
         app.include_router(router)
     for router in (
         admin_keys.router,

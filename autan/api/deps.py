@@ -14,6 +14,7 @@ from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
 from autan.errors import Forbidden
 from autan.fim.service import FimService
+from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
 
 _bearer = HTTPBearer(auto_error=False)
@@ -38,6 +39,14 @@ def get_embedding_service(request: Request) -> EmbeddingService | None:
     """None when no embedding model is served (disabled, or its package is not installed)."""
     service: EmbeddingService | None = getattr(request.app.state, "embeddings", None)
     return service
+
+
+def get_batch_system(request: Request) -> BatchSystem:
+    """Files and batch jobs live in the accounts' database: 403 without API keys."""
+    system: BatchSystem | None = getattr(request.app.state, "batch", None)
+    if system is None:
+        raise Forbidden("Files and batch jobs need API keys, and this server runs with --no-auth")
+    return system
 
 
 def _secret(credentials: HTTPAuthorizationCredentials | None) -> str | None:
@@ -88,4 +97,5 @@ ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 FimServiceDep = Annotated[FimService, Depends(get_fim_service)]
 EmbeddingServiceDep = Annotated[EmbeddingService | None, Depends(get_embedding_service)]
 ApiKeyDep = Annotated[Meter | None, Depends(authenticate)]
+BatchSystemDep = Annotated[BatchSystem, Depends(get_batch_system)]
 AdminKeyDep = Annotated[ApiKey, Depends(authenticate_admin)]

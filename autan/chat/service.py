@@ -17,6 +17,7 @@ from autan.errors import InvalidRequest
 from autan.inference.constraints import Grammar, GrammarError, Grammars
 from autan.inference.engine import Engine
 from autan.inference.sampling import SamplingParams
+from autan.inference.sequence import Priority
 from autan.models.registry import ModelRegistry, ServedModel
 from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse, CompletionChunk
 
@@ -100,13 +101,19 @@ class ChatService:
         assert text_rule is not None
         return _compile(grammars, f"start: {text_rule}", "response_format")
 
-    async def _leased(self, req: ChatCompletionRequest, admission: Admission | None) -> Completion:
+    async def _leased(
+        self, req: ChatCompletionRequest, admission: Admission | None, priority: Priority
+    ) -> Completion:
         return await start_leased(
-            self._registry, req.model, lambda model: self._start(req, model, admission)
+            self._registry, req.model, lambda model: self._start(req, model, admission, priority)
         )
 
     def _start(
-        self, req: ChatCompletionRequest, model: ServedModel, admission: Admission | None
+        self,
+        req: ChatCompletionRequest,
+        model: ServedModel,
+        admission: Admission | None,
+        priority: Priority,
     ) -> Completion:
         _reject_unsupported(req)
         validate_messages(req.messages)
@@ -147,7 +154,7 @@ class ChatService:
                 req.model,
                 prompt_tokens,
                 n * max_new,
-                lambda: model.engine.generate(prompt.tokens, params),
+                lambda: model.engine.generate(prompt.tokens, params, priority=priority),
             ),
             choices=[Choice(i, fmt.parser(plan)) for i in range(n)],
             prefix=prompt.prefix,
@@ -155,9 +162,14 @@ class ChatService:
         )
 
     async def complete(
-        self, req: ChatCompletionRequest, admission: Admission | None = None
+        self,
+        req: ChatCompletionRequest,
+        admission: Admission | None = None,
+        *,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> ChatCompletionResponse:
-        return await (await self._leased(req, admission)).response()
+        """The whole reply; ``priority`` BATCH for batch lines, admitted after interactive work."""
+        return await (await self._leased(req, admission, priority)).response()
 
     async def stream(
         self, req: ChatCompletionRequest, admission: Admission | None = None
@@ -167,7 +179,7 @@ class ChatService:
         Each tool call arrives whole in one chunk. The request is validated and queued before
         the first chunk, so errors surface as a plain HTTP error, never inside a 200 stream.
         """
-        return (await self._leased(req, admission)).chunks()
+        return (await self._leased(req, admission, Priority.INTERACTIVE)).chunks()
 
 
 def _compile(grammars: Grammars, lark: str, param: str) -> Grammar:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from autan.cli import keys, models
+from autan.cli import jobs, keys, models
 from autan.cli.chat import chat
 from autan.cli.serve import serve
 from autan.cli.usage import usage
@@ -14,6 +14,7 @@ app.command()(serve)
 app.command()(chat)
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
+app.add_typer(jobs.app, name="jobs")
 app.command()(usage)
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from autan.accounts.accounts import ADMIN_KEY_FILE, Accounts
 from autan.accounts.prices import CardPrices
-from autan.api.app import OpenAccounts, create_app
+from autan.api.app import OpenAccounts, OpenBatch, create_app
 from autan.cli.options import (
     ContextOpt,
     DataDirOpt,
@@ -27,6 +27,8 @@ from autan.cli.options import (
 )
 from autan.embeddings.service import EmbeddingService
 from autan.errors import ModelsFileError
+from autan.jobs.batch.batch_caller import BatchCaller
+from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.footprint import GgufUnreadable
 from autan.models.loader import load_registry
 from autan.models.packaged import PackagedModelMissing
@@ -49,6 +51,19 @@ def _accounts_opener(settings: Settings) -> OpenAccounts:
         return accounts
 
     return open_accounts
+
+
+def _batch_opener(settings: Settings) -> OpenBatch:
+    def open_batch(accounts: Accounts, caller: BatchCaller) -> BatchSystem:
+        return BatchSystem.open(
+            accounts,
+            caller,
+            data_dir=settings.data_dir,
+            files=settings.files,
+            jobs=settings.jobs,
+        )
+
+    return open_batch
 
 
 def serve(
@@ -128,6 +143,7 @@ def serve(
         lambda: registry,
         None if settings.no_auth else _accounts_opener(settings),
         lambda: EmbeddingService.load(settings.embeddings),
+        None if settings.no_auth else _batch_opener(settings),
     )
     uvicorn.run(
         app,

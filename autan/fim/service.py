@@ -10,6 +10,7 @@ from autan.chat.service import stop_strings
 from autan.fim.prompt import FimPrompt, fim_prompt
 from autan.inference.engine import Engine
 from autan.inference.sampling import SamplingParams
+from autan.inference.sequence import Priority
 from autan.models.registry import ModelRegistry, ServedModel
 from autan.protocol.chat import ChatCompletionResponse, CompletionChunk
 from autan.protocol.fim import FIMCompletionRequest
@@ -28,13 +29,19 @@ class FimService:
             self._prompts[model.id] = (model.engine, prompt)
         return prompt
 
-    async def _leased(self, req: FIMCompletionRequest, admission: Admission | None) -> Completion:
+    async def _leased(
+        self, req: FIMCompletionRequest, admission: Admission | None, priority: Priority
+    ) -> Completion:
         return await start_leased(
-            self._registry, req.model, lambda model: self._start(req, model, admission)
+            self._registry, req.model, lambda model: self._start(req, model, admission, priority)
         )
 
     def _start(
-        self, req: FIMCompletionRequest, model: ServedModel, admission: Admission | None
+        self,
+        req: FIMCompletionRequest,
+        model: ServedModel,
+        admission: Admission | None,
+        priority: Priority,
     ) -> Completion:
         tokens = self._prompt(model, req.model).tokens(req.prompt, req.suffix or "")
         params = SamplingParams(
@@ -55,19 +62,24 @@ class FimService:
                 req.model,
                 len(tokens),
                 max_new,
-                lambda: model.engine.generate(tokens, [params]),
+                lambda: model.engine.generate(tokens, [params], priority=priority),
             ),
             choices=[Choice(0, None)],
             admission=admission,
         )
 
     async def complete(
-        self, req: FIMCompletionRequest, admission: Admission | None = None
+        self,
+        req: FIMCompletionRequest,
+        admission: Admission | None = None,
+        *,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> ChatCompletionResponse:
-        return await (await self._leased(req, admission)).response()
+        """The whole reply; ``priority`` BATCH for batch lines, admitted after interactive work."""
+        return await (await self._leased(req, admission, priority)).response()
 
     async def stream(
         self, req: FIMCompletionRequest, admission: Admission | None = None
     ) -> AsyncIterator[CompletionChunk]:
         """Chat-completion chunks; the request is checked and queued before the first one."""
-        return (await self._leased(req, admission)).chunks()
+        return (await self._leased(req, admission, Priority.INTERACTIVE)).chunks()

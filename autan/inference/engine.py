@@ -21,7 +21,7 @@ from autan.inference.constraints import Grammars
 from autan.inference.model_info import ModelInfo
 from autan.inference.sampling import SamplingParams
 from autan.inference.scheduler import DecodeBackend, Scheduler
-from autan.inference.sequence import Sequence, SequenceOutput, SequenceStatus
+from autan.inference.sequence import Priority, Sequence, SequenceOutput, SequenceStatus
 from autan.settings import EngineSettings
 
 if TYPE_CHECKING:
@@ -46,7 +46,11 @@ class Engine(Protocol):
         ...
 
     def generate(
-        self, prompt: list[int], choices: list[SamplingParams]
+        self,
+        prompt: list[int],
+        choices: list[SamplingParams],
+        *,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> AsyncIterator[ChoiceOutput]:
         """Run one sequence per entry of ``choices`` on ``prompt``; yield (choice, output)."""
         ...
@@ -109,6 +113,9 @@ class LocalEngine:
             slots=settings.parallel,
             batch_tokens=settings.batch_tokens,
             prefix_cache=settings.prefix_cache,
+            batch_slots=settings.batch_slots,
+            batch_decodes_under_load=settings.batch_decodes_under_load,
+            interactive_grace=settings.interactive_grace_seconds,
         )
         self._max_waiting = settings.max_waiting
         self.info = model.info
@@ -151,7 +158,11 @@ class LocalEngine:
             return self._grammars
 
     def generate(
-        self, prompt: list[int], choices: list[SamplingParams]
+        self,
+        prompt: list[int],
+        choices: list[SamplingParams],
+        *,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> AsyncIterator[ChoiceOutput]:
         """Queue the sequences now (errors raise here, before any output) and return their
         outputs. Must be called from the event loop that will consume them."""
@@ -169,6 +180,7 @@ class LocalEngine:
                 constraint=None
                 if params.grammar is None
                 else self.grammars.constraint(params.grammar),
+                priority=priority,
             )
             for i, params in enumerate(choices)
         ]

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from autan.inference.prefix_cache import MIN_PREFILL, PrefixCache
 from autan.inference.sampling import Logits
-from autan.inference.sequence import Sequence, SequenceOutput, SequenceStatus
+from autan.inference.sequence import Priority, Sequence, SequenceOutput, SequenceStatus
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,15 @@ class Scheduler:
     """Owns the slots and the queues; ``step`` runs one batched decode. Single-threaded."""
 
     def __init__(
-        self, backend: DecodeBackend, *, slots: int, batch_tokens: int, prefix_cache: bool = True
+        self,
+        backend: DecodeBackend,
+        *,
+        slots: int,
+        batch_tokens: int,
+        batch_slots: int | None = None,
+        batch_decodes_under_load: int = 1,
+        interactive_grace: float = 1.0,
+        prefix_cache: bool = True,
     ) -> None:
         assert batch_tokens >= slots, f"batch_tokens ({batch_tokens}) must cover {slots} slots"
         self.backend = backend
@@ -89,6 +97,15 @@ class Scheduler:
         self.running: list[Sequence] = []
         self.cache = PrefixCache(slots, enabled=prefix_cache)
         self.slots = slots
+        # Batch sequences never hold every slot: an interactive request always finds one free.
+        self.batch_slots = min(slots, batch_slots or max(1, slots - 1))
+        # While interactive requests come (and ``interactive_grace`` seconds after the last),
+        # only this many batch sequences decode a step: steps stay short, so a new request
+        # waits little for the step in flight. At least one keeps batch work moving.
+        assert batch_decodes_under_load >= 1, "batch work must keep moving under load"
+        self.batch_decodes_under_load = batch_decodes_under_load
+        self.interactive_grace = interactive_grace
+        self._interactive_until = 0.0
         self.stats = SchedulerStats()
         self._eog: npt.NDArray[np.intp] | None = None
 
@@ -97,6 +114,12 @@ class Scheduler:
         return bool(self.waiting or self.running)
 
     def add(self, seq: Sequence) -> None:
+        """Queue ``seq``: an interactive one ahead of every waiting batch sequence."""
+        if seq.priority is Priority.INTERACTIVE:
+            for i, other in enumerate(self.waiting):
+                if other.priority is Priority.BATCH:
+                    self.waiting.insert(i, seq)
+                    return
         self.waiting.append(seq)
 
     def step(self) -> None:
@@ -150,7 +173,19 @@ class Scheduler:
             self._release(seq)
 
     def _admit(self) -> None:
+        batch_running = sum(1 for s in self.running if s.priority is Priority.BATCH)
+        # Under interactive load batch work shrinks to the sequences that decode, handing its
+        # other slots back to interactive requests as its lines end.
+        batch_cap = (
+            self.batch_decodes_under_load
+            if time.monotonic() < self._interactive_until
+            else self.batch_slots
+        )
         while self.waiting and self.cache.free:
+            if self.waiting[0].priority is Priority.BATCH:
+                if batch_running >= batch_cap:
+                    break  # only batch sequences wait behind this one
+                batch_running += 1
             seq = self.waiting.popleft()
             if seq.max_new_tokens <= 0:  # max_tokens 0: nothing to generate, nothing to decode
                 self._finish(seq, "length", "")
@@ -175,8 +210,20 @@ class Scheduler:
     def _plan(self) -> tuple[BatchPlan, list[tuple[Sequence, int]]]:
         plan = BatchPlan([], [], [], [])
         sampled: list[tuple[Sequence, int]] = []
-        decoding = [s for s in self.running if not s.prefilling]
-        prefilling = [s for s in self.running if s.prefilling]
+        running = self.running
+        interactive = [s for s in running if s.priority is Priority.INTERACTIVE]
+        now = time.monotonic()
+        if interactive:
+            self._interactive_until = now + self.interactive_grace
+        if any(s.prefilling for s in interactive):
+            # Batch sequences sit this step out: an interactive prompt's first token then
+            # comes as fast as on an idle engine.
+            running = interactive
+        elif now < self._interactive_until:
+            batch = [s for s in running if s.priority is Priority.BATCH]
+            running = interactive + batch[: self.batch_decodes_under_load]
+        decoding = [s for s in running if not s.prefilling]
+        prefilling = [s for s in running if s.prefilling]
         budget = self.batch_tokens - len(decoding)
         for seq in decoding + prefilling:
             chunk = seq.pending(self._chunk_size(seq, budget) if seq.prefilling else 1)

@@ -24,6 +24,13 @@ class SequenceOutput:
     error: str | None = None
 
 
+class Priority(enum.IntEnum):
+    """Interactive requests are admitted before batch lines (lower value first)."""
+
+    INTERACTIVE = 0
+    BATCH = 1
+
+
 class SequenceStatus(enum.Enum):
     WAITING = "waiting"
     RUNNING = "running"
@@ -47,6 +54,7 @@ class Sequence:
     n_cached: int = 0  # tokens of this sequence already in its slot's KV cells
     output: list[int] = field(default_factory=list)
     cancelled: bool = False
+    priority: Priority = Priority.INTERACTIVE
 
     @classmethod
     def create(
@@ -58,6 +66,7 @@ class Sequence:
         context: int,
         piece: Callable[[int], bytes],
         constraint: Constraint | None = None,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> Sequence:
         room = context - len(prompt)
         limit = room if params.max_tokens is None else min(params.max_tokens, room)
@@ -70,6 +79,7 @@ class Sequence:
             detokenizer=Detokenizer(piece),
             stop=StopMatcher(params.stop),
             constraint=constraint,
+            priority=priority,
         )
 
     @property

@@ -14,8 +14,10 @@ from autan.accounts.limit_store import LimitStore
 from autan.accounts.memory_limits import MemoryLimits
 from autan.accounts.prices import Prices
 from autan.api.app import create_app
+from autan.jobs.batch.batch_caller import BatchCaller
+from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
-from autan.settings import AccountsSettings
+from autan.settings import AccountsSettings, FilesSettings, JobsSettings
 from autan.storage.database import Database
 from tests.fakes import ScriptBackend, fake_engine, fake_registry
 
@@ -66,7 +68,10 @@ def platform_app(
     limits: LimitStore | None = None,
     prices: Prices | None = None,
     script: bytes = b"Hello from autan!",
+    files: FilesSettings | None = None,
+    jobs: JobsSettings | None = None,
 ) -> Iterator[Platform]:
+    """``files`` or ``jobs`` turn on files and batch jobs (data in ``tmp_path``)."""
     engine, backend = fake_engine(script)
     opened: list[tuple[Accounts, str]] = []
 
@@ -83,7 +88,13 @@ def platform_app(
         opened.append((accounts, secret))
         return accounts
 
-    app = create_app(lambda: fake_registry(engine), open_accounts)
+    def open_batch(accounts: Accounts, caller: BatchCaller) -> BatchSystem:
+        return BatchSystem.open(accounts, caller, data_dir=tmp_path, files=files, jobs=jobs)
+
+    with_batch = files is not None or jobs is not None
+    app = create_app(
+        lambda: fake_registry(engine), open_accounts, open_batch=open_batch if with_batch else None
+    )
     with TestClient(app) as client:
         accounts, secret = opened[0]
         yield Platform(client, accounts, secret, backend)

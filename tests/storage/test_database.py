@@ -9,8 +9,10 @@ def test_migrations_create_every_table_and_run_again_as_a_no_op(db: Database) ->
     db.migrate()
     tables = set(inspect(db.engine).get_table_names())
     assert {"workspaces", "api_keys", "usage_records", "audit_logs", "alembic_version"} <= tables
+    assert {"files", "jobs", "batch_lines"} <= tables
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert version == "0002_files_batch"
 
 
 def test_default_url_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:

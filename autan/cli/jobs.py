@@ -1,0 +1,108 @@
+"""``autan jobs``: list, show and cancel jobs (batch jobs today) in the server's database.
+
+Like ``autan keys`` these work on the database directly, across every workspace; a cancel is
+picked up by the process running the job at its next heartbeat.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from autan.cli.keys import open_database
+from autan.cli.options import DataDirOpt
+from autan.cli.table import Table
+from autan.errors import AutanError
+from autan.jobs.job import Job
+from autan.jobs.job_store import JobFilter, JobStore
+
+app = typer.Typer(help="Batch jobs, in the database autan serve uses.", no_args_is_help=True)
+
+KindOpt = Annotated[str, typer.Option(help="Job kind.")]
+
+
+def _progress(job: Job) -> str:
+    return f"{job.succeeded_items + job.failed_items}/{job.total_items}"
+
+
+@app.command("list")
+def list_jobs(
+    status: Annotated[
+        list[str] | None, typer.Option(help="Only jobs in this status (repeat).")
+    ] = None,
+    workspace: Annotated[str | None, typer.Option(help="Only this workspace id.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+    kind: KindOpt = "batch",
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Jobs, newest first: status, progress, failures, model."""
+    db = open_database(data_dir)
+    try:
+        jobs, total = JobStore(db).page(
+            workspace, JobFilter(kind=kind, statuses=status or ()), page=0, page_size=limit
+        )
+    finally:
+        db.close()
+    table = Table("id", "status", "done", "failed", "model", "endpoint", "created")
+    for job in jobs:
+        table.add(
+            job.id,
+            job.status.value,
+            _progress(job),
+            job.failed_items,
+            job.model or "-",
+            job.spec.get("endpoint", "-"),
+            f"{job.created_at:%Y-%m-%d %H:%M:%S}",
+        )
+    typer.echo(table.render())
+    if total > len(jobs):
+        typer.echo(f"({total - len(jobs)} more; use --limit)")
+
+
+@app.command("show")
+def show(job_id: str, kind: KindOpt = "batch", data_dir: DataDirOpt = None) -> None:
+    """Every field of one job, as JSON."""
+    db = open_database(data_dir)
+    try:
+        job = JobStore(db).get(job_id, kind=kind)
+    except AutanError as e:
+        typer.echo(f"error: {e.message}", err=True)
+        raise typer.Exit(1) from e
+    finally:
+        db.close()
+    fields = {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status.value,
+        "workspace_id": job.workspace_id,
+        "key_id": job.key_id,
+        "model": job.model,
+        "metadata": job.metadata,
+        **job.spec,
+        "total": job.total_items,
+        "succeeded": job.succeeded_items,
+        "failed": job.failed_items,
+        "attempts": job.attempts,
+        **job.result,
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "completed_at": job.completed_at.isoformat() if job.completed_at else None,
+        "deadline": job.deadline.isoformat() if job.deadline else None,
+    }
+    typer.echo(json.dumps(fields, indent=2))
+
+
+@app.command("cancel")
+def cancel(job_id: str, kind: KindOpt = "batch", data_dir: DataDirOpt = None) -> None:
+    """Ask for a job to stop; it ends CANCELLED with the lines answered so far."""
+    db = open_database(data_dir)
+    try:
+        job = JobStore(db).request_cancel(job_id, workspace_id=None, kind=kind)
+    except AutanError as e:
+        typer.echo(f"error: {e.message}", err=True)
+        raise typer.Exit(1) from e
+    finally:
+        db.close()
+    typer.echo(f"{job.id}: {job.status.value}")

@@ -1,0 +1,49 @@
+"""Signed download URLs: an HMAC over the file id and an expiry time.
+
+The secret is made once and kept in the data directory (mode 0600), so every process sharing
+that directory signs and checks alike, and URLs survive a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+
+SECRET_FILE = "url_signing_key"
+
+
+class UrlSigner:
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path) -> UrlSigner:
+        path = data_dir / SECRET_FILE
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first: use theirs
+                pass
+            else:
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(32))
+        return cls(bytes.fromhex(path.read_text().strip()))
+
+    def signature(self, file_id: str, expires: int) -> str:
+        message = f"{file_id}:{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def sign(self, file_id: str, hours: int) -> tuple[int, str]:
+        """(expires, signature) for a URL valid ``hours`` from now."""
+        expires = int(time.time()) + hours * 3600
+        return expires, self.signature(file_id, expires)
+
+    def valid(self, file_id: str, expires: int, signature: str) -> bool:
+        if expires < time.time():
+            return False
+        return hmac.compare_digest(self.signature(file_id, expires), signature)

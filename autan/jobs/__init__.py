@@ -1,0 +1,1 @@
+"""Durable jobs: rows with a state machine, claimed and run by a ``JobRunner``."""

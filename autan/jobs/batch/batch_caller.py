@@ -1,0 +1,120 @@
+"""One batch line through the same services as the HTTP endpoints, in-process, at batch
+priority; whatever the service answers, or refuses, becomes the line's status and body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from autan.accounts.meter import Meter
+from autan.chat.service import ChatService
+from autan.embeddings.service import EmbeddingService
+from autan.errors import AutanError, InvalidRequest, UnknownModel
+from autan.fim.service import FimService
+from autan.inference.sequence import Priority
+from autan.models.registry import ModelRegistry
+from autan.protocol.chat import ChatCompletionRequest
+from autan.protocol.embeddings import EmbeddingRequest
+from autan.protocol.errors import ErrorPublic
+from autan.protocol.fim import FIMCompletionRequest
+
+CHAT = "/v1/chat/completions"
+FIM = "/v1/fim/completions"
+EMBEDDINGS = "/v1/embeddings"
+ENDPOINTS = (CHAT, FIM, EMBEDDINGS)
+
+
+@dataclass(frozen=True, slots=True)
+class LineResult:
+    status_code: int
+    body: dict[str, Any]
+    error: str | None = None  # why the line failed, for the error file and the job's errors
+    code: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code == 200
+
+
+def _error(status: int, message: str, type_: str, code: str | None) -> LineResult:
+    envelope = ErrorPublic.model_validate({"message": message, "type": type_, "code": code})
+    return LineResult(status, envelope.model_dump(), message, code)
+
+
+class BatchCaller:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        chat: ChatService,
+        fim: FimService,
+        embeddings: EmbeddingService | None,
+    ) -> None:
+        self._registry = registry
+        self._chat = chat
+        self._fim = fim
+        self._embeddings = embeddings
+
+    def check(self, endpoint: str, model: str | None) -> None:
+        """Refuse a job this server cannot run, before it is queued: 400 for an endpoint, 404
+        for a model no endpoint serves."""
+        if endpoint not in ENDPOINTS:
+            raise InvalidRequest(
+                f"Batch jobs run {', '.join(ENDPOINTS)}; this server does not run {endpoint}",
+                param="endpoint",
+                code="unsupported_endpoint",
+            )
+        if model is None:
+            return
+        if endpoint == EMBEDDINGS:
+            if self._embeddings is None or not self._embeddings.serves(model):
+                raise UnknownModel(model)
+        else:
+            self._registry.resolve(model)
+
+    async def call(
+        self, endpoint: str, body: dict[str, Any], model: str | None, meter: Meter | None
+    ) -> LineResult:
+        """The line's answer. Only a bug in autan raises; refusals are answers."""
+        if model is not None:
+            body = {**body, "model": model}
+        body.pop("stream", None)  # a batch line is answered whole
+        try:
+            return LineResult(200, await self._dispatch(endpoint, body, meter))
+        except ValidationError as e:
+            errors = e.errors()
+            detail = [{"type": err["type"], "loc": err["loc"], "msg": err["msg"]} for err in errors]
+            message = "; ".join(
+                f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in errors
+            )
+            return LineResult(
+                422,
+                {"object": "error", "message": {"detail": detail}, "type": "invalid_request_error"},
+                f"Invalid request body: {message}",
+                "invalid_request_schema",
+            )
+        except AutanError as e:
+            return _error(e.status, e.message, e.type, e.code)
+
+    async def _dispatch(
+        self, endpoint: str, body: dict[str, Any], meter: Meter | None
+    ) -> dict[str, Any]:
+        response: BaseModel
+        if endpoint == CHAT:
+            chat = ChatCompletionRequest.model_validate(body)
+            response = await self._chat.complete(chat, meter, priority=Priority.BATCH)
+        elif endpoint == FIM:
+            fim = FIMCompletionRequest.model_validate(body)
+            response = await self._fim.complete(fim, meter, priority=Priority.BATCH)
+        else:
+            req = EmbeddingRequest.model_validate(body)
+            if self._embeddings is None:
+                raise UnknownModel(req.model)
+            embedded = await self._embeddings.embed(req)
+            if meter is not None:
+                meter.model = req.model
+                meter.settle(embedded.usage)
+            response = embedded
+        dumped: dict[str, Any] = response.model_dump(mode="json")
+        return dumped

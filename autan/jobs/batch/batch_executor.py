@@ -1,0 +1,112 @@
+"""Runs batch jobs for the ``JobRunner``: the lines not yet answered, a few at a time, each
+checkpointed as it ends; then the output and error files.
+
+A job resumed after a crash starts from ``BatchLines.pending``, so lines answered before the
+crash are neither run nor billed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from autan.accounts.accounts import Accounts
+from autan.files.file_store import FileStore
+from autan.jobs.batch.batch_caller import BatchCaller
+from autan.jobs.batch.batch_lines import BatchLines, PendingLine
+from autan.jobs.batch.batch_service import KIND
+from autan.jobs.job import JobStatus
+from autan.jobs.runner import JobLease
+from autan.storage.tables import utcnow
+
+log = logging.getLogger(__name__)
+
+
+async def _jsonl(lines: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+    for start in range(0, len(lines), 256):
+        yield "".join(json.dumps(line) + "\n" for line in lines[start : start + 256]).encode()
+
+
+class BatchExecutor:
+    name = KIND
+
+    def __init__(
+        self,
+        accounts: Accounts,
+        files: FileStore,
+        caller: BatchCaller,
+        *,
+        concurrency: int = 16,
+    ) -> None:
+        self._accounts = accounts
+        self._files = files
+        self._caller = caller
+        self._lines = BatchLines(accounts.db)
+        self.concurrency = concurrency
+
+    async def run(self, lease: JobLease) -> None:
+        job = lease.job
+        deadline = job.deadline
+        expired = deadline is not None and utcnow() >= deadline
+        if not (lease.cancel_requested or expired):
+            pending = await asyncio.to_thread(self._lines.pending, job.id)
+            await self._run_lines(lease, pending)
+            expired = deadline is not None and utcnow() >= deadline
+        if lease.lost:
+            return
+        remaining = await asyncio.to_thread(self._lines.pending, job.id)
+        if not remaining:
+            status = JobStatus.CANCELLED if lease.cancel_requested else JobStatus.SUCCESS
+        elif lease.cancel_requested:
+            status = JobStatus.CANCELLED
+        elif expired:
+            status = JobStatus.TIMEOUT_EXCEEDED
+        else:
+            raise RuntimeError(f"{len(remaining)} lines of batch job {job.id} were left unrun")
+        await lease.finish(status, await self._write_results(lease))
+
+    async def _run_lines(self, lease: JobLease, pending: list[PendingLine]) -> None:
+        job = lease.job
+        endpoint = job.spec["endpoint"]
+        key = await asyncio.to_thread(self._accounts.keys.get, job.key_id)
+        queue = iter(pending)
+
+        async def worker() -> None:
+            # Workers share one iterator: each line is taken by exactly one of them.
+            for line in queue:
+                if lease.stopping or (job.deadline is not None and utcnow() >= job.deadline):
+                    return
+                meter = self._accounts.meter(key, endpoint, batch=True)
+                result = await self._caller.call(endpoint, line.body, job.model, meter)
+                record = meter.record(result.status_code)
+                await asyncio.to_thread(self._lines.answer, job.id, line.line, result, record)
+
+        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+
+    async def _write_results(self, lease: JobLease) -> dict[str, Any]:
+        job = lease.job
+        results = await asyncio.to_thread(self._lines.results, job.id)
+        ok = [line for succeeded, line in results if succeeded]
+        failed = [line for succeeded, line in results if not succeeded]
+        out: dict[str, Any] = {"output_file": None, "error_file": None}
+        for lines, field, sample_type in (
+            (ok, "output_file", "batch_result"),
+            (failed, "error_file", "batch_error"),
+        ):
+            if lines:
+                file = await self._files.create(
+                    job.workspace_id,
+                    _jsonl(lines),
+                    filename=f"{job.id}_{'output' if field == 'output_file' else 'error'}.jsonl",
+                    purpose="batch",
+                    source="mistral",
+                    sample_type=sample_type,
+                    mimetype="application/jsonl",
+                )
+                out[field] = file.id
+        out["errors"] = await asyncio.to_thread(self._lines.errors, job.id)
+        log.info("batch job %s: %d lines succeeded, %d failed", job.id, len(ok), len(failed))
+        return out

@@ -1,0 +1,77 @@
+"""Files, batch jobs and the runner that executes them, opened together on the accounts'
+database: what ``autan serve`` adds to the API when keys are on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autan.accounts.accounts import Accounts
+from autan.files.file_store import FileStore
+from autan.files.url_signer import UrlSigner
+from autan.jobs.batch.batch_caller import BatchCaller
+from autan.jobs.batch.batch_executor import BatchExecutor
+from autan.jobs.batch.batch_service import BatchService
+from autan.jobs.job_store import JobStore
+from autan.jobs.runner import JobRunner
+from autan.settings import FilesSettings, JobsSettings
+from autan.storage.blob_store import LocalBlobStore
+
+
+class BatchSystem:
+    def __init__(
+        self,
+        files: FileStore,
+        batches: BatchService,
+        signer: UrlSigner,
+        runner: JobRunner | None,
+        files_settings: FilesSettings,
+    ) -> None:
+        self.files = files
+        self.batches = batches
+        self.signer = signer
+        self.runner = runner
+        self.files_settings = files_settings
+
+    @classmethod
+    def open(
+        cls,
+        accounts: Accounts,
+        caller: BatchCaller,
+        *,
+        data_dir: Path,
+        files: FilesSettings | None = None,
+        jobs: JobsSettings | None = None,
+    ) -> BatchSystem:
+        """Blobs under ``data_dir/files``; jobs run in this process unless ``jobs.enabled`` is
+        off (then another process must run them)."""
+        files = files or FilesSettings()
+        jobs = jobs or JobsSettings()
+        file_store = FileStore(
+            accounts.db, LocalBlobStore(data_dir / "files"), max_bytes=files.max_upload_bytes
+        )
+        store = JobStore(accounts.db)
+        runner = None
+        if jobs.enabled:
+            executor = BatchExecutor(
+                accounts, file_store, caller, concurrency=jobs.batch_concurrency
+            )
+            runner = JobRunner(
+                store, [executor], lease_seconds=jobs.lease_seconds, poll_seconds=jobs.poll_seconds
+            )
+        batches = (
+            BatchService(store, file_store, caller)
+            if runner is None
+            else BatchService(
+                store, file_store, caller, on_created=runner.wake, on_cancelled=runner.cancelled
+            )
+        )
+        return cls(file_store, batches, UrlSigner.from_data_dir(data_dir), runner, files)
+
+    def start(self) -> None:
+        """Start running jobs; needs the event loop the services run on."""
+        if self.runner is not None:
+            self.runner.start()
+
+    async def close(self) -> None:
+        if self.runner is not None:
+            await self.runner.close()

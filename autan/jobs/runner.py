@@ -1,0 +1,156 @@
+"""The job runner: claims jobs of the kinds registered with it and runs them on the event loop.
+
+While a job runs, a heartbeat renews its lease every third of the lease time and reads its
+status back: a cancel request reaches the job through ``JobLease.cancel_requested``, and a lost
+lease (this process was presumed dead and another took over) stops the job at once. A process
+that dies simply stops renewing; once the lease runs out another worker resumes the job from
+its checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from typing import Protocol
+
+from autan.jobs.job import Job, JobStatus
+from autan.jobs.job_store import JobStore
+
+log = logging.getLogger(__name__)
+
+
+class JobLease:
+    """A claimed job, as its kind sees it while running it."""
+
+    def __init__(self, store: JobStore, job: Job, owner: str) -> None:
+        self.store = store
+        self.job = job
+        self.owner = owner
+        self.cancel_requested = job.status is JobStatus.CANCELLATION_REQUESTED
+        self.lost = False
+
+    @property
+    def stopping(self) -> bool:
+        return self.cancel_requested or self.lost
+
+    async def finish(self, status: JobStatus, result: dict[str, object]) -> None:
+        await asyncio.to_thread(self.store.finish, self.job.id, self.owner, status, result)
+
+
+class JobKind(Protocol):
+    """One kind of job (``batch``, later ``fine_tuning``)."""
+
+    name: str
+
+    async def run(self, lease: JobLease) -> None:
+        """Carry the job on from its last checkpoint and end it with ``lease.finish``. Return
+        early, unfinished, when ``lease.lost`` turns true."""
+        ...
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: JobStore,
+        kinds: Sequence[JobKind],
+        *,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.kinds = {k.name: k for k in kinds}
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.owner = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._loop_of_task: asyncio.AbstractEventLoop | None = None
+        self._running: dict[str, JobLease] = {}
+
+    def start(self) -> None:
+        self._loop_of_task = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._loop(), name="autan-job-runner")
+
+    def wake(self) -> None:
+        """A job was just created or cancelled: look now rather than at the next poll. Safe
+        from any thread."""
+        if self._loop_of_task is not None:
+            self._loop_of_task.call_soon_threadsafe(self._wake.set)
+
+    def cancelled(self, job_id: str) -> None:
+        """A cancel was just requested here: a job this process runs stops now rather than at
+        its next heartbeat (which is how cancels from other processes arrive). Any thread."""
+        if self._loop_of_task is not None:
+            self._loop_of_task.call_soon_threadsafe(self._mark_cancelled, job_id)
+
+    def _mark_cancelled(self, job_id: str) -> None:
+        lease = self._running.get(job_id)
+        if lease is not None:
+            lease.cancel_requested = True
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                job = await asyncio.to_thread(
+                    self.store.claim, list(self.kinds), self.owner, self.lease_seconds
+                )
+            except Exception:
+                log.exception("claiming a job failed; retrying")
+                job = None
+            if job is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                continue
+            await self.run_one(job)
+
+    async def run_one(self, job: Job) -> None:
+        lease = JobLease(self.store, job, self.owner)
+        log.info("running %s job %s (attempt %d)", job.kind, job.id, job.attempts)
+        work = asyncio.create_task(self.kinds[job.kind].run(lease))
+        beat = asyncio.create_task(self._heartbeat(lease, work))
+        self._running[job.id] = lease
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not lease.lost:  # the runner itself is stopping: hand the job on at once
+                await asyncio.to_thread(self.store.release, job.id, self.owner)
+                raise
+        except Exception as e:
+            log.exception("%s job %s failed", job.kind, job.id)
+            await lease.finish(JobStatus.FAILED, {"errors": [{"message": str(e), "count": 1}]})
+        finally:
+            del self._running[job.id]
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def _heartbeat(self, lease: JobLease, work: asyncio.Task[None]) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                status = await asyncio.to_thread(
+                    self.store.renew, lease.job.id, self.owner, self.lease_seconds
+                )
+            except Exception:
+                log.exception("renewing the lease of job %s failed", lease.job.id)
+                continue
+            if status is None:
+                log.warning("lost the lease of job %s; another worker has it", lease.job.id)
+                lease.lost = True
+                work.cancel()
+                return
+            if status is JobStatus.CANCELLATION_REQUESTED:
+                lease.cancel_requested = True

@@ -1,0 +1,76 @@
+"""Batch jobs: ``/v1/batch/jobs`` (Mistral API v1 section 9)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+BatchEndpoint = Literal["/v1/chat/completions", "/v1/fim/completions", "/v1/embeddings"]
+BatchJobStatus = Literal[
+    "QUEUED",
+    "RUNNING",
+    "SUCCESS",
+    "FAILED",
+    "TIMEOUT_EXCEEDED",
+    "CANCELLATION_REQUESTED",
+    "CANCELLED",
+]
+
+
+class BatchRequestPublic(BaseModel):
+    """One inline request: the body a single call to ``endpoint`` would send."""
+
+    custom_id: str | None = None
+    body: dict[str, Any]
+
+
+class BatchJobCreate(BaseModel):
+    # Checked by the service rather than by this Literal, so that an endpoint the API knows
+    # but autan does not run (/v1/ocr, ...) gets a 400 that says so.
+    endpoint: str
+    input_files: list[str] | None = None
+    requests: list[BatchRequestPublic] | None = Field(default=None, max_length=10_000)
+    model: str | None = None
+    agent_id: str | None = None
+    metadata: dict[str, str] | None = None
+    timeout_hours: int = Field(default=24, ge=1, le=168)
+
+
+class BatchErrorPublic(BaseModel):
+    message: str
+    count: int = 1
+
+
+class BatchJobPublic(BaseModel):
+    id: str
+    object: Literal["batch"] = "batch"
+    input_files: list[str]
+    metadata: dict[str, Any] | None = None
+    endpoint: str
+    model: str | None = None
+    agent_id: str | None = None
+    output_file: str | None = None
+    error_file: str | None = None
+    errors: list[BatchErrorPublic]
+    outputs: list[dict[str, Any]] | None = None
+    status: BatchJobStatus
+    created_at: int
+    total_requests: int
+    completed_requests: int
+    succeeded_requests: int
+    failed_requests: int
+    started_at: int | None = None
+    completed_at: int | None = None
+
+
+class BatchJobListPublic(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[BatchJobPublic]
+    total: int
+
+
+class BatchJobDeletedPublic(BaseModel):
+    id: str
+    object: Literal["batch"] = "batch"
+    deleted: bool = True

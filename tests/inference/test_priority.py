@@ -1,0 +1,108 @@
+"""Interactive sequences are admitted before batch ones, and batch ones never take every slot."""
+
+from autan.inference.scheduler import Scheduler
+from autan.inference.sequence import Priority
+from tests.fakes import ScriptBackend
+from tests.inference.test_scheduler import make_seq, run_until_idle
+
+
+def test_interactive_sequence_jumps_the_waiting_batch_sequences() -> None:
+    s = Scheduler(ScriptBackend(b"abcdefgh"), slots=1, batch_tokens=16, batch_slots=1)
+    batch = [make_seq(b"batch") for _ in range(3)]
+    for seq, _ in batch:
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    s.step()  # one batch sequence takes the slot, two wait
+    interactive, c = make_seq(b"live")
+    s.add(interactive)
+    assert s.waiting[0] is interactive
+    while interactive not in s.running:
+        s.step()
+    # The first slot to free up went to it, not to the batch sequences queued before it.
+    assert [seq for seq, _ in batch[1:]] == list(s.waiting)
+    run_until_idle(s)
+    assert c.text == "abcdefgh"
+    assert all(collector.text == "abcdefgh" for _, collector in batch)
+
+
+def test_batch_sequences_leave_one_slot_free_by_default() -> None:
+    s = Scheduler(ScriptBackend(b"abcdefgh"), slots=4, batch_tokens=16)
+    assert s.batch_slots == 3
+    for _ in range(6):
+        seq, _ = make_seq(b"batch")
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    s.step()
+    assert len(s.running) == 3 and len(s.waiting) == 3
+    interactive, c = make_seq(b"live")
+    s.add(interactive)
+    s.step()
+    assert interactive in s.running  # admitted at once: the free slot was kept for it
+    run_until_idle(s)
+    assert c.text == "abcdefgh"
+
+
+def test_batch_slots_is_a_cap_not_a_reservation_for_interactive_work() -> None:
+    s = Scheduler(ScriptBackend(b"ab"), slots=2, batch_tokens=16, batch_slots=1)
+    seqs = [make_seq(b"live") for _ in range(2)]
+    for seq, _ in seqs:
+        s.add(seq)
+    s.step()
+    assert len(s.running) == 2  # interactive sequences may use every slot
+
+
+def test_an_interactive_prefill_step_carries_no_batch_tokens() -> None:
+    backend = ScriptBackend(b"abcdefgh")
+    s = Scheduler(backend, slots=4, batch_tokens=64)
+    for _ in range(3):
+        seq, _ = make_seq(b"batch")
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    s.step()
+    s.step()  # three batch sequences decoding: 3 tokens a step
+    assert backend.batch_sizes[-1] == 3
+    interactive, c = make_seq(b"a long interactive prompt")
+    s.add(interactive)
+    s.step()
+    assert backend.batch_sizes[-1] == len(b"a long interactive prompt")  # its prefill alone
+    assert c.outputs[0].text == "a"  # and its first token
+    s.step()
+    # While interactive work runs, one batch sequence decodes beside it: short steps.
+    assert backend.batch_sizes[-1] == 2
+    run_until_idle(s)
+
+
+def test_without_interactive_work_every_batch_sequence_decodes() -> None:
+    backend = ScriptBackend(b"abcdefghijkl")
+    s = Scheduler(backend, slots=4, batch_tokens=64, interactive_grace=0.0)
+    interactive, c = make_seq(b"live", max_tokens=2)
+    s.add(interactive)
+    for _ in range(3):
+        seq, _ = make_seq(b"batch")
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    while c.finish is None:
+        s.step()
+    s.step()  # the interactive sequence is gone and its grace is zero: all three decode
+    assert backend.batch_sizes[-1] == 3
+    run_until_idle(s)
+
+
+def test_under_interactive_load_batch_work_gives_its_slots_back() -> None:
+    backend = ScriptBackend(b"abcdefghijklmnopqrstuvwxyz")
+    s = Scheduler(backend, slots=4, batch_tokens=64, interactive_grace=60.0)
+    for _ in range(6):
+        seq, _ = make_seq(b"batch", max_tokens=2)
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    s.step()
+    assert sum(seq.priority is Priority.BATCH for seq in s.running) == 3
+    live, c = make_seq(b"live")
+    s.add(live)
+    while c.finish is None and len(backend.batch_sizes) < 200:
+        s.step()
+        # Lines that end are not replaced while interactive work runs: one batch at most.
+        batch = sum(seq.priority is Priority.BATCH for seq in s.running)
+        assert batch <= 3
+    assert sum(seq.priority is Priority.BATCH for seq in s.running) <= 1
+    run_until_idle(s)
