@@ -19,28 +19,34 @@ from autan.api.routes import (
     chat,
     embeddings,
     fim,
+    fine_tuning,
     health,
     models,
 )
 from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
 from autan.fim.service import FimService
+from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.models.registry import ModelRegistry
 
 OpenAccounts = Callable[[ModelRegistry], Accounts]
+# Given the registry (to serve fine-tuned models) and the accounts (their database), if any.
+OpenFineTuning = Callable[[ModelRegistry, Accounts | None], FineTuningService]
 
 
 def create_app(
     load_registry: Callable[[], ModelRegistry],
     open_accounts: OpenAccounts | None = None,
     load_embeddings: Callable[[], EmbeddingService | None] = lambda: None,
+    open_fine_tuning: OpenFineTuning | None = None,
 ) -> FastAPI:
     """Build the app; the loaders run at start-up, then the models marked ``preload`` load, so
     the server answers its first request without waiting for them.
 
     ``open_accounts`` (given the registry, for prices) turns on API keys, limits and usage;
     without it every request is served without a key (``--no-auth``). ``load_embeddings`` may
-    give None: ``/v1/embeddings`` then answers 404 for every model.
+    give None: ``/v1/embeddings`` then answers 404 for every model. Without
+    ``open_fine_tuning``, ``/v1/fine_tuning`` answers 403.
     """
 
     @asynccontextmanager
@@ -51,10 +57,16 @@ def create_app(
         app.state.fim = FimService(registry)
         app.state.embeddings = load_embeddings()
         app.state.accounts = open_accounts(registry) if open_accounts else None
+        app.state.fine_tuning = None
         try:
+            if open_fine_tuning is not None:
+                app.state.fine_tuning = open_fine_tuning(registry, app.state.accounts)
+                await app.state.fine_tuning.start()
             await registry.preload()
             yield
         finally:
+            if app.state.fine_tuning is not None:
+                await app.state.fine_tuning.stop()
             if app.state.accounts is not None:
                 app.state.accounts.close()
             registry.close()
@@ -71,6 +83,7 @@ def create_app(
     app.add_middleware(MeteringMiddleware)
     for router in (chat.router, fim.router, embeddings.router, models.router, health.router):
         app.include_router(router)
+    app.include_router(fine_tuning.router)
     for router in (
         admin_keys.router,
         admin_workspaces.router,

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from autan.accounts.accounts import ADMIN_KEY_FILE, Accounts
 from autan.accounts.prices import CardPrices
-from autan.api.app import OpenAccounts, create_app
+from autan.api.app import OpenAccounts, OpenFineTuning, create_app
 from autan.cli.options import (
     ContextOpt,
     DataDirOpt,
@@ -26,11 +26,14 @@ from autan.cli.options import (
 )
 from autan.embeddings.service import EmbeddingService
 from autan.errors import ModelsFileError
+from autan.fine_tuning.fine_tuning_service import FineTuningService
+from autan.fine_tuning.training_files import DirectoryTrainingFiles
 from autan.models.footprint import GgufUnreadable
 from autan.models.loader import load_registry
 from autan.models.packaged import PackagedModelMissing
 from autan.models.registry import ModelRegistry
 from autan.settings import Settings
+from autan.storage.database import Database
 
 
 def _accounts_opener(settings: Settings) -> OpenAccounts:
@@ -48,6 +51,25 @@ def _accounts_opener(settings: Settings) -> OpenAccounts:
         return accounts
 
     return open_accounts
+
+
+def _fine_tuning_opener(settings: Settings) -> OpenFineTuning | None:
+    if not settings.fine_tuning.enabled:
+        return None
+
+    def open_fine_tuning(registry: ModelRegistry, accounts: Accounts | None) -> FineTuningService:
+        db = accounts.db if accounts else Database.open(settings.database_url, settings.data_dir)
+        # Training files are read from data_dir/files/<file_id>.jsonl until the Files API
+        # store is plugged in here.
+        return FineTuningService(
+            db,
+            registry,
+            DirectoryTrainingFiles(settings.data_dir / "files"),
+            settings.fine_tuning,
+            settings.data_dir / "fine_tuning",
+        )
+
+    return open_fine_tuning
 
 
 def serve(
@@ -125,6 +147,7 @@ def serve(
         lambda: registry,
         None if settings.no_auth else _accounts_opener(settings),
         lambda: EmbeddingService.load(settings.embeddings),
+        _fine_tuning_opener(settings),
     )
     uvicorn.run(
         app,

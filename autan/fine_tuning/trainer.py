@@ -4,7 +4,8 @@ Reads ``config.json`` from the run directory, trains a LoRA on the base GGUF's d
 weights (torch + transformers + peft, AdamW, linear warm-up then cosine decay to a tenth of the
 peak rate, loss on the assistant's tokens only), and appends its progress to ``progress.jsonl``:
 
-    {"type": "started", "total_steps": 20, "examples": 40, "data_tokens": 2040}
+    {"type": "started", "base_valid_loss": 2.9, "total_steps": 20, "examples": 40,
+     "data_tokens": 2040}
     {"type": "checkpoint", "step": 5, "train_loss": 2.1, "valid_loss": 1.9,
      "valid_mean_token_accuracy": 0.61, "trained_tokens": 1100}
     {"type": "done", "adapter": "adapter.gguf", "trained_tokens": 4400}
@@ -137,8 +138,11 @@ class Trainer:
             sampler.take(step * config.batch_size)  # replay the order up to the checkpoint
             self.progress.write("resumed", step=step)
         else:
+            # The base model's score on the validation data: what the checkpoints improve on.
+            before = self._evaluate(model, encoder, valid, pad_id) if valid else {}
             self.progress.write(
                 "started",
+                base_valid_loss=before.get("valid_loss"),
                 total_steps=config.training_steps,
                 examples=sum(len(f) for f in files),
                 data_tokens=sum(len(e.ids) for f in files for e in f),
