@@ -117,7 +117,11 @@ class FineTuningSettings(BaseModel):
         default=60.0, gt=0, description="a running job whose worker is silent this long is resumed"
     )
     poll_seconds: float = Field(default=0.5, gt=0, description="how often jobs are looked at")
-    bf16: bool = Field(default=True, description="train under bfloat16 autocast")
+    bf16: bool = Field(
+        default=False,
+        description="train under bfloat16 autocast: faster only where the CPU has fast bf16 "
+        "(on this project's 2-core VMs it was 3 to 9 times slower than float32)",
+    )
     model_cache_dir: Path | None = Field(
         default=None,
         description="dequantized base models (one per GGUF); <data_dir>/fine_tuning/base-models",

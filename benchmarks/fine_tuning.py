@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -92,8 +93,14 @@ def main() -> None:
             [sys.executable, "-m", "autan.fine_tuning.trainer", str(run_dir)], check=True
         )
         seconds = time.perf_counter() - started
+        peak_rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
         events = [json.loads(x) for x in (run_dir / PROGRESS_FILE).read_text().splitlines()]
-        print(json.dumps({"wall_seconds": round(seconds, 1), "events": events}, indent=1))
+        print(
+            json.dumps(
+                {"wall_seconds": round(seconds, 1), "peak_rss_mib": peak_rss_mib, "events": events},
+                indent=1,
+            )
+        )
         for q in HELD_OUT:
             print("Q:", q)
             print("  base:      ", answer(gguf, None, q))

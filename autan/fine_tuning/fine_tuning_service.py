@@ -9,6 +9,7 @@ share them in the page cache.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import shutil
@@ -164,6 +165,8 @@ class FineTuningService:
         try:
             model = self.models.get(model_id, workspace_id)
         except NotFound:
+            if self.fine_tuned(model_id) is not None:
+                raise  # another workspace's
             self._registry.resolve(model_id)  # 404 when it is no model at all
             raise Forbidden(
                 f"Model {model_id} is not a fine-tuned model; it cannot be deleted"
@@ -189,7 +192,7 @@ class FineTuningService:
             skip_fraction=(job.metadata or {}).get("skip_fraction", 0.0),
         )
         try:
-            examples, characters = self._read(job.workspace_id, request)
+            examples, characters = await asyncio.to_thread(self._read, job.workspace_id, request)
         except (InvalidTrainingData, TrainingFileNotFound) as e:
             reasons = getattr(e, "reasons", [e.message])
             self.jobs.transition(

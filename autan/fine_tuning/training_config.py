@@ -41,7 +41,7 @@ class TrainingConfig(BaseModel):
     lora_alpha: float = Field(gt=0)
     checkpoint_every: int = Field(ge=1)
     threads: int = Field(ge=1)
-    bf16: bool = True
+    bf16: bool = False
     seed: int = 0
     skip_fraction: float = Field(default=0.0, ge=0, le=0.5)
 
