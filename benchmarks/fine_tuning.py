@@ -1,66 +1,56 @@
-"""A real fine-tuning run on the packaged SmolLM2-135M-Instruct, measured.
+"""A real fine-tuning job on the packaged SmolLM2-135M-Instruct, through ``autan serve`` and the
+mistralai SDK, measured.
 
     .venv/bin/python -m benchmarks.fine_tuning [--steps 20] [--learning-rate 1e-4]
 
-Trains a LoRA with the server's defaults on ``benchmarks/data/fine_tuning/capitals-train.jsonl``
-(40 questions answered as ``{"country": ..., "capital": ...}``), then reports: the loss on the
-10 held-out examples before and after, the wall time on this machine, and the greedy answers of
-llama.cpp to held-out prompts with and without the adapter.
+Starts ``autan serve --no-auth`` on a fresh data directory holding the two files of
+``benchmarks/data/fine_tuning`` (40 capital-city questions answered as
+``{"country": ..., "capital": ...}`` to train on, 10 other countries held out), runs the job the
+way the Mistral docs do (``auto_start``, then ``jobs.get`` until it ends), and reports: the loss
+on the held-out examples before (the base model) and after, token accuracy, the time from
+creating the job to SUCCESS, the trainer's peak memory, and the greedy answers of the base and
+the fine-tuned model to held-out questions.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
-import sys
+import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from autan.fine_tuning.training_config import (
-    ADAPTER_FILE,
-    PROGRESS_FILE,
-    TrainingConfig,
-    WeightedFile,
-)
-from autan.inference.engine import LocalEngine
-from autan.inference.llama import LlamaModel
-from autan.inference.sampling import SamplingParams
-from autan.models.packaged import packaged_model_path
-from autan.settings import EngineSettings, FineTuningSettings
+from mistralai import Mistral
+
+from tests.server import start_server, stop_server
 
 DATA = Path(__file__).resolve().parent / "data" / "fine_tuning"
-HELD_OUT = ["What is the capital of Portugal?", "Name the capital of Iceland."]
+HELD_OUT = [
+    "What is the capital of Portugal?",
+    "Name the capital of Iceland.",
+    "Which city is the capital of Brazil?",
+]
+FINISHED = ("SUCCESS", "FAILED", "FAILED_VALIDATION", "CANCELLED")
 
 
-def answer(gguf: Path, adapter: Path | None, question: str) -> str:
-    import asyncio
-
-    model = LlamaModel(gguf)
-    engine = LocalEngine.load(
-        model, EngineSettings(parallel=1, context_per_sequence=512), adapter=adapter
-    )
+def _is_format(text: str) -> bool:
     try:
-        prompt = (
-            f"<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
-            f"Face<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
-        )
-        ids = engine.tokenize(prompt, add_special=False, parse_special=True)
+        reply = json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(reply, dict) and set(reply) == {"country", "capital"}
 
-        async def run() -> str:
-            out = b""
-            async for _, o in engine.generate(
-                ids, [SamplingParams(temperature=0.0, max_tokens=40)]
-            ):
-                out += o.text.encode() if hasattr(o, "text") else b""
-            return out.decode()
 
-        return asyncio.run(run())
-    finally:
-        engine.close()
-        model.close()
+def _answer(client: Mistral, model: str, question: str) -> str:
+    reply = client.chat.complete(
+        model=model,
+        messages=[{"role": "user", "content": question}],
+        temperature=0,
+        max_tokens=48,
+    )
+    return str(reply.choices[0].message.content)
 
 
 def main() -> None:
@@ -68,43 +58,64 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--learning-rate", type=float, default=1e-4)
     args = parser.parse_args()
-    defaults = FineTuningSettings()
-    gguf = packaged_model_path()
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp)
-        TrainingConfig(
-            base_gguf=gguf,
-            cache_dir=Path.home() / ".cache" / "autan-fine-tuning",
-            training_files=[WeightedFile(path=DATA / "capitals-train.jsonl")],
-            validation_files=[DATA / "capitals-valid.jsonl"],
-            training_steps=args.steps,
-            learning_rate=args.learning_rate,
-            weight_decay=0.1,
-            warmup_fraction=0.05,
-            seq_len=defaults.seq_len,
-            batch_size=defaults.batch_size,
-            lora_rank=defaults.lora_rank,
-            lora_alpha=defaults.lora_alpha,
-            checkpoint_every=max(1, args.steps // 4),
-            threads=2,
-        ).write(run_dir)
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "autan.fine_tuning.trainer", str(run_dir)], check=True
+        data_dir = Path(tmp)
+        (data_dir / "files").mkdir()
+        for name in ("capitals-train", "capitals-valid"):
+            shutil.copy(DATA / f"{name}.jsonl", data_dir / "files" / f"{name}.jsonl")
+        proc, server = start_server(
+            "--data-dir",
+            str(data_dir),
+            "--no-embeddings",
+            "--parallel",
+            "2",
+            env={
+                # Dequantize the base once per machine, not once per benchmark run.
+                "AUTAN_FINE_TUNING__MODEL_CACHE_DIR": str(
+                    Path.home() / ".cache" / "autan-fine-tuning"
+                ),
+            },
         )
-        seconds = time.perf_counter() - started
-        peak_rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
-        events = [json.loads(x) for x in (run_dir / PROGRESS_FILE).read_text().splitlines()]
-        print(
-            json.dumps(
-                {"wall_seconds": round(seconds, 1), "peak_rss_mib": peak_rss_mib, "events": events},
-                indent=1,
+        try:
+            client = Mistral(api_key="any", server_url=server.url, timeout_ms=600_000)
+            started = time.perf_counter()
+            job: Any = client.fine_tuning.jobs.create(
+                model="smollm2-135m-instruct",
+                training_files=[{"file_id": "capitals-train", "weight": 1}],
+                validation_files=["capitals-valid"],
+                hyperparameters={"training_steps": args.steps, "learning_rate": args.learning_rate},
+                auto_start=True,
             )
-        )
-        for q in HELD_OUT:
-            print("Q:", q)
-            print("  base:      ", answer(gguf, None, q))
-            print("  fine-tuned:", answer(gguf, run_dir / ADAPTER_FILE, q))
+            while (job := client.fine_tuning.jobs.get(job_id=job.id)).status not in FINISHED:
+                time.sleep(2)
+            seconds = time.perf_counter() - started
+            events = {e.name: e.data for e in job.events or []}
+            trainer_log = (data_dir / "fine_tuning" / job.id / "progress.jsonl").read_text()
+            print(f"status {job.status} after {seconds:.0f} s; model {job.fine_tuned_model}")
+            print("base model valid_loss", events["training-started"]["base_valid_loss"])
+            for c in reversed(job.checkpoints or []):
+                print(f"step {c.step_number}: {c.metrics.model_dump()}")
+            if job.status != "SUCCESS":
+                print(trainer_log)
+                return
+            steps = [json.loads(line) for line in trainer_log.splitlines()]
+            train_start = next(s["time"] for s in steps if s["type"] == "started")
+            done = next(s for s in steps if s["type"] == "done")
+            print(f"training steps {done['time'] - train_start:.0f} s (after the model load)")
+            print(f"trainer peak RSS {done['peak_rss_mib']} MiB")
+            hits = {"base": 0, "fine-tuned": 0}
+            for question in HELD_OUT:
+                print("Q:", question)
+                for label, model in (
+                    ("base", "smollm2-135m-instruct"),
+                    ("fine-tuned", job.fine_tuned_model),
+                ):
+                    text = _answer(client, model, question)
+                    hits[label] += _is_format(text)
+                    print(f"  {label:>10}: {text}")
+            print("answers in the trained JSON format:", hits, "of", len(HELD_OUT))
+        finally:
+            stop_server(proc)
 
 
 if __name__ == "__main__":

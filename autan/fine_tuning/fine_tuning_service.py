@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import math
 import shutil
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from autan.fine_tuning.fine_tuning_job import (
 )
 from autan.fine_tuning.job_loop import JobLoop
 from autan.fine_tuning.job_store import JobStore
+from autan.fine_tuning.lora_adapter import LoraAdapter
 from autan.fine_tuning.model_store import FineTunedModelStore
 from autan.fine_tuning.training_config import ADAPTER_FILE, TrainingConfig, WeightedFile
 from autan.fine_tuning.training_files import TrainingFiles
@@ -43,6 +45,8 @@ from autan.models.registry import ModelRegistry
 from autan.settings import FineTuningSettings
 from autan.storage.database import Database
 from autan.storage.tables import utcnow
+
+log = logging.getLogger(__name__)
 
 # Jobs of a server without API keys belong to this workspace.
 LOCAL_WORKSPACE = "local"
@@ -262,6 +266,12 @@ class FineTuningService:
     # Helpers
 
     def _register(self, model: FineTunedModel) -> None:
+        # llama.cpp aborts the whole process on some malformed adapters: check the file first.
+        try:
+            LoraAdapter.check(Path(model.adapter_path))
+        except (OSError, ValueError) as e:
+            log.error("not serving %s: its adapter cannot be used (%s)", model.id, e)
+            return
         try:
             root: ModelCard | None = self._registry.resolve(model.root).card
         except UnknownModel:  # its base left the models file; the GGUF path is kept

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import random
+import resource
 import sys
 import time
 from pathlib import Path
@@ -196,7 +197,10 @@ class Trainer:
             n_head=hf.num_attention_heads,
             n_head_kv=hf.num_key_value_heads,
         ).write(self.run_dir / ADAPTER_FILE)
-        self.progress.write("done", adapter=ADAPTER_FILE, trained_tokens=trained_tokens)
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # Linux: KiB
+        self.progress.write(
+            "done", adapter=ADAPTER_FILE, trained_tokens=trained_tokens, peak_rss_mib=peak_mib
+        )
 
     def _rate(self, step: int) -> float:
         """Multiplier of the peak rate: linear warm-up, then cosine down to 0.1."""
