@@ -112,6 +112,10 @@ class JobLoop:
     async def _train(self, job: FineTuningJob) -> None:
         run_dir = self._prepare_run(job)
         proc = await TrainerProcess.start(run_dir)
+        # What a resumed job's earlier trainer reported and this server already recorded.
+        recorded = {c.step_number for c in job.checkpoints}
+        started = any(e.name == "training-started" for e in job.events)
+        resumed = {(e.data or {}).get("step") for e in job.events if e.name == "training-resumed"}
         error: str | None = None
         done = False
         try:
@@ -119,10 +123,15 @@ class JobLoop:
                 code = await proc.wait(self._settings.poll_seconds)
                 for event in proc.read_progress():
                     kind = event.get("type")
-                    if kind == "checkpoint":
+                    if kind == "checkpoint" and event["step"] not in recorded:
+                        recorded.add(event["step"])
                         self._store.add_checkpoint(job.id, event["step"], event)
                         self._store.update(job.id, trained_tokens=event.get("trained_tokens"))
-                    elif kind in ("started", "resumed"):
+                    elif (kind == "resumed" and event["step"] not in resumed) or (
+                        kind == "started" and not started
+                    ):
+                        started = True
+                        resumed.add(event.get("step"))
                         self._store.add_event(
                             job.id,
                             f"training-{kind}",

@@ -26,10 +26,9 @@ class TrainerProcess:
     @classmethod
     async def start(cls, run_dir: Path) -> TrainerProcess:
         """Start ``python -m autan.fine_tuning.trainer run_dir``; its output goes to
-        ``trainer.log``. Progress lines written by an earlier process on the same run directory
-        (a resumed job) are not read again."""
-        progress = run_dir / PROGRESS_FILE
-        offset = progress.stat().st_size if progress.exists() else 0
+        ``trainer.log``. The progress file is read from its start, lines of an earlier process
+        on the same run directory (a resumed job) included: the server may have died before
+        reading them."""
         with (run_dir / LOG_FILE).open("ab") as log:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -40,7 +39,7 @@ class TrainerProcess:
                 stdout=log,
                 stderr=log,
             )
-        return cls(run_dir, proc, offset)
+        return cls(run_dir, proc, 0)
 
     @property
     def returncode(self) -> int | None:
