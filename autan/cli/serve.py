@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from typing import Annotated
 
@@ -53,12 +54,21 @@ def _accounts_opener(settings: Settings) -> OpenAccounts:
     return open_accounts
 
 
+def _open_database(settings: Settings) -> Database:
+    """The database without accounts (``--no-auth``), for fine-tuning jobs. Servers started
+    together on one data directory take turns to migrate it: SQLite has no advisory lock."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.data_dir / ".migrate.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return Database.open(settings.database_url, settings.data_dir)
+
+
 def _fine_tuning_opener(settings: Settings) -> OpenFineTuning | None:
     if not settings.fine_tuning.enabled:
         return None
 
     def open_fine_tuning(registry: ModelRegistry, accounts: Accounts | None) -> FineTuningService:
-        db = accounts.db if accounts else Database.open(settings.database_url, settings.data_dir)
+        db = accounts.db if accounts else _open_database(settings)
         # Training files are read from data_dir/files/<file_id>.jsonl until the Files API
         # store is plugged in here.
         return FineTuningService(

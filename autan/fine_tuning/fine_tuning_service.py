@@ -10,6 +10,7 @@ share them in the page cache.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
@@ -175,7 +176,8 @@ class FineTuningService:
             raise Forbidden(
                 f"Model {model_id} is not a fine-tuned model; it cannot be deleted"
             ) from None
-        self._registry.unregister(model_id)
+        with contextlib.suppress(UnknownModel):  # not served: its adapter was refused at start
+            self._registry.unregister(model_id)
         self.models.delete(model_id)
         shutil.rmtree(Path(model.adapter_path).parent, ignore_errors=True)
 
