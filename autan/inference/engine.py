@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import llguidance
@@ -132,8 +133,11 @@ class LocalEngine:
         self._thread.start()
 
     @classmethod
-    def load(cls, model: LlamaModel, settings: EngineSettings) -> LocalEngine:
-        """libllama on this machine: one context with ``settings.parallel`` KV streams."""
+    def load(
+        cls, model: LlamaModel, settings: EngineSettings, *, adapter: Path | None = None
+    ) -> LocalEngine:
+        """libllama on this machine: one context with ``settings.parallel`` KV streams, with
+        a LoRA ``adapter`` GGUF applied to all of them when given."""
         from autan.inference.llama import LlamaContext
 
         context = min(settings.context_per_sequence, model.info.context_train or 1 << 30)
@@ -143,6 +147,7 @@ class LocalEngine:
             context=context,
             batch_tokens=settings.batch_tokens,
             threads=settings.threads,
+            adapter=adapter,
         )
         return cls(model, backend, settings, context)
 

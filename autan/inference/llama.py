@@ -176,7 +176,14 @@ class LlamaContext:
     """
 
     def __init__(
-        self, model: LlamaModel, *, slots: int, context: int, batch_tokens: int, threads: int
+        self,
+        model: LlamaModel,
+        *,
+        slots: int,
+        context: int,
+        batch_tokens: int,
+        threads: int,
+        adapter: Path | None = None,
     ) -> None:
         params = L.llama_context_default_params()
         params.n_ctx = slots * context
@@ -196,12 +203,29 @@ class LlamaContext:
                 f"or the context per sequence"
             )
         self._model = model
+        if adapter is not None:
+            self._apply_adapter(adapter)
         self._memory = L.llama_get_memory(self._ctx)
         self._batch = L.llama_batch_init(batch_tokens, 0, 1)
         self._batch_cap = batch_tokens
         self.n_vocab = model.n_vocab
         self.slots = slots
         self.context = context
+
+    def _apply_adapter(self, path: Path) -> None:
+        """Apply a LoRA adapter GGUF at scale 1 to every sequence of this context. libllama
+        frees the adapter with the model."""
+        lora = L.llama_adapter_lora_init(self._model.handle, str(path).encode())
+        if not lora:
+            L.llama_free(self._ctx)
+            self._ctx = None
+            raise LlamaError(f"could not load the LoRA adapter {path}")
+        adapters = (L.llama_adapter_lora_p_ctypes * 1)(lora)
+        scales = (ctypes.c_float * 1)(1.0)
+        if L.llama_set_adapters_lora(self._ctx, adapters, 1, scales) != 0:
+            L.llama_free(self._ctx)
+            self._ctx = None
+            raise LlamaError(f"could not apply the LoRA adapter {path}")
 
     def decode(self, plan: BatchPlan) -> None:
         n = len(plan)

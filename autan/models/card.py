@@ -58,6 +58,8 @@ class ModelCard(BaseModel):
     price_output: float = Field(default=0.0, ge=0, description="per million completion tokens")
     preload: bool = False
     capabilities: Capabilities = Field(default_factory=Capabilities)
+    # A LoRA adapter GGUF applied to the weights at ``path`` (fine-tuned models).
+    adapter: Path | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -59,7 +59,7 @@ class LocalLoader:
             mistral = match_mistral_tokenizer(model, card.format, card.tokenizer)
             if mistral is not None:
                 model.show_controls(mistral.reply_markers())
-            engine = LocalEngine.load(model, engine_settings)
+            engine = LocalEngine.load(model, engine_settings, adapter=card.adapter)
         except BaseException:
             model.close()
             raise

@@ -81,6 +81,7 @@ class RegisteredModel:
     last_used: int = 0
     loads: int = 0
     unloads: int = 0
+    retired: bool = False  # unregistered: closes when its last request ends
 
     @property
     def id(self) -> str:
@@ -127,6 +128,31 @@ class ModelRegistry:
             model = RegisteredModel(card, loader.plan(card))
             self._models.append(model)
             self._by_name.update(dict.fromkeys(card.names, model))
+
+    def register(self, card: ModelCard) -> RegisteredModel:
+        """Declare one more model while serving (a fine-tuned model); loaded on first use."""
+        for name in card.names:
+            if name in self._by_name:
+                raise ValueError(f"model name {name!r} is served twice")
+        model = RegisteredModel(card, self._loader.plan(card))
+        self._models.append(model)
+        self._by_name.update(dict.fromkeys(card.names, model))
+        return model
+
+    def unregister(self, name: str) -> None:
+        """Stop serving a model: new requests get 404; requests in flight finish, then its
+        engine closes."""
+        model = self.resolve(name)
+        self._models.remove(model)
+        for alias in model.card.names:
+            self._by_name.pop(alias, None)
+        model.retired = True
+        self._close_if_retired(model)
+
+    def _close_if_retired(self, model: RegisteredModel) -> None:
+        if model.retired and model.users == 0 and model.served is not None:
+            served, model.served = model.served, None
+            served.engine.close()
 
     def resolve(self, name: str) -> RegisteredModel:
         """The model declared under ``name``, loaded or not."""
@@ -189,6 +215,7 @@ class ModelRegistry:
         model.users -= 1
         self._touch(model)
         if model.users == 0:
+            self._close_if_retired(model)
             self._idle.set()
 
     def _touch(self, model: RegisteredModel) -> None:

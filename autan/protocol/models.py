@@ -32,6 +32,32 @@ class ModelCardPublic(BaseModel):
     type: Literal["base"] = "base"
 
 
+class FineTunedModelCardPublic(BaseModel):
+    """``FTModelCard``: a model a fine-tuning job made; ``root`` is its base model."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "autan"
+    name: str | None = None
+    description: str | None = None
+    capabilities: ModelCapabilities
+    max_context_length: int
+    aliases: list[str] = Field(default_factory=list)
+    deprecation: str | None = None
+    default_model_temperature: float | None = None
+    type: Literal["fine-tuned"] = "fine-tuned"
+    job: str
+    root: str
+    archived: bool = False
+
+
 class ModelListPublic(BaseModel):
     object: Literal["list"] = "list"
-    data: list[ModelCardPublic]
+    data: list[ModelCardPublic | FineTunedModelCardPublic]
+
+
+class ModelDeletedPublic(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    deleted: bool = True

@@ -1,8 +1,19 @@
 from pathlib import Path
 
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
+from autan.storage import database
 from autan.storage.database import Database, database_url
+
+
+def _head() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(Path(database.__file__).parent / "migrations"))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None, "the migrations have one head"
+    return head
 
 
 def test_migrations_create_every_table_and_run_again_as_a_no_op(db: Database) -> None:
@@ -10,9 +21,9 @@ def test_migrations_create_every_table_and_run_again_as_a_no_op(db: Database) ->
     tables = set(inspect(db.engine).get_table_names())
     assert {"workspaces", "api_keys", "usage_records", "audit_logs", "alembic_version"} <= tables
     assert {"files", "jobs", "batch_lines"} <= tables
+    assert {"fine_tuning_jobs", "fine_tuning_events", "fine_tuned_models"} <= tables
     with db.engine.connect() as conn:
-        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        assert version == "0002_files_batch"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head()
 
 
 def test_default_url_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:

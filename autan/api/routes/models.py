@@ -1,13 +1,27 @@
-"""``GET /v1/models`` and ``GET /v1/models/{model_id}``."""
+"""``GET /v1/models``, ``GET /v1/models/{model_id}`` and ``DELETE /v1/models/{model_id}``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from autan.api.deps import ApiKeyDep, EmbeddingServiceDep, RegistryDep
+from autan.api.deps import (
+    ApiKeyDep,
+    EmbeddingServiceDep,
+    FineTuningDep,
+    RegistryDep,
+    workspace_of,
+)
 from autan.embeddings.service import EmbeddingService
+from autan.errors import UnknownModel
+from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.models.registry import DEFAULT_TEMPERATURE, RegisteredModel
-from autan.protocol.models import ModelCapabilities, ModelCardPublic, ModelListPublic
+from autan.protocol.models import (
+    FineTunedModelCardPublic,
+    ModelCapabilities,
+    ModelCardPublic,
+    ModelDeletedPublic,
+    ModelListPublic,
+)
 
 router = APIRouter(tags=["models"])
 
@@ -32,6 +46,26 @@ def model_card(model: RegisteredModel) -> ModelCardPublic:
     )
 
 
+def any_model_card(
+    model: RegisteredModel, fine_tuning: FineTuningService | None, workspace: str
+) -> ModelCardPublic | FineTunedModelCardPublic | None:
+    """The model's card; a fine-tuned model's only for its own workspace (None for others)."""
+    card = model_card(model)
+    ft = fine_tuning.fine_tuned(model.id) if fine_tuning is not None else None
+    if ft is None:
+        return card
+    if ft.workspace_id != workspace:
+        return None
+    fields = card.model_dump(exclude={"type"})
+    fields.update(name=ft.name or ft.id, description=ft.description or card.description)
+    return FineTunedModelCardPublic(**fields, job=ft.job_id, root=ft.root, archived=ft.archived)
+
+
+def _fine_tuning(request: Request) -> FineTuningService | None:
+    service: FineTuningService | None = getattr(request.app.state, "fine_tuning", None)
+    return service
+
+
 def embedding_model_card(service: EmbeddingService) -> ModelCardPublic:
     # La Plateforme's mistral-embed card has every capability false.
     return ModelCardPublic(
@@ -47,20 +81,39 @@ def embedding_model_card(service: EmbeddingService) -> ModelCardPublic:
 
 @router.get("/v1/models", response_model=ModelListPublic)
 async def list_models(
-    registry: RegistryDep, embeddings: EmbeddingServiceDep, _key: ApiKeyDep
+    request: Request, registry: RegistryDep, embeddings: EmbeddingServiceDep, key: ApiKeyDep
 ) -> ModelListPublic:
-    """Every declared model, loaded or not, each once, with its aliases on its card."""
-    cards = [model_card(m) for m in registry]
+    """Every declared model, loaded or not, each once, with its aliases on its card; the
+    workspace's fine-tuned models with ``type: fine-tuned``."""
+    fine_tuning, workspace = _fine_tuning(request), workspace_of(key)
+    found = (any_model_card(m, fine_tuning, workspace) for m in registry)
+    cards: list[ModelCardPublic | FineTunedModelCardPublic] = [c for c in found if c]
     if embeddings is not None:
         cards.append(embedding_model_card(embeddings))
     return ModelListPublic(data=cards)
 
 
-@router.get("/v1/models/{model_id}", response_model=ModelCardPublic)
+@router.get("/v1/models/{model_id}", response_model=ModelCardPublic | FineTunedModelCardPublic)
 async def retrieve_model(
-    model_id: str, registry: RegistryDep, embeddings: EmbeddingServiceDep, _key: ApiKeyDep
-) -> ModelCardPublic:
+    request: Request,
+    model_id: str,
+    registry: RegistryDep,
+    embeddings: EmbeddingServiceDep,
+    key: ApiKeyDep,
+) -> ModelCardPublic | FineTunedModelCardPublic:
     """One model card, by id or alias."""
     if embeddings is not None and embeddings.serves(model_id):
         return embedding_model_card(embeddings)
-    return model_card(registry.resolve(model_id))
+    card = any_model_card(registry.resolve(model_id), _fine_tuning(request), workspace_of(key))
+    if card is None:
+        raise UnknownModel(model_id)
+    return card
+
+
+@router.delete("/v1/models/{model_id}", response_model=ModelDeletedPublic)
+async def delete_model(
+    model_id: str, fine_tuning: FineTuningDep, key: ApiKeyDep
+) -> ModelDeletedPublic:
+    """Delete a fine-tuned model (its adapter too); base models answer 403."""
+    fine_tuning.delete_model(workspace_of(key), model_id)
+    return ModelDeletedPublic(id=model_id)

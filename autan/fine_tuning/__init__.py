@@ -1,0 +1,1 @@
+"""Fine-tuning: datasets, jobs, the trainer process and the adapters it writes."""

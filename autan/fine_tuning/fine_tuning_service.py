@@ -1,0 +1,333 @@
+"""Fine-tuning as the API sees it: jobs created, listed, started and cancelled; the models they
+make registered with the model registry, renamed, archived and deleted.
+
+A fine-tuned model is served as its base GGUF with the job's LoRA adapter applied by llama.cpp,
+in an engine of its own (llama.cpp sets adapters per context, so the base model's engine cannot
+serve it too). The adapter is a few MB; the base weights are memory-mapped, so the two engines
+share them in the page cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autan.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    InvalidTrainingData,
+    NotFound,
+    TrainingFileNotFound,
+    UnknownModel,
+)
+from autan.fine_tuning.dataset import Dataset
+from autan.fine_tuning.fine_tuning_job import (
+    FineTunedModel,
+    FineTuningJob,
+    JobStatus,
+    TrainingFileRef,
+)
+from autan.fine_tuning.job_loop import JobLoop
+from autan.fine_tuning.job_store import JobStore
+from autan.fine_tuning.lora_adapter import LoraAdapter
+from autan.fine_tuning.model_store import FineTunedModelStore
+from autan.fine_tuning.training_config import ADAPTER_FILE, TrainingConfig, WeightedFile
+from autan.fine_tuning.training_files import TrainingFiles
+from autan.models.card import ModelCard
+from autan.models.registry import ModelRegistry
+from autan.settings import FineTuningSettings
+from autan.storage.database import Database
+from autan.storage.tables import utcnow
+
+log = logging.getLogger(__name__)
+
+# Jobs of a server without API keys belong to this workspace.
+LOCAL_WORKSPACE = "local"
+# Seconds per training step on 2 cores for SmolLM2-135M (docs/benchmarks.md), for estimates.
+_SECONDS_PER_STEP = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    model: str
+    training_files: list[TrainingFileRef]
+    validation_files: list[str]
+    hyperparameters: dict[str, Any]
+    suffix: str | None = None
+    auto_start: bool = False
+    skip_fraction: float = 0.0
+
+
+class FineTuningService:
+    def __init__(
+        self,
+        db: Database,
+        registry: ModelRegistry,
+        files: TrainingFiles,
+        settings: FineTuningSettings,
+        work_dir: Path,
+    ) -> None:
+        self.jobs = JobStore(db)
+        self.models = FineTunedModelStore(db)
+        self._registry = registry
+        self._files = files
+        self._settings = settings
+        self._work_dir = work_dir
+        self._loop = JobLoop(
+            self.jobs,
+            settings,
+            validate=self._validate,
+            prepare_run=self._prepare_run,
+            finish=self._finish,
+        )
+
+    async def start(self) -> None:
+        """Serve the fine-tuned models made before, then start working on jobs."""
+        for model in self.models.all():
+            self._register(model)
+        self._loop.start()
+
+    async def stop(self) -> None:
+        await self._loop.stop()
+
+    # Jobs
+
+    def create(self, workspace_id: str, request: JobRequest) -> FineTuningJob:
+        base = self._base_card(request.model)
+        for f in request.training_files:
+            self._files.open(f.file_id, workspace_id)
+        for file_id in request.validation_files:
+            self._files.open(file_id, workspace_id)
+        job = self.jobs.create(
+            workspace_id=workspace_id,
+            model=base.id,
+            hyperparameters=request.hyperparameters,
+            training_files=request.training_files,
+            validation_files=request.validation_files,
+            suffix=request.suffix,
+            auto_start=request.auto_start,
+            metadata={"skip_fraction": request.skip_fraction} if request.skip_fraction else None,
+        )
+        self._loop.wake()
+        return job
+
+    def dry_run(self, workspace_id: str, request: JobRequest) -> dict[str, Any]:
+        """Check the data now and estimate the job, without creating it."""
+        self._base_card(request.model)
+        examples, characters = self._read(workspace_id, request)
+        steps, epochs = self._steps(request.hyperparameters, examples)
+        return {
+            "details": f"{examples} valid training examples; {steps} steps of "
+            f"{self._settings.batch_size} examples",
+            "training_steps": steps,
+            "epochs": epochs,
+            "data_tokens": characters // 4,  # about 4 characters a token in English
+            "expected_duration_seconds": int(steps * _SECONDS_PER_STEP),
+            "cost": 0.0,
+            "cost_currency": "EUR",
+        }
+
+    def start_job(self, workspace_id: str, job_id: str) -> FineTuningJob:
+        job = self.jobs.get(job_id, workspace_id)
+        if job.status not in (JobStatus.QUEUED, JobStatus.VALIDATING, JobStatus.VALIDATED):
+            raise Conflict(f"Job {job_id} is {job.status.value}; only a validated job can start")
+        self.jobs.request_start(job_id)
+        self._loop.wake()
+        return self.jobs.get(job_id)
+
+    def cancel(self, workspace_id: str, job_id: str) -> FineTuningJob:
+        self.jobs.get(job_id, workspace_id)
+        waiting = [JobStatus.QUEUED, JobStatus.VALIDATING, JobStatus.VALIDATED]
+        if not self.jobs.transition(job_id, JobStatus.CANCELLED, only_from=waiting):
+            self.jobs.transition(
+                job_id, JobStatus.CANCELLATION_REQUESTED, only_from=[JobStatus.RUNNING]
+            )
+        job = self.jobs.get(job_id)
+        if job.status is not JobStatus.CANCELLED and job.status.finished:
+            raise Conflict(f"Job {job_id} already ended ({job.status.value})")
+        return job
+
+    # Fine-tuned models
+
+    def update_model(self, workspace_id: str, model_id: str, **fields: Any) -> FineTunedModel:
+        self.models.get(model_id, workspace_id)
+        return self.models.update(model_id, **fields)
+
+    def set_archived(self, workspace_id: str, model_id: str, archived: bool) -> FineTunedModel:
+        self.models.get(model_id, workspace_id)
+        return self.models.update(model_id, archived=archived)
+
+    def delete_model(self, workspace_id: str | None, model_id: str) -> None:
+        """Stop serving the model and delete its adapter; 403 for a base model."""
+        try:
+            model = self.models.get(model_id, workspace_id)
+        except NotFound:
+            if self.fine_tuned(model_id) is not None:
+                raise  # another workspace's
+            self._registry.resolve(model_id)  # 404 when it is no model at all
+            raise Forbidden(
+                f"Model {model_id} is not a fine-tuned model; it cannot be deleted"
+            ) from None
+        with contextlib.suppress(UnknownModel):  # not served: its adapter was refused at start
+            self._registry.unregister(model_id)
+        self.models.delete(model_id)
+        shutil.rmtree(Path(model.adapter_path).parent, ignore_errors=True)
+
+    def fine_tuned(self, model_id: str) -> FineTunedModel | None:
+        try:
+            return self.models.get(model_id)
+        except NotFound:
+            return None
+
+    # The loop's steps
+
+    async def _validate(self, job: FineTuningJob) -> bool:
+        request = JobRequest(
+            model=job.model,
+            training_files=job.training_files,
+            validation_files=job.validation_files,
+            hyperparameters=job.hyperparameters,
+            skip_fraction=(job.metadata or {}).get("skip_fraction", 0.0),
+        )
+        try:
+            examples, characters = await asyncio.to_thread(self._read, job.workspace_id, request)
+        except (InvalidTrainingData, TrainingFileNotFound) as e:
+            reasons = getattr(e, "reasons", [e.message])
+            self.jobs.transition(
+                job.id,
+                JobStatus.FAILED_VALIDATION,
+                only_from=[JobStatus.VALIDATING],
+                data={"error": e.message, "reasons": reasons[:100]},
+                error=e.message,
+            )
+            return False
+        steps, epochs = self._steps(job.hyperparameters, examples)
+        return self.jobs.transition(
+            job.id,
+            JobStatus.VALIDATED,
+            only_from=[JobStatus.VALIDATING],
+            hyperparameters={**job.hyperparameters, "training_steps": steps, "epochs": epochs},
+            job_metadata={
+                **(job.metadata or {}),
+                "data_tokens": characters // 4,
+                "expected_duration_seconds": int(steps * _SECONDS_PER_STEP),
+            },
+        )
+
+    def _prepare_run(self, job: FineTuningJob) -> Path:
+        h = {**self._defaults(), **{k: v for k, v in job.hyperparameters.items() if v is not None}}
+        run_dir = self._work_dir / job.id
+        TrainingConfig(
+            base_gguf=self._base_card(job.model).gguf_path(),
+            cache_dir=self._settings.model_cache_dir or self._work_dir / "base-models",
+            training_files=[
+                WeightedFile(path=self._files.open(f.file_id, job.workspace_id), weight=f.weight)
+                for f in job.training_files
+            ],
+            validation_files=[self._files.open(v, job.workspace_id) for v in job.validation_files],
+            training_steps=h["training_steps"],
+            learning_rate=h["learning_rate"],
+            weight_decay=h["weight_decay"],
+            warmup_fraction=h["warmup_fraction"],
+            seq_len=h["seq_len"],
+            batch_size=self._settings.batch_size,
+            lora_rank=self._settings.lora_rank,
+            lora_alpha=self._settings.lora_alpha,
+            checkpoint_every=max(1, math.ceil(h["training_steps"] / self._settings.checkpoints)),
+            threads=self._settings.threads,
+            bf16=self._settings.bf16,
+            skip_fraction=(job.metadata or {}).get("skip_fraction", 0.0),
+        ).write(run_dir)
+        return run_dir
+
+    def _finish(self, job: FineTuningJob) -> str:
+        base = self._base_card(job.model)
+        tag = job.suffix or hashlib.sha256(job.workspace_id.encode()).hexdigest()[:8]
+        model_id = f"ft:{base.id}:{tag}:{utcnow():%Y%m%d}:{job.id[:8]}"
+        model = FineTunedModel(
+            id=model_id,
+            workspace_id=job.workspace_id,
+            job_id=job.id,
+            root=base.id,
+            base_path=str(base.gguf_path()),
+            adapter_path=str(self._work_dir / job.id / ADAPTER_FILE),
+            created_at=utcnow(),
+        )
+        self.models.add(model)
+        self._register(model)
+        return model_id
+
+    # Helpers
+
+    def _register(self, model: FineTunedModel) -> None:
+        # llama.cpp aborts the whole process on some malformed adapters: check the file first.
+        try:
+            LoraAdapter.check(Path(model.adapter_path))
+        except (OSError, ValueError) as e:
+            log.error("not serving %s: its adapter cannot be used (%s)", model.id, e)
+            return
+        try:
+            root: ModelCard | None = self._registry.resolve(model.root).card
+        except UnknownModel:  # its base left the models file; the GGUF path is kept
+            root = None
+        card = ModelCard(
+            id=model.id,
+            path=Path(model.base_path),
+            adapter=Path(model.adapter_path),
+            format=root.format if root else "auto",
+            context_length=root.context_length if root else None,
+            parallel=root.parallel if root else None,
+            description=f"{model.root} fine-tuned by job {model.job_id}",
+        )
+        self._registry.register(card)
+
+    def _base_card(self, name: str) -> ModelCard:
+        card = self._registry.resolve(name).card
+        if card.kind != "chat" or card.adapter is not None:
+            raise InvalidRequest(
+                f"Model {name} cannot be fine-tuned: only base chat models can", param="model"
+            )
+        return card
+
+    def _read(self, workspace_id: str, request: JobRequest) -> tuple[int, int]:
+        """(valid training examples, characters of their messages); raises on bad data."""
+        if not request.training_files:
+            raise InvalidRequest("A job needs at least one training file", param="training_files")
+        examples, characters = 0, 0
+        for f in request.training_files:
+            dataset = Dataset.read(
+                self._files.open(f.file_id, workspace_id),
+                min_examples=self._settings.min_examples,
+                skip_fraction=request.skip_fraction,
+            )
+            examples += len(dataset.conversations)
+            characters += sum(c.characters for c in dataset.conversations)
+        for file_id in request.validation_files:
+            Dataset.read(self._files.open(file_id, workspace_id))
+        return examples, characters
+
+    def _defaults(self) -> dict[str, Any]:
+        return {
+            "weight_decay": 0.1,
+            "warmup_fraction": 0.05,
+            "seq_len": self._settings.seq_len,
+        }
+
+    def _steps(self, hyperparameters: dict[str, Any], examples: int) -> tuple[int, float]:
+        """(training_steps, epochs): the steps asked for, else the epochs asked for (or the
+        default epochs) over the examples."""
+        per_epoch = examples / self._settings.batch_size
+        steps = hyperparameters.get("training_steps")
+        if steps is None:
+            epochs = hyperparameters.get("epochs") or self._settings.default_epochs
+            steps = max(1, math.ceil(epochs * per_epoch))
+        steps = min(int(steps), self._settings.max_training_steps)
+        return steps, round(steps / per_epoch, 3)
