@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from autan.accounts.api_key import ApiKey
 from autan.accounts.gcra import Decision
 from autan.accounts.usage_ledger import UsageRecord
-from autan.errors import Forbidden, RateLimited
+from autan.errors import Forbidden, RateLimited, UnknownModel
 from autan.models.registry import ServedModel
 from autan.protocol.chat import UsageInfo
 from autan.storage.tables import utcnow
@@ -95,6 +95,8 @@ class Meter:
     def admit(
         self, model: ServedModel, requested: str, prompt_tokens: int, max_new_tokens: int
     ) -> None:
+        if model.workspace is not None and model.workspace != self.key.workspace_id:
+            raise UnknownModel(requested)  # another workspace's model is not there for this key
         if not self.key.allows(requested, model.id, *model.aliases):
             raise Forbidden(f"This API key may not use model {requested}", param="model")
         self.model = model.id

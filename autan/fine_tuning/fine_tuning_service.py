@@ -286,6 +286,7 @@ class FineTuningService:
             context_length=root.context_length if root else None,
             parallel=root.parallel if root else None,
             description=f"{model.root} fine-tuned by job {model.job_id}",
+            workspace=model.workspace_id,
         )
         self._registry.register(card)
 

@@ -60,6 +60,8 @@ class ModelCard(BaseModel):
     capabilities: Capabilities = Field(default_factory=Capabilities)
     # A LoRA adapter GGUF applied to the weights at ``path`` (fine-tuned models).
     adapter: Path | None = None
+    # The only workspace whose keys may use it (a fine-tuned model); None: every workspace.
+    workspace: str | None = None
 
     @model_validator(mode="before")
     @classmethod

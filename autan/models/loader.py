@@ -78,6 +78,7 @@ class LocalLoader:
             aliases=list(card.aliases),
             description=plan.description,
             mistral_tokenizer=mistral,
+            workspace=card.workspace,
         )
 
 

@@ -39,6 +39,7 @@ class ServedModel:
     default_temperature: float = DEFAULT_TEMPERATURE
     # Set for models with a Mistral tokenizer: their prompts are built by mistral-common.
     mistral_tokenizer: MistralTokenizer | None = None
+    workspace: str | None = None  # the only workspace whose keys may use it; None: all
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property

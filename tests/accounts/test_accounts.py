@@ -76,3 +76,22 @@ def test_batch_requests_cost_half(db: Database) -> None:
         assert costs[1] == pytest.approx(costs[0] / 2)
     finally:
         engine.close()
+
+
+def test_a_model_owned_by_a_workspace_is_unknown_to_other_workspaces(db: Database) -> None:
+    from autan.errors import UnknownModel
+
+    accounts = Accounts(db, MemoryLimits())
+    actor = Actor.command_line()
+    home = accounts.workspaces.default()
+    other = accounts.workspaces.create("other", actor=actor)
+    mine, _ = accounts.keys.create(workspace_id=home.id, actor=actor)
+    theirs, _ = accounts.keys.create(workspace_id=other.id, actor=actor)
+    engine, _ = fake_engine()
+    model = ServedModel(id="ft:tiny:1", engine=engine, workspace=home.id)
+    try:
+        accounts.meter(mine, "/v1/chat/completions").admit(model, "ft:tiny:1", 10, 10)
+        with pytest.raises(UnknownModel):
+            accounts.meter(theirs, "/v1/chat/completions").admit(model, "ft:tiny:1", 10, 10)
+    finally:
+        engine.close()
