@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 
-from autan.chat.schemas import lark_json, lark_literal
+from autan.chat.schemas import lark_call_objects, lark_literal
 from autan.chat.tool_format import HistoryCall, Parsed, ParsedCall, read_call
 from autan.chat.tools import ToolMode, ToolPlan, ToolSpec
 
@@ -54,13 +54,7 @@ class JsonToolFormat:
         return f"<tool_response>\n{content}\n</tool_response>"
 
     def lark(self, plan: ToolPlan, text_rule: str | None) -> str:
-        functions = [
-            f"fn_{i}: "
-            + lark_literal(f'{{"name": {json.dumps(t.name)}, "arguments": ')
-            + f" {lark_json(t.parameters)} "
-            + lark_literal("}")
-            for i, t in enumerate(plan.callable)
-        ]
+        functions = lark_call_objects(plan.callable)
         alternatives = " | ".join(f"fn_{i}" for i in range(len(plan.callable)))
         calls = "call" if not plan.parallel else f"call ({lark_literal(_SEPARATOR)} call)*"
         if plan.mode is ToolMode.REQUIRED:

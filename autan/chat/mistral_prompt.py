@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from autan.chat.prompt import SAFE_PROMPT, ChatPrompt, content_text
-from autan.chat.schemas import lark_json, lark_literal
+from autan.chat.schemas import lark_call_objects, lark_json, lark_literal
 from autan.chat.tool_format import Parsed, ParsedCall, read_call
 from autan.chat.tools import ToolMode, ToolPlan
 from autan.errors import InvalidRequest
@@ -84,13 +84,7 @@ class MistralPrompt:
             ]
             calls = f"calls: call{'+' if plan.parallel else ''}\ncall: {marker} ({{fns}})"
         else:
-            functions = [
-                f"fn_{i}: "
-                + lark_literal(f'{{"name": {json.dumps(t.name)}, "arguments": ')
-                + f" {lark_json(t.parameters)} "
-                + lark_literal("}")
-                for i, t in enumerate(plan.callable)
-            ]
+            functions = lark_call_objects(plan.callable)
             more = f" ({lark_literal(', ')} call)*" if plan.parallel else ""
             # SentencePiece encodes the list with a leading space, Tekken without one.
             calls = f'calls: {marker} " "? "[" call{more} "]"\ncall: {{fns}}'

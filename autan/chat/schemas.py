@@ -93,3 +93,15 @@ def lark_json(schema: dict[str, Any]) -> str:
 def lark_literal(text: str) -> str:
     """``text`` as a Lark string literal (llguidance reads them as JSON strings)."""
     return json.dumps(text, ensure_ascii=False)
+
+
+def lark_call_objects(tools: list[Any]) -> list[str]:
+    """One rule ``fn_<i>`` per tool: ``{"name": <its name>, "arguments": <its schema>}``, the
+    call object both the JSON tag syntax and Mistral's ``[TOOL_CALLS]`` list are made of."""
+    return [
+        f"fn_{i}: "
+        + lark_literal(f'{{"name": {json.dumps(t.name)}, "arguments": ')
+        + f" {lark_json(t.parameters)} "
+        + lark_literal("}")
+        for i, t in enumerate(tools)
+    ]
