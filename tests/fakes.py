@@ -91,6 +91,7 @@ class ScriptBackend:
         self.n_vocab = N_VOCAB
         self.decoded_tokens = 0
         self.batch_sizes: list[int] = []
+        self.batch_slots: list[list[int]] = []  # the slots of each decode's rows, in order
         self.truncations: list[tuple[int, int]] = []
         self.copies: list[tuple[int, int]] = []
         self.kv: dict[int, list[int]] = {}
@@ -108,6 +109,7 @@ class ScriptBackend:
             ahead[slot] = ahead.get(slot, 0) + 1
         self.decoded_tokens += len(plan)
         self.batch_sizes.append(len(plan))
+        self.batch_slots.append(list(plan.slots))
         self._rows = {}
         for i, (slot, token, want) in enumerate(
             zip(plan.slots, plan.tokens, plan.want_logits, strict=True)

@@ -10,10 +10,13 @@ the number of a sequence's tokens in a micro-batch: its CPU attention takes a ti
 64 query tokens on (``GGML_FA_TILE_Q``) and a per-token one below. A cold run decodes its
 prompt in chunks of at least ``MIN_PREFILL`` tokens (the scheduler never leaves a shorter
 tail) and its outputs one at a time. So a hit reuses only prompt positions, never the outputs
-a sequence generated, and always decodes the last ``MIN_PREFILL`` prompt tokens again: every
+a sequence generated, and decodes the last ``MIN_PREFILL`` prompt tokens again: every
 position is then computed by the same kernel as in a cold run, and a request that runs alone
-gets bit-identical logits. (Requests decoded side by side share micro-batches, which changes
-the kernels with or without a hit.)
+gets bit-identical logits. A prompt shorter than ``MIN_PREFILL`` runs cold in chunks below
+the tiled path, so a hit from another short prompt decodes only what differs: two chat
+requests to SmolLM2 share the 24 tokens of its template's system turn, and the second decodes
+18 tokens instead of 42, with the same logits to the bit. (Requests decoded side by side
+share micro-batches, which changes the kernels with or without a hit.)
 
 Our context gives every slot its own KV stream (``kv_unified = False``) so that a slot can
 always grow to ``context`` cells. Between streams llama.cpp cannot share cells: its
@@ -37,8 +40,9 @@ from dataclasses import dataclass
 MIN_COPY_GAIN = 32
 # Prompt tokens a prefill chunk, and the part of a prompt decoded on a hit, hold at least.
 MIN_PREFILL = 64
-# A shorter match (a chat template's opening tokens) is no hit: the prompt takes the least
-# recently used slot rather than cut a slot that holds another long prefix.
+# A shorter match (a chat template's opening tokens) is no hit when taking it would cut as
+# many cached tokens: the prompt takes the least recently used slot rather than cut a slot
+# that holds another long prefix.
 MIN_HIT = 32
 
 
@@ -68,18 +72,21 @@ class PrefixCache:
         """Choose a free slot for ``prompt`` and take it off the free list.
 
         ``busy`` gives the slots in use and the prompt tokens their KV holds, as copy sources.
-        The last ``MIN_PREFILL`` prompt tokens are always decoded (the last one's logits give
-        the first sample), so prompts of ``MIN_PREFILL`` tokens or fewer reuse nothing.
+        The last ``MIN_PREFILL`` prompt tokens of a longer prompt are always decoded, and at
+        least the last token of a shorter one (its logits give the first sample); a prompt of
+        exactly ``MIN_PREFILL`` tokens reuses nothing.
         """
         assert self.free, "place() needs a free slot: check PrefixCache.free first"
         assert prompt, "an empty prompt has no token to decode"
         slot, keep = self.free[0], 0
         source: int | None = None
-        if self.enabled and len(prompt) > MIN_PREFILL:
-            limit = len(prompt) - MIN_PREFILL
+        if self.enabled and len(prompt) != MIN_PREFILL:
+            short = len(prompt) < MIN_PREFILL
+            limit = len(prompt) - 1 if short else len(prompt) - MIN_PREFILL
             for candidate in self.free:
-                n = _common_prefix(self._held[candidate], prompt, limit)
-                if n > keep and n >= MIN_HIT:
+                held = self._held[candidate]
+                n = _common_prefix(held, prompt, limit)
+                if n > keep and (n >= MIN_HIT or len(held) - n < MIN_HIT):
                     slot, keep = candidate, n
             best_busy, best_busy_keep = None, max(keep + MIN_COPY_GAIN, MIN_HIT) - 1
             for candidate, tokens in busy:

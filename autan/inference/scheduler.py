@@ -221,7 +221,7 @@ class Scheduler:
             running = interactive
         elif now < self._interactive_until:
             batch = [s for s in running if s.priority is Priority.BATCH]
-            running = interactive + batch[: self.batch_decodes_under_load]
+            running = interactive + self._riders(batch, interactive)
         decoding = [s for s in running if not s.prefilling]
         prefilling = [s for s in running if s.prefilling]
         budget = self.batch_tokens - len(decoding)
@@ -246,6 +246,17 @@ class Scheduler:
             plan.want_logits[-1] = True
             sampled.append((seq, len(plan) - 1))
         return plan, sampled
+
+    def _riders(self, batch: list[Sequence], interactive: list[Sequence]) -> list[Sequence]:
+        """The batch sequences that decode beside interactive work: those already decoding
+        first (a prefill chunk would lengthen the step), then those in slots next to the
+        interactive ones, which llama.cpp decodes in the same pass over the weights."""
+        busy = [s.slot for s in interactive]
+
+        def cost(seq: Sequence) -> tuple[bool, int]:
+            return seq.prefilling, min((abs(seq.slot - b) for b in busy), default=0)
+
+        return sorted(batch, key=cost)[: self.batch_decodes_under_load]
 
     @staticmethod
     def _chunk_size(seq: Sequence, budget: int) -> int:

@@ -128,3 +128,97 @@ def test_a_copied_stream_decodes_bit_for_bit_like_the_original(
     assert copied.truncate(0, 0) == 0
     decode(copied, 0, tokens(model, "Something else entirely?"), 0)
     assert tail_logits(copied, 1) == expected
+
+
+def _prefill(ctx: LlamaContext, slot: int, toks: list[int]) -> None:
+    n = len(toks)
+    ctx.decode(BatchPlan(toks, list(range(n)), [slot] * n, [False] * n))
+
+
+def test_rows_in_any_slot_order_read_their_own_logits(
+    model: LlamaModel, contexts: list[LlamaContext]
+) -> None:
+    questions = ["When do you open?", "How much is a chain?", "Do you fix tyres?"]
+    prompts = [tokens(model, q) for q in questions]
+    last = [p[-1] for p in prompts]
+    at = [len(p) - 1 for p in prompts]
+
+    def step(order: list[int]) -> dict[int, list[float]]:
+        ctx = LlamaContext(model, slots=3, context=CONTEXT, batch_tokens=256, threads=2)
+        contexts.append(ctx)
+        for slot, p in enumerate(prompts):
+            _prefill(ctx, slot, p[:-1])
+        ctx.decode(BatchPlan([last[s] for s in order], [at[s] for s in order], order, [True] * 3))
+        return {slot: ctx.logits(row).tolist() for row, slot in enumerate(order)}
+
+    in_order = step([0, 1, 2])
+    scrambled = step([2, 0, 1])
+    assert scrambled == in_order
+    assert in_order[0] != in_order[1]
+
+
+def test_a_free_slot_inside_the_run_is_padded_and_keeps_its_kv(
+    model: LlamaModel, contexts: list[LlamaContext]
+) -> None:
+    prompts = [tokens(model, q) for q in ("When do you open?", "Chains?", "Tyres?")]
+
+    def context() -> LlamaContext:
+        ctx = LlamaContext(model, slots=3, context=CONTEXT, batch_tokens=256, threads=2)
+        contexts.append(ctx)
+        for slot, p in enumerate(prompts):
+            _prefill(ctx, slot, p)
+        return ctx
+
+    def next_logits(ctx: LlamaContext, slot: int) -> list[float]:
+        n = len(prompts[slot])
+        ctx.decode(BatchPlan([prompts[slot][-1]], [n], [slot], [True]))
+        return ctx.logits(0).tolist()
+
+    padded = context()
+    plan = BatchPlan([1, 1], [len(prompts[0]), len(prompts[2])], [0, 2], [True, True])
+    assert padded._pads(plan) == {1: len(prompts[1])}
+    padded.decode(plan)
+
+    untouched = context()
+    assert next_logits(padded, 1) == next_logits(untouched, 1)
+
+
+def test_a_free_slot_holding_more_kv_than_the_plan_reaches_is_not_padded(
+    model: LlamaModel, contexts: list[LlamaContext]
+) -> None:
+    ctx = LlamaContext(model, slots=3, context=CONTEXT, batch_tokens=512, threads=2)
+    contexts.append(ctx)
+    long = (tokens(model, "When do you open?") * 3)[:400]
+    _prefill(ctx, 1, long)
+    assert ctx._pads(BatchPlan([1, 1], [10, 10], [0, 2], [True, True])) == {}
+
+
+def test_a_short_prompt_reusing_the_template_opening_gives_the_cold_greedy_tokens(
+    model: LlamaModel, contexts: list[LlamaContext]
+) -> None:
+    def chat(question: str) -> list[int]:
+        text = (
+            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by "
+            f"Hugging Face<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n"
+            "<|im_start|>assistant\n"
+        )
+        return model.tokenize(text, add_special=False, parse_special=True)
+
+    def submit_tokens(s: Scheduler, prompt: list[int]) -> Sequence:
+        params = SamplingParams(temperature=0.0, max_tokens=12)
+        seq = Sequence.create(prompt, params, lambda _: None, context=CONTEXT, piece=model.piece)
+        s.add(seq)
+        return seq
+
+    first, second = chat("How does a bicycle work?"), chat("How does rain form?")
+    assert len(second) < MIN_PREFILL
+    warm = scheduler(model, contexts, slots=1, prefix_cache=True)
+    submit_tokens(warm, first)
+    run(warm)
+    hit = submit_tokens(warm, second)
+    run(warm)
+    assert warm.stats.cached_prompt_tokens > 16  # the system turn came from the first's KV
+    cold_run = scheduler(model, contexts, slots=1, prefix_cache=False)
+    fresh = submit_tokens(cold_run, second)
+    run(cold_run)
+    assert hit.output == fresh.output

@@ -87,3 +87,28 @@ def test_disabled_cache_reuses_nothing_and_copies_nothing() -> None:
     placed = cache.place([*PREFIX, *TAIL], [(1, PREFIX)])
     assert placed == Placement(slot=0, keep=0)
     assert cache.held(0) == []
+
+
+def test_a_short_prompt_reuses_a_short_shared_opening_and_decodes_only_the_rest() -> None:
+    cache = taken(2)
+    opening = list(range(3000, 3024))  # a chat template's system turn
+    cache.release(0, [*opening, 1, 2, 3])
+    cache.release(1, [9, 9])
+    prompt = [*opening, 4, 5, 6, 7]
+    assert len(prompt) < MIN_PREFILL
+    assert cache.place(prompt) == Placement(slot=0, keep=len(opening))
+
+
+def test_a_short_prompt_always_decodes_its_last_token() -> None:
+    cache = taken(1)
+    prompt = list(range(3000, 3040))
+    cache.release(0, prompt)
+    assert cache.place(prompt) == Placement(slot=0, keep=len(prompt) - 1)
+
+
+def test_a_short_match_does_not_cut_a_slot_holding_a_long_prefix() -> None:
+    cache = taken(2)
+    cache.release(1, [9])
+    cache.release(0, [*PREFIX[:24], *TAIL])
+    assert cache.place([*PREFIX[:24], 5, 6]) == Placement(slot=1, keep=0)
+    assert cache.held(0) == [*PREFIX[:24], *TAIL]

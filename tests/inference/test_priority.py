@@ -106,3 +106,25 @@ def test_under_interactive_load_batch_work_gives_its_slots_back() -> None:
         assert batch <= 3
     assert sum(seq.priority is Priority.BATCH for seq in s.running) <= 1
     run_until_idle(s)
+
+
+def test_the_batch_sequence_beside_interactive_work_is_the_one_in_the_next_slot() -> None:
+    backend = ScriptBackend(b"abcdefghijklmnopqrstuvwxyz")
+    s = Scheduler(backend, slots=4, batch_tokens=64, interactive_grace=60.0)
+    for _ in range(3):
+        seq, _ = make_seq(b"batch", max_tokens=20)
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    s.step()
+    s.step()
+    assert sorted(seq.slot for seq in s.running) == [0, 1, 2]
+    live, c = make_seq(b"live", max_tokens=3)
+    s.add(live)
+    s.step()  # the interactive prefill, alone
+    assert live.slot == 3 and backend.batch_slots[-1] == [3] * len(b"live")
+    s.step()
+    # Slot 2 rides along rather than slot 0 (admitted first): adjacent slots decode in one
+    # pass over the weights.
+    assert sorted(backend.batch_slots[-1]) == [2, 3]
+    run_until_idle(s)
+    assert c.text == "abc"
