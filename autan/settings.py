@@ -76,6 +76,12 @@ class EngineSettings(BaseModel):
     interactive_grace_seconds: float = Field(
         default=1.0, ge=0, description="how long after the last interactive request that lasts"
     )
+    interactive_hold_seconds: float = Field(
+        default=0.05,
+        ge=0,
+        description="how long batch-only steps wait once interactive work ends, so that a "
+        "client's next request (an agent's next turn) finds the engine free",
+    )
 
 
 class ModelSettings(BaseModel):

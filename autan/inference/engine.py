@@ -117,6 +117,7 @@ class LocalEngine:
             batch_slots=settings.batch_slots,
             batch_decodes_under_load=settings.batch_decodes_under_load,
             interactive_grace=settings.interactive_grace_seconds,
+            interactive_hold=settings.interactive_hold_seconds,
         )
         self._max_waiting = settings.max_waiting
         self.info = model.info
@@ -258,8 +259,12 @@ class LocalEngine:
                 inbox, self._inbox = self._inbox, []
             for seq in inbox:
                 self._scheduler.add(seq)
-            self._scheduler.step()
+            pause = self._scheduler.step()
             self._flush_outbox()
+            if pause > 0:
+                with self._cond:  # a new request (or a cancellation) ends the pause at once
+                    if not (self._inbox or self._stopping):
+                        self._cond.wait(pause)
         for seq in [*self._scheduler.running, *self._scheduler.waiting, *self._inbox]:
             seq.emit(SequenceOutput("", len(seq.output), "error", error="server shutting down"))
         self._flush_outbox()

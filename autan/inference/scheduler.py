@@ -88,6 +88,7 @@ class Scheduler:
         batch_slots: int | None = None,
         batch_decodes_under_load: int = 1,
         interactive_grace: float = 1.0,
+        interactive_hold: float = 0.0,
         prefix_cache: bool = True,
     ) -> None:
         assert batch_tokens >= slots, f"batch_tokens ({batch_tokens}) must cover {slots} slots"
@@ -106,6 +107,10 @@ class Scheduler:
         self.batch_decodes_under_load = batch_decodes_under_load
         self.interactive_grace = interactive_grace
         self._interactive_until = 0.0
+        # When interactive work ends, batch-only steps wait this long: a step started just
+        # before the client's next request arrives would hold that request back for a step.
+        self.interactive_hold = interactive_hold
+        self._hold_until = 0.0
         self.stats = SchedulerStats()
         self._eog: npt.NDArray[np.intp] | None = None
 
@@ -122,18 +127,23 @@ class Scheduler:
                     return
         self.waiting.append(seq)
 
-    def step(self) -> None:
+    def step(self) -> float:
+        """Run one step; return how many seconds to wait first when only batch work is held
+        back (0: step again at once)."""
         start = time.perf_counter()
         try:
-            self._step()
+            return self._step()
         finally:
             self.stats.step_seconds += time.perf_counter() - start
 
-    def _step(self) -> None:
+    def _step(self) -> float:
         self._reap_cancelled()
         self._admit()
         if not self.running:
-            return
+            return 0.0
+        held = self._hold_until - time.monotonic()
+        if held > 0 and all(s.priority is Priority.BATCH for s in self.running):
+            return held
         plan, sampled = self._plan()
         self.stats.steps += 1
         decode_start = time.perf_counter()
@@ -144,7 +154,7 @@ class Scheduler:
             for seq in list(self.running):
                 seq.n_cached = 0  # the slot's KV is in an unknown state: clear it on reuse
                 self._finish(seq, "error", "", error=str(e))
-            return
+            return 0.0
         finally:
             self.stats.decode_seconds += time.perf_counter() - decode_start
         for seq, row in sampled:
@@ -157,6 +167,7 @@ class Scheduler:
             banned = self._eog_ids() if len(seq.output) < seq.sampler.params.min_tokens else None
             token = seq.sampler.sample(self.backend.logits(row), allowed, banned)
             self._advance(seq, token)
+        return 0.0
 
     def _eog_ids(self) -> npt.NDArray[np.intp]:
         """Every end-of-generation token: what ``min_tokens`` forbids until it is reached."""
@@ -305,6 +316,8 @@ class Scheduler:
 
     def _release(self, seq: Sequence) -> None:
         seq.status = SequenceStatus.FINISHED
+        if seq.priority is Priority.INTERACTIVE:
+            self._hold_until = time.monotonic() + self.interactive_hold
         if seq in self.running:
             self.running.remove(seq)
             # Outputs were decoded one at a time, with other kernels than a prompt chunk: only

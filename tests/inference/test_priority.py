@@ -128,3 +128,39 @@ def test_the_batch_sequence_beside_interactive_work_is_the_one_in_the_next_slot(
     assert sorted(backend.batch_slots[-1]) == [2, 3]
     run_until_idle(s)
     assert c.text == "abc"
+
+
+def test_batch_only_steps_wait_the_hold_once_interactive_work_ends() -> None:
+    backend = ScriptBackend(b"abcdefghijklmnopqrstuvwxyz")
+    s = Scheduler(backend, slots=4, batch_tokens=64, interactive_hold=60.0)
+    batch, _ = make_seq(b"batch", max_tokens=20)
+    batch.priority = Priority.BATCH
+    s.add(batch)
+    assert s.step() == 0.0  # no interactive work yet: batch work runs freely
+    live, c = make_seq(b"live", max_tokens=2)
+    s.add(live)
+    while c.finish is None:
+        assert s.step() == 0.0
+    decoded = len(backend.batch_sizes)
+    pause = s.step()
+    assert 59.0 < pause <= 60.0  # the client's next request would find the engine free
+    assert len(backend.batch_sizes) == decoded
+    again, _ = make_seq(b"next", max_tokens=2)
+    s.add(again)
+    assert s.step() == 0.0  # it arrives during the hold and runs at once
+    assert again in s.running
+
+
+def test_without_a_hold_batch_work_goes_on_at_once() -> None:
+    backend = ScriptBackend(b"abcdefghijklmnopqrstuvwxyz")
+    s = Scheduler(backend, slots=4, batch_tokens=64)
+    batch, _ = make_seq(b"batch", max_tokens=20)
+    batch.priority = Priority.BATCH
+    s.add(batch)
+    live, c = make_seq(b"live", max_tokens=2)
+    s.add(live)
+    while c.finish is None:
+        s.step()
+    decoded = len(backend.batch_sizes)
+    assert s.step() == 0.0
+    assert len(backend.batch_sizes) == decoded + 1
