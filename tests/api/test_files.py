@@ -14,6 +14,7 @@ from mistralai.models import SDKError
 
 from autan.accounts.audit_log import Actor
 from autan.settings import FilesSettings
+from autan.storage.job_tables import FileRow
 from tests.api.conftest import Platform, platform_app
 
 LIMIT = 4000
@@ -142,3 +143,64 @@ def test_signed_url_downloads_without_a_key_until_it_expires(platform: Platform)
 def test_files_need_api_keys(client: httpx.Client) -> None:
     r = client.get("/v1/files")
     assert r.status_code == 403 and "--no-auth" in r.json()["message"]
+
+
+def upload(platform: Platform, secret: str, **fields: str) -> httpx.Response:
+    return platform.client.post(
+        "/v1/files",
+        files={"file": ("a.jsonl", b"{}\n")},
+        data={"purpose": "batch", **fields},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+
+
+def test_a_user_file_is_seen_only_by_the_key_that_uploaded_it(platform: Platform) -> None:
+    _, colleague = platform.key()  # same workspace, another key
+    private = upload(platform, platform.admin_key, visibility="user").json()
+    shared = upload(platform, platform.admin_key, visibility="workspace").json()
+    assert private["visibility"] == "user" and shared["visibility"] == "workspace"
+    theirs = sdk(platform, colleague)
+    assert [f.id for f in theirs.files.list().data] == [shared["id"]]
+    for call in (
+        lambda: theirs.files.retrieve(file_id=private["id"]),
+        lambda: theirs.files.download(file_id=private["id"]),
+        lambda: theirs.files.delete(file_id=private["id"]),
+    ):
+        with pytest.raises(SDKError) as e:
+            call()
+        assert e.value.status_code == 404
+    r = platform.client.post(
+        "/v1/batch/jobs",
+        json={"input_files": [private["id"]], "endpoint": "/v1/chat/completions"},
+        headers={"Authorization": f"Bearer {colleague}"},
+    )
+    assert r.status_code == 404
+    assert {f.id for f in sdk(platform).files.list().data} == {private["id"], shared["id"]}
+
+
+def test_an_expired_file_is_gone_and_its_bytes_are_removed(
+    platform: Platform, tmp_path: Path
+) -> None:
+    file = upload(platform, platform.admin_key, expiry="1").json()
+    assert file["expires_at"] is not None
+    client = sdk(platform)
+    assert client.files.retrieve(file_id=file["id"]).id == file["id"]
+    store = platform.client.app.state.batch.files  # type: ignore[attr-defined]
+    with store._db.session() as session, session.begin():
+        row = session.get(FileRow, file["id"])
+        row.expires_at = row.created_at  # an hour has passed
+    assert client.files.list().total == 0
+    with pytest.raises(SDKError) as e:
+        client.files.retrieve(file_id=file["id"])
+    assert e.value.status_code == 404
+    blobs = sorted((tmp_path / "files").rglob("*"))
+    assert store.purge_expired() == 1
+    assert sorted((tmp_path / "files").rglob("*")) != blobs  # the bytes went with it
+
+
+def test_bad_visibility_and_expiry_are_400(platform: Platform) -> None:
+    r = upload(platform, platform.admin_key, visibility="everyone")
+    assert r.status_code == 400 and r.json()["param"] == "visibility"
+    for expiry in ("0", "soon", "100000"):
+        r = upload(platform, platform.admin_key, expiry=expiry)
+        assert r.status_code == 400 and r.json()["param"] == "expiry"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, get_args
 
 from fastapi import APIRouter, Query, Request
@@ -25,17 +25,36 @@ from autan.protocol.files import (
     FileSignedUrlPublic,
 )
 from autan.storage.blob_store import CHUNK
+from autan.storage.tables import utcnow
 
 router = APIRouter(tags=["files"])
 _bearer = HTTPBearer(auto_error=False)
 # Room for the multipart envelope (boundaries, part headers, the small form fields).
 _FORM_OVERHEAD = 64 * 1024
+_MAX_EXPIRY_HOURS = 24 * 365
 
 
 def workspace_of(meter: Meter | None) -> str:
     if meter is None:
         raise Forbidden("Files and batch jobs need API keys, and this server runs with --no-auth")
     return meter.key.workspace_id
+
+
+def key_of(meter: Meter | None) -> str | None:
+    return meter.key.id if meter is not None else None
+
+
+def _expiry(value: object) -> datetime | None:
+    """The upload's ``expiry``: hours the file lives (none: until deleted)."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if not text.isdigit() or not 1 <= int(text) <= _MAX_EXPIRY_HOURS:
+        raise InvalidRequest(
+            f"expiry is a number of hours from 1 to {_MAX_EXPIRY_HOURS}, not {text!r}",
+            param="expiry",
+        )
+    return utcnow() + timedelta(hours=int(text))
 
 
 def file_public(file: File) -> FilePublic:
@@ -50,6 +69,9 @@ def file_public(file: File) -> FilePublic:
         num_lines=file.num_lines,
         mimetype=file.mimetype,
         visibility=file.visibility,
+        expires_at=None
+        if file.expires_at is None
+        else int(file.expires_at.replace(tzinfo=UTC).timestamp()),
     )
 
 
@@ -78,6 +100,12 @@ async def upload_file(request: Request, meter: ApiKeyDep, system: BatchSystemDep
                 param="purpose",
             )
         visibility = str(form.get("visibility") or "workspace")
+        if visibility not in ("workspace", "user"):
+            raise InvalidRequest(
+                f"visibility must be 'workspace' or 'user', not {visibility!r}",
+                param="visibility",
+            )
+        expires_at = _expiry(form.get("expiry"))
         file = await system.files.create(
             workspace_id,
             _chunks(upload),
@@ -85,7 +113,8 @@ async def upload_file(request: Request, meter: ApiKeyDep, system: BatchSystemDep
             purpose=purpose,
             key_id=meter.key.id if meter else None,
             mimetype=upload.content_type,
-            visibility=visibility if visibility in ("workspace", "user") else "workspace",
+            visibility=visibility,
+            expires_at=expires_at,
         )
     return file_public(file)
 
@@ -111,7 +140,9 @@ async def list_files(
         mimetypes=mimetypes or (),
         search=search,
     )
-    files, total = system.files.list(workspace_of(meter), where, page=page, page_size=page_size)
+    files, total = system.files.list(
+        workspace_of(meter), where, page=page, page_size=page_size, key_id=key_of(meter)
+    )
     return FileListPublic(
         data=[file_public(f) for f in files], total=total if include_total else None
     )
@@ -121,13 +152,13 @@ async def list_files(
 async def retrieve_file(
     file_id: str, meter: ApiKeyDep, system: BatchSystemDep
 ) -> FileRetrievedPublic:
-    file = system.files.get(workspace_of(meter), file_id)
+    file = system.files.get(workspace_of(meter), file_id, key_id=key_of(meter))
     return FileRetrievedPublic(**file_public(file).model_dump(), deleted=False)
 
 
 @router.delete("/v1/files/{file_id}", response_model=FileDeletedPublic)
 async def delete_file(file_id: str, meter: ApiKeyDep, system: BatchSystemDep) -> FileDeletedPublic:
-    system.files.delete(workspace_of(meter), file_id)
+    system.files.delete(workspace_of(meter), file_id, key_id=key_of(meter))
     return FileDeletedPublic(id=file_id)
 
 
@@ -151,7 +182,7 @@ async def download_file(
         file = system.files.get_any(file_id)
     else:
         meter = await authenticate(request, await _bearer(request))
-        file = system.files.get(workspace_of(meter), file_id)
+        file = system.files.get(workspace_of(meter), file_id, key_id=key_of(meter))
     return StreamingResponse(
         system.files.content(file),
         media_type="application/octet-stream",
@@ -171,7 +202,7 @@ async def file_url(
     expiry: int | None = Query(None, ge=1, le=168),
 ) -> FileSignedUrlPublic:
     """A URL that downloads the file without a key, for ``expiry`` hours (24 by default)."""
-    file = system.files.get(workspace_of(meter), file_id)
+    file = system.files.get(workspace_of(meter), file_id, key_id=key_of(meter))
     hours = expiry or system.files_settings.url_expiry_hours
     expires, signature = system.signer.sign(file.id, hours)
     base = str(request.base_url).rstrip("/")

@@ -49,7 +49,9 @@ class BatchService:
         self._on_created = on_created
         self._on_cancelled = on_cancelled
 
-    def _input_lines(self, workspace_id: str, req: BatchJobCreate) -> list[BatchInputLine]:
+    def _input_lines(
+        self, workspace_id: str, key_id: str, req: BatchJobCreate
+    ) -> list[BatchInputLine]:
         if bool(req.input_files) == bool(req.requests):
             raise InvalidRequest(
                 "Give either input_files or requests (inline), not both and not neither",
@@ -59,7 +61,7 @@ class BatchService:
             return [BatchInputLine(r.custom_id, r.body) for r in req.requests]
         lines: list[BatchInputLine] = []
         for file_id in req.input_files or ():
-            file = self.files.get(workspace_id, file_id)
+            file = self.files.get(workspace_id, file_id, key_id=key_id)
             if file.purpose != "batch":
                 raise InvalidRequest(
                     f"File {file_id} was uploaded with purpose '{file.purpose}'; batch input "
@@ -74,7 +76,7 @@ class BatchService:
         if req.agent_id is not None:
             raise InvalidRequest("Agents are not served here; give a model", param="agent_id")
         self._caller.check(req.endpoint, req.model)
-        lines = [_checked(line) for line in self._input_lines(workspace_id, req)]
+        lines = [_checked(line) for line in self._input_lines(workspace_id, key_id, req)]
         if not lines:
             raise InvalidRequest("The batch holds no request", param="input_files")
         runnable = [line for line in lines if line.invalid is None]
