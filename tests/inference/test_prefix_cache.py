@@ -6,7 +6,7 @@ from autan.inference.prefix_cache import (
     PrefixCache,
 )
 
-PREFIX = list(range(1000, 1000 + MIN_HIT + 2 * MIN_COPY_GAIN))
+PREFIX = list(range(1000, 1000 + 3 * MIN_HIT))
 TAIL = list(range(2000, 2000 + MIN_PREFILL))  # what a hit always decodes again
 
 
