@@ -3,6 +3,10 @@ checkpointed as it ends; then the output and error files.
 
 A job resumed after a crash starts from ``BatchLines.pending``, so lines answered before the
 crash are neither run nor billed again.
+
+Lines run in the order of their prompts (``by_shared_prefix``), not of the file: lines that
+share a system prompt, or a whole prompt, then follow one another, and each finds the shared
+part in the KV its predecessor left. The output file keeps the input's order.
 """
 
 from __future__ import annotations
@@ -23,6 +27,18 @@ from autan.jobs.runner import JobLease
 from autan.storage.tables import utcnow
 
 log = logging.getLogger(__name__)
+
+
+def by_shared_prefix(lines: list[PendingLine]) -> list[PendingLine]:
+    """``lines`` sorted by model, then by their prompt as JSON text (chat ``messages``, FIM
+    ``prompt``, embeddings ``input``): equal prefixes of the text sit together."""
+
+    def key(line: PendingLine) -> tuple[str, str, int]:
+        body = line.body
+        prompt = body.get("messages", body.get("prompt", body.get("input")))
+        return str(body.get("model") or ""), json.dumps(prompt, sort_keys=True), line.line
+
+    return sorted(lines, key=key)
 
 
 async def _jsonl(lines: list[dict[str, Any]]) -> AsyncIterator[bytes]:
@@ -72,7 +88,7 @@ class BatchExecutor:
         job = lease.job
         endpoint = job.spec["endpoint"]
         key = await asyncio.to_thread(self._accounts.keys.get, job.key_id)
-        queue = iter(pending)
+        queue = iter(by_shared_prefix(pending))
 
         async def worker() -> None:
             # Workers share one iterator: each line is taken by exactly one of them.
