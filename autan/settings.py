@@ -52,6 +52,11 @@ ByteSize = Annotated[int, BeforeValidator(parse_size), Field(ge=0)]
 class EngineSettings(BaseModel):
     """How one model is run: slots, context, threads, batching."""
 
+    @property
+    def streams(self) -> int:
+        """KV streams of a context: the slots, and the interactive reserve."""
+        return self.parallel + self.interactive_reserve
+
     parallel: int = Field(default=8, ge=1, le=256, description="sequences decoded together")
     context_per_sequence: int = Field(
         default=4096, ge=64, description="KV cells each slot owns (prompt + output)"
@@ -65,8 +70,15 @@ class EngineSettings(BaseModel):
     batch_slots: int | None = Field(
         default=None,
         ge=1,
-        description="slots batch lines may hold at once; unset: all but one, so an "
-        "interactive request always finds a free slot",
+        description="slots batch lines may hold at once; unset: all of --parallel when an "
+        "interactive reserve slot exists, else all but one",
+    )
+    interactive_reserve: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="KV streams beyond --parallel that only interactive requests take, so "
+        "that one arriving while batch lines fill every slot starts at once",
     )
     batch_decodes_under_load: int = Field(
         default=1,

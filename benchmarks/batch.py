@@ -149,7 +149,7 @@ def main() -> None:
     print(f"machine: {_machine()}")
     print(
         f"model {MODEL_ID}, --parallel {a.parallel}, --threads {a.threads}, "
-        f"batch slots {a.batch_slots or a.parallel - 1}, "
+        f"batch slots {a.batch_slots or a.parallel} (+1 interactive reserve), "
         f"{a.max_tokens} output tokens, greedy"
     )
     print(loadgen.format_rows("interactive, concurrency 8 (each round)", rounds))

@@ -111,10 +111,12 @@ class LocalEngine:
         self._backend = backend
         self._scheduler = Scheduler(
             backend,
-            slots=settings.parallel,
+            slots=settings.streams,
+            interactive_slots=settings.parallel,
             batch_tokens=settings.batch_tokens,
             prefix_cache=settings.prefix_cache,
-            batch_slots=settings.batch_slots,
+            batch_slots=settings.batch_slots
+            or (settings.parallel if settings.interactive_reserve else None),
             batch_decodes_under_load=settings.batch_decodes_under_load,
             interactive_grace=settings.interactive_grace_seconds,
             interactive_hold=settings.interactive_hold_seconds,
@@ -137,14 +139,15 @@ class LocalEngine:
     def load(
         cls, model: LlamaModel, settings: EngineSettings, *, adapter: Path | None = None
     ) -> LocalEngine:
-        """libllama on this machine: one context with ``settings.parallel`` KV streams, with
-        a LoRA ``adapter`` GGUF applied to all of them when given."""
+        """libllama on this machine: one context with ``settings.streams`` KV streams (the
+        slots and the interactive reserve), with a LoRA ``adapter`` GGUF applied to all of
+        them when given."""
         from autan.inference.llama import LlamaContext
 
         context = min(settings.context_per_sequence, model.info.context_train or 1 << 30)
         backend = LlamaContext(
             model,
-            slots=settings.parallel,
+            slots=settings.streams,
             context=context,
             batch_tokens=settings.batch_tokens,
             threads=settings.threads,
@@ -272,7 +275,7 @@ class LocalEngine:
     def stats(self) -> EngineStats:
         s = self._scheduler
         return EngineStats(
-            slots=s.slots,
+            slots=s.interactive_slots,
             running=len(s.running),
             waiting=len(s.waiting) + len(self._inbox),
             admitted=s.stats.admitted,

@@ -85,6 +85,7 @@ class Scheduler:
         *,
         slots: int,
         batch_tokens: int,
+        interactive_slots: int | None = None,
         batch_slots: int | None = None,
         batch_decodes_under_load: int = 1,
         interactive_grace: float = 1.0,
@@ -98,8 +99,11 @@ class Scheduler:
         self.running: list[Sequence] = []
         self.cache = PrefixCache(slots, enabled=prefix_cache)
         self.slots = slots
+        # Interactive sequences hold at most this many slots; the others (the reserve) are
+        # there for an interactive request that arrives while batch lines fill the rest.
+        self.interactive_slots = min(slots, interactive_slots or slots)
         # Batch sequences never hold every slot: an interactive request always finds one free.
-        self.batch_slots = min(slots, batch_slots or max(1, slots - 1))
+        self.batch_slots = min(slots - 1 if slots > 1 else 1, batch_slots or max(1, slots - 1))
         # While interactive requests come (and ``interactive_grace`` seconds after the last),
         # only this many batch sequences decode a step: steps stay short, so a new request
         # waits little for the step in flight. At least one keeps batch work moving.
@@ -192,11 +196,16 @@ class Scheduler:
             if time.monotonic() < self._interactive_until
             else self.batch_slots
         )
+        interactive_running = len(self.running) - batch_running
         while self.waiting and self.cache.free:
             if self.waiting[0].priority is Priority.BATCH:
                 if batch_running >= batch_cap:
                     break  # only batch sequences wait behind this one
                 batch_running += 1
+            else:
+                if interactive_running >= self.interactive_slots:
+                    break
+                interactive_running += 1
             seq = self.waiting.popleft()
             if seq.max_new_tokens <= 0:  # max_tokens 0: nothing to generate, nothing to decode
                 self._finish(seq, "length", "")

@@ -86,9 +86,9 @@ class Footprint:
         """Cells per sequence: what is wanted, capped at the training context when known."""
         return min(wanted, self.context_train) if self.context_train > 0 else wanted
 
-    def memory_bytes(self, context: int, parallel: int) -> int:
-        """Weights (the file, mapped) plus the KV cache of ``parallel`` sequences."""
-        return self.file_bytes + self.kv_bytes_per_cell * context * parallel
+    def memory_bytes(self, context: int, streams: int) -> int:
+        """Weights (the file, mapped) plus the KV cache of ``streams`` sequences."""
+        return self.file_bytes + self.kv_bytes_per_cell * context * streams
 
 
 class _Metadata:

@@ -36,7 +36,9 @@ class LocalLoader:
         context = footprint.context_for(card.context_length or engine.context_per_sequence)
         return LoadPlan(
             context=context,
-            memory_bytes=footprint.memory_bytes(context, card.parallel or engine.parallel),
+            memory_bytes=footprint.memory_bytes(
+                context, (card.parallel or engine.parallel) + engine.interactive_reserve
+            ),
             description=card.description or footprint.description,
             fim=footprint.fim,
         )

@@ -164,3 +164,32 @@ def test_without_a_hold_batch_work_goes_on_at_once() -> None:
     decoded = len(backend.batch_sizes)
     assert s.step() == 0.0
     assert len(backend.batch_sizes) == decoded + 1
+
+
+def test_with_a_reserve_slot_batch_fills_every_slot_and_interactive_still_starts_at_once() -> None:
+    # --parallel 3 with one reserve: four KV streams, batch may hold three, interactive three.
+    s = Scheduler(
+        ScriptBackend(b"abcdefgh"), slots=4, interactive_slots=3, batch_slots=3, batch_tokens=16
+    )
+    for _ in range(5):
+        seq, _ = make_seq(b"batch")
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    s.step()
+    assert len(s.running) == 3  # every slot of --parallel
+    live, c = make_seq(b"live")
+    s.add(live)
+    s.step()
+    assert live in s.running  # the reserve slot
+    run_until_idle(s)
+    assert c.text == "abcdefgh"
+
+
+def test_interactive_work_never_holds_more_than_its_slots() -> None:
+    s = Scheduler(ScriptBackend(b"ab"), slots=4, interactive_slots=3, batch_tokens=16)
+    for _ in range(4):
+        seq, _ = make_seq(b"live")
+        s.add(seq)
+    s.step()
+    assert len(s.running) == 3 and len(s.waiting) == 1
+    run_until_idle(s)

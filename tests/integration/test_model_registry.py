@@ -37,7 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             ),
         ]
     )
-    one_model = Footprint.read(gguf).memory_bytes(512, 2)
+    one_model = Footprint.read(gguf).memory_bytes(512, 2 + 1)  # parallel 2, one reserve
     budget = str(one_model * 3 // 2)
     proc, srv = start_server("--models-file", str(file), "--max-loaded-memory", budget)
     try:

@@ -50,12 +50,13 @@ def test_plan_sizes_weights_and_kv_cache_from_the_card(tmp_path: Path) -> None:
     fp = Footprint.read(packaged_model_path())
     default = loader.plan(ModelCard(id="a", packaged="smollm2-135m-instruct"))
     assert default.context == 4096
-    assert default.memory_bytes == fp.file_bytes + fp.kv_bytes_per_cell * 4096 * 8
+    # eight slots and the interactive reserve
+    assert default.memory_bytes == fp.file_bytes + fp.kv_bytes_per_cell * 4096 * (8 + 1)
     own = loader.plan(
         ModelCard(id="b", packaged="smollm2-135m-instruct", context_length=512, parallel=2)
     )
     assert own.context == 512
-    assert own.memory_bytes == fp.file_bytes + fp.kv_bytes_per_cell * 512 * 2
+    assert own.memory_bytes == fp.file_bytes + fp.kv_bytes_per_cell * 512 * (2 + 1)
     assert own.description is not None and "135M" in own.description
 
 
