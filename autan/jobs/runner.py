@@ -71,6 +71,9 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._loop_of_task: asyncio.AbstractEventLoop | None = None
         self._running: dict[str, JobLease] = {}
+        # Cancels requested here for jobs not (yet) running here: a job claimed while its
+        # cancel was on the way must still see it before its first heartbeat.
+        self._cancels: set[str] = set()
 
     def start(self) -> None:
         self._loop_of_task = asyncio.get_running_loop()
@@ -92,6 +95,8 @@ class JobRunner:
         lease = self._running.get(job_id)
         if lease is not None:
             lease.cancel_requested = True
+        else:
+            self._cancels.add(job_id)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -110,6 +115,7 @@ class JobRunner:
                 log.exception("claiming a job failed; retrying")
                 job = None
             if job is None:
+                self._cancels.clear()  # any job claimed from now on reads its cancel from the store
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
@@ -118,6 +124,9 @@ class JobRunner:
 
     async def run_one(self, job: Job) -> None:
         lease = JobLease(self.store, job, self.owner)
+        if job.id in self._cancels:
+            self._cancels.discard(job.id)
+            lease.cancel_requested = True
         log.info("running %s job %s (attempt %d)", job.kind, job.id, job.attempts)
         work = asyncio.create_task(self.kinds[job.kind].run(lease))
         beat = asyncio.create_task(self._heartbeat(lease, work))

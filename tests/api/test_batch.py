@@ -261,6 +261,7 @@ def test_cancel_of_a_running_job_ends_it_cancelled_and_delete_forgets_it(
     platform: Platform,
 ) -> None:
     client = sdk(platform)
+    platform.backend.decode_delay = 0.005  # the job cannot finish before the cancel arrives
     job = client.batch.jobs.create(
         requests=[chat_line(str(i), "hi") for i in range(400)],  # type: ignore[misc]
         endpoint=CHAT,
