@@ -23,7 +23,9 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -32,6 +34,7 @@ from benchmarks.compare import _free_port, _machine
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_ID = "smollm2-135m-instruct"
+T = TypeVar("T")
 
 
 def _batch_lines(n: int, max_tokens: int) -> list[dict[str, object]]:
@@ -116,21 +119,33 @@ def main() -> None:
         asyncio.run(loadgen.warm_up(v1, MODEL_ID, headers))
         client = httpx.Client(base_url=url, headers=headers, timeout=600)
 
+        steps: dict[str, list[tuple[float, float]]] = {"interactive": [], "batch": []}
+
         def interactive(concurrency: int, n: int) -> dict[str, float]:
             level = loadgen.run_level(v1, MODEL_ID, concurrency, n, a.max_tokens, headers=headers)
             return asyncio.run(level).row()
 
+        def interactive_round() -> dict[str, float]:
+            return measured("interactive", lambda: interactive(8, a.requests))
+
+        def measured(kind: str, run: Callable[[], T]) -> T:
+            before = _engine(url)
+            result = run()
+            steps[kind].append(_per_step(before, _engine(url)))
+            return result
+
         # Interactive rounds before and after the batch: the machine's speed drifts.
-        rounds = [interactive(8, a.requests) for _ in range(a.rounds)]
+        rounds = [interactive_round() for _ in range(a.rounds)]
 
         start = time.perf_counter()
-        job_id = _create_batch(client, a.batch, a.max_tokens)
-        job = _wait_batch(client, job_id)
+        job = measured(
+            "batch", lambda: _wait_batch(client, _create_batch(client, a.batch, a.max_tokens))
+        )
         wall = time.perf_counter() - start
         assert job["status"] == "SUCCESS", job
         tokens = _output_tokens(client, str(job["output_file"]))
         batch_tok_s = tokens / wall
-        rounds += [interactive(8, a.requests) for _ in range(a.rounds)]
+        rounds += [interactive_round() for _ in range(a.rounds)]
         best = max(rounds, key=lambda r: r["output_tok_s"])
 
         idle_rows, busy_rows = [], []
@@ -158,6 +173,11 @@ def main() -> None:
         f"best interactive {best['output_tok_s']:.1f} tok/s; "
         f"ratio {batch_tok_s / best['output_tok_s']:.2f} (target >= 0.90)"
     )
+    for kind, figures in steps.items():
+        print(
+            f"engine steps, {kind}: "
+            + ", ".join(f"{ms:.1f} ms for {seqs:.2f} sequences" for ms, seqs in figures)
+        )
     print(loadgen.format_rows("interactive TTFT, concurrency 1, idle server (rounds)", idle_rows))
     print(loadgen.format_rows("interactive TTFT, concurrency 1, batch running (rounds)", busy_rows))
     idle = statistics.median(r["ttft_p50_ms"] for r in idle_rows)
@@ -166,6 +186,19 @@ def main() -> None:
         f"TTFT p50 (median of rounds) idle {idle:.0f} ms, with a batch {busy:.0f} ms: "
         f"ratio {busy / idle:.2f} (target <= 1.20)"
     )
+
+
+def _engine(url: str) -> dict[str, float]:
+    """The packaged model's engine counters from ``/health``."""
+    return dict(httpx.get(f"{url}/health", timeout=10).json()["models"][0])
+
+
+def _per_step(before: dict[str, float], after: dict[str, float]) -> tuple[float, float]:
+    """Milliseconds inside ``llama_decode`` per step, and tokens generated per step, between
+    two readings: how long a step of that many sequences took in the server."""
+    n = max(1, int(after["steps"] - before["steps"]))
+    decode_ms = (after["decode_seconds"] - before["decode_seconds"]) / n * 1000
+    return decode_ms, (after["generated_tokens"] - before["generated_tokens"]) / n
 
 
 def _wait_ready_with_key(url: str, proc: subprocess.Popen[bytes], headers: dict[str, str]) -> None:
