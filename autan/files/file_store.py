@@ -13,7 +13,8 @@ from collections.abc import AsyncIterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import Session
 
 from autan.errors import NotFound
 from autan.files.file import File
@@ -89,18 +90,12 @@ class FileStore:
         """A file ``key_id`` may read in ``workspace_id``; without ``key_id``, any file of the
         workspace (its own jobs reading their inputs)."""
         with self._db.session() as session:
-            row = session.get(FileRow, file_id)
-            if row is None or not _readable(row, workspace_id, key_id):
-                raise NotFound("file", file_id)
-            return File.from_row(row)
+            return File.from_row(_readable_row(session, file_id, workspace_id, key_id))
 
     def get_any(self, file_id: str) -> File:
         """The file whatever its workspace: for a download whose URL was signed."""
         with self._db.session() as session:
-            row = session.get(FileRow, file_id)
-            if row is None or not _readable(row, row.workspace_id, None):
-                raise NotFound("file", file_id)
-            return File.from_row(row)
+            return File.from_row(_readable_row(session, file_id, None, None))
 
     def list(
         self,
@@ -112,12 +107,7 @@ class FileStore:
         key_id: str | None = None,
     ) -> tuple[list[File], int]:
         """One page, newest first, and how many files match in all."""
-        query = select(FileRow).where(
-            FileRow.workspace_id == workspace_id,
-            ~FileRow.deleted,
-            _live(utcnow()),
-            _visible_to(key_id),
-        )
+        query = select(FileRow).where(*_readable(workspace_id, key_id))
         if where.purpose:
             query = query.where(FileRow.purpose == where.purpose)
         if where.sample_types:
@@ -139,9 +129,7 @@ class FileStore:
 
     def delete(self, workspace_id: str, file_id: str, *, key_id: str | None = None) -> None:
         with self._db.session() as session, session.begin():
-            row = session.get(FileRow, file_id)
-            if row is None or not _readable(row, workspace_id, key_id):
-                raise NotFound("file", file_id)
+            row = _readable_row(session, file_id, workspace_id, key_id)
             row.deleted = True
             blob_key = row.blob_key
         self._blobs.delete(blob_key)
@@ -150,7 +138,7 @@ class FileStore:
         """Mark every expired file deleted and remove its bytes; return how many."""
         with self._db.session() as session, session.begin():
             rows = session.scalars(
-                select(FileRow).where(~FileRow.deleted, ~_live(utcnow())).limit(1000)
+                select(FileRow).where(~FileRow.deleted, FileRow.expires_at <= utcnow()).limit(1000)
             ).all()
             for row in rows:
                 row.deleted = True
@@ -163,20 +151,27 @@ class FileStore:
         return self._blobs.read(file.blob_key)
 
 
-def _live(now: datetime) -> ColumnElement[bool]:
-    return or_(FileRow.expires_at.is_(None), FileRow.expires_at > now)
+def _readable(workspace_id: str | None, key_id: str | None) -> list[ColumnElement[bool]]:
+    """What a file must be for ``key_id`` to read it in ``workspace_id``: not deleted, not
+    expired, and shared with the workspace unless that key uploaded it. ``None`` waives a
+    part (a signed URL names no workspace; a job reads its workspace's files)."""
+    where = [
+        ~FileRow.deleted,
+        or_(FileRow.expires_at.is_(None), FileRow.expires_at > utcnow()),
+    ]
+    if workspace_id is not None:
+        where.append(FileRow.workspace_id == workspace_id)
+    if key_id is not None:
+        where.append(or_(FileRow.visibility != "user", FileRow.key_id == key_id))
+    return where
 
 
-def _visible_to(key_id: str | None) -> ColumnElement[bool]:
-    if key_id is None:
-        return ~false()
-    return or_(FileRow.visibility != "user", FileRow.key_id == key_id)
-
-
-def _readable(row: FileRow, workspace_id: str, key_id: str | None) -> bool:
-    return (
-        not row.deleted
-        and row.workspace_id == workspace_id
-        and (row.expires_at is None or row.expires_at > utcnow())
-        and (key_id is None or row.visibility != "user" or row.key_id == key_id)
-    )
+def _readable_row(
+    session: Session, file_id: str, workspace_id: str | None, key_id: str | None
+) -> FileRow:
+    row = session.scalars(
+        select(FileRow).where(FileRow.id == file_id, *_readable(workspace_id, key_id))
+    ).first()
+    if row is None:
+        raise NotFound("file", file_id)
+    return row
