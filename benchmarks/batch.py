@@ -30,7 +30,7 @@ from typing import TypeVar
 import httpx
 
 from benchmarks import loadgen
-from benchmarks.compare import _free_port, _machine
+from benchmarks.compare import _free_port, _machine, _wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_ID = "smollm2-135m-instruct"
@@ -114,7 +114,7 @@ def main() -> None:
             time.sleep(0.2)
         key = (data_dir / "admin_key").read_text().strip()
         headers = {"Authorization": f"Bearer {key}"}
-        _wait_ready_with_key(url, proc, headers)
+        _wait_ready(url, proc, path="/health")  # with keys on, /health needs none
         v1 = f"{url}/v1"
         asyncio.run(loadgen.warm_up(v1, MODEL_ID, headers))
         client = httpx.Client(base_url=url, headers=headers, timeout=600)
@@ -199,20 +199,6 @@ def _per_step(before: dict[str, float], after: dict[str, float]) -> tuple[float,
     n = max(1, int(after["steps"] - before["steps"]))
     decode_ms = (after["decode_seconds"] - before["decode_seconds"]) / n * 1000
     return decode_ms, (after["generated_tokens"] - before["generated_tokens"]) / n
-
-
-def _wait_ready_with_key(url: str, proc: subprocess.Popen[bytes], headers: dict[str, str]) -> None:
-    del headers  # /health needs no key
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise SystemExit(f"autan serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} not ready")
 
 
 if __name__ == "__main__":

@@ -153,13 +153,16 @@ SERVERS: dict[str, Callable[[argparse.Namespace, int], tuple[list[str], dict[str
 }
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+def _wait_ready(
+    url: str, proc: subprocess.Popen[bytes], timeout: float = 180, path: str = "/v1/models"
+) -> None:
+    """Until ``url + path`` answers 200 (``/v1/models`` needs no key on every peer)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited with {proc.returncode}")
         try:
-            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -14,9 +14,6 @@ import argparse
 import statistics
 import time
 
-import llama_cpp as L
-import numpy as np
-
 from autan.inference.llama import LlamaContext, LlamaModel
 from autan.inference.scheduler import BatchPlan
 from autan.models.packaged import packaged_model_path
@@ -31,17 +28,7 @@ ORDERS = {
 
 def _as_given(ctx: LlamaContext, plan: BatchPlan) -> None:
     """The batch in the plan's own row order: what llama.cpp gets without our reordering."""
-    n = len(plan)
-    b = ctx._batch
-    np.ctypeslib.as_array(b.token, shape=(n,))[:] = plan.tokens
-    np.ctypeslib.as_array(b.pos, shape=(n,))[:] = plan.positions
-    np.ctypeslib.as_array(b.n_seq_id, shape=(n,))[:] = 1
-    np.ctypeslib.as_array(b.logits, shape=(n,))[:] = plan.want_logits
-    for i, slot in enumerate(plan.slots):
-        b.seq_id[i][0] = slot
-    b.n_tokens = n
-    if L.llama_decode(ctx._ctx, b) != 0:
-        raise RuntimeError("llama_decode failed")
+    ctx.decode_rows(plan.tokens, plan.positions, plan.slots, plan.want_logits)
 
 
 def main() -> None:

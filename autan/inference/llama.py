@@ -263,6 +263,16 @@ class LlamaContext:
             positions.append(plan.positions[row])
             slots.append(slot)
             logits.append(plan.want_logits[row])
+        try:
+            self.decode_rows(tokens, positions, slots, logits)
+        finally:
+            for slot, pos in pads.items():
+                L.llama_memory_seq_rm(self._memory, slot, pos, -1)
+
+    def decode_rows(
+        self, tokens: list[int], positions: list[int], slots: list[int], logits: list[bool]
+    ) -> None:
+        """One ``llama_decode`` of these rows exactly as given (``decode`` orders them)."""
         n = len(tokens)
         b = self._batch
         np.ctypeslib.as_array(b.token, shape=(n,))[:] = tokens
@@ -273,11 +283,7 @@ class LlamaContext:
         for i, slot in enumerate(slots):
             seq_id[i][0] = slot
         b.n_tokens = n
-        try:
-            rc = L.llama_decode(self._ctx, b)
-        finally:
-            for slot, pos in pads.items():
-                L.llama_memory_seq_rm(self._memory, slot, pos, -1)
+        rc = L.llama_decode(self._ctx, b)
         if rc != 0:
             raise LlamaError(f"llama_decode returned {rc}")
 
