@@ -243,26 +243,27 @@ class LlamaContext:
         takes the plan's row numbers.
         """
         assert 0 < len(plan) <= self._batch_cap, f"batch of {len(plan)} exceeds {self._batch_cap}"
-        order = sorted(range(len(plan)), key=plan.slots.__getitem__)
         pads = self._pads(plan) if len(plan) > 1 else {}
+        # (slot, plan row or None for a pad); the sort is stable, so a slot's rows keep order
+        entries = sorted(
+            [*((slot, row) for row, slot in enumerate(plan.slots)), *((s, None) for s in pads)],
+            key=lambda entry: entry[0],
+        )
         tokens: list[int] = []
         positions: list[int] = []
         slots: list[int] = []
         logits: list[bool] = []
-        pending = sorted(pads.items(), reverse=True)
-        for row in order:
-            slot = plan.slots[row]
-            while pending and pending[-1][0] < slot:
-                pad_slot, pad_pos = pending.pop()
-                tokens.append(0)
-                positions.append(pad_pos)
-                slots.append(pad_slot)
-                logits.append(False)
-            self._index[row] = len(tokens)
-            tokens.append(plan.tokens[row])
-            positions.append(plan.positions[row])
+        for i, (slot, row) in enumerate(entries):
             slots.append(slot)
-            logits.append(plan.want_logits[row])
+            if row is None:
+                tokens.append(0)
+                positions.append(pads[slot])
+                logits.append(False)
+            else:
+                self._index[row] = i
+                tokens.append(plan.tokens[row])
+                positions.append(plan.positions[row])
+                logits.append(plan.want_logits[row])
         try:
             self.decode_rows(tokens, positions, slots, logits)
         finally:

@@ -103,7 +103,7 @@ class Scheduler:
         # there for an interactive request that arrives while batch lines fill the rest.
         self.interactive_slots = min(slots, interactive_slots or slots)
         # Batch sequences never hold every slot: an interactive request always finds one free.
-        self.batch_slots = min(slots - 1 if slots > 1 else 1, batch_slots or max(1, slots - 1))
+        self.batch_slots = max(1, min(slots - 1, batch_slots or slots - 1))
         # While interactive requests come (and ``interactive_grace`` seconds after the last),
         # only this many batch sequences decode a step: steps stay short, so a new request
         # waits little for the step in flight. At least one keeps batch work moving.
