@@ -53,9 +53,18 @@ class EngineSettings(BaseModel):
     """How one model is run: slots, context, threads, batching."""
 
     @property
+    def batch_sequences(self) -> int:
+        """Batch lines decoded together: ``batch_slots``, else every slot when an
+        interactive reserve exists, else all but one."""
+        if self.batch_slots is not None:
+            return self.batch_slots
+        return self.parallel if self.interactive_reserve else max(1, self.parallel - 1)
+
+    @property
     def streams(self) -> int:
-        """KV streams of a context: the slots, and the interactive reserve."""
-        return self.parallel + self.interactive_reserve
+        """KV streams of a context: the slots (as many as batch lines may hold, when that is
+        more than ``parallel``), and the interactive reserve."""
+        return max(self.parallel, self.batch_sequences) + self.interactive_reserve
 
     parallel: int = Field(default=8, ge=1, le=256, description="sequences decoded together")
     context_per_sequence: int = Field(
@@ -70,8 +79,11 @@ class EngineSettings(BaseModel):
     batch_slots: int | None = Field(
         default=None,
         ge=1,
-        description="slots batch lines may hold at once; unset: all of --parallel when an "
-        "interactive reserve slot exists, else all but one",
+        le=256,
+        description="sequences batch lines may hold at once, more than --parallel allowed "
+        "(extra KV streams, for batch lines only: on a CPU a step's cost per token falls as "
+        "its rows grow); unset: all of --parallel when an interactive reserve slot exists, "
+        "else all but one",
     )
     interactive_reserve: int = Field(
         default=1,
@@ -203,8 +215,11 @@ class JobsSettings(BaseModel):
         default=30.0, gt=0, description="a worker silent this long loses its job to another"
     )
     poll_seconds: float = Field(default=1.0, gt=0, description="how often idle workers look")
-    batch_concurrency: int = Field(
-        default=16, ge=1, description="lines of one batch job in flight at once"
+    batch_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="lines of one batch job in flight at once; unset: twice the engine's "
+        "batch sequences, so that a slot a line leaves finds the next one waiting",
     )
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from autan.settings import Settings, parse_size
+from autan.settings import EngineSettings, Settings, parse_size
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,18 @@ def test_models_file_defaults_to_the_data_dir(monkeypatch: pytest.MonkeyPatch) -
     assert settings.models_path == Path("/srv/autan/models.toml")
     assert settings.max_loaded_memory == 6 * 1024**3
     assert Settings(models_file=Path("/etc/m.toml")).models_path == Path("/etc/m.toml")
+
+
+@pytest.mark.parametrize(
+    ("fields", "batch", "streams"),
+    [
+        ({}, 8, 9),  # every slot of --parallel, and the interactive reserve
+        ({"interactive_reserve": 0}, 7, 8),  # all but one: interactive always finds a slot
+        ({"batch_slots": 4}, 4, 9),
+        ({"batch_slots": 16}, 16, 17),  # extra streams that only batch lines use
+        ({"batch_slots": 16, "interactive_reserve": 0}, 16, 16),
+    ],
+)
+def test_batch_sequences_and_kv_streams(fields: dict[str, int], batch: int, streams: int) -> None:
+    engine = EngineSettings(parallel=8, **fields)
+    assert (engine.batch_sequences, engine.streams) == (batch, streams)

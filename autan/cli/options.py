@@ -16,6 +16,14 @@ ModelOpt = Annotated[
 ParallelOpt = Annotated[
     int | None, typer.Option("--parallel", help="Sequences decoded together (default 8).")
 ]
+BatchSlotsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-slots",
+        help="Sequences batch jobs decode together; above --parallel adds KV streams that only "
+        "batch lines use (default: --parallel).",
+    ),
+]
 ThreadsOpt = Annotated[
     int | None, typer.Option("--threads", help="CPU threads for llama.cpp (default: all cores).")
 ]
@@ -68,6 +76,7 @@ def build_settings(
     *,
     model: Path | None = None,
     parallel: int | None = None,
+    batch_slots: int | None = None,
     threads: int | None = None,
     context: int | None = None,
     prefix_cache: bool | None = None,
@@ -83,6 +92,7 @@ def build_settings(
             k: v
             for k, v in (
                 ("parallel", parallel),
+                ("batch_slots", batch_slots),
                 ("threads", threads),
                 ("context_per_sequence", context),
                 ("prefix_cache", prefix_cache),

@@ -14,6 +14,7 @@ from autan.accounts.accounts import ADMIN_KEY_FILE, Accounts
 from autan.accounts.prices import CardPrices
 from autan.api.app import OpenAccounts, OpenBatch, OpenFineTuning, create_app
 from autan.cli.options import (
+    BatchSlotsOpt,
     ContextOpt,
     DataDirOpt,
     EmbeddingsOpt,
@@ -70,7 +71,12 @@ def _batch_opener(settings: Settings) -> OpenBatch:
             caller,
             data_dir=settings.data_dir,
             files=settings.files,
-            jobs=settings.jobs,
+            jobs=settings.jobs.model_copy(
+                update={
+                    "batch_concurrency": settings.jobs.batch_concurrency
+                    or 2 * settings.engine.batch_sequences
+                }
+            ),
         )
 
     return open_batch
@@ -116,6 +122,7 @@ def serve(
     data_dir: DataDirOpt = None,
     max_loaded_memory: MaxLoadedMemoryOpt = None,
     parallel: ParallelOpt = None,
+    batch_slots: BatchSlotsOpt = None,
     threads: ThreadsOpt = None,
     ctx_size: ContextOpt = None,
     prefix_cache: PrefixCacheOpt = None,
@@ -142,6 +149,7 @@ def serve(
             data_dir=data_dir,
             max_loaded_memory=max_loaded_memory,
             parallel=parallel,
+            batch_slots=batch_slots,
             threads=threads,
             context=ctx_size,
             prefix_cache=prefix_cache,

@@ -115,8 +115,7 @@ class LocalEngine:
             interactive_slots=settings.parallel,
             batch_tokens=settings.batch_tokens,
             prefix_cache=settings.prefix_cache,
-            batch_slots=settings.batch_slots
-            or (settings.parallel if settings.interactive_reserve else None),
+            batch_slots=settings.batch_sequences,
             batch_decodes_under_load=settings.batch_decodes_under_load,
             interactive_grace=settings.interactive_grace_seconds,
             interactive_hold=settings.interactive_hold_seconds,

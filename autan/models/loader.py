@@ -12,7 +12,7 @@ from autan.models.models_file import ModelsFile
 from autan.models.packaged import PACKAGED_NAME
 from autan.models.registry import LoadPlan, ModelRegistry, ServedModel
 from autan.models.tokenizer_match import match_mistral_tokenizer
-from autan.settings import Settings
+from autan.settings import EngineSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,29 +32,31 @@ class LocalLoader:
             size = path.stat().st_size if path.is_file() else 0
             return LoadPlan(context=card.context_length or _EMBEDDING_CONTEXT, memory_bytes=size)
         footprint = Footprint.read(card.gguf_path())
-        engine = self._settings.engine
+        engine = self._engine_settings(card)
         context = footprint.context_for(card.context_length or engine.context_per_sequence)
         return LoadPlan(
             context=context,
-            memory_bytes=footprint.memory_bytes(
-                context, (card.parallel or engine.parallel) + engine.interactive_reserve
-            ),
+            memory_bytes=footprint.memory_bytes(context, engine.streams),
             description=card.description or footprint.description,
             fim=footprint.fim,
         )
 
-    def load(self, card: ModelCard, plan: LoadPlan) -> ServedModel:
-        engine_settings = self._settings.engine.model_copy(
+    def _engine_settings(self, card: ModelCard, context: int | None = None) -> EngineSettings:
+        """The server's engine settings with the card's own in their place."""
+        return self._settings.engine.model_copy(
             update={
                 k: v
                 for k, v in (
                     ("parallel", card.parallel),
                     ("threads", card.threads),
-                    ("context_per_sequence", plan.context),
+                    ("context_per_sequence", context),
                 )
                 if v is not None
             }
         )
+
+    def load(self, card: ModelCard, plan: LoadPlan) -> ServedModel:
+        engine_settings = self._engine_settings(card, plan.context)
         path = card.gguf_path()
         model = LlamaModel(path, verbose=self._settings.log_level == "debug")
         try:
@@ -66,11 +68,12 @@ class LocalLoader:
             model.close()
             raise
         log.info(
-            "loaded %s (%s) as %s: %d slots x %d tokens, %d threads",
+            "loaded %s (%s) as %s: %d slots (%d for batch lines) x %d tokens, %d threads",
             path.name,
             model.info.description,
             card.id,
             engine_settings.parallel,
+            engine_settings.batch_sequences,
             engine.context,
             engine_settings.threads,
         )

@@ -27,3 +27,13 @@ def test_prefix_cache_is_on_by_default_and_a_flag_or_the_environment_turns_it_of
     monkeypatch.setenv("AUTAN_ENGINE__PREFIX_CACHE", "false")
     assert build_settings().engine.prefix_cache is False
     assert build_settings(prefix_cache=True).engine.prefix_cache is True
+
+
+def test_batch_slots_come_from_the_flag_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert build_settings(parallel=4).engine.batch_sequences == 4
+    monkeypatch.setenv("AUTAN_ENGINE__BATCH_SLOTS", "12")
+    assert build_settings().engine.batch_sequences == 12
+    settings = build_settings(parallel=4, batch_slots=16)
+    assert (settings.engine.batch_sequences, settings.engine.streams) == (16, 17)

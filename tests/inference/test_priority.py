@@ -185,6 +185,25 @@ def test_with_a_reserve_slot_batch_fills_every_slot_and_interactive_still_starts
     assert c.text == "abcdefgh"
 
 
+def test_batch_may_hold_more_slots_than_interactive_work_and_still_leaves_one() -> None:
+    # --parallel 2, batch slots 4, one reserve: five KV streams.
+    s = Scheduler(
+        ScriptBackend(b"abcdefgh"), slots=5, interactive_slots=2, batch_slots=4, batch_tokens=16
+    )
+    for _ in range(6):
+        seq, _ = make_seq(b"batch")
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    s.step()
+    assert len(s.running) == 4
+    live, c = make_seq(b"live")
+    s.add(live)
+    s.step()
+    assert live in s.running
+    run_until_idle(s)
+    assert c.text == "abcdefgh"
+
+
 def test_interactive_work_never_holds_more_than_its_slots() -> None:
     s = Scheduler(ScriptBackend(b"ab"), slots=4, interactive_slots=3, batch_tokens=16)
     for _ in range(4):

@@ -60,6 +60,15 @@ def test_plan_sizes_weights_and_kv_cache_from_the_card(tmp_path: Path) -> None:
     assert own.description is not None and "135M" in own.description
 
 
+def test_plan_sizes_the_kv_streams_only_batch_lines_use(tmp_path: Path) -> None:
+    engine = EngineSettings(parallel=4, batch_slots=12, context_per_sequence=1024)
+    plan = LocalLoader(_settings(tmp_path, engine=engine)).plan(
+        ModelCard(id="a", packaged="smollm2-135m-instruct")
+    )
+    fp = Footprint.read(packaged_model_path())
+    assert plan.memory_bytes == fp.file_bytes + fp.kv_bytes_per_cell * 1024 * (12 + 1)
+
+
 @pytest.mark.model
 def test_loads_the_packaged_model_with_the_card_settings(tmp_path: Path) -> None:
     engine = EngineSettings(parallel=2, context_per_sequence=512, threads=1)

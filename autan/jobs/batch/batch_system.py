@@ -53,7 +53,7 @@ class BatchSystem:
         runner = None
         if jobs.enabled:
             executor = BatchExecutor(
-                accounts, file_store, caller, concurrency=jobs.batch_concurrency
+                accounts, file_store, caller, concurrency=jobs.batch_concurrency or 16
             )
             runner = JobRunner(
                 store, [executor], lease_seconds=jobs.lease_seconds, poll_seconds=jobs.poll_seconds
