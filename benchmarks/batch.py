@@ -11,6 +11,10 @@
 3. Interactive TTFT: streamed requests one at a time on the idle server, then the same while
    a batch job runs (cancelled after), in ``--rounds`` alternating rounds; the target is a
    median p50 at most 1.20 times the idle one.
+
+The server runs with ``--batch-slots`` twice ``--parallel`` unless told otherwise: batch lines
+then decode sixteen sequences a step, interactive requests at most eight (and the reserve).
+``--batch-slots 0`` measures the server's default, batch slots equal to ``--parallel``.
 """
 
 from __future__ import annotations
@@ -91,8 +95,15 @@ def main() -> None:
     ap.add_argument("--ttft-requests", type=int, default=24)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--parallel", type=int, default=8)
-    ap.add_argument("--batch-slots", type=int, default=None, help="AUTAN_ENGINE__BATCH_SLOTS")
+    ap.add_argument(
+        "--batch-slots",
+        type=int,
+        default=None,
+        help="serve --batch-slots: sequences batch lines decode together (default: twice "
+        "--parallel; 0: the server's default, --parallel)",
+    )
     a = ap.parse_args()
+    batch_slots = 2 * a.parallel if a.batch_slots is None else a.batch_slots
 
     data_dir = Path(tempfile.mkdtemp(prefix="autan-bench-batch-"))
     port = _free_port()
@@ -102,10 +113,9 @@ def main() -> None:
         "--parallel", str(a.parallel), "--ctx-size", "1024", "--no-embeddings",
         "--log-level", "warning",
     ]  # fmt: skip
-    env = dict(os.environ)
-    if a.batch_slots is not None:
-        env["AUTAN_ENGINE__BATCH_SLOTS"] = str(a.batch_slots)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
+    if batch_slots:
+        cmd += ["--batch-slots", str(batch_slots)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
@@ -118,6 +128,7 @@ def main() -> None:
         v1 = f"{url}/v1"
         asyncio.run(loadgen.warm_up(v1, MODEL_ID, headers))
         client = httpx.Client(base_url=url, headers=headers, timeout=600)
+        served_batch_slots = _engine(url)["batch_slots"]
 
         steps: dict[str, list[tuple[float, float]]] = {"interactive": [], "batch": []}
 
@@ -164,7 +175,7 @@ def main() -> None:
     print(f"machine: {_machine()}")
     print(
         f"model {MODEL_ID}, --parallel {a.parallel}, --threads {a.threads}, "
-        f"batch slots {a.batch_slots or a.parallel} (+1 interactive reserve), "
+        f"batch slots {served_batch_slots:.0f} (+1 interactive reserve), "
         f"{a.max_tokens} output tokens, greedy"
     )
     print(loadgen.format_rows("interactive, concurrency 8 (each round)", rounds))

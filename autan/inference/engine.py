@@ -64,6 +64,7 @@ class Engine(Protocol):
 @dataclass(frozen=True, slots=True)
 class EngineStats:
     slots: int
+    batch_slots: int
     running: int
     waiting: int
     admitted: int
@@ -275,6 +276,7 @@ class LocalEngine:
         s = self._scheduler
         return EngineStats(
             slots=s.interactive_slots,
+            batch_slots=s.batch_slots,
             running=len(s.running),
             waiting=len(s.waiting) + len(self._inbox),
             admitted=s.stats.admitted,

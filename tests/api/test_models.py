@@ -36,7 +36,8 @@ def test_health_reports_engine_counters(client: TestClient) -> None:
     assert body["status"] == "ok"
     (model,) = body["models"]
     assert model["id"] == "fake-model" and model["state"] == "loaded"
-    assert model["slots"] == 4 and model["running"] == 0 and model["waiting"] == 0
+    assert model["slots"] == model["batch_slots"] == 4
+    assert model["running"] == 0 and model["waiting"] == 0
     assert model["admitted"] == model["finished"] == 1
     assert model["generated_tokens"] == len("Hello from autan!")
 
