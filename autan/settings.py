@@ -72,7 +72,12 @@ class EngineSettings(BaseModel):
     )
     batch_tokens: int = Field(default=512, ge=16, description="tokens per llama_decode call")
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
-    max_waiting: int = Field(default=256, ge=0, description="queued requests before 503")
+    max_waiting: int = Field(
+        default=256,
+        ge=0,
+        description="queued requests before 503, counted apart for interactive requests and "
+        "batch lines",
+    )
     prefix_cache: bool = Field(
         default=True, description="reuse the KV of a prompt prefix an earlier request decoded"
     )
@@ -215,6 +220,13 @@ class JobsSettings(BaseModel):
         default=30.0, gt=0, description="a worker silent this long loses its job to another"
     )
     poll_seconds: float = Field(default=1.0, gt=0, description="how often idle workers look")
+    max_jobs: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="batch jobs one process runs at once, oldest first; their lines share the "
+        "engines, so a long job does not hold a short one back until it ends",
+    )
     batch_concurrency: int | None = Field(
         default=None,
         ge=1,

@@ -239,10 +239,18 @@ class LocalEngine:
         with self._cond:
             if self._stopping:
                 raise Overloaded(retry_after=5)
-            if len(self._scheduler.waiting) + len(self._inbox) + len(seqs) > self._max_waiting:
+            if self._queued(seqs[0].priority) + len(seqs) > self._max_waiting:
                 raise Overloaded(retry_after=1)
             self._inbox.extend(seqs)
             self._cond.notify()
+
+    def _queued(self, priority: Priority) -> int:
+        """Sequences of ``priority`` waiting for a slot. Each priority has its own
+        ``max_waiting``: batch lines queued ahead never turn an interactive request away."""
+        # list() of a deque runs in C, whole, under the GIL: safe while the engine thread
+        # admits from it.
+        waiting = [*list(self._scheduler.waiting), *self._inbox]
+        return sum(1 for seq in waiting if seq.priority is priority)
 
     def _cancel(self, seqs: list[Sequence]) -> None:
         if not seqs:

@@ -1,4 +1,5 @@
-"""The job runner: claims jobs of the kinds registered with it and runs them on the event loop.
+"""The job runner: claims jobs of the kinds registered with it and runs them on the event loop,
+up to ``max_jobs`` at once (oldest first), so that one long job does not hold every other back.
 
 While a job runs, a heartbeat renews its lease every third of the lease time and reads its
 status back: a cancel request reaches the job through ``JobLease.cancel_requested``, and a lost
@@ -61,11 +62,14 @@ class JobRunner:
         *,
         lease_seconds: float = 30.0,
         poll_seconds: float = 1.0,
+        max_jobs: int = 1,
     ) -> None:
         self.store = store
         self.kinds = {k.name: k for k in kinds}
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
+        self.max_jobs = max_jobs
+        self._jobs: set[asyncio.Task[None]] = set()
         self.owner = f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -99,14 +103,23 @@ class JobRunner:
             self._cancels.add(job_id)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Stop claiming, and hand the jobs running here back to the store at once."""
+        tasks = [t for t in (self._task, *self._jobs) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._task = None
+        for job_id in list(self._running):  # claimed, but cancelled before it began
+            await asyncio.to_thread(self.store.release, job_id, self.owner)
+            del self._running[job_id]
 
     async def _loop(self) -> None:
         while True:
+            if len(self._jobs) >= self.max_jobs:
+                await asyncio.wait(self._jobs, return_when=asyncio.FIRST_COMPLETED)
+                continue
             try:
                 job = await asyncio.to_thread(
                     self.store.claim, list(self.kinds), self.owner, self.lease_seconds
@@ -120,17 +133,29 @@ class JobRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 continue
-            await self.run_one(job)
+            # The lease is registered before the task starts: a cancel arriving in between
+            # finds it rather than the set of cancels the next empty claim clears.
+            task = asyncio.create_task(self._run(self._lease(job)), name=f"autan-job-{job.id}")
+            self._jobs.add(task)
+            task.add_done_callback(self._jobs.discard)
 
     async def run_one(self, job: Job) -> None:
+        """Run ``job``, claimed by this runner, to its end (or until the runner stops)."""
+        await self._run(self._lease(job))
+
+    def _lease(self, job: Job) -> JobLease:
         lease = JobLease(self.store, job, self.owner)
         if job.id in self._cancels:
             self._cancels.discard(job.id)
             lease.cancel_requested = True
+        self._running[job.id] = lease
+        return lease
+
+    async def _run(self, lease: JobLease) -> None:
+        job = lease.job
         log.info("running %s job %s (attempt %d)", job.kind, job.id, job.attempts)
         work = asyncio.create_task(self.kinds[job.kind].run(lease))
         beat = asyncio.create_task(self._heartbeat(lease, work))
-        self._running[job.id] = lease
         try:
             await work
         except asyncio.CancelledError:

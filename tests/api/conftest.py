@@ -70,9 +70,11 @@ def platform_app(
     script: bytes = b"Hello from autan!",
     files: FilesSettings | None = None,
     jobs: JobsSettings | None = None,
+    max_waiting: int = 64,
+    decode_delay: float = 0.0,
 ) -> Iterator[Platform]:
     """``files`` or ``jobs`` turn on files and batch jobs (data in ``tmp_path``)."""
-    engine, backend = fake_engine(script)
+    engine, backend = fake_engine(script, max_waiting=max_waiting, decode_delay=decode_delay)
     opened: list[tuple[Accounts, str]] = []
 
     def open_accounts(registry: ModelRegistry) -> Accounts:

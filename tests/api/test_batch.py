@@ -124,6 +124,28 @@ def test_inline_requests_and_inline_results(platform: Platform) -> None:
     assert job.outputs[1]["response"]["body"]["choices"][0]["message"]["content"] == "Hel"
 
 
+def test_lines_the_full_engine_queue_turns_away_are_run_again_not_failed(
+    tmp_path: Path,
+) -> None:
+    # Four slots, one batch line may wait, eight in flight: three are turned away (503) at
+    # first, and must still be answered.
+    for platform in platform_app(
+        tmp_path,
+        jobs=JobsSettings(poll_seconds=0.02, batch_concurrency=8),
+        max_waiting=1,
+        decode_delay=0.01,
+    ):
+        client = sdk(platform)
+        job = client.batch.jobs.create(
+            requests=[chat_line(str(i), "hi") for i in range(8)],  # type: ignore[misc]
+            endpoint=CHAT,
+            model="fake-model",
+        )
+        job = wait_done(client, job.id)
+        assert (job.status, job.succeeded_requests, job.failed_requests) == ("SUCCESS", 8, 0)
+        assert job.error_file is None
+
+
 def test_a_line_the_endpoint_refuses_gets_its_answer_in_the_error_file(
     platform: Platform,
 ) -> None:

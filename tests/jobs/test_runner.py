@@ -1,8 +1,12 @@
-"""The runner hands a cancel to the job it runs, even one that arrives as the job is claimed."""
+"""The runner hands a cancel to the job it runs, even one that arrives as the job is claimed;
+runs at most ``max_jobs`` at once; hands its jobs back when it stops."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+
+import pytest
 
 from autan.jobs.job import JobStatus
 from autan.jobs.job_store import JobStore
@@ -42,3 +46,67 @@ def test_a_cancel_requested_between_claim_and_run_reaches_the_job(db: Database) 
     assert kind.saw_cancel is True
     ended = store.claim(["test"], "other", 60)
     assert ended is None  # the job ended, cancelled
+
+
+class Gate:
+    """A kind whose jobs run until the test opens the gate; records how many ran at once."""
+
+    name = "test"
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.most = 0
+        self.open = asyncio.Event()
+
+    async def run(self, lease: JobLease) -> None:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await self.open.wait()
+        finally:
+            self.running -= 1
+        await lease.finish(JobStatus.SUCCESS, {})
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the runner did not get there")
+
+
+@pytest.mark.parametrize("max_jobs", [1, 2])
+def test_at_most_max_jobs_run_at_once(db: Database, max_jobs: int) -> None:
+    store = JobStore(db)
+    kind = Gate()
+    ids = [new_job(store) for _ in range(3)]
+
+    async def scenario() -> None:
+        runner = JobRunner(store, [kind], lease_seconds=60, poll_seconds=0.01, max_jobs=max_jobs)
+        runner.start()
+        await _until(lambda: kind.running == max_jobs)
+        await asyncio.sleep(0.1)  # time enough for the runner to claim more, were it to
+        assert kind.running == max_jobs
+        kind.open.set()
+        await _until(lambda: all(store.get(i).status is JobStatus.SUCCESS for i in ids))
+        await runner.close()
+
+    asyncio.run(scenario())
+    assert kind.most == max_jobs
+
+
+def test_close_hands_every_running_job_back_at_once(db: Database) -> None:
+    store = JobStore(db)
+    kind = Gate()
+    ids = {new_job(store) for _ in range(2)}
+
+    async def scenario() -> None:
+        runner = JobRunner(store, [kind], lease_seconds=60, poll_seconds=0.01, max_jobs=2)
+        runner.start()
+        await _until(lambda: kind.running == 2)
+        await runner.close()
+
+    asyncio.run(scenario())
+    claimed = [store.claim(["test"], "next", 60) for _ in range(2)]
+    assert {job.id for job in claimed if job is not None} == ids  # no lease left to expire

@@ -3,7 +3,7 @@ priority; whatever the service answers, or refuses, becomes the line's status an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from autan.accounts.meter import Meter
 from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
-from autan.errors import AutanError, InvalidRequest, UnknownModel
+from autan.errors import AutanError, InvalidRequest, Overloaded, UnknownModel
 from autan.fim.service import FimService
 from autan.inference.sequence import Priority
 from autan.models.registry import ModelRegistry
@@ -32,6 +32,9 @@ class LineResult:
     body: dict[str, Any]
     error: str | None = None  # why the line failed, for the error file and the job's errors
     code: str | None = None
+    # Set when the engine turned the line away for now (its queue full, the server stopping):
+    # the line is run again after this many seconds, not answered.
+    retry_after: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -93,6 +96,10 @@ class BatchCaller:
                 {"object": "error", "message": {"detail": detail}, "type": "invalid_request_error"},
                 f"Invalid request body: {message}",
                 "invalid_request_schema",
+            )
+        except Overloaded as e:
+            return replace(
+                _error(e.status, e.message, e.type, e.code), retry_after=e.retry_after or 1
             )
         except AutanError as e:
             return _error(e.status, e.message, e.type, e.code)

@@ -2,7 +2,8 @@
 checkpointed as it ends; then the output and error files.
 
 A job resumed after a crash starts from ``BatchLines.pending``, so lines answered before the
-crash are neither run nor billed again.
+crash are neither run nor billed again. A line the engine turns away for now (its queue full,
+the server stopping) is run again later, never answered with that refusal.
 
 Lines run in the order of their prompts (``by_shared_prefix``), not of the file: lines that
 share a system prompt, or a whole prompt, then follow one another, and each finds the shared
@@ -95,8 +96,14 @@ class BatchExecutor:
             for line in queue:
                 if lease.stopping or (job.deadline is not None and utcnow() >= job.deadline):
                     return
-                meter = self._accounts.meter(key, endpoint, batch=True)
-                result = await self._caller.call(endpoint, line.body, job.model, meter)
+                while True:
+                    meter = self._accounts.meter(key, endpoint, batch=True)
+                    result = await self._caller.call(endpoint, line.body, job.model, meter)
+                    if result.retry_after is None:
+                        break
+                    if lease.stopping:
+                        return  # the line stays pending for whoever runs the job next
+                    await asyncio.sleep(result.retry_after)
                 record = meter.record(result.status_code)
                 await asyncio.to_thread(self._lines.answer, job.id, line.line, result, record)
 

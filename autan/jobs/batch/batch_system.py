@@ -56,7 +56,11 @@ class BatchSystem:
                 accounts, file_store, caller, concurrency=jobs.batch_concurrency or 16
             )
             runner = JobRunner(
-                store, [executor], lease_seconds=jobs.lease_seconds, poll_seconds=jobs.poll_seconds
+                store,
+                [executor],
+                lease_seconds=jobs.lease_seconds,
+                poll_seconds=jobs.poll_seconds,
+                max_jobs=jobs.max_jobs,
             )
         batches = (
             BatchService(store, file_store, caller)
