@@ -57,9 +57,12 @@ class FileStore:
         visibility: str = "workspace",
         expires_at: datetime | None = None,
     ) -> File:
-        """Stream ``chunks`` into the blob store, then record the file; 413 past the limit."""
+        """Stream ``chunks`` into the blob store, then record the file. An upload gets a 413
+        past the size limit; a file autan writes itself (``source`` not ``upload``: a batch
+        job's output) has no limit, so a job never fails at its end for its answers' size."""
         self.purge_expired()
-        blob = await self._blobs.write(chunks, limit=self.max_bytes)
+        limit = self.max_bytes if source == "upload" else None
+        blob = await self._blobs.write(chunks, limit=limit)
         row = FileRow(
             id=str(uuid.uuid4()),
             workspace_id=workspace_id,

@@ -28,9 +28,9 @@ class StoredBlob:
 
 
 class BlobStore(Protocol):
-    async def write(self, chunks: AsyncIterable[bytes], *, limit: int) -> StoredBlob:
-        """Store the chunks under a new key; ``FileTooLarge`` past ``limit`` bytes (nothing
-        is kept then)."""
+    async def write(self, chunks: AsyncIterable[bytes], *, limit: int | None) -> StoredBlob:
+        """Store the chunks under a new key; ``FileTooLarge`` past ``limit`` bytes, when
+        given (nothing is kept then)."""
         ...
 
     def read(self, key: str) -> Iterator[bytes]:
@@ -52,7 +52,7 @@ class LocalBlobStore:
         assert "/" not in key and ".." not in key, f"blob key {key!r} must be a plain name"
         return self.root / key
 
-    async def write(self, chunks: AsyncIterable[bytes], *, limit: int) -> StoredBlob:
+    async def write(self, chunks: AsyncIterable[bytes], *, limit: int | None) -> StoredBlob:
         key = uuid.uuid4().hex
         final = self._path(key)
         partial = final.with_suffix(".partial")
@@ -65,7 +65,7 @@ class LocalBlobStore:
                     if not chunk:
                         continue
                     size += len(chunk)
-                    if size > limit:
+                    if limit is not None and size > limit:
                         raise FileTooLarge(limit)
                     digest.update(chunk)
                     lines += chunk.count(b"\n")

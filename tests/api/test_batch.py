@@ -146,6 +146,24 @@ def test_lines_the_full_engine_queue_turns_away_are_run_again_not_failed(
         assert job.error_file is None
 
 
+def test_an_output_file_larger_than_the_upload_limit_is_still_written(tmp_path: Path) -> None:
+    for platform in platform_app(
+        tmp_path,
+        files=FilesSettings(max_upload_bytes=1024),
+        jobs=JobsSettings(poll_seconds=0.02),
+    ):
+        client = sdk(platform)
+        job = client.batch.jobs.create(
+            requests=[chat_line(str(i), "hi") for i in range(20)],  # type: ignore[misc]
+            endpoint=CHAT,
+            model="fake-model",
+        )
+        job = wait_done(client, job.id)
+        assert job.status == "SUCCESS" and job.output_file is not None
+        assert client.files.retrieve(file_id=job.output_file).size_bytes > 1024
+        assert len(read_lines(client, job.output_file)) == 20
+
+
 def test_a_line_the_endpoint_refuses_gets_its_answer_in_the_error_file(
     platform: Platform,
 ) -> None:
