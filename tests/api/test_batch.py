@@ -60,6 +60,16 @@ def wait_done(client: Mistral, job_id: str) -> BatchJobOut:
     raise AssertionError(f"batch job {job_id} did not end: {job}")
 
 
+def run_inline(client: Mistral, lines: int) -> BatchJobOut:
+    """A job of ``lines`` inline chat lines, run to its end."""
+    job = client.batch.jobs.create(
+        requests=[chat_line(str(i), "hi") for i in range(lines)],  # type: ignore[misc]
+        endpoint=CHAT,
+        model="fake-model",
+    )
+    return wait_done(client, job.id)
+
+
 def read_lines(client: Mistral, file_id: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in client.files.download(file_id=file_id).read().splitlines()]
 
@@ -136,12 +146,7 @@ def test_lines_the_full_engine_queue_turns_away_are_run_again_not_failed(
         decode_delay=0.01,
     ):
         client = sdk(platform)
-        job = client.batch.jobs.create(
-            requests=[chat_line(str(i), "hi") for i in range(8)],  # type: ignore[misc]
-            endpoint=CHAT,
-            model="fake-model",
-        )
-        job = wait_done(client, job.id)
+        job = run_inline(client, 8)
         assert (job.status, job.succeeded_requests, job.failed_requests) == ("SUCCESS", 8, 0)
         assert job.error_file is None
 
@@ -153,12 +158,7 @@ def test_an_output_file_larger_than_the_upload_limit_is_still_written(tmp_path: 
         jobs=JobsSettings(poll_seconds=0.02),
     ):
         client = sdk(platform)
-        job = client.batch.jobs.create(
-            requests=[chat_line(str(i), "hi") for i in range(20)],  # type: ignore[misc]
-            endpoint=CHAT,
-            model="fake-model",
-        )
-        job = wait_done(client, job.id)
+        job = run_inline(client, 20)
         assert job.status == "SUCCESS" and job.output_file is not None
         assert client.files.retrieve(file_id=job.output_file).size_bytes > 1024
         assert len(read_lines(client, job.output_file)) == 20

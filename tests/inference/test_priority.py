@@ -1,5 +1,7 @@
 """Interactive sequences are admitted before batch ones, and batch ones never take every slot."""
 
+import pytest
+
 from autan.inference.scheduler import Scheduler
 from autan.inference.sequence import Priority
 from tests.fakes import ScriptBackend
@@ -166,40 +168,33 @@ def test_without_a_hold_batch_work_goes_on_at_once() -> None:
     assert len(backend.batch_sizes) == decoded + 1
 
 
-def test_with_a_reserve_slot_batch_fills_every_slot_and_interactive_still_starts_at_once() -> None:
-    # --parallel 3 with one reserve: four KV streams, batch may hold three, interactive three.
+@pytest.mark.parametrize(
+    ("slots", "parallel", "batch_slots"),
+    [
+        (4, 3, 3),  # --parallel 3 and one reserve: batch fills every slot of --parallel
+        (5, 2, 4),  # --batch-slots 4 over --parallel 2: extra streams only batch lines use
+    ],
+)
+def test_batch_fills_its_slots_and_an_interactive_request_still_starts_at_once(
+    slots: int, parallel: int, batch_slots: int
+) -> None:
     s = Scheduler(
-        ScriptBackend(b"abcdefgh"), slots=4, interactive_slots=3, batch_slots=3, batch_tokens=16
+        ScriptBackend(b"abcdefgh"),
+        slots=slots,
+        interactive_slots=parallel,
+        batch_slots=batch_slots,
+        batch_tokens=16,
     )
-    for _ in range(5):
+    for _ in range(batch_slots + 2):
         seq, _ = make_seq(b"batch")
         seq.priority = Priority.BATCH
         s.add(seq)
     s.step()
-    assert len(s.running) == 3  # every slot of --parallel
+    assert len(s.running) == batch_slots
     live, c = make_seq(b"live")
     s.add(live)
     s.step()
     assert live in s.running  # the reserve slot
-    run_until_idle(s)
-    assert c.text == "abcdefgh"
-
-
-def test_batch_may_hold_more_slots_than_interactive_work_and_still_leaves_one() -> None:
-    # --parallel 2, batch slots 4, one reserve: five KV streams.
-    s = Scheduler(
-        ScriptBackend(b"abcdefgh"), slots=5, interactive_slots=2, batch_slots=4, batch_tokens=16
-    )
-    for _ in range(6):
-        seq, _ = make_seq(b"batch")
-        seq.priority = Priority.BATCH
-        s.add(seq)
-    s.step()
-    assert len(s.running) == 4
-    live, c = make_seq(b"live")
-    s.add(live)
-    s.step()
-    assert live in s.running
     run_until_idle(s)
     assert c.text == "abcdefgh"
 
