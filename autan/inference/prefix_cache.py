@@ -69,22 +69,35 @@ class PrefixCache:
         """Reusable tokens a free slot's KV holds at positions 0..n-1."""
         return self._held[slot]
 
-    def place(self, prompt: list[int], busy: Iterable[tuple[int, list[int]]] = ()) -> Placement:
+    def place(
+        self,
+        prompt: list[int],
+        busy: Iterable[tuple[int, list[int]]] = (),
+        *,
+        compact: bool = False,
+    ) -> Placement:
         """Choose a free slot for ``prompt`` and take it off the free list.
 
         ``busy`` gives the slots in use and the prompt tokens their KV holds, as copy sources.
         The last ``MIN_PREFILL`` prompt tokens of a longer prompt are always decoded, and at
         least the last token of a shorter one (its logits give the first sample); a prompt of
         exactly ``MIN_PREFILL`` tokens reuses nothing.
+
+        Among slots that reuse as much, the least recently released one is taken, which keeps
+        the most recent prefixes (a conversation's next turn finds its own). With ``compact``
+        (batch lines, which have no next turn) the one that leaves the fewest free slots
+        between busy ones is taken first: each such hole costs every step a pad row or a
+        second micro-batch (see ``LlamaContext.decode``).
         """
         assert self.free, "place() needs a free slot: check PrefixCache.free first"
         assert prompt, "an empty prompt has no token to decode"
-        slot, keep = self.free[0], 0
+        order = sorted(self.free, key=self._holes_without) if compact else self.free
+        slot, keep = order[0], 0
         source: int | None = None
         if self.enabled and len(prompt) != MIN_PREFILL:
             short = len(prompt) < MIN_PREFILL
             limit = len(prompt) - 1 if short else len(prompt) - MIN_PREFILL
-            for candidate in self.free:
+            for candidate in order:
                 held = self._held[candidate]
                 n = _common_prefix(held, prompt, limit)
                 if n > keep and (n >= MIN_HIT or len(held) - n < MIN_HIT):
@@ -96,10 +109,22 @@ class PrefixCache:
                     best_busy, best_busy_keep = candidate, n
             if best_busy is not None:
                 # The copy overwrites the destination: take the least recently used free slot.
-                slot, keep, source = self.free[0], best_busy_keep, best_busy
+                slot, keep, source = order[0], best_busy_keep, best_busy
         self.free.remove(slot)
         self._held[slot] = []
         return Placement(slot, keep, source)
+
+    def _holes_without(self, slot: int) -> int:
+        """Runs of free slots between busy ones, once ``slot`` is taken."""
+        free = set(self.free) - {slot}
+        holes, seen_busy, in_run = 0, False, False
+        for i in range(len(self._held)):
+            if i in free:
+                in_run = seen_busy
+            else:
+                holes += in_run
+                seen_busy, in_run = True, False
+        return holes
 
     def release(self, slot: int, tokens: list[int]) -> None:
         """``slot`` is free again and its KV holds the prompt tokens ``tokens`` (recorded only

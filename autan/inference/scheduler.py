@@ -215,7 +215,7 @@ class Scheduler:
                 if self.cache.enabled
                 else ()
             )
-            where = self.cache.place(seq.prompt, busy)
+            where = self.cache.place(seq.prompt, busy, compact=seq.priority is Priority.BATCH)
             if where.source is not None:
                 self.backend.copy(where.source, where.slot)
                 self.stats.prefix_copies += 1

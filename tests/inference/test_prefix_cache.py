@@ -112,3 +112,25 @@ def test_a_short_match_does_not_cut_a_slot_holding_a_long_prefix() -> None:
     cache.release(0, [*PREFIX[:24], *TAIL])
     assert cache.place([*PREFIX[:24], 5, 6]) == Placement(slot=1, keep=0)
     assert cache.held(0) == [*PREFIX[:24], *TAIL]
+
+
+def test_compact_takes_the_slot_that_leaves_no_hole_among_equal_matches() -> None:
+    # Slots 0-4 busy but 2 and 4; both hold the prompt's prefix, 4 released first.
+    cache = taken(5)
+    cache.release(4, [*PREFIX, 1])
+    cache.release(2, [*PREFIX, 2])
+    prompt = [*PREFIX, 3, *TAIL]
+    # Interactive: the least recently released. Batch: slot 2, so the free one is at the end.
+    assert cache.place(prompt) == Placement(slot=4, keep=len(PREFIX))
+    cache.release(4, [*PREFIX, 1])
+    assert cache.place(prompt, compact=True) == Placement(slot=2, keep=len(PREFIX))
+    assert cache.free == [4]
+
+
+def test_compact_still_prefers_the_longer_match_to_the_slot_without_a_hole() -> None:
+    # Free: 4 (holds the prefix) and 2 (holds nothing of it), between busy 1 and 3.
+    cache = taken(5)
+    cache.release(4, [*PREFIX, 1])
+    cache.release(2, [9])
+    placed = cache.place([*PREFIX, 3, *TAIL], compact=True)
+    assert placed == Placement(slot=4, keep=len(PREFIX))
