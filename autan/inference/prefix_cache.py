@@ -85,13 +85,14 @@ class PrefixCache:
 
         Among slots that reuse as much, the least recently released one is taken, which keeps
         the most recent prefixes (a conversation's next turn finds its own). With ``compact``
-        (batch lines, which have no next turn) the one that leaves the fewest free slots
-        between busy ones is taken first: each such hole costs every step a pad row or a
-        second micro-batch (see ``LlamaContext.decode``).
+        (batch lines, which have no next turn) the lowest-numbered one is: busy slots then fill
+        from slot 0 up and the free ones gather at the top, rather than sit between busy ones
+        where each costs every step a pad row or a second micro-batch (see
+        ``LlamaContext.decode``).
         """
         assert self.free, "place() needs a free slot: check PrefixCache.free first"
         assert prompt, "an empty prompt has no token to decode"
-        order = sorted(self.free, key=self._holes_without) if compact else self.free
+        order = sorted(self.free) if compact else self.free
         slot, keep = order[0], 0
         source: int | None = None
         if self.enabled and len(prompt) != MIN_PREFILL:
@@ -113,18 +114,6 @@ class PrefixCache:
         self.free.remove(slot)
         self._held[slot] = []
         return Placement(slot, keep, source)
-
-    def _holes_without(self, slot: int) -> int:
-        """Runs of free slots between busy ones, once ``slot`` is taken."""
-        free = set(self.free) - {slot}
-        holes, seen_busy, in_run = 0, False, False
-        for i in range(len(self._held)):
-            if i in free:
-                in_run = seen_busy
-            else:
-                holes += in_run
-                seen_busy, in_run = True, False
-        return holes
 
     def release(self, slot: int, tokens: list[int]) -> None:
         """``slot`` is free again and its KV holds the prompt tokens ``tokens`` (recorded only

@@ -114,13 +114,13 @@ def test_a_short_match_does_not_cut_a_slot_holding_a_long_prefix() -> None:
     assert cache.held(0) == [*PREFIX[:24], *TAIL]
 
 
-def test_compact_takes_the_slot_that_leaves_no_hole_among_equal_matches() -> None:
+def test_compact_takes_the_lowest_free_slot_among_equal_matches() -> None:
     # Slots 0-4 busy but 2 and 4; both hold the prompt's prefix, 4 released first.
     cache = taken(5)
     cache.release(4, [*PREFIX, 1])
     cache.release(2, [*PREFIX, 2])
     prompt = [*PREFIX, 3, *TAIL]
-    # Interactive: the least recently released. Batch: slot 2, so the free one is at the end.
+    # Interactive: the least recently released. Batch: the lowest, so the free one is at the top.
     assert cache.place(prompt) == Placement(slot=4, keep=len(PREFIX))
     cache.release(4, [*PREFIX, 1])
     assert cache.place(prompt, compact=True) == Placement(slot=2, keep=len(PREFIX))

@@ -1,5 +1,7 @@
 """Interactive sequences are admitted before batch ones, and batch ones never take every slot."""
 
+import itertools
+
 import pytest
 
 from autan.inference.scheduler import Scheduler
@@ -207,3 +209,36 @@ def test_interactive_work_never_holds_more_than_its_slots() -> None:
     s.step()
     assert len(s.running) == 3 and len(s.waiting) == 1
     run_until_idle(s)
+
+
+def _holes(slots: list[int]) -> int:
+    """Runs of unused slots between used ones."""
+    used = sorted(set(slots))
+    return sum(1 for lo, hi in itertools.pairwise(used) if hi - lo > 1)
+
+
+def test_a_batch_running_alone_keeps_its_slots_in_one_run() -> None:
+    # Eight batch slots of nine streams: one slot is always free. Lines of one prompt end at
+    # different times; each next line takes the lowest free slot, so the free one stays at
+    # the top, though every free slot holds the prompt (an interactive request used one).
+    backend = ScriptBackend(b"abcdefghijklmnop")
+    s = Scheduler(
+        backend,
+        slots=9,
+        interactive_slots=8,
+        batch_slots=8,
+        batch_tokens=64,
+        interactive_grace=0.0,
+    )
+    live, _ = make_seq(b"classify this", max_tokens=2)
+    s.add(live)
+    for i in range(60):
+        seq, _ = make_seq(b"classify this", max_tokens=3 + (i * 7) % 11)
+        seq.priority = Priority.BATCH
+        s.add(seq)
+    run_until_idle(s)
+    full = [slots for slots in backend.batch_slots if len(set(slots)) == 8]
+    assert len(full) > 50
+    # The interactive request's slot 0 frees first, below the batch's: a hole until the line
+    # in the top slot ends. From then on, none.
+    assert [_holes(slots) for slots in full[12:]] == [0] * (len(full) - 12)
