@@ -191,11 +191,8 @@ class Scheduler:
         batch_running = sum(1 for s in self.running if s.priority is Priority.BATCH)
         # Under interactive load batch work shrinks to the sequences that decode, handing its
         # other slots back to interactive requests as its lines end.
-        batch_cap = (
-            self.batch_decodes_under_load
-            if time.monotonic() < self._interactive_until
-            else self.batch_slots
-        )
+        under_load = time.monotonic() < self._interactive_until
+        batch_cap = self.batch_decodes_under_load if under_load else self.batch_slots
         interactive_running = len(self.running) - batch_running
         while self.waiting and self.cache.free:
             if self.waiting[0].priority is Priority.BATCH:
@@ -215,7 +212,11 @@ class Scheduler:
                 if self.cache.enabled
                 else ()
             )
-            where = self.cache.place(seq.prompt, busy, compact=seq.priority is Priority.BATCH)
+            # A batch line running alone takes the lowest free slot among equal matches (no
+            # pad rows); near interactive work, the least recently released, as interactive
+            # requests do, so that it does not take the slot of a conversation's last turn.
+            compact = seq.priority is Priority.BATCH and not under_load
+            where = self.cache.place(seq.prompt, busy, compact=compact)
             if where.source is not None:
                 self.backend.copy(where.source, where.slot)
                 self.stats.prefix_copies += 1

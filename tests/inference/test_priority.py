@@ -242,3 +242,31 @@ def test_a_batch_running_alone_keeps_its_slots_in_one_run() -> None:
     # The interactive request's slot 0 frees first, below the batch's: a hole until the line
     # in the top slot ends. From then on, none.
     assert [_holes(slots) for slots in full[12:]] == [0] * (len(full) - 12)
+
+
+def test_near_interactive_work_a_batch_line_takes_the_least_recently_released_slot() -> None:
+    s = Scheduler(
+        ScriptBackend(b"abcdefgh"),
+        slots=4,
+        interactive_slots=3,
+        batch_slots=3,
+        batch_tokens=64,
+        interactive_grace=10.0,
+    )
+    # Three turns of one prompt in slots 0, 1 and 2, ending in the order 2, 1, 0.
+    for max_tokens in (3, 2, 1):
+        seq, _ = make_seq(b"shared prompt", max_tokens=max_tokens)
+        s.add(seq)
+    run_until_idle(s)
+    assert s.cache.free == [3, 2, 1, 0]
+    live, _ = make_seq(b"zzzz", max_tokens=50)
+    s.add(live)
+    s.step()
+    assert live.slot == 3
+    line, _ = make_seq(b"shared prompt", max_tokens=2)
+    line.priority = Priority.BATCH
+    s.add(line)
+    s.step()
+    # Slots 0, 1 and 2 hold as much of its prompt: the one released first, not the lowest,
+    # so that the newest turns keep their KV.
+    assert line.slot == 2
