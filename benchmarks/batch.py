@@ -12,9 +12,8 @@
    a batch job runs (cancelled after), in ``--rounds`` alternating rounds; the target is a
    median p50 at most 1.20 times the idle one.
 
-The server runs with ``--batch-slots`` twice ``--parallel`` unless told otherwise: batch lines
-then decode sixteen sequences a step, interactive requests at most eight (and the reserve).
-``--batch-slots 0`` measures the server's default, batch slots equal to ``--parallel``.
+``--batch-slots 16`` gives batch lines sixteen slots while interactive requests keep eight
+(and the reserve); by default the server's own setting, eight.
 """
 
 from __future__ import annotations
@@ -99,11 +98,10 @@ def main() -> None:
         "--batch-slots",
         type=int,
         default=None,
-        help="serve --batch-slots: sequences batch lines decode together (default: twice "
-        "--parallel; 0: the server's default, --parallel)",
+        help="serve --batch-slots: sequences batch lines decode together (default: the "
+        "server's, --parallel)",
     )
     a = ap.parse_args()
-    batch_slots = 2 * a.parallel if a.batch_slots is None else a.batch_slots
 
     data_dir = Path(tempfile.mkdtemp(prefix="autan-bench-batch-"))
     port = _free_port()
@@ -113,8 +111,8 @@ def main() -> None:
         "--parallel", str(a.parallel), "--ctx-size", "1024", "--no-embeddings",
         "--log-level", "warning",
     ]  # fmt: skip
-    if batch_slots:
-        cmd += ["--batch-slots", str(batch_slots)]
+    if a.batch_slots is not None:
+        cmd += ["--batch-slots", str(a.batch_slots)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
