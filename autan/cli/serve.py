@@ -71,12 +71,8 @@ def _batch_opener(settings: Settings) -> OpenBatch:
             caller,
             data_dir=settings.data_dir,
             files=settings.files,
-            jobs=settings.jobs.model_copy(
-                update={
-                    "batch_concurrency": settings.jobs.batch_concurrency
-                    or 2 * settings.engine.batch_sequences
-                }
-            ),
+            jobs=settings.jobs,
+            batch_sequences=settings.engine.batch_sequences,
         )
 
     return open_batch

@@ -41,9 +41,11 @@ class BatchSystem:
         data_dir: Path,
         files: FilesSettings | None = None,
         jobs: JobsSettings | None = None,
+        batch_sequences: int = 8,
     ) -> BatchSystem:
         """Blobs under ``data_dir/files``; jobs run in this process unless ``jobs.enabled`` is
-        off (then another process must run them)."""
+        off (then another process must run them). ``batch_sequences``, the engine's batch
+        slots, sizes a job's lines in flight unless ``jobs.batch_concurrency`` says."""
         files = files or FilesSettings()
         jobs = jobs or JobsSettings()
         file_store = FileStore(
@@ -52,9 +54,8 @@ class BatchSystem:
         store = JobStore(accounts.db)
         runner = None
         if jobs.enabled:
-            executor = BatchExecutor(
-                accounts, file_store, caller, concurrency=jobs.batch_concurrency or 16
-            )
+            concurrency = jobs.batch_concurrency or 2 * batch_sequences
+            executor = BatchExecutor(accounts, file_store, caller, concurrency=concurrency)
             runner = JobRunner(
                 store,
                 [executor],
