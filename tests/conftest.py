@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from autan.models.random_gguf import RandomGGUF
+from tests.random_gguf import RandomGGUF
 from autan.storage.database import Database
 from tests.databases import database_url
 from tests.server import Server, start_server, stop_server

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from autan.models.mistral_tokenizer import MistralTokenizer
-from autan.models.random_gguf import RandomGGUF
+from tests.random_gguf import RandomGGUF
 
 DENSE_V3 = RandomGGUF(tokenizer="v3")
 MIXTRAL_V3 = RandomGGUF(tokenizer="v3", experts=8)

@@ -9,7 +9,7 @@ import pytest
 from autan.inference.engine import LocalEngine
 from autan.inference.llama import LlamaModel
 from autan.inference.sampling import SamplingParams
-from autan.models.random_gguf import RandomGGUF
+from tests.random_gguf import RandomGGUF
 from autan.settings import EngineSettings
 
 
