@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -42,6 +44,29 @@ def error_response(
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
+_ECHOED_BYTES = 256
+
+
+def validation_detail(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """pydantic's errors as Mistral lists them, safe to encode as JSON: an input that is not
+    JSON (raw bytes of a body that was not sent as JSON) is given back as the start of its
+    text."""
+    detail = []
+    for err in errors:
+        item = {k: v for k, v in err.items() if k in ("type", "loc", "msg", "input", "ctx")}
+        if "ctx" in item:
+            item["ctx"] = {k: str(v) for k, v in item["ctx"].items()}
+        if isinstance(item.get("input"), bytes | bytearray):
+            item["input"] = bytes(item["input"][:_ECHOED_BYTES]).decode("utf-8", "replace")
+        detail.append(jsonable_encoder(item, custom_encoder={float: _finite}))
+    return detail
+
+
+def _finite(value: float) -> float | str:
+    """JSON has no NaN or infinity: such an input is echoed as its text."""
+    return value if math.isfinite(value) else str(value)
+
+
 async def _autan_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutanError)
     headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
@@ -58,14 +83,9 @@ async def _autan_error(_: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     """422 with pydantic's details under ``message.detail``, as Mistral sends them."""
     assert isinstance(exc, RequestValidationError)
-    detail = [
-        {k: v for k, v in err.items() if k in ("type", "loc", "msg", "input", "ctx")}
-        for err in exc.errors()
-    ]
-    for err in detail:
-        if "ctx" in err:
-            err["ctx"] = {k: str(v) for k, v in err["ctx"].items()}
-    return error_response(422, {"detail": detail}, code="invalid_request_schema")
+    return error_response(
+        422, {"detail": validation_detail(exc.errors())}, code="invalid_request_schema"
+    )
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

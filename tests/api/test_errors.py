@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -145,3 +147,23 @@ def test_full_queue_is_a_503_with_retry_after() -> None:
         assert r.status_code == 503
         assert r.headers["retry-after"] == "1"
         assert_envelope(r.json(), "overloaded_error")
+
+
+def test_a_json_body_sent_as_text_is_a_422_not_a_500(client: TestClient) -> None:
+    body = json.dumps({"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]})
+    r = client.post("/v1/chat/completions", content=body, headers={"Content-Type": "text/plain"})
+    assert r.status_code == 422
+    (err,) = r.json()["message"]["detail"]
+    assert err["loc"] == ["body"]
+    assert err["input"] == body
+
+
+def test_non_finite_numbers_are_refused_and_echoed_as_text(client: TestClient) -> None:
+    body = '{"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], '
+    r = client.post(
+        "/v1/chat/completions",
+        content=body + '"temperature": NaN}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert 400 <= r.status_code < 500
+    assert r.json()["object"] == "error"
