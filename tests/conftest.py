@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.random_gguf import RandomGGUF
 from autan.storage.database import Database
 from tests.databases import database_url
+from tests.random_gguf import RandomGGUF
 from tests.server import Server, start_server, stop_server
 from tests.tiny_models import (
     CODESTRAL_TEKKEN,

@@ -9,8 +9,8 @@ import pytest
 from autan.inference.engine import LocalEngine
 from autan.inference.llama import LlamaModel
 from autan.inference.sampling import SamplingParams
-from tests.random_gguf import RandomGGUF
 from autan.settings import EngineSettings
+from tests.random_gguf import RandomGGUF
 
 
 def test_same_spec_and_seed_give_the_same_bytes(tmp_path: Path) -> None:

@@ -49,15 +49,18 @@ class Accounts:
         )
 
     @classmethod
-    def open(cls, settings: Settings, prices: Prices | None = None) -> Accounts:
-        """The database (migrated), limits in Redis if configured, else in memory; the usage
-        writer running."""
+    def open(
+        cls, settings: Settings, prices: Prices | None = None, *, limits: LimitStore | None = None
+    ) -> Accounts:
+        """The database (migrated), limits in Redis if configured, else in memory (or
+        ``limits`` when given); the usage writer running."""
         db = Database.open(settings.database_url, settings.data_dir)
-        limits: LimitStore = (
-            RedisLimits(settings.redis_url, prefix=settings.accounts.redis_prefix)
-            if settings.redis_url
-            else MemoryLimits()
-        )
+        if limits is None:
+            limits = (
+                RedisLimits(settings.redis_url, prefix=settings.accounts.redis_prefix)
+                if settings.redis_url
+                else MemoryLimits()
+            )
         accounts = cls(db, limits, prices=prices, settings=settings.accounts)
         accounts.usage.start()
         return accounts

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from autan import __version__
-from autan.accounts.accounts import Accounts
 from autan.api.errors import install_error_handlers
 from autan.api.metering import MeteringMiddleware
 from autan.api.routes import (
@@ -25,68 +24,23 @@ from autan.api.routes import (
     health,
     models,
 )
-from autan.chat.service import ChatService
-from autan.embeddings.service import EmbeddingService
-from autan.fim.service import FimService
-from autan.fine_tuning.fine_tuning_service import FineTuningService
-from autan.jobs.batch.batch_caller import BatchCaller
-from autan.jobs.batch.batch_system import BatchSystem
-from autan.models.registry import ModelRegistry
-
-OpenAccounts = Callable[[ModelRegistry], Accounts]
-OpenBatch = Callable[[Accounts, BatchCaller], BatchSystem]
-# Given the registry (to serve fine-tuned models) and the accounts (their database), if any.
-OpenFineTuning = Callable[[ModelRegistry, Accounts | None], FineTuningService]
+from autan.platform import Platform
 
 
-def create_app(
-    load_registry: Callable[[], ModelRegistry],
-    open_accounts: OpenAccounts | None = None,
-    load_embeddings: Callable[[], EmbeddingService | None] = lambda: None,
-    open_batch: OpenBatch | None = None,
-    open_fine_tuning: OpenFineTuning | None = None,
-) -> FastAPI:
-    """Build the app; the loaders run at start-up, then the models marked ``preload`` load, so
-    the server answers its first request without waiting for them.
-
-    ``open_accounts`` (given the registry, for prices) turns on API keys, limits and usage;
-    without it every request is served without a key (``--no-auth``). ``load_embeddings`` may
-    give None: ``/v1/embeddings`` then answers 404 for every model. ``open_batch`` (with
-    accounts on) serves files and batch jobs and runs the jobs. Without ``open_fine_tuning``,
-    ``/v1/fine_tuning`` answers 403.
-    """
+def create_app(open_platform: Callable[[], Platform]) -> FastAPI:
+    """The HTTP API over the platform ``open_platform`` assembles when the server starts;
+    its job runners start, then the models marked ``preload`` load, so the server answers its
+    first request without waiting for them."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        registry = load_registry()
-        app.state.registry = registry
-        app.state.chat = ChatService(registry)
-        app.state.fim = FimService(registry)
-        app.state.embeddings = load_embeddings()
-        app.state.accounts = open_accounts(registry) if open_accounts else None
-        app.state.batch = None
-        if open_batch is not None and app.state.accounts is not None:
-            caller = BatchCaller(registry, app.state.chat, app.state.fim, app.state.embeddings)
-            app.state.batch = open_batch(app.state.accounts, caller)
-        app.state.fine_tuning = None
+        platform = open_platform()
+        app.state.platform = platform
         try:
-            if open_fine_tuning is not None:
-                app.state.fine_tuning = open_fine_tuning(registry, app.state.accounts)
-                await app.state.fine_tuning.start()
-            await registry.preload()
-            if app.state.batch is not None:
-                app.state.batch.start()
+            await platform.start()
             yield
         finally:
-            if app.state.fine_tuning is not None:
-                await app.state.fine_tuning.stop()
-            if app.state.batch is not None:
-                await app.state.batch.close()
-            if app.state.accounts is not None:
-                app.state.accounts.close()
-            registry.close()
-            if app.state.embeddings is not None:
-                app.state.embeddings.close()
+            await platform.close()
 
     app = FastAPI(
         title="autan",

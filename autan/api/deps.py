@@ -17,37 +17,42 @@ from autan.fim.service import FimService
 from autan.fine_tuning.fine_tuning_service import LOCAL_WORKSPACE, FineTuningService
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
+from autan.platform import Platform
 
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_registry(request: Request) -> ModelRegistry:
-    registry: ModelRegistry = request.app.state.registry
-    return registry
+def get_platform(request: Request) -> Platform:
+    """The platform the app was assembled with (``autan.platform``)."""
+    platform: Platform = request.app.state.platform
+    return platform
 
 
-def get_chat_service(request: Request) -> ChatService:
-    service: ChatService = request.app.state.chat
-    return service
+PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-def get_fim_service(request: Request) -> FimService:
-    service: FimService = request.app.state.fim
-    return service
+def get_registry(platform: PlatformDep) -> ModelRegistry:
+    return platform.registry
 
 
-def get_embedding_service(request: Request) -> EmbeddingService | None:
+def get_chat_service(platform: PlatformDep) -> ChatService:
+    return platform.chat
+
+
+def get_fim_service(platform: PlatformDep) -> FimService:
+    return platform.fim
+
+
+def get_embedding_service(platform: PlatformDep) -> EmbeddingService | None:
     """None when no embedding model is served (disabled, or its package is not installed)."""
-    service: EmbeddingService | None = getattr(request.app.state, "embeddings", None)
-    return service
+    return platform.embeddings
 
 
-def get_batch_system(request: Request) -> BatchSystem:
+def get_batch_system(platform: PlatformDep) -> BatchSystem:
     """Files and batch jobs live in the accounts' database: 403 without API keys."""
-    system: BatchSystem | None = getattr(request.app.state, "batch", None)
-    if system is None:
+    if platform.batch is None:
         raise Forbidden("Files and batch jobs need API keys, and this server runs with --no-auth")
-    return system
+    return platform.batch
 
 
 def _secret(credentials: HTTPAuthorizationCredentials | None) -> str | None:
@@ -56,12 +61,13 @@ def _secret(credentials: HTTPAuthorizationCredentials | None) -> str | None:
 
 async def authenticate(
     request: Request,
+    platform: PlatformDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Meter | None:
     """The caller's key, checked and counted against its requests per minute; None when the
     server runs with ``--no-auth``. The meter is left on the request for ``MeteringMiddleware``
     (headers, usage record)."""
-    accounts: Accounts | None = request.app.state.accounts
+    accounts = platform.accounts
     if accounts is None:
         return None
     key = accounts.authenticate(_secret(credentials))
@@ -72,11 +78,10 @@ async def authenticate(
     return meter
 
 
-def get_accounts(request: Request) -> Accounts:
-    accounts: Accounts | None = request.app.state.accounts
-    if accounts is None:
+def get_accounts(platform: PlatformDep) -> Accounts:
+    if platform.accounts is None:
         raise Forbidden("The admin API needs API keys, and this server runs with --no-auth")
-    return accounts
+    return platform.accounts
 
 
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
@@ -93,11 +98,10 @@ async def authenticate_admin(
     return key
 
 
-def get_fine_tuning(request: Request) -> FineTuningService:
-    service: FineTuningService | None = getattr(request.app.state, "fine_tuning", None)
-    if service is None:
+def get_fine_tuning(platform: PlatformDep) -> FineTuningService:
+    if platform.fine_tuning is None:
         raise Forbidden("Fine-tuning is turned off on this server")
-    return service
+    return platform.fine_tuning
 
 
 def workspace_of(meter: Meter | None) -> str:

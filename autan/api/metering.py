@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from autan.accounts.accounts import Accounts
 from autan.accounts.meter import Meter
+from autan.platform import Platform
 
 
 class MeteringMiddleware:
@@ -40,5 +40,6 @@ class MeteringMiddleware:
         finally:
             meter = scope.get("state", {}).get("meter")
             if meter is not None:
-                accounts: Accounts = scope["app"].state.accounts
-                accounts.record(meter, status)
+                platform: Platform = scope["app"].state.platform
+                assert platform.accounts is not None, "a meter exists only with accounts on"
+                platform.accounts.record(meter, status)

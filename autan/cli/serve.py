@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 from typing import Annotated
 
@@ -10,9 +9,8 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from autan.accounts.accounts import ADMIN_KEY_FILE, Accounts
-from autan.accounts.prices import CardPrices
-from autan.api.app import OpenAccounts, OpenBatch, OpenFineTuning, create_app
+from autan.accounts.accounts import ADMIN_KEY_FILE
+from autan.api.app import create_app
 from autan.cli.options import (
     BatchSlotsOpt,
     ContextOpt,
@@ -29,85 +27,27 @@ from autan.cli.options import (
 )
 from autan.embeddings.service import EmbeddingService
 from autan.errors import ModelsFileError
-from autan.files.file_store import FileStore
-from autan.fine_tuning.fine_tuning_service import FineTuningService
-from autan.fine_tuning.training_files import (
-    DirectoryTrainingFiles,
-    StoredTrainingFiles,
-    TrainingFiles,
-)
-from autan.jobs.batch.batch_caller import BatchCaller
-from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.footprint import GgufUnreadable
 from autan.models.loader import load_registry
 from autan.models.packaged import PackagedModelMissing
 from autan.models.registry import ModelRegistry
+from autan.platform import Platform
 from autan.settings import Settings
-from autan.storage.blob_store import LocalBlobStore
-from autan.storage.database import Database
 
 
-def _accounts_opener(settings: Settings) -> OpenAccounts:
-    def open_accounts(registry: ModelRegistry) -> Accounts:
-        accounts = Accounts.open(settings, CardPrices(registry))
-        secret = accounts.bootstrap_admin_key(settings.data_dir)
-        if secret is not None:
-            path = settings.data_dir / ADMIN_KEY_FILE
-            typer.echo(
-                f"\nCreated the admin API key (shown once; also saved to {path}, mode 0600):\n"
-                f"  {secret}\n"
-                "Every /v1 request now needs a key: create them with `autan keys create` or "
-                "POST /v1/admin/api-keys.\n"
-            )
-        return accounts
-
-    return open_accounts
-
-
-def _batch_opener(settings: Settings) -> OpenBatch:
-    def open_batch(accounts: Accounts, caller: BatchCaller) -> BatchSystem:
-        return BatchSystem.open(
-            accounts,
-            caller,
-            data_dir=settings.data_dir,
-            files=settings.files,
-            jobs=settings.jobs,
-            batch_sequences=settings.engine.batch_sequences,
+def _open_platform(settings: Settings, registry: ModelRegistry) -> Platform:
+    platform = Platform.open(
+        settings, registry, embeddings=EmbeddingService.load(settings.embeddings)
+    )
+    if platform.admin_secret is not None:
+        path = settings.data_dir / ADMIN_KEY_FILE
+        typer.echo(
+            f"\nCreated the admin API key (shown once; also saved to {path}, mode 0600):\n"
+            f"  {platform.admin_secret}\n"
+            "Every /v1 request now needs a key: create them with `autan keys create` or "
+            "POST /v1/admin/api-keys.\n"
         )
-
-    return open_batch
-
-
-def _open_database(settings: Settings) -> Database:
-    """The database without accounts (``--no-auth``), for fine-tuning jobs. Servers started
-    together on one data directory take turns to migrate it: SQLite has no advisory lock."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with (settings.data_dir / ".migrate.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        return Database.open(settings.database_url, settings.data_dir)
-
-
-def _fine_tuning_opener(settings: Settings) -> OpenFineTuning | None:
-    if not settings.fine_tuning.enabled:
-        return None
-
-    def open_fine_tuning(registry: ModelRegistry, accounts: Accounts | None) -> FineTuningService:
-        training: TrainingFiles
-        if accounts is not None:  # files uploaded through /v1/files, in the batch blob store
-            blobs = LocalBlobStore(settings.data_dir / "files")
-            store = FileStore(accounts.db, blobs, max_bytes=settings.files.max_upload_bytes)
-            training = StoredTrainingFiles(store, settings.data_dir / "fine_tuning" / "files")
-        else:  # --no-auth has no Files API: <data_dir>/training-files/<file_id>.jsonl
-            training = DirectoryTrainingFiles(settings.data_dir / "training-files")
-        return FineTuningService(
-            accounts.db if accounts else _open_database(settings),
-            registry,
-            training,
-            settings.fine_tuning,
-            settings.data_dir / "fine_tuning",
-        )
-
-    return open_fine_tuning
+    return platform
 
 
 def serve(
@@ -185,13 +125,7 @@ def serve(
         typer.echo(f'  or:  Mistral(api_key="any", server_url="{url}").chat.complete(...)')
     else:
         typer.echo(f"  with -H 'Authorization: Bearer <key>' (admin key: {settings.data_dir})")
-    app = create_app(
-        lambda: registry,
-        None if settings.no_auth else _accounts_opener(settings),
-        lambda: EmbeddingService.load(settings.embeddings),
-        None if settings.no_auth else _batch_opener(settings),
-        _fine_tuning_opener(settings),
-    )
+    app = create_app(lambda: _open_platform(settings, registry))
     uvicorn.run(
         app,
         host=settings.host,

@@ -1,9 +1,10 @@
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from autan.accounts.accounts import Accounts
@@ -14,18 +15,37 @@ from autan.accounts.limit_store import LimitStore
 from autan.accounts.memory_limits import MemoryLimits
 from autan.accounts.prices import Prices
 from autan.api.app import create_app
-from autan.jobs.batch.batch_caller import BatchCaller
-from autan.jobs.batch.batch_system import BatchSystem
+from autan.embeddings.service import EmbeddingService
 from autan.models.registry import ModelRegistry
-from autan.settings import AccountsSettings, FilesSettings, JobsSettings
-from autan.storage.database import Database
+from autan.platform import Platform as AppPlatform
+from autan.settings import (
+    AccountsSettings,
+    FilesSettings,
+    FineTuningSettings,
+    JobsSettings,
+    Settings,
+)
 from tests.fakes import ScriptBackend, fake_engine, fake_registry
 
 
+def local_app(
+    open_registry: Callable[[], ModelRegistry],
+    data_dir: Path,
+    *,
+    embeddings: EmbeddingService | None = None,
+) -> FastAPI:
+    """An app as ``autan serve --no-auth`` assembles it, without fine-tuning; the registry is
+    built when the app starts."""
+    settings = Settings(
+        no_auth=True, data_dir=data_dir, fine_tuning=FineTuningSettings(enabled=False)
+    )
+    return create_app(lambda: AppPlatform.open(settings, open_registry(), embeddings=embeddings))
+
+
 @pytest.fixture
-def backend_and_client() -> Iterator[tuple[ScriptBackend, TestClient]]:
+def backend_and_client(tmp_path: Path) -> Iterator[tuple[ScriptBackend, TestClient]]:
     engine, backend = fake_engine(b"Hello from autan!")
-    app = create_app(lambda: fake_registry(engine))
+    app = local_app(lambda: fake_registry(engine), tmp_path)
     with TestClient(app) as client:
         yield backend, client
 
@@ -73,33 +93,29 @@ def platform_app(
     max_waiting: int = 64,
     decode_delay: float = 0.0,
 ) -> Iterator[Platform]:
-    """``files`` or ``jobs`` turn on files and batch jobs (data in ``tmp_path``)."""
+    """Accounts, files and batch jobs on, data in ``tmp_path``."""
     engine, backend = fake_engine(script, max_waiting=max_waiting, decode_delay=decode_delay)
-    opened: list[tuple[Accounts, str]] = []
-
-    def open_accounts(registry: ModelRegistry) -> Accounts:
-        accounts = Accounts(
-            Database.open(database_url, tmp_path),
-            limits or MemoryLimits(),
-            prices=prices,
-            settings=AccountsSettings(usage_flush_seconds=0.05),
-        )
-        accounts.usage.start()
-        secret = accounts.bootstrap_admin_key(tmp_path)
-        assert secret is not None
-        opened.append((accounts, secret))
-        return accounts
-
-    def open_batch(accounts: Accounts, caller: BatchCaller) -> BatchSystem:
-        return BatchSystem.open(accounts, caller, data_dir=tmp_path, files=files, jobs=jobs)
-
-    with_batch = files is not None or jobs is not None
-    app = create_app(
-        lambda: fake_registry(engine), open_accounts, open_batch=open_batch if with_batch else None
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        accounts=AccountsSettings(usage_flush_seconds=0.05),
+        files=files or FilesSettings(),
+        jobs=jobs or JobsSettings(),
+        fine_tuning=FineTuningSettings(enabled=False),
     )
-    with TestClient(app) as client:
-        accounts, secret = opened[0]
-        yield Platform(client, accounts, secret, backend)
+    opened: list[AppPlatform] = []
+
+    def open_platform() -> AppPlatform:
+        platform = AppPlatform.open(
+            settings, fake_registry(engine), limits=limits or MemoryLimits(), prices=prices
+        )
+        opened.append(platform)
+        return platform
+
+    with TestClient(create_app(open_platform)) as client:
+        (platform,) = opened
+        assert platform.accounts is not None and platform.admin_secret is not None
+        yield Platform(client, platform.accounts, platform.admin_secret, backend)
 
 
 @pytest.fixture

@@ -1,12 +1,13 @@
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from autan.api.app import create_app
 from autan.embeddings.service import EmbeddingService
+from tests.api.conftest import local_app
 from tests.embeddings.fake_model import FakeEmbedder
 from tests.fakes import fake_engine, fake_registry
 
@@ -17,10 +18,10 @@ def fake() -> FakeEmbedder:
 
 
 @pytest.fixture
-def client(fake: FakeEmbedder) -> Iterator[TestClient]:
+def client(fake: FakeEmbedder, tmp_path: Path) -> Iterator[TestClient]:
     engine, _ = fake_engine(b"Hi")
     service = EmbeddingService(fake, id="fake-embed", aliases=["mistral-embed"], max_inputs=4)
-    app = create_app(lambda: fake_registry(engine), load_embeddings=lambda: service)
+    app = local_app(lambda: fake_registry(engine), tmp_path, embeddings=service)
     with TestClient(app) as c:
         yield c
 
@@ -126,9 +127,9 @@ def test_models_lists_the_embedding_card_after_the_chat_models(client: TestClien
     assert client.get("/v1/models/mistral-embed").json()["id"] == "fake-embed"
 
 
-def test_without_an_embedding_model_the_endpoint_404s() -> None:
+def test_without_an_embedding_model_the_endpoint_404s(tmp_path: Path) -> None:
     engine, _ = fake_engine(b"Hi")
-    with TestClient(create_app(lambda: fake_registry(engine))) as c:
+    with TestClient(local_app(lambda: fake_registry(engine), tmp_path)) as c:
         r = c.post("/v1/embeddings", json={"model": "mistral-embed", "input": "x"})
         assert r.status_code == 404 and r.json()["code"] == "model_not_found"
         assert [m["id"] for m in c.get("/v1/models").json()["data"]] == ["fake-model"]

@@ -1,9 +1,10 @@
 import json
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from autan.api.app import create_app
+from tests.api.conftest import local_app
 from tests.fakes import fake_engine, fake_registry
 
 USER = [{"role": "user", "content": "Hi"}]
@@ -140,9 +141,9 @@ def test_unknown_route_is_an_enveloped_404(client: TestClient) -> None:
     assert_envelope(r.json())
 
 
-def test_full_queue_is_a_503_with_retry_after() -> None:
+def test_full_queue_is_a_503_with_retry_after(tmp_path: Path) -> None:
     engine, _ = fake_engine(b"x" * 200, parallel=1, decode_delay=0.01, max_waiting=0)
-    with TestClient(create_app(lambda: fake_registry(engine))) as client:
+    with TestClient(local_app(lambda: fake_registry(engine), tmp_path)) as client:
         r = client.post("/v1/chat/completions", json={"model": "fake-model", "messages": USER})
         assert r.status_code == 503
         assert r.headers["retry-after"] == "1"

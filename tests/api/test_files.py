@@ -50,7 +50,7 @@ def test_upload_list_retrieve_download_delete(platform: Platform) -> None:
         "upload",
     )
     assert uploaded.sample_type == "batch_request" and uploaded.num_lines == 2
-    stored = platform.client.app.state.batch.files.get_any(uploaded.id)  # type: ignore[attr-defined]
+    stored = platform.client.app.state.platform.batch.files.get_any(uploaded.id)  # type: ignore[attr-defined]
     assert stored.sha256 == hashlib.sha256(content).hexdigest()
 
     listed = client.files.list()
@@ -134,7 +134,7 @@ def test_signed_url_downloads_without_a_key_until_it_expires(platform: Platform)
     parsed = httpx.URL(url)
     tampered = parsed.copy_merge_params({"expires": str(int(parsed.params["expires"]) + 3600)})
     assert platform.client.get(str(tampered)).status_code == 404
-    signer = platform.client.app.state.batch.signer  # type: ignore[attr-defined]
+    signer = platform.client.app.state.platform.batch.signer  # type: ignore[attr-defined]
     expired = parsed.copy_merge_params({"expires": "1", "signature": signer.signature(file.id, 1)})
     assert platform.client.get(str(expired)).status_code == 404
     assert platform.client.get(f"/v1/files/{file.id}/content").status_code == 401
@@ -185,7 +185,7 @@ def test_an_expired_file_is_gone_and_its_bytes_are_removed(
     assert file["expires_at"] is not None
     client = sdk(platform)
     assert client.files.retrieve(file_id=file["id"]).id == file["id"]
-    store = platform.client.app.state.batch.files  # type: ignore[attr-defined]
+    store = platform.client.app.state.platform.batch.files  # type: ignore[attr-defined]
     with store._db.session() as session, session.begin():
         row = session.get(FileRow, file["id"])
         row.expires_at = row.created_at  # an hour has passed

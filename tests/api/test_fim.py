@@ -2,11 +2,12 @@
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from autan.api.app import create_app
+from tests.api.conftest import local_app
 from tests.fakes import ScriptBackend, fake_engine, fake_registry
 
 # Byte vocabulary: FIM tokens are the bytes 1 (prefix), 2 (middle) and 3 (suffix).
@@ -14,9 +15,9 @@ FIM = (1, 2, 3)
 
 
 @pytest.fixture
-def fim_client() -> Iterator[tuple[ScriptBackend, TestClient]]:
+def fim_client(tmp_path: Path) -> Iterator[tuple[ScriptBackend, TestClient]]:
     engine, backend = fake_engine(b"a + b", fim=FIM)
-    with TestClient(create_app(lambda: fake_registry(engine))) as client:
+    with TestClient(local_app(lambda: fake_registry(engine), tmp_path)) as client:
         yield backend, client
 
 

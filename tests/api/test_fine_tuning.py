@@ -15,15 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 from mistralai import Mistral
 
-from autan.accounts.accounts import Accounts
+from autan.accounts.memory_limits import MemoryLimits
 from autan.api.app import create_app
-from autan.fine_tuning.fine_tuning_service import FineTuningService
-from autan.fine_tuning.training_files import DirectoryTrainingFiles
 from autan.models.card import ModelCard
 from autan.models.loader import LocalLoader
 from autan.models.registry import ModelRegistry
+from autan.platform import Platform
 from autan.settings import EngineSettings, FineTuningSettings, Settings
-from autan.storage.database import Database
 from tests.fine_tuning.test_trainer import secret_word_file
 
 pytest.importorskip("peft")
@@ -37,7 +35,7 @@ class FineTuningApp:
 
     def __init__(self, tmp_path: Path, tiny_chat_gguf: Path, model_cache: Path) -> None:
         self.tmp_path = tmp_path
-        self.files = tmp_path / "files"
+        self.files = tmp_path / "training-files"  # where --no-auth reads training files
         self.files.mkdir(exist_ok=True)
         self.gguf = tiny_chat_gguf
         self.settings = FineTuningSettings(
@@ -56,22 +54,16 @@ class FineTuningApp:
         server = Settings(
             engine=EngineSettings(parallel=2, context_per_sequence=256, threads=1),
             data_dir=self.tmp_path,
+            no_auth=True,
+            fine_tuning=self.settings,
         )
 
-        def registry() -> ModelRegistry:
+        def open_platform() -> Platform:
             card = ModelCard(id="tiny", path=self.gguf, aliases=("mistral-small-latest",))
-            return ModelRegistry([card], LocalLoader(server), max_loaded_memory=1 << 32)
+            registry = ModelRegistry([card], LocalLoader(server), max_loaded_memory=1 << 32)
+            return Platform.open(server, registry)
 
-        def fine_tuning(registry: ModelRegistry, _: Accounts | None) -> FineTuningService:
-            return FineTuningService(
-                Database.open(None, self.tmp_path),
-                registry,
-                DirectoryTrainingFiles(self.files),
-                self.settings,
-                self.tmp_path / "fine_tuning",
-            )
-
-        return TestClient(create_app(registry, open_fine_tuning=fine_tuning))
+        return TestClient(create_app(open_platform))
 
     def upload(self, name: str, lines: int = 12) -> str:
         secret_word_file(self.files / f"{name}.jsonl", lines)
@@ -306,43 +298,23 @@ def wait_for_checkpoint(client: TestClient, job_id: str) -> None:
 
 def test_uploaded_files_train_a_job_with_api_keys(ft_app: FineTuningApp) -> None:
     """The documented workflow with accounts on: files.upload, then a job on its id."""
-    from autan.accounts.memory_limits import MemoryLimits
-    from autan.files.file_store import FileStore
-    from autan.fine_tuning.training_files import StoredTrainingFiles
-    from autan.jobs.batch.batch_caller import BatchCaller
-    from autan.jobs.batch.batch_system import BatchSystem
-    from autan.settings import FilesSettings
-    from autan.storage.blob_store import LocalBlobStore
-
     tmp = ft_app.tmp_path
     server = Settings(
-        engine=EngineSettings(parallel=2, context_per_sequence=256, threads=1), data_dir=tmp
+        engine=EngineSettings(parallel=2, context_per_sequence=256, threads=1),
+        data_dir=tmp,
+        fine_tuning=ft_app.settings,
     )
     admin: list[str] = []
 
-    def registry() -> ModelRegistry:
+    def open_platform() -> Platform:
         card = ModelCard(id="tiny", path=ft_app.gguf)
-        return ModelRegistry([card], LocalLoader(server), max_loaded_memory=1 << 32)
+        registry = ModelRegistry([card], LocalLoader(server), max_loaded_memory=1 << 32)
+        platform = Platform.open(server, registry, limits=MemoryLimits())
+        assert platform.admin_secret is not None
+        admin.append(platform.admin_secret)
+        return platform
 
-    def open_accounts(_: ModelRegistry) -> Accounts:
-        accounts = Accounts(Database.open(None, tmp), MemoryLimits())
-        secret = accounts.bootstrap_admin_key(tmp)
-        assert secret is not None
-        admin.append(secret)
-        return accounts
-
-    def open_batch(accounts: Accounts, caller: BatchCaller) -> BatchSystem:
-        return BatchSystem.open(accounts, caller, data_dir=tmp, files=FilesSettings())
-
-    def open_fine_tuning(registry: ModelRegistry, accounts: Accounts | None) -> FineTuningService:
-        assert accounts is not None
-        store = FileStore(accounts.db, LocalBlobStore(tmp / "files"), max_bytes=1 << 20)
-        files = StoredTrainingFiles(store, tmp / "fine_tuning" / "files")
-        return FineTuningService(accounts.db, registry, files, ft_app.settings, tmp / "ft")
-
-    app = create_app(
-        registry, open_accounts, open_batch=open_batch, open_fine_tuning=open_fine_tuning
-    )
+    app = create_app(open_platform)
     with TestClient(app) as client:
         sdk = Mistral(api_key=admin[0], server_url="http://testserver", client=client)
         secret_word_file(tmp / "train.jsonl", 12)

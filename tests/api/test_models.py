@@ -1,11 +1,12 @@
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from autan.api.app import create_app
 from autan.inference.prefix_cache import MIN_PREFILL
 from autan.models.registry import ModelRegistry
+from tests.api.conftest import local_app
 from tests.fakes import FakeLoader, fake_card
 
 
@@ -43,7 +44,7 @@ def test_health_reports_engine_counters(client: TestClient) -> None:
 
 
 @pytest.fixture
-def two_models() -> Iterator[tuple[FakeLoader, TestClient]]:
+def two_models(tmp_path: Path) -> Iterator[tuple[FakeLoader, TestClient]]:
     """``small`` (preloaded) and ``code`` (FIM, priced, 8k); the budget holds one of them."""
     loader = FakeLoader(memory_bytes=100)
     cards = [
@@ -57,7 +58,7 @@ def two_models() -> Iterator[tuple[FakeLoader, TestClient]]:
             capabilities={"completion_fim": True},
         ),
     ]
-    app = create_app(lambda: ModelRegistry(cards, loader, max_loaded_memory=150))
+    app = local_app(lambda: ModelRegistry(cards, loader, max_loaded_memory=150), tmp_path)
     with TestClient(app) as client:
         yield loader, client
 
@@ -110,7 +111,7 @@ def test_a_stream_holds_its_model_until_it_ends(
     two_models: tuple[FakeLoader, TestClient],
 ) -> None:
     _, client = two_models
-    registry = client.app.state.registry  # type: ignore[attr-defined]
+    registry = client.app.state.platform.registry  # type: ignore[attr-defined]
     body = {"model": "small", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
     with client.stream("POST", "/v1/chat/completions", json=body) as r:
         lines = r.iter_lines()
@@ -121,9 +122,9 @@ def test_a_stream_holds_its_model_until_it_ends(
     assert registry.resolve("small").users == 0
 
 
-def test_a_request_to_an_embedding_model_for_chat_is_a_400() -> None:
+def test_a_request_to_an_embedding_model_for_chat_is_a_400(tmp_path: Path) -> None:
     cards = [fake_card("chat", preload=True), fake_card("embed", kind="embedding")]
-    app = create_app(lambda: ModelRegistry(cards, FakeLoader(), max_loaded_memory=1000))
+    app = local_app(lambda: ModelRegistry(cards, FakeLoader(), max_loaded_memory=1000), tmp_path)
     with TestClient(app) as client:
         r = client.post(
             "/v1/chat/completions",

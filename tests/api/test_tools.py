@@ -2,11 +2,12 @@
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from autan.api.app import create_app
+from tests.api.conftest import local_app
 from tests.fakes import fake_engine, fake_registry
 
 CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
@@ -27,20 +28,20 @@ TOOLS = [
 USER = [{"role": "user", "content": "Weather in Paris?"}]
 
 
-def client_for(script: str) -> Iterator[TestClient]:
+def client_for(script: str, tmp_path: Path) -> Iterator[TestClient]:
     engine, _ = fake_engine(script.encode(), context=4096)
-    with TestClient(create_app(lambda: fake_registry(engine))) as client:
+    with TestClient(local_app(lambda: fake_registry(engine), tmp_path)) as client:
         yield client
 
 
 @pytest.fixture
-def calling() -> Iterator[TestClient]:
-    yield from client_for(CALL + "\n" + CALL.replace("Paris", "Lyon"))
+def calling(tmp_path: Path) -> Iterator[TestClient]:
+    yield from client_for(CALL + "\n" + CALL.replace("Paris", "Lyon"), tmp_path)
 
 
 @pytest.fixture
-def jsonish() -> Iterator[TestClient]:
-    yield from client_for('{"answer": 42}')
+def jsonish(tmp_path: Path) -> Iterator[TestClient]:
+    yield from client_for('{"answer": 42}', tmp_path)
 
 
 def post(client: TestClient, **body: object) -> dict:  # type: ignore[type-arg]

@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import StreamingResponse
 
 from autan.accounts.meter import Meter
-from autan.api.deps import ApiKeyDep, BatchSystemDep, authenticate
+from autan.api.deps import ApiKeyDep, BatchSystemDep, authenticate, get_platform
 from autan.errors import FileTooLarge, Forbidden, InvalidRequest, NotFound
 from autan.files.file import File
 from autan.files.file_store import FileFilter
@@ -181,7 +181,7 @@ async def download_file(
             raise NotFound("file", file_id)
         file = system.files.get_any(file_id)
     else:
-        meter = await authenticate(request, await _bearer(request))
+        meter = await authenticate(request, get_platform(request), await _bearer(request))
         file = system.files.get(workspace_of(meter), file_id, key_id=key_of(meter))
     return StreamingResponse(
         system.files.content(file),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from autan.api.deps import (
     ApiKeyDep,
     EmbeddingServiceDep,
     FineTuningDep,
+    PlatformDep,
     RegistryDep,
     workspace_of,
 )
@@ -61,11 +62,6 @@ def any_model_card(
     return FineTunedModelCardPublic(**fields, job=ft.job_id, root=ft.root, archived=ft.archived)
 
 
-def _fine_tuning(request: Request) -> FineTuningService | None:
-    service: FineTuningService | None = getattr(request.app.state, "fine_tuning", None)
-    return service
-
-
 def embedding_model_card(service: EmbeddingService) -> ModelCardPublic:
     # La Plateforme's mistral-embed card has every capability false.
     return ModelCardPublic(
@@ -81,11 +77,11 @@ def embedding_model_card(service: EmbeddingService) -> ModelCardPublic:
 
 @router.get("/v1/models", response_model=ModelListPublic)
 async def list_models(
-    request: Request, registry: RegistryDep, embeddings: EmbeddingServiceDep, key: ApiKeyDep
+    platform: PlatformDep, registry: RegistryDep, embeddings: EmbeddingServiceDep, key: ApiKeyDep
 ) -> ModelListPublic:
     """Every declared model, loaded or not, each once, with its aliases on its card; the
     workspace's fine-tuned models with ``type: fine-tuned``."""
-    fine_tuning, workspace = _fine_tuning(request), workspace_of(key)
+    fine_tuning, workspace = platform.fine_tuning, workspace_of(key)
     found = (any_model_card(m, fine_tuning, workspace) for m in registry)
     cards: list[ModelCardPublic | FineTunedModelCardPublic] = [c for c in found if c]
     if embeddings is not None:
@@ -95,7 +91,7 @@ async def list_models(
 
 @router.get("/v1/models/{model_id}", response_model=ModelCardPublic | FineTunedModelCardPublic)
 async def retrieve_model(
-    request: Request,
+    platform: PlatformDep,
     model_id: str,
     registry: RegistryDep,
     embeddings: EmbeddingServiceDep,
@@ -104,7 +100,7 @@ async def retrieve_model(
     """One model card, by id or alias."""
     if embeddings is not None and embeddings.serves(model_id):
         return embedding_model_card(embeddings)
-    card = any_model_card(registry.resolve(model_id), _fine_tuning(request), workspace_of(key))
+    card = any_model_card(registry.resolve(model_id), platform.fine_tuning, workspace_of(key))
     if card is None:
         raise UnknownModel(model_id)
     return card

@@ -1,0 +1,132 @@
+"""The platform: every service the API serves, assembled from ``Settings`` in one place.
+
+``autan serve`` and the tests build it the same way; only the expensive edges (the model
+registry's engines, the limit store, prices) may be handed in.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from dataclasses import dataclass
+from pathlib import Path
+
+from autan.accounts.accounts import Accounts
+from autan.accounts.limit_store import LimitStore
+from autan.accounts.prices import CardPrices, Prices
+from autan.chat.service import ChatService
+from autan.embeddings.service import EmbeddingService
+from autan.files.file_store import FileStore
+from autan.fim.service import FimService
+from autan.fine_tuning.fine_tuning_service import FineTuningService
+from autan.fine_tuning.training_files import (
+    DirectoryTrainingFiles,
+    StoredTrainingFiles,
+    TrainingFiles,
+)
+from autan.jobs.batch.batch_caller import BatchCaller
+from autan.jobs.batch.batch_system import BatchSystem
+from autan.models.registry import ModelRegistry
+from autan.settings import Settings
+from autan.storage.blob_store import LocalBlobStore
+from autan.storage.database import Database
+
+# Written beside the database: servers started together on one data directory take turns to
+# migrate it (SQLite has no advisory lock).
+_MIGRATE_LOCK = ".migrate.lock"
+
+
+@dataclass
+class Platform:
+    """What the routes call. ``accounts`` is None under ``--no-auth``; ``batch`` (files and
+    batch jobs) needs the accounts' database; ``fine_tuning`` is None when turned off."""
+
+    settings: Settings
+    registry: ModelRegistry
+    chat: ChatService
+    fim: FimService
+    embeddings: EmbeddingService | None
+    accounts: Accounts | None
+    batch: BatchSystem | None
+    fine_tuning: FineTuningService | None
+    # The admin key made on the very first start (shown once), else None.
+    admin_secret: str | None = None
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        registry: ModelRegistry,
+        *,
+        embeddings: EmbeddingService | None = None,
+        limits: LimitStore | None = None,
+        prices: Prices | None = None,
+    ) -> Platform:
+        """Open the database (migrated), the accounts, files, batch and fine-tuning as
+        ``settings`` say. Nothing runs until ``start``."""
+        chat = ChatService(registry)
+        fim = FimService(registry)
+        accounts = None
+        admin_secret = None
+        batch = None
+        db: Database | None = None
+        if not settings.no_auth:
+            accounts = Accounts.open(settings, prices or CardPrices(registry), limits=limits)
+            admin_secret = accounts.bootstrap_admin_key(settings.data_dir)
+            db = accounts.db
+            caller = BatchCaller(registry, chat, fim, embeddings)
+            batch = BatchSystem.open(
+                accounts,
+                caller,
+                data_dir=settings.data_dir,
+                files=settings.files,
+                jobs=settings.jobs,
+                batch_sequences=settings.engine.batch_sequences,
+            )
+        fine_tuning = None
+        if settings.fine_tuning.enabled:
+            training: TrainingFiles
+            if accounts is not None:  # files uploaded through /v1/files
+                blobs = LocalBlobStore(settings.data_dir / "files")
+                store = FileStore(accounts.db, blobs, max_bytes=settings.files.max_upload_bytes)
+                training = StoredTrainingFiles(store, settings.data_dir / "fine_tuning" / "files")
+            else:  # --no-auth has no Files API: <data_dir>/training-files/<file_id>.jsonl
+                training = DirectoryTrainingFiles(settings.data_dir / "training-files")
+            fine_tuning = FineTuningService(
+                db or _open_database(settings),
+                registry,
+                training,
+                settings.fine_tuning,
+                settings.data_dir / "fine_tuning",
+            )
+        return cls(
+            settings, registry, chat, fim, embeddings, accounts, batch, fine_tuning, admin_secret
+        )
+
+    async def start(self) -> None:
+        """Start the job runners, then load the models marked ``preload``."""
+        if self.fine_tuning is not None:
+            await self.fine_tuning.start()
+        await self.registry.preload()
+        if self.batch is not None:
+            self.batch.start()
+
+    async def close(self) -> None:
+        """Stop the jobs (handed back for another process or the next start), then close
+        the databases and unload the models."""
+        if self.fine_tuning is not None:
+            await self.fine_tuning.stop()
+        if self.batch is not None:
+            await self.batch.close()
+        if self.accounts is not None:
+            self.accounts.close()
+        self.registry.close()
+        if self.embeddings is not None:
+            self.embeddings.close()
+
+
+def _open_database(settings: Settings) -> Database:
+    data_dir: Path = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / _MIGRATE_LOCK).open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return Database.open(settings.database_url, data_dir)
