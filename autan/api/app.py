@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from autan import __version__
 from autan.accounts.accounts import Accounts
+from autan.api.body_limit import BodyLimitMiddleware
 from autan.api.errors import install_error_handlers
 from autan.api.metering import MeteringMiddleware
 from autan.api.routes import (
@@ -32,6 +33,7 @@ from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.jobs.batch.batch_caller import BatchCaller
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
+from autan.settings import RequestLimits
 
 OpenAccounts = Callable[[ModelRegistry], Accounts]
 OpenBatch = Callable[[Accounts, BatchCaller], BatchSystem]
@@ -45,6 +47,7 @@ def create_app(
     load_embeddings: Callable[[], EmbeddingService | None] = lambda: None,
     open_batch: OpenBatch | None = None,
     open_fine_tuning: OpenFineTuning | None = None,
+    limits: RequestLimits | None = None,
 ) -> FastAPI:
     """Build the app; the loaders run at start-up, then the models marked ``preload`` load, so
     the server answers its first request without waiting for them.
@@ -53,14 +56,16 @@ def create_app(
     without it every request is served without a key (``--no-auth``). ``load_embeddings`` may
     give None: ``/v1/embeddings`` then answers 404 for every model. ``open_batch`` (with
     accounts on) serves files and batch jobs and runs the jobs. Without ``open_fine_tuning``,
-    ``/v1/fine_tuning`` answers 403.
+    ``/v1/fine_tuning`` answers 403. ``limits`` bound request bodies, conversations and
+    schemas (``RequestLimits()`` when not given).
     """
+    limits = limits or RequestLimits()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry = load_registry()
         app.state.registry = registry
-        app.state.chat = ChatService(registry)
+        app.state.chat = ChatService(registry, limits)
         app.state.fim = FimService(registry)
         app.state.embeddings = load_embeddings()
         app.state.accounts = open_accounts(registry) if open_accounts else None
@@ -96,6 +101,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(MeteringMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
     for router in (chat.router, fim.router, embeddings.router, models.router, health.router):
         app.include_router(router)
     for router in (files.router, batch.router):

@@ -42,8 +42,9 @@ def error_response(
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
-async def _autan_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AutanError)
+def autan_error_response(exc: AutanError) -> JSONResponse:
+    """The envelope for one of our typed errors (for middleware, which runs outside the
+    app's exception handlers)."""
     headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
     return error_response(
         exc.status,
@@ -53,6 +54,11 @@ async def _autan_error(_: Request, exc: Exception) -> JSONResponse:
         code=exc.code,
         headers=headers,
     )
+
+
+async def _autan_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AutanError)
+    return autan_error_response(exc)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -65,6 +71,10 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     for err in detail:
         if "ctx" in err:
             err["ctx"] = {k: str(v) for k, v in err["ctx"].items()}
+        if isinstance(err.get("input"), bytes | bytearray):
+            # A body the app did not read as JSON (sent as text/plain, say): not echoed.
+            del err["input"]
+            err["msg"] += "; send the body as JSON with Content-Type: application/json"
     return error_response(422, {"detail": detail}, code="invalid_request_schema")
 
 

@@ -191,6 +191,7 @@ def serve(
         lambda: EmbeddingService.load(settings.embeddings),
         None if settings.no_auth else _batch_opener(settings),
         _fine_tuning_opener(settings),
+        settings.limits,
     )
     uvicorn.run(
         app,
