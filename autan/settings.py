@@ -223,19 +223,28 @@ class RequestLimits(BaseModel):
     )
     max_messages: int = Field(default=1024, ge=1, description="messages per chat request")
     max_schema_depth: int = Field(
-        default=32, ge=1, le=200, description="nesting of one JSON schema (objects and lists)"
+        default=64,
+        ge=1,
+        le=200,
+        description="nesting of one JSON schema, in JSON objects and lists",
     )
     max_schema_nodes: int = Field(
-        default=5000, ge=1, description="subschemas in one JSON schema, all levels together"
+        default=5000,
+        ge=1,
+        description="JSON values (objects, lists, strings, numbers...) in one request's "
+        "schemas, all levels together",
     )
     max_schema_properties: int = Field(
-        default=1000, ge=1, description="properties one JSON schema declares, all objects together"
+        default=500,
+        ge=1,
+        description="properties one request's schemas declare, all objects together (past "
+        "about 500 optional properties in one object llguidance stops mid-reply)",
     )
     max_schema_bound: int = Field(
-        default=1000,
+        default=10_000,
         ge=1,
         description="largest minItems/maxItems/minLength/maxLength/minProperties/maxProperties/"
-        "minContains/maxContains a schema may set: the grammar unrolls them",
+        "minContains/maxContains a schema may set",
     )
 
 
