@@ -152,6 +152,21 @@ class FileTooLarge(AutanError):
         self.limit = limit
 
 
+class BodyTooLarge(AutanError):
+    """A request body larger than the configured limit (413)."""
+
+    status = 413
+    type = "invalid_request_error"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"Request body too large: this server takes at most {limit} bytes "
+            "(AUTAN_LIMITS__MAX_BODY_BYTES)",
+            code="request_too_large",
+        )
+        self.limit = limit
+
+
 class Conflict(AutanError):
     """The object is not in a state that allows this (409): cancelling a finished job."""
 

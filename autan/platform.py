@@ -63,7 +63,7 @@ class Platform:
     ) -> Platform:
         """Open the database (migrated), the accounts, files, batch and fine-tuning as
         ``settings`` say. Nothing runs until ``start``."""
-        chat = ChatService(registry)
+        chat = ChatService(registry, settings.limits)
         fim = FimService(registry)
         accounts = None
         admin_secret = None

@@ -212,6 +212,42 @@ class FilesSettings(BaseModel):
     )
 
 
+class RequestLimits(BaseModel):
+    """Bounds on what one request may ask for, so that no request can stall the server or the
+    engine for others. Past them the request gets a 4xx before any work is done."""
+
+    max_body_bytes: ByteSize = Field(
+        default=8 * 1024**2,
+        description="largest request body (multipart uploads excepted: see files); larger "
+        "ones get 413, counted as the body arrives",
+    )
+    max_messages: int = Field(default=1024, ge=1, description="messages per chat request")
+    max_schema_depth: int = Field(
+        default=64,
+        ge=1,
+        le=200,
+        description="nesting of one JSON schema, in JSON objects and lists",
+    )
+    max_schema_nodes: int = Field(
+        default=5000,
+        ge=1,
+        description="JSON values (objects, lists, strings, numbers...) in one request's "
+        "schemas, all levels together",
+    )
+    max_schema_properties: int = Field(
+        default=500,
+        ge=1,
+        description="properties one request's schemas declare, all objects together (past "
+        "about 500 optional properties in one object llguidance stops mid-reply)",
+    )
+    max_schema_bound: int = Field(
+        default=10_000,
+        ge=1,
+        description="largest minItems/maxItems/minLength/maxLength/minProperties/maxProperties/"
+        "minContains/maxContains a schema may set",
+    )
+
+
 class JobsSettings(BaseModel):
     """The in-process job runner: batch jobs (and later fine-tuning) claimed from the database."""
 
@@ -270,6 +306,7 @@ class Settings(BaseSettings):
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
+    limits: RequestLimits = Field(default_factory=RequestLimits)
     fine_tuning: FineTuningSettings = Field(default_factory=FineTuningSettings)
 
     @property

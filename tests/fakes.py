@@ -7,10 +7,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import llguidance
 import numpy as np
 
+from autan.chat.formats import ModelFormats
 from autan.inference.engine import LocalEngine
 from autan.inference.model_info import ModelInfo
 from autan.inference.sampling import Logits
@@ -230,7 +232,14 @@ class FakeLoader:
             close()
 
         engine.close = close_and_record  # type: ignore[method-assign]
-        return ServedModel(id=card.id, engine=engine, aliases=list(card.aliases))
+        return served_model(card.id, engine, aliases=list(card.aliases))
+
+
+def served_model(model_id: str, engine: LocalEngine, **fields: Any) -> ServedModel:
+    """A loaded model as ``LocalLoader`` makes it: its formats built for ``engine``."""
+    return ServedModel(
+        id=model_id, engine=engine, formats=ModelFormats.for_model(engine, None), **fields
+    )
 
 
 def fake_card(model_id: str, *aliases: str, **fields: object) -> ModelCard:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from autan import __version__
+from autan.api.body_limit import BodyLimitMiddleware
 from autan.api.errors import install_error_handlers
 from autan.api.metering import MeteringMiddleware
 from autan.api.routes import (
@@ -25,12 +26,17 @@ from autan.api.routes import (
     models,
 )
 from autan.platform import Platform
+from autan.settings import RequestLimits
 
 
-def create_app(open_platform: Callable[[], Platform]) -> FastAPI:
+def create_app(
+    open_platform: Callable[[], Platform], limits: RequestLimits | None = None
+) -> FastAPI:
     """The HTTP API over the platform ``open_platform`` assembles when the server starts;
     its job runners start, then the models marked ``preload`` load, so the server answers its
-    first request without waiting for them."""
+    first request without waiting for them. ``limits.max_body_bytes`` bounds every request
+    body (``RequestLimits()`` when not given)."""
+    limits = limits or RequestLimits()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +56,7 @@ def create_app(open_platform: Callable[[], Platform]) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(MeteringMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
     for router in (chat.router, fim.router, embeddings.router, models.router, health.router):
         app.include_router(router)
     for router in (files.router, batch.router):

@@ -44,20 +44,17 @@ def error_response(
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
-_ECHOED_BYTES = 256
-
-
 def validation_detail(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    """pydantic's errors as Mistral lists them, safe to encode as JSON: an input that is not
-    JSON (raw bytes of a body that was not sent as JSON) is given back as the start of its
-    text."""
+    """pydantic's errors as Mistral lists them, safe to encode as JSON. A body the app did not
+    read as JSON (sent as text/plain, say) is not echoed: the message says how to send it."""
     detail = []
     for err in errors:
         item = {k: v for k, v in err.items() if k in ("type", "loc", "msg", "input", "ctx")}
         if "ctx" in item:
             item["ctx"] = {k: str(v) for k, v in item["ctx"].items()}
         if isinstance(item.get("input"), bytes | bytearray):
-            item["input"] = bytes(item["input"][:_ECHOED_BYTES]).decode("utf-8", "replace")
+            del item["input"]
+            item["msg"] += "; send the body as JSON with Content-Type: application/json"
         detail.append(jsonable_encoder(item, custom_encoder={float: _finite}))
     return detail
 
@@ -67,8 +64,9 @@ def _finite(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
 
 
-async def _autan_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AutanError)
+def autan_error_response(exc: AutanError) -> JSONResponse:
+    """The envelope for one of our typed errors (for middleware, which runs outside the
+    app's exception handlers)."""
     headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
     return error_response(
         exc.status,
@@ -78,6 +76,11 @@ async def _autan_error(_: Request, exc: Exception) -> JSONResponse:
         code=exc.code,
         headers=headers,
     )
+
+
+async def _autan_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AutanError)
+    return autan_error_response(exc)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -7,10 +7,8 @@ refuse by raising, and is told the final usage once the completion ends, however
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
-from autan.inference.engine import ChoiceOutput
 from autan.models.registry import ServedModel
 from autan.protocol.chat import UsageInfo
 
@@ -26,23 +24,3 @@ class Admission(Protocol):
     def settle(self, usage: UsageInfo) -> None:
         """The completion is over: ``usage`` is what it really took. Called once."""
         ...
-
-
-def dispatch(
-    admission: Admission | None,
-    model: ServedModel,
-    requested: str,
-    prompt_tokens: int,
-    max_new_tokens: int,
-    generate: Callable[[], AsyncIterator[ChoiceOutput]],
-) -> AsyncIterator[ChoiceOutput]:
-    """Admit, then queue; a completion the engine refuses (full, too long) gives back at once
-    what it reserved."""
-    if admission is None:
-        return generate()
-    admission.admit(model, requested, prompt_tokens, max_new_tokens)
-    try:
-        return generate()
-    except BaseException:
-        admission.settle(UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0))
-        raise

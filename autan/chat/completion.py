@@ -5,6 +5,7 @@ Chat and FIM replies share this: both are ``chat.completion`` objects on the wir
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 import weakref
@@ -16,7 +17,9 @@ from autan.chat.admission import Admission
 from autan.chat.tool_format import Parsed, ParsedCall, ToolCallParser
 from autan.chat.tools import new_call_id
 from autan.inference.engine import ChoiceOutput
-from autan.models.registry import ModelRegistry, ServedModel
+from autan.inference.sampling import SamplingParams
+from autan.inference.sequence import Priority
+from autan.models.registry import ModelLease, ModelRegistry, ServedModel
 from autan.protocol.chat import (
     AssistantMessagePublic,
     ChatCompletionChoice,
@@ -33,6 +36,22 @@ class Lease(Protocol):
     """Something held while a completion runs (its model); released once, when it ends."""
 
     def release(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCompletion:
+    """A request made ready for the engine (prompt tokenized, grammar compiled): what is
+    queued, one sampling per choice, and how each choice's text is read back."""
+
+    tokens: list[int]
+    params: list[SamplingParams]
+    parsers: list[ToolCallParser | None]
+    max_new_tokens: int  # the most one choice may generate, for the admission
+    prefix: str = ""
+
+    @property
+    def prompt_tokens(self) -> int:
+        return len(self.tokens)
 
 
 @dataclass(slots=True)
@@ -82,6 +101,40 @@ class Completion:
     admission: Admission | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created: int = field(default_factory=lambda: int(time.time()))
+
+    @classmethod
+    def queue(
+        cls,
+        lease: ModelLease,
+        requested: str,
+        prepared: PreparedCompletion,
+        admission: Admission | None,
+        priority: Priority,
+    ) -> Completion:
+        """Admit ``prepared`` (``admission`` may refuse by raising), queue it on the leased
+        model's engine, and hold ``lease`` until the outputs end. A completion the engine
+        refuses (full, too long) gives back at once what it reserved; the caller still holds
+        the lease when this raises."""
+        model = lease.model
+        n = len(prepared.params)
+        if admission is not None:
+            admission.admit(model, requested, prepared.prompt_tokens, n * prepared.max_new_tokens)
+        try:
+            outputs = model.engine.generate(prepared.tokens, prepared.params, priority=priority)
+        except BaseException:
+            if admission is not None:
+                admission.settle(UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0))
+            raise
+        completion = cls(
+            model_name=requested,
+            prompt_tokens=prepared.prompt_tokens,
+            outputs=outputs,
+            choices=[Choice(i, parser) for i, parser in enumerate(prepared.parsers)],
+            prefix=prepared.prefix,
+            admission=admission,
+        )
+        completion.hold(lease)
+        return completion
 
     def hold(self, lease: Lease) -> None:
         """Keep ``lease`` until the outputs end, fail or are closed."""
@@ -174,19 +227,42 @@ class Completion:
             self._settle()
 
 
-async def start_leased(
-    registry: ModelRegistry, name: str, start: Callable[[ServedModel], Completion]
+async def start_completion(
+    registry: ModelRegistry,
+    requested: str,
+    prepare: Callable[[ServedModel], PreparedCompletion],
+    admission: Admission | None,
+    priority: Priority,
 ) -> Completion:
-    """Acquire the model (loading it if needed) and ``start`` a completion on it; the model is
-    held until the completion's outputs end or are closed, or released at once if it fails."""
-    lease = await registry.lease(name)
+    """Lease the model (loading it if needed), ``prepare`` the request for it in a worker
+    thread, admit, queue. The model is held until the completion's outputs end or are closed,
+    or released as soon as a step fails.
+
+    Tokenizing a prompt and compiling a grammar take time that grows with the request; in a
+    worker thread they never hold up the event loop, and every other request with it.
+    """
+    lease = await registry.lease(requested)
     try:
-        completion = start(lease.model)
+        prepared = await _in_worker(prepare, lease.model)
+        return Completion.queue(lease, requested, prepared, admission, priority)
     except BaseException:
         lease.release()
         raise
-    completion.hold(lease)
-    return completion
+
+
+async def _in_worker(
+    prepare: Callable[[ServedModel], PreparedCompletion], model: ServedModel
+) -> PreparedCompletion:
+    work = asyncio.ensure_future(asyncio.to_thread(prepare, model))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        # The thread still reads the model (its tokenizer): the lease must outlive it, or the
+        # model could be unloaded under it.
+        await asyncio.wait([work])
+        if not work.cancelled():
+            work.exception()  # read, so that a failure here is not reported as unhandled
+        raise
 
 
 async def _released_after(

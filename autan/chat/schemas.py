@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from jsonschema import exceptions as jsonschema_exceptions
 from jsonschema import validators
 
 from autan.errors import InvalidRequest
+from autan.settings import RequestLimits
 
 # How generated JSON is laid out: one space after ':' and ',' and nowhere else. Models write
 # JSON this way; flexible whitespace would let a sampled model emit blank lines forever.
@@ -105,3 +108,173 @@ def lark_call_objects(tools: list[Any]) -> list[str]:
         + lark_literal("}")
         for i, t in enumerate(tools)
     ]
+
+
+# Counts a grammar unrolls: a schema asking for a billion items compiles and then makes every
+# mask of the engine thread (which all requests share) slow.
+_COUNT_KEYWORDS = (
+    "minItems",
+    "maxItems",
+    "minLength",
+    "maxLength",
+    "minProperties",
+    "maxProperties",
+    "minContains",
+    "maxContains",
+)
+
+
+def bound_schemas(schemas: list[tuple[Any, str]], limits: RequestLimits) -> None:
+    """Refuse (400) schemas whose grammar would cost more than ``limits`` allow: nested too
+    deep, too many values or properties in all of ``schemas`` together (``(schema, param)``
+    pairs, the param naming each in the request), or a count keyword above the bound.
+
+    Runs before anything else reads the schemas (jsonschema's checks recurse), iteratively.
+    """
+    nodes = properties = 0
+    for schema, param in schemas:
+        stack: list[tuple[Any, int]] = [(schema, 1)]
+        while stack:
+            value, depth = stack.pop()
+            nodes += 1
+            if nodes > limits.max_schema_nodes:
+                raise _too_big(f"holds more than {limits.max_schema_nodes} values", "NODES", param)
+            if isinstance(value, dict):
+                children = list(value.values())
+                props = value.get("properties")
+                if isinstance(props, dict):
+                    properties += len(props)
+                    if properties > limits.max_schema_properties:
+                        raise _too_big(
+                            f"declares more than {limits.max_schema_properties} properties",
+                            "PROPERTIES",
+                            param,
+                        )
+                for key in _COUNT_KEYWORDS:
+                    count = value.get(key)
+                    if isinstance(count, int | float) and count > limits.max_schema_bound:
+                        raise _too_big(
+                            f"sets {key} to {count}, above {limits.max_schema_bound}",
+                            "BOUND",
+                            param,
+                        )
+            elif isinstance(value, list):
+                children = value
+            else:
+                continue
+            if children and depth >= limits.max_schema_depth:
+                raise _too_big(
+                    f"is nested more than {limits.max_schema_depth} levels deep", "DEPTH", param
+                )
+            stack.extend((child, depth + 1) for child in children)
+
+
+def _too_big(why: str, setting: str, param: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"The schema {why}, more than this server compiles into a grammar "
+        f"(AUTAN_LIMITS__MAX_SCHEMA_{setting})",
+        param=param,
+        code="schema_too_large",
+    )
+
+
+def check_satisfiable(schema: dict[str, Any], *, param: str, what: str) -> None:
+    """Refuse (400) a schema no finite JSON value matches: a required property or a required
+    array item whose schema needs itself again (``{"properties": {"a": {"$ref": "#"}},
+    "required": ["a"]}``, ``$ref`` cycles through required properties). The grammar of such a
+    schema has no end: the reply would stop anywhere, never valid.
+
+    A least fixpoint over the local ``$ref`` targets: each starts unsatisfiable and becomes
+    satisfiable once it is so with what is known of the others.
+    """
+    refs = sorted(_local_refs(schema))
+    known = dict.fromkeys(refs, False)
+    while True:
+        now = {ref: _satisfiable(_resolve(schema, ref), schema, known) for ref in refs}
+        if now == known:
+            break
+        known = now
+    if not _satisfiable(schema, schema, known):
+        raise InvalidRequest(
+            f"{what} cannot be satisfied: every value it allows would be infinite (a required "
+            "property or array item refers back to the schema it is in)",
+            param=param,
+            code="unsatisfiable_schema",
+        )
+
+
+def _local_refs(schema: Any) -> set[str]:
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            ref = value.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#"):
+                found.add(ref)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found
+
+
+def _resolve(root: Any, ref: str) -> Any:
+    """The schema a local ``$ref`` points to; ``True`` (anything) when it points nowhere we
+    can follow (an anchor), so that only what is certain is refused."""
+    node = root
+    for part in ref[1:].lstrip("/").split("/") if ref not in ("#", "#/") else []:
+        key = unquote(part).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return True
+    return node
+
+
+def _satisfiable(node: Any, root: Any, known: dict[str, bool]) -> bool:
+    if node is False:
+        return False
+    if not isinstance(node, dict):
+        return True
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#") and not known.get(ref, True):
+        return False
+
+    def ok(sub: Any) -> bool:
+        return _satisfiable(sub, root, known)
+
+    if isinstance(node.get("allOf"), list) and not all(map(ok, node["allOf"])):
+        return False
+    for key in ("anyOf", "oneOf"):
+        if isinstance(node.get(key), list) and node[key] and not any(map(ok, node[key])):
+            return False
+    types = node.get("type")
+    if types is None:
+        return True  # a value of some other type fits
+    kinds = types if isinstance(types, list) else [types]
+    return any(_kind_satisfiable(kind, node, ok) for kind in kinds)
+
+
+def _kind_satisfiable(kind: Any, node: dict[str, Any], ok: Callable[[Any], bool]) -> bool:
+    if kind == "object":
+        props = node.get("properties")
+        props = props if isinstance(props, dict) else {}
+        other = node.get("additionalProperties", True)
+        required = node.get("required")
+        return all(
+            ok(props.get(key, other))
+            for key in (required if isinstance(required, list) else [])
+            if isinstance(key, str)
+        )
+    if kind == "array":
+        least = node.get("minItems", 0)
+        prefix = node.get("prefixItems")
+        prefix = prefix if isinstance(prefix, list) else []
+        if not isinstance(least, int):
+            return True
+        if not all(ok(s) for s in prefix[:least]):
+            return False
+        return least <= len(prefix) or ok(node.get("items", True))
+    return True

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
-from autan.chat.admission import Admission, dispatch
-from autan.chat.completion import Choice, Completion, start_leased
-from autan.chat.mistral_prompt import MistralPrompt
+from autan.chat.admission import Admission
+from autan.chat.completion import Completion, PreparedCompletion, start_completion
 from autan.chat.prompt import PromptFormat
-from autan.chat.schemas import check_schema, lark_json
-from autan.chat.template import ChatTemplate
-from autan.chat.template_prompt import TemplatePrompt
+from autan.chat.schemas import bound_schemas, check_satisfiable, check_schema, lark_json
 from autan.chat.tools import ToolPlan, plan_tools
 from autan.chat.validation import validate_messages
 from autan.errors import InvalidRequest
 from autan.inference.constraints import Grammar, GrammarError, Grammars
-from autan.inference.engine import Engine
 from autan.inference.sampling import SamplingParams
 from autan.inference.sequence import Priority
 from autan.models.registry import ModelRegistry, ServedModel
 from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse, CompletionChunk
+from autan.settings import RequestLimits
 
 
 def _reject_unsupported(req: ChatCompletionRequest) -> None:
@@ -46,35 +44,30 @@ def _response_rule(req: ChatCompletionRequest) -> str | None:
             "response_format of type 'json_schema' needs a json_schema with a schema",
             param="response_format.json_schema",
         )
-    schema = check_schema(
-        fmt.json_schema.schema_,
-        param="response_format.json_schema.schema",
-        what="The response_format schema",
-    )
+    param = "response_format.json_schema.schema"
+    what = "The response_format schema"
+    schema = check_schema(fmt.json_schema.schema_, param=param, what=what)
+    check_satisfiable(schema, param=param, what=what)
     return lark_json(schema)
 
 
-class ChatService:
-    def __init__(self, registry: ModelRegistry) -> None:
-        self._registry = registry
-        # By model id, with the engine it was built for: a model unloaded and loaded again has
-        # a new engine, and a format must never reach into a closed one.
-        self._formats: dict[str, tuple[Engine, PromptFormat]] = {}
+def _request_schemas(req: ChatCompletionRequest) -> list[tuple[Any, str]]:
+    """Every JSON schema the request carries, with the param that names it."""
+    schemas: list[tuple[Any, str]] = []
+    fmt = req.response_format
+    if fmt is not None and fmt.json_schema is not None:
+        schemas.append((fmt.json_schema.schema_, "response_format.json_schema.schema"))
+    for i, tool in enumerate(req.tools or []):
+        function = getattr(tool, "function", None)
+        if function is not None:
+            schemas.append((function.parameters, f"tools[{i}].function.parameters"))
+    return schemas
 
-    def _format(self, model: ServedModel) -> PromptFormat:
-        """Mistral-tokenizer models are prompted by mistral-common; others by their template."""
-        engine, fmt = self._formats.get(model.id, (None, None))
-        if fmt is None or engine is not model.engine:
-            if model.mistral_tokenizer is not None:
-                fmt = MistralPrompt(model.mistral_tokenizer)
-            else:
-                info = model.engine.info
-                template = ChatTemplate(
-                    info.chat_template, bos_text=info.bos_text, eos_text=info.eos_text
-                )
-                fmt = TemplatePrompt(model.engine, template)
-            self._formats[model.id] = (model.engine, fmt)
-        return fmt
+
+class ChatService:
+    def __init__(self, registry: ModelRegistry, limits: RequestLimits | None = None) -> None:
+        self._registry = registry
+        self._limits = limits or RequestLimits()
 
     def _grammar(
         self, req: ChatCompletionRequest, model: ServedModel, plan: ToolPlan, fmt: PromptFormat
@@ -90,10 +83,11 @@ class ChatService:
         parts = [(text_rule, "response_format.json_schema.schema")] if text_rule else []
         if plan.active:
             index = {t.name: i for i, t in enumerate(plan.declared)}
-            parts += [
-                (lark_json(t.parameters), f"tools[{index[t.name]}].function.parameters")
-                for t in plan.callable
-            ]
+            for t in plan.callable:
+                param = f"tools[{index[t.name]}].function.parameters"
+                what = f"The parameters of function '{t.name}'"
+                check_satisfiable(t.parameters, param=param, what=what)
+                parts.append((lark_json(t.parameters), param))
         for rule, param in parts:
             _compile(grammars, f"start: {rule}", param)
         if plan.active:
@@ -101,24 +95,20 @@ class ChatService:
         assert text_rule is not None
         return _compile(grammars, f"start: {text_rule}", "response_format")
 
-    async def _leased(
+    async def _start(
         self, req: ChatCompletionRequest, admission: Admission | None, priority: Priority
     ) -> Completion:
-        return await start_leased(
-            self._registry, req.model, lambda model: self._start(req, model, admission, priority)
+        return await start_completion(
+            self._registry, req.model, lambda model: self._prepare(req, model), admission, priority
         )
 
-    def _start(
-        self,
-        req: ChatCompletionRequest,
-        model: ServedModel,
-        admission: Admission | None,
-        priority: Priority,
-    ) -> Completion:
+    def _prepare(self, req: ChatCompletionRequest, model: ServedModel) -> PreparedCompletion:
+        """Check the request, build its prompt and grammar: runs in a worker thread."""
         _reject_unsupported(req)
-        validate_messages(req.messages)
+        validate_messages(req.messages, max_messages=self._limits.max_messages)
+        bound_schemas(_request_schemas(req), self._limits)
         plan = plan_tools(req)
-        fmt = self._format(model)
+        fmt = model.formats.chat
         grammar = self._grammar(req, model, plan, fmt)
         last = req.messages[-1]
         if grammar is not None and getattr(last, "prefix", False):
@@ -143,22 +133,12 @@ class ChatService:
             )
             for i in range(n)
         ]
-        prompt_tokens = len(prompt.tokens)
-        max_new = req.max_tokens or max(0, model.engine.context - prompt_tokens)
-        return Completion(
-            model_name=req.model,
-            prompt_tokens=prompt_tokens,
-            outputs=dispatch(
-                admission,
-                model,
-                req.model,
-                prompt_tokens,
-                n * max_new,
-                lambda: model.engine.generate(prompt.tokens, params, priority=priority),
-            ),
-            choices=[Choice(i, fmt.parser(plan)) for i in range(n)],
+        return PreparedCompletion(
+            tokens=prompt.tokens,
+            params=params,
+            parsers=[fmt.parser(plan) for _ in range(n)],
+            max_new_tokens=req.max_tokens or max(0, model.engine.context - len(prompt.tokens)),
             prefix=prompt.prefix,
-            admission=admission,
         )
 
     async def complete(
@@ -169,7 +149,7 @@ class ChatService:
         priority: Priority = Priority.INTERACTIVE,
     ) -> ChatCompletionResponse:
         """The whole reply; ``priority`` BATCH for batch lines, admitted after interactive work."""
-        return await (await self._leased(req, admission, priority)).response()
+        return await (await self._start(req, admission, priority)).response()
 
     async def stream(
         self, req: ChatCompletionRequest, admission: Admission | None = None
@@ -179,7 +159,7 @@ class ChatService:
         Each tool call arrives whole in one chunk. The request is validated and queued before
         the first chunk, so errors surface as a plain HTTP error, never inside a 200 stream.
         """
-        return (await self._leased(req, admission, Priority.INTERACTIVE)).chunks()
+        return (await self._start(req, admission, Priority.INTERACTIVE)).chunks()
 
 
 def _compile(grammars: Grammars, lark: str, param: str) -> Grammar:

@@ -17,10 +17,18 @@ _MAY_FOLLOW = {
 }
 
 
-def validate_messages(messages: list[Message]) -> None:
-    """Raise ``InvalidRequest`` with the wording clients know when the conversation is malformed."""
+def validate_messages(messages: list[Message], *, max_messages: int) -> None:
+    """Raise ``InvalidRequest`` with the wording clients know when the conversation is malformed,
+    or longer than ``max_messages``."""
     if not messages:
         raise InvalidRequest("Conversation must have at least one message", param="messages")
+    if len(messages) > max_messages:
+        raise InvalidRequest(
+            f"Conversation has {len(messages)} messages; this server takes at most "
+            f"{max_messages} (AUTAN_LIMITS__MAX_MESSAGES)",
+            param="messages",
+            code="too_many_messages",
+        )
     if len(messages) == 1 and messages[0].role not in ("user", "system"):
         raise InvalidRequest(
             "Conversation must have a user or system message first", param="messages"

@@ -125,7 +125,7 @@ def serve(
         typer.echo(f'  or:  Mistral(api_key="any", server_url="{url}").chat.complete(...)')
     else:
         typer.echo(f"  with -H 'Authorization: Bearer <key>' (admin key: {settings.data_dir})")
-    app = create_app(lambda: _open_platform(settings, registry))
+    app = create_app(lambda: _open_platform(settings, registry), settings.limits)
     uvicorn.run(
         app,
         host=settings.host,

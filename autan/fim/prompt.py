@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from autan.errors import InvalidRequest
 from autan.inference.engine import Engine
 from autan.models.mistral_tokenizer import MistralTokenizer
 
@@ -50,14 +49,10 @@ class TokenFimPrompt:
         ]
 
 
-def fim_prompt(engine: Engine, mistral: MistralTokenizer | None, *, model_name: str) -> FimPrompt:
-    """How this model is prompted for FIM; a 400 when it has no FIM tokens."""
+def fim_prompt(engine: Engine, mistral: MistralTokenizer | None) -> FimPrompt | None:
+    """How this model is prompted for FIM; None when it has no FIM tokens."""
     if mistral is not None and mistral.fim_ids() is not None and engine.info.fim is not None:
         return MistralFimPrompt(mistral)
     if mistral is None and engine.info.fim is not None:
         return TokenFimPrompt(engine, engine.info.fim)
-    raise InvalidRequest(
-        f"Model '{model_name}' does not support fill-in-the-middle completions: "
-        "use a model whose card lists completion_fim, such as a Codestral model",
-        param="model",
-    )
+    return None

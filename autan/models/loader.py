@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from autan.chat.formats import ModelFormats
 from autan.inference.engine import LocalEngine
 from autan.inference.llama import LlamaModel
 from autan.models.card import ModelCard
@@ -67,6 +68,11 @@ class LocalLoader:
         except BaseException:
             model.close()
             raise
+        try:
+            formats = ModelFormats.for_model(engine, mistral)
+        except BaseException:
+            engine.close()
+            raise
         log.info(
             "loaded %s (%s) as %s: %d slots (%d for batch lines) x %d tokens, %d threads",
             path.name,
@@ -80,6 +86,7 @@ class LocalLoader:
         return ServedModel(
             id=card.id,
             engine=engine,
+            formats=formats,
             aliases=list(card.aliases),
             description=plan.description,
             mistral_tokenizer=mistral,

@@ -15,12 +15,15 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from autan.errors import InvalidRequest, ModelLoadFailed, UnknownModel
 from autan.inference.engine import Engine
 from autan.models.card import ModelCard, ModelKind
 from autan.models.mistral_tokenizer import MistralTokenizer
+
+if TYPE_CHECKING:
+    from autan.chat.formats import ModelFormats
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +33,11 @@ DEFAULT_TEMPERATURE = 0.7
 
 @dataclass(slots=True)
 class ServedModel:
-    """A loaded model: its names, its engine and what its card says."""
+    """A loaded model: its names, its engine, how it is prompted and what its card says."""
 
     id: str
     engine: Engine
+    formats: ModelFormats  # built with the engine: a model loaded again gets new ones
     aliases: list[str] = field(default_factory=list)
     description: str | None = None
     default_temperature: float = DEFAULT_TEMPERATURE

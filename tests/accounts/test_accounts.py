@@ -9,10 +9,9 @@ from autan.accounts.audit_log import Actor
 from autan.accounts.memory_limits import MemoryLimits
 from autan.accounts.prices import Price, StaticPrices
 from autan.errors import Unauthorized
-from autan.models.registry import ServedModel
 from autan.protocol.chat import UsageInfo
 from autan.storage.database import Database
-from tests.fakes import fake_engine
+from tests.fakes import fake_engine, served_model
 
 
 def test_the_first_start_makes_one_admin_key_in_a_private_file(
@@ -62,7 +61,7 @@ def test_batch_requests_cost_half(db: Database) -> None:
         workspace_id=accounts.workspaces.default().id, actor=Actor.command_line()
     )
     engine, _ = fake_engine()
-    model = ServedModel(id="fake-model", engine=engine, aliases=["mistral-small-latest"])
+    model = served_model("fake-model", engine, aliases=["mistral-small-latest"])
     try:
         costs = []
         for batch in (False, True):
@@ -88,7 +87,7 @@ def test_a_model_owned_by_a_workspace_is_unknown_to_other_workspaces(db: Databas
     mine, _ = accounts.keys.create(workspace_id=home.id, actor=actor)
     theirs, _ = accounts.keys.create(workspace_id=other.id, actor=actor)
     engine, _ = fake_engine()
-    model = ServedModel(id="ft:tiny:1", engine=engine, workspace=home.id)
+    model = served_model("ft:tiny:1", engine, workspace=home.id)
     try:
         accounts.meter(mine, "/v1/chat/completions").admit(model, "ft:tiny:1", 10, 10)
         with pytest.raises(UnknownModel):

@@ -23,6 +23,7 @@ from autan.settings import (
     FilesSettings,
     FineTuningSettings,
     JobsSettings,
+    RequestLimits,
     Settings,
 )
 from tests.fakes import ScriptBackend, fake_engine, fake_registry
@@ -33,13 +34,20 @@ def local_app(
     data_dir: Path,
     *,
     embeddings: EmbeddingService | None = None,
+    limits: RequestLimits | None = None,
 ) -> FastAPI:
     """An app as ``autan serve --no-auth`` assembles it, without fine-tuning; the registry is
     built when the app starts."""
     settings = Settings(
-        no_auth=True, data_dir=data_dir, fine_tuning=FineTuningSettings(enabled=False)
+        no_auth=True,
+        data_dir=data_dir,
+        fine_tuning=FineTuningSettings(enabled=False),
+        limits=limits or RequestLimits(),
     )
-    return create_app(lambda: AppPlatform.open(settings, open_registry(), embeddings=embeddings))
+    return create_app(
+        lambda: AppPlatform.open(settings, open_registry(), embeddings=embeddings),
+        settings.limits,
+    )
 
 
 @pytest.fixture

@@ -156,7 +156,7 @@ def test_a_json_body_sent_as_text_is_a_422_not_a_500(client: TestClient) -> None
     assert r.status_code == 422
     (err,) = r.json()["message"]["detail"]
     assert err["loc"] == ["body"]
-    assert err["input"] == body
+    assert "input" not in err and "application/json" in err["msg"]
 
 
 def test_non_finite_numbers_are_refused_and_echoed_as_text(client: TestClient) -> None:

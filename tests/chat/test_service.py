@@ -61,7 +61,7 @@ def test_a_stream_holds_the_model_until_its_last_chunk_or_until_dropped(
 
 
 def test_a_model_loaded_again_is_prompted_through_its_new_engine() -> None:
-    """Formats are cached per model; one built for an unloaded engine must not be reused."""
+    """A model's prompt format is built with its engine: one for an unloaded engine is gone."""
     from autan.models.registry import ModelRegistry
     from tests.fakes import FakeLoader, fake_card
 
@@ -89,7 +89,9 @@ def test_a_model_loaded_again_is_prompted_through_its_new_engine() -> None:
         assert asyncio.run(go()) == ["Hi", "Hi", "Hi"]
         assert len(engines) == 3  # a, b (a unloaded), a again
         first_a, _, second_a = engines
-        fmt = service._format(registry.resolve("a").served)  # type: ignore[arg-type]
+        served = registry.resolve("a").served
+        assert served is not None
+        fmt = served.formats.chat
         assert fmt._engine is second_a and fmt._engine is not first_a  # type: ignore[attr-defined]
     finally:
         registry.close()

@@ -8,8 +8,8 @@ from autan.protocol.chat import Message
 Messages = TypeAdapter(list[Message])
 
 
-def check(raw: list[dict]) -> None:  # type: ignore[type-arg]
-    validate_messages(Messages.validate_python(raw))
+def check(raw: list[dict], max_messages: int = 1024) -> None:  # type: ignore[type-arg]
+    validate_messages(Messages.validate_python(raw), max_messages=max_messages)
 
 
 CALL = {"id": "abcDEF123", "function": {"name": "f", "arguments": "{}"}}
@@ -73,3 +73,11 @@ def test_call_ids_are_nine_alphanumerics_and_the_sdk_null_is_accepted() -> None:
     ]
     with pytest.raises(InvalidRequest, match="Tool call id was call_123 but must be"):
         check(bad)
+
+
+def test_a_conversation_longer_than_the_limit_is_refused() -> None:
+    turns = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}] * 3
+    check([*turns, {"role": "user", "content": "c"}], max_messages=7)
+    with pytest.raises(InvalidRequest, match="at most 6") as e:
+        check([*turns, {"role": "user", "content": "c"}], max_messages=6)
+    assert e.value.param == "messages"
