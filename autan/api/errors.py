@@ -65,7 +65,21 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     for err in detail:
         if "ctx" in err:
             err["ctx"] = {k: str(v) for k, v in err["ctx"].items()}
+        if "input" in err:
+            err["input"] = _encodable(err["input"])
     return error_response(422, {"detail": detail}, code="invalid_request_schema")
+
+
+def _encodable(value: Any) -> Any:
+    """``value`` with every string UTF-8 can encode: a lone surrogate the client sent (as
+    ``\\ud800`` in its JSON) is echoed back escaped."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(v) for v in value]
+    return value
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -17,6 +17,7 @@ from autan.fine_tuning.fine_tuning_job import (
 )
 from autan.fine_tuning.fine_tuning_service import JobRequest
 from autan.fine_tuning.job_store import JobFilter
+from autan.protocol.fields import Filter, PageIndex
 from autan.protocol.fine_tuning import (
     ArchivedModelPublic,
     CheckpointPublic,
@@ -145,16 +146,16 @@ async def create_job(
 async def list_jobs(
     service: FineTuningDep,
     key: ApiKeyDep,
-    page: Annotated[int, Query(ge=0)] = 0,
+    page: PageIndex = 0,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
-    model: str | None = None,
+    model: Filter | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     created_by_me: bool = False,
     status: JobStatusName | None = None,
-    wandb_project: str | None = None,
-    wandb_name: str | None = None,
-    suffix: str | None = None,
+    wandb_project: Filter | None = None,
+    wandb_name: Filter | None = None,
+    suffix: Filter | None = None,
 ) -> FineTuningJobListPublic:
     """The workspace's jobs, newest first."""
     where = JobFilter(
