@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from autan import __version__
 from autan.accounts.accounts import Accounts
+from autan.api.access_log import redact_access_log
 from autan.api.errors import install_error_handlers
 from autan.api.metering import MeteringMiddleware
 from autan.api.routes import (
@@ -95,6 +96,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    redact_access_log()
     app.add_middleware(MeteringMiddleware)
     for router in (chat.router, fim.router, embeddings.router, models.router, health.router):
         app.include_router(router)

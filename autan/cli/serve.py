@@ -70,7 +70,7 @@ def _batch_opener(settings: Settings) -> OpenBatch:
             accounts,
             caller,
             data_dir=settings.data_dir,
-            files=settings.files,
+            files=settings.files.model_copy(update={"public_url": settings.public_url}),
             jobs=settings.jobs,
             batch_sequences=settings.engine.batch_sequences,
         )
@@ -81,7 +81,7 @@ def _batch_opener(settings: Settings) -> OpenBatch:
 def _open_database(settings: Settings) -> Database:
     """The database without accounts (``--no-auth``), for fine-tuning jobs. Servers started
     together on one data directory take turns to migrate it: SQLite has no advisory lock."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     with (settings.data_dir / ".migrate.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return Database.open(settings.database_url, settings.data_dir)
@@ -161,6 +161,7 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         registry = load_registry(settings)
     except (ModelsFileError, GgufUnreadable, PackagedModelMissing) as e:
