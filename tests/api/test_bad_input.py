@@ -211,3 +211,21 @@ def test_the_fine_tuning_job_list_refuses_them_too(
 ) -> None:
     refused(fine_tuning_client.get(f"/v1/fine_tuning/jobs?{query}"))
     assert fine_tuning_client.get("/v1/fine_tuning/jobs?page=3").json()["data"] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/fine_tuning/jobs/abc%00"),
+        ("POST", "/v1/fine_tuning/jobs/abc%00/start"),
+        ("POST", "/v1/fine_tuning/jobs/abc%00/cancel"),
+        ("POST", "/v1/fine_tuning/models/ft:abc%00/archive"),
+        ("DELETE", "/v1/fine_tuning/models/ft:abc%00/archive"),
+        ("GET", "/v1/models/ft:abc%00"),
+        ("DELETE", "/v1/models/ft:abc%00"),
+    ],
+)
+def test_a_nul_in_a_fine_tuning_or_model_id_is_refused(
+    fine_tuning_client: TestClient, method: str, path: str
+) -> None:
+    refused(fine_tuning_client.request(method, path))
