@@ -167,6 +167,24 @@ class BodyTooLarge(AutanError):
         self.limit = limit
 
 
+class FileContentMissing(AutanError):
+    """A file is recorded in the database but its bytes are not in this process's blob store:
+    it was uploaded through a process with another data directory (500, never a 200 cut
+    short)."""
+
+    status = 500
+    type = "server_error"
+
+    def __init__(self, file_id: str) -> None:
+        super().__init__(
+            f"The content of file {file_id} is not on this server: file contents live in the "
+            "data directory of the autan process that stored them, and processes sharing a "
+            "database do not share files yet. Download it through that process.",
+            code="file_content_missing",
+        )
+        self.file_id = file_id
+
+
 class Conflict(AutanError):
     """The object is not in a state that allows this (409): cancelling a finished job."""
 

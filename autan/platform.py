@@ -50,6 +50,8 @@ class Platform:
     fine_tuning: FineTuningService | None
     # The admin key made on the very first start (shown once), else None.
     admin_secret: str | None = None
+    # The database opened without accounts (--no-auth), closed with the platform.
+    own_database: Database | None = None
 
     @classmethod
     def open(
@@ -63,6 +65,7 @@ class Platform:
     ) -> Platform:
         """Open the database (migrated), the accounts, files, batch and fine-tuning as
         ``settings`` say. Nothing runs until ``start``."""
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         chat = ChatService(registry, settings.limits)
         fim = FimService(registry)
         accounts = None
@@ -78,11 +81,12 @@ class Platform:
                 accounts,
                 caller,
                 data_dir=settings.data_dir,
-                files=settings.files,
+                files=settings.files.model_copy(update={"public_url": settings.public_url}),
                 jobs=settings.jobs,
                 batch_sequences=settings.engine.batch_sequences,
             )
         fine_tuning = None
+        own_database = None
         if settings.fine_tuning.enabled:
             training: TrainingFiles
             if accounts is not None:  # files uploaded through /v1/files
@@ -91,15 +95,26 @@ class Platform:
                 training = StoredTrainingFiles(store, settings.data_dir / "fine_tuning" / "files")
             else:  # --no-auth has no Files API: <data_dir>/training-files/<file_id>.jsonl
                 training = DirectoryTrainingFiles(settings.data_dir / "training-files")
+            if db is None:
+                db = own_database = _open_database(settings)
             fine_tuning = FineTuningService(
-                db or _open_database(settings),
+                db,
                 registry,
                 training,
                 settings.fine_tuning,
                 settings.data_dir / "fine_tuning",
             )
         return cls(
-            settings, registry, chat, fim, embeddings, accounts, batch, fine_tuning, admin_secret
+            settings,
+            registry,
+            chat,
+            fim,
+            embeddings,
+            accounts,
+            batch,
+            fine_tuning,
+            admin_secret,
+            own_database,
         )
 
     async def start(self) -> None:
@@ -119,6 +134,8 @@ class Platform:
             await self.batch.close()
         if self.accounts is not None:
             self.accounts.close()
+        if self.own_database is not None:
+            self.own_database.close()
         self.registry.close()
         if self.embeddings is not None:
             self.embeddings.close()
@@ -126,7 +143,6 @@ class Platform:
 
 def _open_database(settings: Settings) -> Database:
     data_dir: Path = settings.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / _MIGRATE_LOCK).open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return Database.open(settings.database_url, data_dir)

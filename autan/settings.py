@@ -210,6 +210,12 @@ class FilesSettings(BaseModel):
     url_expiry_hours: int = Field(
         default=24, ge=1, le=168, description="default lifetime of a signed download URL"
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="the server's address as clients reach it (https://llm.example.com), "
+        "which signed download URLs start with; unset: http://HOST:PORT as served",
+    )
 
 
 class RequestLimits(BaseModel):
@@ -312,6 +318,15 @@ class Settings(BaseSettings):
     @property
     def models_path(self) -> Path:
         return self.models_file or self.data_dir / "models.toml"
+
+    @property
+    def public_url(self) -> str:
+        """Where clients reach this server: ``files.public_url``, else the address served
+        (a wildcard address as the loopback one)."""
+        if self.files.public_url is not None:
+            return self.files.public_url.rstrip("/")
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @model_validator(mode="after")
     def _check_model_names(self) -> Settings:

@@ -49,3 +49,28 @@ def test_models_file_defaults_to_the_data_dir(monkeypatch: pytest.MonkeyPatch) -
 def test_batch_sequences_and_kv_streams(fields: dict[str, int], batch: int, streams: int) -> None:
     engine = EngineSettings(parallel=8, **fields)
     assert (engine.batch_sequences, engine.streams) == (batch, streams)
+
+
+@pytest.mark.parametrize(
+    ("fields", "url"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"host": "0.0.0.0", "port": 9000}, "http://127.0.0.1:9000"),
+        ({"host": "::"}, "http://[::1]:8000"),
+        ({"host": "llm.internal"}, "http://llm.internal:8000"),
+        (
+            {"files": {"public_url": "https://llm.example.com/autan/"}},
+            "https://llm.example.com/autan",
+        ),
+    ],
+)
+def test_the_public_url_is_the_configured_one_or_the_address_served(
+    fields: dict[str, object], url: str
+) -> None:
+    assert Settings.model_validate(fields).public_url == url
+
+
+def test_a_public_url_must_be_an_http_url() -> None:
+    for bad in ("llm.example.com", "ftp://x", "https://a b", "https://h/?q"):
+        with pytest.raises(ValidationError):
+            Settings.model_validate({"files": {"public_url": bad}})

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from autan import __version__
+from autan.api.access_log import redact_access_log
 from autan.api.body_limit import BodyLimitMiddleware
 from autan.api.errors import install_error_handlers
 from autan.api.metering import MeteringMiddleware
@@ -55,6 +56,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    redact_access_log()
     app.add_middleware(MeteringMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
     for router in (chat.router, fim.router, embeddings.router, models.router, health.router):

@@ -55,6 +55,8 @@ def validation_detail(errors: Sequence[Any]) -> list[dict[str, Any]]:
         if isinstance(item.get("input"), bytes | bytearray):
             del item["input"]
             item["msg"] += "; send the body as JSON with Content-Type: application/json"
+        elif "input" in item:
+            item["input"] = _encodable(item["input"])
         detail.append(jsonable_encoder(item, custom_encoder={float: _finite}))
     return detail
 
@@ -89,6 +91,18 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(
         422, {"detail": validation_detail(exc.errors())}, code="invalid_request_schema"
     )
+
+
+def _encodable(value: Any) -> Any:
+    """``value`` with every string UTF-8 can encode: a lone surrogate the client sent (as
+    ``\\ud800`` in its JSON) is echoed back escaped."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(v) for v in value]
+    return value
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

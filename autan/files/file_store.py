@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from autan.errors import NotFound
+from autan.errors import FileContentMissing, NotFound
 from autan.files.file import File
 from autan.storage.blob_store import BlobStore
 from autan.storage.database import Database
@@ -151,7 +151,12 @@ class FileStore:
         return len(keys)
 
     def content(self, file: File) -> Iterator[bytes]:
-        return self._blobs.read(file.blob_key)
+        """The file's bytes; ``FileContentMissing`` before any byte when this process's blob
+        store does not hold them (uploaded through a process with another data directory)."""
+        try:
+            return self._blobs.read(file.blob_key)
+        except FileNotFoundError:
+            raise FileContentMissing(file.id) from None
 
 
 def _readable(workspace_id: str | None, key_id: str | None) -> list[ColumnElement[bool]]:

@@ -24,7 +24,7 @@ class UrlSigner:
     def from_data_dir(cls, data_dir: Path) -> UrlSigner:
         path = data_dir / SECRET_FILE
         if not path.exists():
-            data_dir.mkdir(parents=True, exist_ok=True)
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:  # another process made it first: use theirs
@@ -46,4 +46,6 @@ class UrlSigner:
     def valid(self, file_id: str, expires: int, signature: str) -> bool:
         if expires < time.time():
             return False
-        return hmac.compare_digest(self.signature(file_id, expires), signature)
+        # As bytes: compare_digest refuses str holding anything but ASCII.
+        expected = self.signature(file_id, expires).encode()
+        return hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape"))

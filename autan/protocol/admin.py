@@ -8,9 +8,11 @@ difference.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from autan.protocol.fields import Identifier, Name, PositiveInt32, Text
 
 
 class _Wire(BaseModel):
@@ -30,15 +32,15 @@ class ApiKeyCreate(_Wire):
     """``AdminCreateAPIKeyIN``; ``workspace_uuid`` defaults to the default workspace and
     ``user_id`` is accepted but unused (autan has keys, not users)."""
 
-    name: str | None = Field(default=None, max_length=255)
+    name: Name | None = None
     expiration: date | None = None
-    workspace_uuid: str | None = None
-    user_id: str | None = None
-    models: list[str] | None = Field(
+    workspace_uuid: Identifier | None = None
+    user_id: Identifier | None = None
+    models: list[Name] | None = Field(
         default=None, description="model ids or aliases the key may use; all when unset"
     )
-    requests_per_minute: int | None = Field(default=None, ge=1)
-    tokens_per_minute: int | None = Field(default=None, ge=1)
+    requests_per_minute: PositiveInt32 | None = None
+    tokens_per_minute: PositiveInt32 | None = None
     is_admin: bool = False
 
 
@@ -79,20 +81,23 @@ class SpendLimitPublic(BaseModel):
     no_monthly_limit: bool | None
 
 
+Icon = Annotated[Text, StringConstraints(max_length=2)]
+
+
 class WorkspaceCreate(_Wire):
     """``AdminWorkspaceIn``; ``admin_user_id`` is accepted but unused."""
 
-    name: str = Field(max_length=255)
-    description: str = Field(default="", max_length=255)
-    icon: str = Field(default="", max_length=2)
+    name: Name
+    description: Name = ""
+    icon: Icon = ""
     add_all_org_members: bool = False
-    admin_user_id: str | None = None
+    admin_user_id: Identifier | None = None
 
 
 class WorkspaceUpdate(_Wire):
-    name: str | None = Field(default=None, max_length=255)
-    description: str | None = Field(default=None, max_length=255)
-    icon: str | None = Field(default=None, max_length=2)
+    name: Name | None = None
+    description: Name | None = None
+    icon: Icon | None = None
 
 
 class WorkspacePublic(BaseModel):
@@ -131,9 +136,9 @@ class RateLimitsPublic(BaseModel):
 class SpendLimitUpdate(_Wire):
     """``NewUsageLimitIN``, for the caller's workspace or ``workspace_id``."""
 
-    amount: int
+    amount: int = Field(ge=0, le=10**12)
     no_monthly_limit: bool = False
-    workspace_id: str | None = None
+    workspace_id: Identifier | None = None
 
 
 class UsageLimitsPublic(BaseModel):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
+
+from autan.protocol.fields import FILENAME_LENGTH, Identifier, Name, Text
 
 BatchEndpoint = Literal["/v1/chat/completions", "/v1/fim/completions", "/v1/embeddings"]
 BatchJobStatus = Literal[
@@ -18,22 +20,26 @@ BatchJobStatus = Literal[
 ]
 
 
+# ``batch_lines.custom_id`` is a ``String(512)``.
+CustomId = Annotated[Text, StringConstraints(max_length=FILENAME_LENGTH)]
+
+
 class BatchRequestPublic(BaseModel):
     """One inline request: the body a single call to ``endpoint`` would send."""
 
-    custom_id: str | None = None
+    custom_id: CustomId | None = None
     body: dict[str, Any]
 
 
 class BatchJobCreate(BaseModel):
     # Checked by the service rather than by this Literal, so that an endpoint the API knows
     # but autan does not run (/v1/ocr, ...) gets a 400 that says so.
-    endpoint: str
-    input_files: list[str] | None = None
+    endpoint: Name
+    input_files: list[Identifier] | None = None
     requests: list[BatchRequestPublic] | None = Field(default=None, max_length=10_000)
-    model: str | None = None
-    agent_id: str | None = None
-    metadata: dict[str, str] | None = None
+    model: Name | None = None
+    agent_id: Name | None = None
+    metadata: dict[Text, Text] | None = None
     timeout_hours: int = Field(default=24, ge=1, le=168)
 
 

@@ -2,21 +2,28 @@
 
 Writers hand over chunks as they arrive, so nothing holds a whole upload in memory; the store
 counts and hashes them as they go and refuses a blob that grows past its limit.
+
+Blobs are private to the user running autan: the directory is made 0700 and each blob 0600.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from autan.errors import FileTooLarge
 
+log = logging.getLogger(__name__)
+
 CHUNK = 1 << 20
+PARTIAL = ".partial"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +41,8 @@ class BlobStore(Protocol):
         ...
 
     def read(self, key: str) -> Iterator[bytes]:
-        """The blob's bytes, chunk by chunk."""
+        """The blob's bytes, chunk by chunk; ``FileNotFoundError`` at once (before the first
+        chunk is asked for) when this store has no blob under ``key``."""
         ...
 
     def delete(self, key: str) -> None: ...
@@ -42,25 +50,53 @@ class BlobStore(Protocol):
 
 class LocalBlobStore:
     """Blobs as files under ``root``, written to a temporary name and renamed when complete,
-    so a crash never leaves a half-written blob under a real key."""
+    so a crash never leaves a half-written blob under a real key.
+
+    A writer holds an exclusive ``flock`` on its temporary file until it is renamed; opening
+    the store removes every temporary file nobody holds, what a killed process left behind.
+    Other processes writing into the same directory keep theirs (their lock is held).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._remove_abandoned_partials()
 
     def _path(self, key: str) -> Path:
         assert "/" not in key and ".." not in key, f"blob key {key!r} must be a plain name"
         return self.root / key
 
+    def _remove_abandoned_partials(self) -> None:
+        removed = 0
+        for path in self.root.glob(f"*{PARTIAL}"):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:  # renamed or removed meanwhile
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # a live writer's
+                os.close(fd)
+                continue
+            try:
+                path.unlink(missing_ok=True)
+                removed += 1
+            finally:
+                os.close(fd)
+        if removed:
+            log.info("removed %d unfinished blob(s) left in %s", removed, self.root)
+
     async def write(self, chunks: AsyncIterable[bytes], *, limit: int | None) -> StoredBlob:
         key = uuid.uuid4().hex
         final = self._path(key)
-        partial = final.with_suffix(".partial")
+        partial = final.with_suffix(PARTIAL)
         digest = hashlib.sha256()
         size = lines = 0
         last = b"\n"
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            with partial.open("wb") as f:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with os.fdopen(fd, "wb") as f:
                 async for chunk in chunks:
                     if not chunk:
                         continue
@@ -73,16 +109,20 @@ class LocalBlobStore:
                     f.write(chunk)
                 f.flush()
                 os.fsync(f.fileno())
-            partial.rename(final)
+                partial.rename(final)  # still locked: the lock goes when ``f`` closes
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
         return StoredBlob(key, size, digest.hexdigest(), lines + (last != b"\n"))
 
     def read(self, key: str) -> Iterator[bytes]:
-        with self._path(key).open("rb") as f:
-            while chunk := f.read(CHUNK):
-                yield chunk
+        return _chunks_of(self._path(key).open("rb"))
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+
+def _chunks_of(f: BinaryIO) -> Iterator[bytes]:
+    with f:
+        while chunk := f.read(CHUNK):
+            yield chunk

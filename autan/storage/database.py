@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,9 +53,13 @@ class Database:
 
     @classmethod
     def open(cls, url: str | None, data_dir: Path) -> Database:
-        """Connect and bring the schema to the newest migration."""
+        """Connect and bring the schema to the newest migration. A new SQLite file is made
+        0600 (SQLite gives its WAL and shared-memory files the same mode), in a data
+        directory made 0700: prompts, keys' hashes and usage are the owner's alone."""
         if url is None:
-            data_dir.mkdir(parents=True, exist_ok=True)
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # An empty file is an empty SQLite database.
+            os.close(os.open(data_dir / "autan.db", os.O_WRONLY | os.O_CREAT, 0o600))
         db = cls(database_url(url, data_dir))
         db.migrate()
         return db

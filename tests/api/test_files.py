@@ -3,8 +3,12 @@ the size limit and workspace scoping."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import Iterator
+import re
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -204,3 +208,174 @@ def test_bad_visibility_and_expiry_are_400(platform: Platform) -> None:
     for expiry in ("0", "soon", "100000"):
         r = upload(platform, platform.admin_key, expiry=expiry)
         assert r.status_code == 400 and r.json()["param"] == "expiry"
+
+
+def test_a_file_named_outside_latin_1_downloads_with_its_name_encoded(
+    platform: Platform,
+) -> None:
+    client = sdk(platform)
+    name = "données-日本語 ✓.jsonl"
+    file = client.files.upload(file={"file_name": name, "content": b"{}\n"})
+    assert file.filename == name
+    r = platform.client.get(
+        f"/v1/files/{file.id}/content", headers={"Authorization": f"Bearer {platform.admin_key}"}
+    )
+    assert r.status_code == 200 and r.content == b"{}\n"
+    disposition = r.headers["content-disposition"]
+    assert disposition.isascii()
+    assert "filename*=UTF-8''donn%C3%A9es-%E6%97%A5%E6%9C%AC%E8%AA%9E%20%E2%9C%93.jsonl" in (
+        disposition
+    )
+    assert 'filename="donn_es-___ _.jsonl"' in disposition
+
+
+def stored_file(platform: Platform, filename: str) -> str:
+    """A file stored under ``filename`` whatever the upload form allows; its id."""
+    store = platform.client.app.state.platform.batch.files  # type: ignore[attr-defined]
+    workspace = platform.accounts.workspaces.default().id
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"{}\n"
+
+    file = asyncio.run(store.create(workspace, chunks(), filename=filename, purpose="batch"))
+    return str(file.id)
+
+
+@pytest.mark.parametrize(
+    "filename", ['a"; filename="evil.sh', "a\r\nSet-Cookie: x=1", 'back\\slash"', "tab\there"]
+)
+def test_quotes_and_line_breaks_in_a_file_name_stay_inside_content_disposition(
+    platform: Platform, filename: str
+) -> None:
+    file_id = stored_file(platform, filename)
+    r = platform.client.get(
+        f"/v1/files/{file_id}/content", headers={"Authorization": f"Bearer {platform.admin_key}"}
+    )
+    assert r.status_code == 200 and "set-cookie" not in r.headers
+    # One quoted ASCII fallback, then the exact name in RFC 5987 attr-chars: nothing else.
+    match = re.fullmatch(
+        r"attachment; filename=\"([ -~]*)\"; filename\*=UTF-8''([A-Za-z0-9%!#$&+.^_`|~-]*)",
+        r.headers["content-disposition"],
+    )
+    assert match is not None, r.headers["content-disposition"]
+    assert '"' not in match[1] and "\\" not in match[1]
+    assert urllib.parse.unquote(match[2]) == filename
+
+
+def raw_upload(platform: Platform, filename: bytes) -> httpx.Response:
+    """An upload whose part header names ``filename`` byte for byte (clients escape some)."""
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="' + filename + b'"\r\n'
+        b"Content-Type: application/jsonl\r\n\r\n{}\n\r\n"
+        b'--B\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--B--\r\n'
+    )
+    return platform.client.post(
+        "/v1/files",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {platform.admin_key}",
+            "Content-Type": "multipart/form-data; boundary=B",
+        },
+    )
+
+
+def test_a_file_name_with_a_nul_or_past_the_column_length_is_400(platform: Platform) -> None:
+    for name in (b"a\x00b.jsonl", b"n" * 513):
+        r = raw_upload(platform, name)
+        assert r.status_code == 400 and r.json()["param"] == "file name", r.text
+    assert raw_upload(platform, b"n" * 512).status_code == 200
+    assert sdk(platform).files.list().total == 1
+
+
+def test_a_signature_that_is_not_ascii_is_404(platform: Platform) -> None:
+    client = sdk(platform)
+    file = client.files.upload(file={"file_name": "a.jsonl", "content": b"{}\n"})
+    expires = int(time.time()) + 3600
+    for signature in ("é" * 64, "\x00", "日本"):
+        r = platform.client.get(
+            f"/v1/files/{file.id}/content",
+            params={"expires": str(expires), "signature": signature},
+        )
+        assert r.status_code == 404 and r.json()["object"] == "error", r.text
+
+
+def test_the_signed_url_ignores_the_host_header(platform: Platform) -> None:
+    file = sdk(platform).files.upload(file={"file_name": "a.jsonl", "content": b"{}\n"})
+    r = platform.client.get(
+        f"/v1/files/{file.id}/url",
+        headers={"Authorization": f"Bearer {platform.admin_key}", "Host": "evil.example"},
+    )
+    url = r.json()["url"]
+    assert "evil.example" not in url
+    # Unset, the public URL is the address served (127.0.0.1:8000 by default).
+    assert url.startswith(f"http://127.0.0.1:8000/v1/files/{file.id}/content?expires=")
+
+
+def test_the_signed_url_starts_with_the_configured_public_url(tmp_path: Path) -> None:
+    files = FilesSettings(public_url="https://llm.example.com/autan/")
+    for platform in platform_app(tmp_path, files=files):
+        file = sdk(platform).files.upload(file={"file_name": "a.jsonl", "content": b"{}\n"})
+        r = platform.client.get(
+            f"/v1/files/{file.id}/url",
+            headers={"Authorization": f"Bearer {platform.admin_key}", "Host": "evil.example"},
+        )
+        url = r.json()["url"]
+        assert url.startswith(f"https://llm.example.com/autan/v1/files/{file.id}/content?")
+
+
+def test_a_file_whose_bytes_are_not_here_is_an_error_not_an_empty_200(
+    platform: Platform, tmp_path: Path
+) -> None:
+    client = sdk(platform)
+    file = client.files.upload(file={"file_name": "a.jsonl", "content": b"{}\n" * 100})
+    url = client.files.get_signed_url(file_id=file.id).url
+    # As on a process whose data directory never received the upload.
+    for blob in (tmp_path / "files").iterdir():
+        blob.unlink()
+    for r in (
+        platform.client.get(
+            f"/v1/files/{file.id}/content",
+            headers={"Authorization": f"Bearer {platform.admin_key}"},
+        ),
+        platform.client.get(url),
+    ):
+        assert r.status_code == 500
+        assert r.json()["code"] == "file_content_missing"
+        assert "not on this server" in r.json()["message"]
+
+
+def test_an_upload_without_content_length_is_read_no_further_than_the_limit(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """A chunked body declares no length: it is counted as it comes, and the answer is 413
+    once the limit (plus room for the form's envelope) is passed, not after the whole body."""
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        head = b'--B\r\nContent-Disposition: form-data; name="file"; filename="big.jsonl"\r\n\r\n'
+        sent += len(head)
+        yield head
+        while sent < 16 * 1024**2:
+            sent += 4096
+            yield b"x" * 4096
+        yield b"\r\n--B--\r\n"
+
+    async def post() -> httpx.Response:
+        # httpx's ASGI transport hands the app the body chunk by chunk, as a server does.
+        transport = httpx.ASGITransport(app=platform.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            return await c.post(
+                "/v1/files",
+                content=body(),
+                headers={
+                    "Authorization": f"Bearer {platform.admin_key}",
+                    "Content-Type": "multipart/form-data; boundary=B",
+                },
+            )
+
+    assert platform.client.portal is not None
+    r = platform.client.portal.call(post)
+    assert r.status_code == 413 and r.json()["code"] == "file_too_large"
+    assert sent <= LIMIT + 64 * 1024 + 4096
+    assert list((tmp_path / "files").iterdir()) == []

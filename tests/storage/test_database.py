@@ -1,3 +1,5 @@
+import os
+import stat
 from pathlib import Path
 
 from alembic.config import Config
@@ -36,3 +38,18 @@ def test_default_url_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
 def test_plain_postgresql_urls_get_the_psycopg_driver(tmp_path: Path) -> None:
     assert database_url("postgresql://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
     assert database_url("postgres://u@h/db", tmp_path) == "postgresql+psycopg://u@h/db"
+
+
+def test_a_new_sqlite_database_and_its_directory_are_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        db = Database.open(None, tmp_path / "new")
+        with db.session() as session, session.begin():
+            session.execute(text("CREATE TABLE t (x INTEGER)"))
+            session.execute(text("INSERT INTO t VALUES (1)"))
+        modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in (tmp_path / "new").iterdir()}
+        db.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
+    assert modes == {"autan.db": 0o600, "autan.db-wal": 0o600, "autan.db-shm": 0o600}

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from autan.accounts.audit_log import AuditEntry
 from autan.api.deps import AccountsDep, AdminKeyDep
 from autan.protocol.admin import AuditLogPublic
+from autan.protocol.fields import Filter
 
 router = APIRouter(tags=["admin"])
 
@@ -38,9 +39,9 @@ def audit_public(entry: AuditEntry) -> AuditLogPublic:
 async def audit_logs(
     accounts: AccountsDep,
     _admin: AdminKeyDep,
-    actor_type: Annotated[list[str] | None, Query()] = None,
-    event_type: Annotated[list[str] | None, Query()] = None,
-    target_type: Annotated[list[str] | None, Query()] = None,
+    actor_type: Annotated[list[Filter] | None, Query()] = None,
+    event_type: Annotated[list[Filter] | None, Query()] = None,
+    target_type: Annotated[list[Filter] | None, Query()] = None,
     sort: Literal["ascending", "descending"] = "descending",
     after: datetime | None = None,
     before: datetime | None = None,

@@ -22,9 +22,12 @@ from autan.protocol.admin import (
     UsageLimitsPublic,
     UsagePublic,
 )
+from autan.protocol.fields import Identifier
 from autan.storage.tables import utcnow
 
 router = APIRouter(tags=["admin"])
+# Usage cannot predate the epoch; a month's neighbours must be dates too.
+_FIRST_YEAR, _LAST_YEAR = 1970, 9998
 
 
 def _month(year: int, month: int) -> tuple[datetime, datetime]:
@@ -35,7 +38,10 @@ def _month(year: int, month: int) -> tuple[datetime, datetime]:
 
 @router.get("/v1/admin/rate-limit", response_model=RateLimitsPublic)
 async def rate_limits(
-    accounts: AccountsDep, admin: AdminKeyDep, registry: RegistryDep, key_id: str | None = None
+    accounts: AccountsDep,
+    admin: AdminKeyDep,
+    registry: RegistryDep,
+    key_id: Identifier | None = None,
 ) -> RateLimitsPublic:
     """The limits of the calling key, or of ``key_id``: the key's own, else the server's
     defaults; 0 means none."""
@@ -77,7 +83,7 @@ def _year_month(t: datetime) -> tuple[int, int]:
 
 @router.get("/v1/admin/spend-limit", response_model=LimitsPublic)
 async def spend_limit(
-    accounts: AccountsDep, admin: AdminKeyDep, workspace_id: str | None = None
+    accounts: AccountsDep, admin: AdminKeyDep, workspace_id: Identifier | None = None
 ) -> LimitsPublic:
     """This month's spend and the monthly limit of the caller's workspace (or
     ``workspace_id``)."""
@@ -113,16 +119,23 @@ async def usage(
     _admin: AdminKeyDep,
     month: str | None = None,
     year: str | None = None,
-    workspace_id: str | None = None,
+    workspace_id: Identifier | None = None,
 ) -> UsagePublic:
-    """Tokens and cost for one month (this one by default), by model, day and key; requests
-    still buffered are written first, so the answer is complete."""
+    """Tokens and cost for one month (this one by default, ``year`` from 1970 to 9998),
+    by model, day and key; requests still buffered are written first, so the answer is
+    complete."""
     now = utcnow()
     try:
         y, m = int(year or now.year), int(month or now.month)
-        start, end = _month(y, m)
     except ValueError as e:
         raise InvalidRequest(f"Invalid month or year: {e}", param="month") from e
+    if not 1 <= m <= 12:
+        raise InvalidRequest(f"month must be from 1 to 12, not {m}", param="month")
+    if not _FIRST_YEAR <= y <= _LAST_YEAR:
+        raise InvalidRequest(
+            f"year must be from {_FIRST_YEAR} to {_LAST_YEAR}, not {y}", param="year"
+        )
+    start, end = _month(y, m)
     accounts.usage.flush()
     lines = [
         line

@@ -18,6 +18,7 @@ from autan.protocol.admin import (
     ApiKeyListPublic,
     ApiKeyPublic,
 )
+from autan.protocol.fields import Filter, Identifier, Offset
 
 router = APIRouter(tags=["admin"])
 
@@ -46,8 +47,8 @@ async def list_api_keys(
     accounts: AccountsDep,
     _admin: AdminKeyDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    name: str | None = None,
+    offset: Offset = 0,
+    name: Filter | None = None,
 ) -> ApiKeyListPublic:
     """API keys that are not revoked; ``name`` matches a name substring or the last 4
     characters of the key."""
@@ -84,7 +85,7 @@ async def create_api_key(
 
 @router.delete("/v1/admin/api-keys/{key_id}", response_model=ApiKeyDeletedPublic)
 async def delete_api_key(
-    key_id: str, accounts: AccountsDep, admin: AdminKeyDep
+    key_id: Identifier, accounts: AccountsDep, admin: AdminKeyDep
 ) -> ApiKeyDeletedPublic:
     """Revoke a key: every process refuses it from its next request on."""
     accounts.keys.revoke(key_id, actor=Actor.key(admin.id))

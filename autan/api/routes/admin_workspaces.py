@@ -17,6 +17,7 @@ from autan.protocol.admin import (
     WorkspacePublic,
     WorkspaceUpdate,
 )
+from autan.protocol.fields import Filter, Identifier, PageIndex
 
 router = APIRouter(tags=["admin"])
 
@@ -39,9 +40,9 @@ async def list_workspaces(
     accounts: AccountsDep,
     _admin: AdminKeyDep,
     is_archived: bool = False,
-    page: Annotated[int, Query(gt=0)] = 1,
+    page: Annotated[PageIndex, Query(gt=0)] = 1,
     page_size: Annotated[int, Query(gt=0, le=1000)] = 25,
-    search: str | None = None,
+    search: Filter | None = None,
 ) -> WorkspaceListPublic:
     """Workspaces, oldest first; ``search`` matches a name substring."""
     accounts.workspaces.default()
@@ -69,7 +70,7 @@ async def create_workspace(
 
 @router.patch("/v1/admin/workspaces/{workspace_uuid}", response_model=WorkspacePublic)
 async def update_workspace(
-    workspace_uuid: str, body: WorkspaceUpdate, accounts: AccountsDep, admin: AdminKeyDep
+    workspace_uuid: Identifier, body: WorkspaceUpdate, accounts: AccountsDep, admin: AdminKeyDep
 ) -> WorkspacePublic:
     """Rename a workspace or change its description or icon."""
     workspace = accounts.workspaces.update(
@@ -84,7 +85,7 @@ async def update_workspace(
 
 @router.delete("/v1/admin/workspaces/{workspace_uuid}", status_code=204)
 async def archive_workspace(
-    workspace_uuid: str, accounts: AccountsDep, admin: AdminKeyDep
+    workspace_uuid: Identifier, accounts: AccountsDep, admin: AdminKeyDep
 ) -> Response:
     """Archive a workspace (its keys keep working until revoked)."""
     accounts.workspaces.update(workspace_uuid, actor=Actor.key(admin.id), archived=True)

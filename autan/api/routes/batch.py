@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from autan.api.deps import ApiKeyDep, BatchSystemDep
@@ -18,6 +20,7 @@ from autan.protocol.batch import (
     BatchJobListPublic,
     BatchJobPublic,
 )
+from autan.protocol.fields import Filter, Identifier, PageIndex
 
 router = APIRouter(tags=["batch"])
 
@@ -36,6 +39,20 @@ _LIST_PARAMS = frozenset(
         "order_by",
     }
 )
+
+
+_METADATA_FILTER = TypeAdapter(dict[Filter, Filter])
+
+
+def _metadata_filter(request: Request) -> dict[str, str]:
+    """The query parameters that filter on metadata, as constrained as declared ones."""
+    metadata = {k: v for k, v in request.query_params.items() if k not in _LIST_PARAMS}
+    try:
+        return _METADATA_FILTER.validate_python(metadata)
+    except ValidationError as e:
+        raise RequestValidationError(
+            [{**err, "loc": ("query", *err["loc"])} for err in e.errors()]
+        ) from e
 
 
 def _seconds(moment: datetime | None) -> int | None:
@@ -82,19 +99,19 @@ async def list_batch_jobs(
     request: Request,
     meter: ApiKeyDep,
     system: BatchSystemDep,
-    page: int = Query(0, ge=0),
+    page: PageIndex = 0,
     page_size: int = Query(100, ge=1, le=1000),
-    model: str | None = None,
-    agent_id: str | None = None,
+    model: Filter | None = None,
+    agent_id: Filter | None = None,
     created_after: datetime | None = None,
     created_by_me: bool = False,
-    status: Annotated[list[str] | None, Query()] = None,
+    status: Annotated[list[Filter] | None, Query()] = None,
     order_by: Literal["created", "-created"] = "-created",
 ) -> BatchJobListPublic:
     """This workspace's batch jobs. Unknown query parameters filter on metadata."""
     workspace_id = workspace_of(meter)
     assert meter is not None
-    metadata = {k: v for k, v in request.query_params.items() if k not in _LIST_PARAMS}
+    metadata = _metadata_filter(request)
     if created_after is not None and created_after.tzinfo is not None:
         created_after = created_after.astimezone(UTC).replace(tzinfo=None)
     jobs, total = system.batches.page(
@@ -113,7 +130,7 @@ async def list_batch_jobs(
 
 @router.get("/v1/batch/jobs/{job_id}", response_model=BatchJobPublic)
 async def get_batch_job(
-    job_id: str, meter: ApiKeyDep, system: BatchSystemDep, inline: bool = False
+    job_id: Identifier, meter: ApiKeyDep, system: BatchSystemDep, inline: bool = False
 ) -> BatchJobPublic:
     """A batch job; with ``inline=true``, every answered line as the output and error files
     hold it."""
@@ -123,7 +140,9 @@ async def get_batch_job(
 
 
 @router.post("/v1/batch/jobs/{job_id}/cancel", response_model=BatchJobPublic)
-async def cancel_batch_job(job_id: str, meter: ApiKeyDep, system: BatchSystemDep) -> BatchJobPublic:
+async def cancel_batch_job(
+    job_id: Identifier, meter: ApiKeyDep, system: BatchSystemDep
+) -> BatchJobPublic:
     """Ask for the job to stop: CANCELLATION_REQUESTED now, CANCELLED once its running lines
     end, with the lines answered so far in its files."""
     return batch_public(system.batches.cancel(workspace_of(meter), job_id))
@@ -131,7 +150,7 @@ async def cancel_batch_job(job_id: str, meter: ApiKeyDep, system: BatchSystemDep
 
 @router.delete("/v1/batch/jobs/{job_id}", response_model=BatchJobDeletedPublic)
 async def delete_batch_job(
-    job_id: str, meter: ApiKeyDep, system: BatchSystemDep
+    job_id: Identifier, meter: ApiKeyDep, system: BatchSystemDep
 ) -> BatchJobDeletedPublic:
     """Forget a finished job (its files stay until deleted)."""
     system.batches.delete(workspace_of(meter), job_id)

@@ -5,17 +5,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, get_args
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.security import HTTPBearer
 from starlette.datastructures import UploadFile
 from starlette.responses import StreamingResponse
+from starlette.types import Message
 
 from autan.accounts.meter import Meter
 from autan.api.deps import ApiKeyDep, BatchSystemDep, authenticate, get_platform
 from autan.errors import FileTooLarge, Forbidden, InvalidRequest, NotFound
 from autan.files.file import File
 from autan.files.file_store import FileFilter
+from autan.protocol.fields import (
+    FILENAME_LENGTH,
+    MIMETYPE_LENGTH,
+    Filter,
+    Identifier,
+    PageIndex,
+    storable_text_error,
+)
 from autan.protocol.files import (
     FileDeletedPublic,
     FileListPublic,
@@ -80,6 +90,34 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
         yield chunk
 
 
+def _limited(request: Request, limit: int) -> Request:
+    """The request, whose body stops with a 413 as soon as more than ``limit`` bytes (the
+    file's limit plus the form's envelope) have come, whether the client declared a length
+    or sent it chunked: the form parser never spools more than that."""
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit + _FORM_OVERHEAD:
+                raise FileTooLarge(limit)
+        return message
+
+    return Request(request.scope, receive)
+
+
+def _form_text(value: str, param: str, max_length: int) -> str:
+    """A form field or part header kept in the database: storable, and short enough."""
+    problem = storable_text_error(value)
+    if problem is None and len(value) > max_length:
+        problem = f"must be at most {max_length} characters"
+    if problem is not None:
+        raise InvalidRequest(f"The {param} {problem}", param=param)
+    return value
+
+
 @router.post("/v1/files", response_model=FilePublic)
 async def upload_file(request: Request, meter: ApiKeyDep, system: BatchSystemDep) -> FilePublic:
     """Upload a file (``multipart/form-data``: ``file``, ``purpose`` fine-tune | batch | ocr).
@@ -89,7 +127,7 @@ async def upload_file(request: Request, meter: ApiKeyDep, system: BatchSystemDep
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + _FORM_OVERHEAD:
         raise FileTooLarge(limit)
-    async with request.form(max_files=1, max_fields=16) as form:
+    async with _limited(request, limit).form(max_files=1, max_fields=16) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidRequest("The form needs a 'file' part holding the file", param="file")
@@ -106,13 +144,17 @@ async def upload_file(request: Request, meter: ApiKeyDep, system: BatchSystemDep
                 param="visibility",
             )
         expires_at = _expiry(form.get("expiry"))
+        filename = _form_text(upload.filename or "upload", "file name", FILENAME_LENGTH)
+        mimetype = upload.content_type
+        if mimetype is not None:
+            mimetype = _form_text(mimetype, "file's content type", MIMETYPE_LENGTH)
         file = await system.files.create(
             workspace_id,
             _chunks(upload),
-            filename=upload.filename or "upload",
+            filename=filename,
             purpose=purpose,
             key_id=meter.key.id if meter else None,
-            mimetype=upload.content_type,
+            mimetype=mimetype,
             visibility=visibility,
             expires_at=expires_at,
         )
@@ -123,14 +165,14 @@ async def upload_file(request: Request, meter: ApiKeyDep, system: BatchSystemDep
 async def list_files(
     meter: ApiKeyDep,
     system: BatchSystemDep,
-    page: int = Query(0, ge=0),
+    page: PageIndex = 0,
     page_size: int = Query(100, ge=1, le=1000),
     include_total: bool = True,
-    sample_type: Annotated[list[str] | None, Query()] = None,
-    source: Annotated[list[str] | None, Query()] = None,
-    search: str | None = None,
-    purpose: str | None = None,
-    mimetypes: Annotated[list[str] | None, Query()] = None,
+    sample_type: Annotated[list[Filter] | None, Query()] = None,
+    source: Annotated[list[Filter] | None, Query()] = None,
+    search: Filter | None = None,
+    purpose: Filter | None = None,
+    mimetypes: Annotated[list[Filter] | None, Query()] = None,
 ) -> FileListPublic:
     """This workspace's files, newest first."""
     where = FileFilter(
@@ -150,14 +192,16 @@ async def list_files(
 
 @router.get("/v1/files/{file_id}", response_model=FileRetrievedPublic)
 async def retrieve_file(
-    file_id: str, meter: ApiKeyDep, system: BatchSystemDep
+    file_id: Identifier, meter: ApiKeyDep, system: BatchSystemDep
 ) -> FileRetrievedPublic:
     file = system.files.get(workspace_of(meter), file_id, key_id=key_of(meter))
     return FileRetrievedPublic(**file_public(file).model_dump(), deleted=False)
 
 
 @router.delete("/v1/files/{file_id}", response_model=FileDeletedPublic)
-async def delete_file(file_id: str, meter: ApiKeyDep, system: BatchSystemDep) -> FileDeletedPublic:
+async def delete_file(
+    file_id: Identifier, meter: ApiKeyDep, system: BatchSystemDep
+) -> FileDeletedPublic:
     system.files.delete(workspace_of(meter), file_id, key_id=key_of(meter))
     return FileDeletedPublic(id=file_id)
 
@@ -168,11 +212,11 @@ async def delete_file(file_id: str, meter: ApiKeyDep, system: BatchSystemDep) ->
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 async def download_file(
-    file_id: str,
+    file_id: Identifier,
     request: Request,
     system: BatchSystemDep,
     expires: int | None = None,
-    signature: str | None = None,
+    signature: Annotated[str | None, Query(max_length=128)] = None,
 ) -> StreamingResponse:
     """The file's bytes. With a key, any file of its workspace; without one, a URL signed by
     ``GET /v1/files/{file_id}/url`` until it expires."""
@@ -188,24 +232,38 @@ async def download_file(
         media_type="application/octet-stream",
         headers={
             "Content-Length": str(file.bytes),
-            "Content-Disposition": f'attachment; filename="{file.filename}"',
+            "Content-Disposition": content_disposition(file.filename),
         },
     )
 
 
+# RFC 5987 ``attr-char``s besides letters and digits: what ``filename*`` may hold unescaped.
+_ATTR_CHARS = "!#$&+-.^_`|~"
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` naming ``filename`` safely (RFC 6266): a quoted ASCII fallback in which
+    anything else (quotes, backslashes, control and non-ASCII characters) is ``_``, and the
+    exact name percent-encoded in UTF-8 as ``filename*``."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    encoded = quote(filename, safe=_ATTR_CHARS, encoding="utf-8", errors="strict")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
 @router.get("/v1/files/{file_id}/url", response_model=FileSignedUrlPublic)
 async def file_url(
-    file_id: str,
-    request: Request,
+    file_id: Identifier,
     meter: ApiKeyDep,
     system: BatchSystemDep,
     expiry: int | None = Query(None, ge=1, le=168),
 ) -> FileSignedUrlPublic:
-    """A URL that downloads the file without a key, for ``expiry`` hours (24 by default)."""
+    """A URL that downloads the file without a key, for ``expiry`` hours (24 by default). It
+    starts with the server's configured public URL (``AUTAN_FILES__PUBLIC_URL``), never with
+    the ``Host`` the request named."""
     file = system.files.get(workspace_of(meter), file_id, key_id=key_of(meter))
     hours = expiry or system.files_settings.url_expiry_hours
     expires, signature = system.signer.sign(file.id, hours)
-    base = str(request.base_url).rstrip("/")
+    base = (system.files_settings.public_url or "").rstrip("/")
     return FileSignedUrlPublic(
         url=f"{base}/v1/files/{file.id}/content?expires={expires}&signature={signature}"
     )

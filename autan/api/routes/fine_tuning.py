@@ -17,6 +17,7 @@ from autan.fine_tuning.fine_tuning_job import (
 )
 from autan.fine_tuning.fine_tuning_service import JobRequest
 from autan.fine_tuning.job_store import JobFilter
+from autan.protocol.fields import Filter, Identifier, PageIndex
 from autan.protocol.fine_tuning import (
     ArchivedModelPublic,
     CheckpointPublic,
@@ -145,16 +146,16 @@ async def create_job(
 async def list_jobs(
     service: FineTuningDep,
     key: ApiKeyDep,
-    page: Annotated[int, Query(ge=0)] = 0,
+    page: PageIndex = 0,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
-    model: str | None = None,
+    model: Filter | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     created_by_me: bool = False,
     status: JobStatusName | None = None,
-    wandb_project: str | None = None,
-    wandb_name: str | None = None,
-    suffix: str | None = None,
+    wandb_project: Filter | None = None,
+    wandb_name: Filter | None = None,
+    suffix: Filter | None = None,
 ) -> FineTuningJobListPublic:
     """The workspace's jobs, newest first."""
     where = JobFilter(
@@ -175,7 +176,7 @@ def _naive(t: datetime | None) -> datetime | None:
 
 @router.get("/v1/fine_tuning/jobs/{job_id}", response_model=FineTuningJobDetailedPublic)
 async def get_job(
-    job_id: str, service: FineTuningDep, key: ApiKeyDep
+    job_id: Identifier, service: FineTuningDep, key: ApiKeyDep
 ) -> FineTuningJobDetailedPublic:
     """One job with its events and checkpoints."""
     return job_detailed(service.jobs.get(job_id, workspace_of(key)))
@@ -183,7 +184,7 @@ async def get_job(
 
 @router.post("/v1/fine_tuning/jobs/{job_id}/start", response_model=FineTuningJobDetailedPublic)
 async def start_job(
-    job_id: str, service: FineTuningDep, key: ApiKeyDep
+    job_id: Identifier, service: FineTuningDep, key: ApiKeyDep
 ) -> FineTuningJobDetailedPublic:
     """Start training a validated job (or as soon as its validation ends)."""
     return job_detailed(service.start_job(workspace_of(key), job_id))
@@ -191,7 +192,7 @@ async def start_job(
 
 @router.post("/v1/fine_tuning/jobs/{job_id}/cancel", response_model=FineTuningJobDetailedPublic)
 async def cancel_job(
-    job_id: str, service: FineTuningDep, key: ApiKeyDep
+    job_id: Identifier, service: FineTuningDep, key: ApiKeyDep
 ) -> FineTuningJobDetailedPublic:
     """Cancel a job; a running one stops within a second (its trainer process is killed)."""
     return job_detailed(service.cancel(workspace_of(key), job_id))
@@ -199,7 +200,7 @@ async def cancel_job(
 
 @router.patch("/v1/fine_tuning/models/{model_id}", response_model=FineTunedModelPublic)
 async def update_model(
-    model_id: str, body: FineTunedModelUpdate, service: FineTuningDep, key: ApiKeyDep
+    model_id: Identifier, body: FineTunedModelUpdate, service: FineTuningDep, key: ApiKeyDep
 ) -> FineTunedModelPublic:
     """Rename or describe a fine-tuned model."""
     fields = body.model_dump(exclude_unset=True)
@@ -208,7 +209,7 @@ async def update_model(
 
 @router.post("/v1/fine_tuning/models/{model_id}/archive", response_model=ArchivedModelPublic)
 async def archive_model(
-    model_id: str, service: FineTuningDep, key: ApiKeyDep
+    model_id: Identifier, service: FineTuningDep, key: ApiKeyDep
 ) -> ArchivedModelPublic:
     """Archive a fine-tuned model; it is still served."""
     model = service.set_archived(workspace_of(key), model_id, True)
@@ -217,7 +218,7 @@ async def archive_model(
 
 @router.delete("/v1/fine_tuning/models/{model_id}/archive", response_model=ArchivedModelPublic)
 async def unarchive_model(
-    model_id: str, service: FineTuningDep, key: ApiKeyDep
+    model_id: Identifier, service: FineTuningDep, key: ApiKeyDep
 ) -> ArchivedModelPublic:
     """Unarchive a fine-tuned model."""
     model = service.set_archived(workspace_of(key), model_id, False)

@@ -16,6 +16,7 @@ from autan.embeddings.service import EmbeddingService
 from autan.errors import UnknownModel
 from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.models.registry import DEFAULT_TEMPERATURE, RegisteredModel
+from autan.protocol.fields import Identifier
 from autan.protocol.models import (
     FineTunedModelCardPublic,
     ModelCapabilities,
@@ -92,7 +93,7 @@ async def list_models(
 @router.get("/v1/models/{model_id}", response_model=ModelCardPublic | FineTunedModelCardPublic)
 async def retrieve_model(
     platform: PlatformDep,
-    model_id: str,
+    model_id: Identifier,
     registry: RegistryDep,
     embeddings: EmbeddingServiceDep,
     key: ApiKeyDep,
@@ -108,7 +109,7 @@ async def retrieve_model(
 
 @router.delete("/v1/models/{model_id}", response_model=ModelDeletedPublic)
 async def delete_model(
-    model_id: str, fine_tuning: FineTuningDep, key: ApiKeyDep
+    model_id: Identifier, fine_tuning: FineTuningDep, key: ApiKeyDep
 ) -> ModelDeletedPublic:
     """Delete a fine-tuned model (its adapter too); base models answer 403."""
     fine_tuning.delete_model(workspace_of(key), model_id)
