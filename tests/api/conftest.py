@@ -14,6 +14,7 @@ from autan.accounts.limit_store import LimitStore
 from autan.accounts.memory_limits import MemoryLimits
 from autan.accounts.prices import Prices
 from autan.api.app import create_app
+from autan.embeddings.service import EmbeddingService
 from autan.jobs.batch.batch_caller import BatchCaller
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
@@ -72,8 +73,10 @@ def platform_app(
     jobs: JobsSettings | None = None,
     max_waiting: int = 64,
     decode_delay: float = 0.0,
+    embeddings: EmbeddingService | None = None,
 ) -> Iterator[Platform]:
-    """``files`` or ``jobs`` turn on files and batch jobs (data in ``tmp_path``)."""
+    """``files`` or ``jobs`` turn on files and batch jobs (data in ``tmp_path``);
+    ``embeddings`` serves ``/v1/embeddings``."""
     engine, backend = fake_engine(script, max_waiting=max_waiting, decode_delay=decode_delay)
     opened: list[tuple[Accounts, str]] = []
 
@@ -95,7 +98,10 @@ def platform_app(
 
     with_batch = files is not None or jobs is not None
     app = create_app(
-        lambda: fake_registry(engine), open_accounts, open_batch=open_batch if with_batch else None
+        lambda: fake_registry(engine),
+        open_accounts,
+        load_embeddings=lambda: embeddings,
+        open_batch=open_batch if with_batch else None,
     )
     with TestClient(app) as client:
         accounts, secret = opened[0]
