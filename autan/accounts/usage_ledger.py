@@ -1,15 +1,20 @@
-"""The usage ledger: one record per request, written in batches by a thread of its own.
+"""The usage ledger: one record per request, written by a thread of its own.
 
-Requests only append to a buffer; the writer inserts whatever has gathered every
-``flush_seconds`` (or as soon as ``batch_size`` records wait), in one transaction. The request
-path never waits on the database, and ``close`` writes what is left, so a clean stop loses
-nothing. A failed write keeps its records for the next attempt.
+A request that is answered waits for its record to be committed before the end of its answer
+goes out (``commit``): whatever reached a client is billed, even if the process is killed the
+next instant. The writer inserts every record waiting at once, in one transaction, so
+concurrent requests share their commits (group commit) rather than taking turns. Records of
+requests that were not answered (the client went away) are only buffered (``add``) and
+written with the next commit, or every ``flush_seconds``, or as soon as ``batch_size`` wait.
+``close`` writes what is left. A failed write keeps its records for the next attempt, and
+fails the requests waiting on it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
@@ -55,7 +60,8 @@ class UsageLedger:
         self._flush_seconds = flush_seconds
         self._batch_size = batch_size
         self._pending: list[UsageRecord] = []
-        self._lock = threading.Lock()  # guards _pending
+        self._waiting: list[Future[None]] = []  # commits not yet written
+        self._lock = threading.Lock()  # guards _pending and _waiting
         # Held for a whole write: a flush that finds the buffer empty because the writer thread
         # took it still returns only once those records are in the database.
         self._writing = threading.Lock()
@@ -67,27 +73,49 @@ class UsageLedger:
         self._writer.start()
 
     def add(self, record: UsageRecord) -> None:
+        """Buffer ``record``: written within ``flush_seconds``, lost if the process dies first."""
         with self._lock:
             self._pending.append(record)
             full = len(self._pending) >= self._batch_size
         if full:
             self._wake.set()
 
+    def commit(self, record: UsageRecord) -> Future[None]:
+        """Write ``record`` now, with whatever else waits; the future is done once it is in
+        the database (or failed, if the write failed). Without a started writer thread, it
+        is written on this thread."""
+        future: Future[None] = Future()
+        with self._lock:
+            self._pending.append(record)
+            self._waiting.append(future)
+        if self._writer.is_alive() and not self._stopping:
+            self._wake.set()
+        else:
+            self.flush()
+        return future
+
     def flush(self) -> int:
         """Write every buffered record now; how many were written."""
         with self._writing:
             with self._lock:
                 batch, self._pending = self._pending, []
+                waiting, self._waiting = self._waiting, []
             if not batch:
                 return 0
+            # A waiter that gave up (its request was cancelled) still has its record written.
+            waiting = [f for f in waiting if f.set_running_or_notify_cancel()]
             try:
                 with self._db.session() as session, session.begin():
                     session.execute(insert(UsageRow), [asdict(r) for r in batch])
-            except Exception:
+            except Exception as e:  # the database is down or refused: keep, retry, and tell
                 log.exception("writing %d usage records failed; kept for the next try", len(batch))
                 with self._lock:
                     self._pending[:0] = batch
+                for future in waiting:
+                    future.set_exception(e)
                 return 0
+            for future in waiting:
+                future.set_result(None)
             return len(batch)
 
     def _run(self) -> None:
