@@ -105,6 +105,7 @@ def _fine_tuning_opener(settings: Settings) -> OpenFineTuning | None:
             training,
             settings.fine_tuning,
             settings.data_dir / "fine_tuning",
+            currency=settings.accounts.currency,
         )
 
     return open_fine_tuning

@@ -43,7 +43,7 @@ from autan.fine_tuning.training_config import ADAPTER_FILE, TrainingConfig, Weig
 from autan.fine_tuning.training_files import TrainingFiles
 from autan.models.card import ModelCard
 from autan.models.registry import ModelRegistry
-from autan.settings import FineTuningSettings
+from autan.settings import DEFAULT_CURRENCY, FineTuningSettings
 from autan.storage.database import Database
 from autan.storage.tables import utcnow
 
@@ -74,8 +74,11 @@ class FineTuningService:
         files: TrainingFiles,
         settings: FineTuningSettings,
         work_dir: Path,
+        *,
+        currency: str = DEFAULT_CURRENCY,
     ) -> None:
         self.jobs = JobStore(db)
+        self._currency = currency  # of estimated costs: AccountsSettings.currency
         self.models = FineTunedModelStore(db)
         self._registry = registry
         self._files = files
@@ -132,7 +135,7 @@ class FineTuningService:
             "data_tokens": characters // 4,  # about 4 characters a token in English
             "expected_duration_seconds": int(steps * _SECONDS_PER_STEP),
             "cost": 0.0,
-            "cost_currency": "EUR",
+            "cost_currency": self._currency,
         }
 
     def start_job(self, workspace_id: str, job_id: str) -> FineTuningJob:
