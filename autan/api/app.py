@@ -34,7 +34,8 @@ from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
 
 OpenAccounts = Callable[[ModelRegistry], Accounts]
-OpenBatch = Callable[[Accounts, BatchCaller], BatchSystem]
+# Given the accounts, if any: without them (--no-auth) files and batch jobs are not metered.
+OpenBatch = Callable[[Accounts | None, BatchCaller], BatchSystem]
 # Given the registry (to serve fine-tuned models) and the accounts (their database), if any.
 OpenFineTuning = Callable[[ModelRegistry, Accounts | None], FineTuningService]
 
@@ -51,8 +52,8 @@ def create_app(
 
     ``open_accounts`` (given the registry, for prices) turns on API keys, limits and usage;
     without it every request is served without a key (``--no-auth``). ``load_embeddings`` may
-    give None: ``/v1/embeddings`` then answers 404 for every model. ``open_batch`` (with
-    accounts on) serves files and batch jobs and runs the jobs. Without ``open_fine_tuning``,
+    give None: ``/v1/embeddings`` then answers 404 for every model. ``open_batch`` serves files and
+    batch jobs and runs the jobs. Without ``open_fine_tuning``,
     ``/v1/fine_tuning`` answers 403.
     """
 
@@ -65,7 +66,7 @@ def create_app(
         app.state.embeddings = load_embeddings()
         app.state.accounts = open_accounts(registry) if open_accounts else None
         app.state.batch = None
-        if open_batch is not None and app.state.accounts is not None:
+        if open_batch is not None:
             caller = BatchCaller(registry, app.state.chat, app.state.fim, app.state.embeddings)
             app.state.batch = open_batch(app.state.accounts, caller)
         app.state.fine_tuning = None

@@ -10,11 +10,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from autan.accounts.accounts import Accounts
 from autan.accounts.api_key import ApiKey
 from autan.accounts.meter import Meter
+from autan.accounts.workspace import LOCAL_KEY, LOCAL_WORKSPACE
 from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
 from autan.errors import Forbidden
 from autan.fim.service import FimService
-from autan.fine_tuning.fine_tuning_service import LOCAL_WORKSPACE, FineTuningService
+from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
 
@@ -43,10 +44,10 @@ def get_embedding_service(request: Request) -> EmbeddingService | None:
 
 
 def get_batch_system(request: Request) -> BatchSystem:
-    """Files and batch jobs live in the accounts' database: 403 without API keys."""
+    """Files and batch jobs; 403 on an app built without them."""
     system: BatchSystem | None = getattr(request.app.state, "batch", None)
     if system is None:
-        raise Forbidden("Files and batch jobs need API keys, and this server runs with --no-auth")
+        raise Forbidden("Files and batch jobs are turned off on this server")
     return system
 
 
@@ -103,6 +104,16 @@ def get_fine_tuning(request: Request) -> FineTuningService:
 def workspace_of(meter: Meter | None) -> str:
     """The caller's workspace; every caller shares one under ``--no-auth``."""
     return meter.key.workspace_id if meter is not None else LOCAL_WORKSPACE
+
+
+def key_of(meter: Meter | None) -> str | None:
+    """The caller's key id, for what only its own key may see; None under ``--no-auth``."""
+    return meter.key.id if meter is not None else None
+
+
+def owner_of(meter: Meter | None) -> str:
+    """The key id a new job is recorded under; every caller is one under ``--no-auth``."""
+    return meter.key.id if meter is not None else LOCAL_KEY
 
 
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]

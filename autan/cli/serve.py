@@ -31,11 +31,7 @@ from autan.embeddings.service import EmbeddingService
 from autan.errors import ModelsFileError
 from autan.files.file_store import FileStore
 from autan.fine_tuning.fine_tuning_service import FineTuningService
-from autan.fine_tuning.training_files import (
-    DirectoryTrainingFiles,
-    StoredTrainingFiles,
-    TrainingFiles,
-)
+from autan.fine_tuning.training_files import StoredTrainingFiles
 from autan.jobs.batch.batch_caller import BatchCaller
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.footprint import GgufUnreadable
@@ -65,11 +61,12 @@ def _accounts_opener(settings: Settings) -> OpenAccounts:
 
 
 def _batch_opener(settings: Settings) -> OpenBatch:
-    def open_batch(accounts: Accounts, caller: BatchCaller) -> BatchSystem:
+    def open_batch(accounts: Accounts | None, caller: BatchCaller) -> BatchSystem:
         return BatchSystem.open(
             accounts,
             caller,
             data_dir=settings.data_dir,
+            db=None if accounts else _open_database(settings),
             files=settings.files,
             jobs=settings.jobs,
             batch_sequences=settings.engine.batch_sequences,
@@ -79,8 +76,9 @@ def _batch_opener(settings: Settings) -> OpenBatch:
 
 
 def _open_database(settings: Settings) -> Database:
-    """The database without accounts (``--no-auth``), for fine-tuning jobs. Servers started
-    together on one data directory take turns to migrate it: SQLite has no advisory lock."""
+    """The database without accounts (``--no-auth``), for files, batch and fine-tuning jobs.
+    Servers started together on one data directory take turns to migrate it: SQLite has no
+    advisory lock."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with (settings.data_dir / ".migrate.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -92,15 +90,13 @@ def _fine_tuning_opener(settings: Settings) -> OpenFineTuning | None:
         return None
 
     def open_fine_tuning(registry: ModelRegistry, accounts: Accounts | None) -> FineTuningService:
-        training: TrainingFiles
-        if accounts is not None:  # files uploaded through /v1/files, in the batch blob store
-            blobs = LocalBlobStore(settings.data_dir / "files")
-            store = FileStore(accounts.db, blobs, max_bytes=settings.files.max_upload_bytes)
-            training = StoredTrainingFiles(store, settings.data_dir / "fine_tuning" / "files")
-        else:  # --no-auth has no Files API: <data_dir>/training-files/<file_id>.jsonl
-            training = DirectoryTrainingFiles(settings.data_dir / "training-files")
+        db = accounts.db if accounts else _open_database(settings)
+        # Files uploaded through /v1/files, in the batch blob store (with or without keys).
+        blobs = LocalBlobStore(settings.data_dir / "files")
+        store = FileStore(db, blobs, max_bytes=settings.files.max_upload_bytes)
+        training = StoredTrainingFiles(store, settings.data_dir / "fine_tuning" / "files")
         return FineTuningService(
-            accounts.db if accounts else _open_database(settings),
+            db,
             registry,
             training,
             settings.fine_tuning,
@@ -190,7 +186,7 @@ def serve(
         lambda: registry,
         None if settings.no_auth else _accounts_opener(settings),
         lambda: EmbeddingService.load(settings.embeddings),
-        None if settings.no_auth else _batch_opener(settings),
+        _batch_opener(settings),
         _fine_tuning_opener(settings),
     )
     uvicorn.run(

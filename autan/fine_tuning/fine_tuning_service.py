@@ -49,8 +49,6 @@ from autan.storage.tables import utcnow
 
 log = logging.getLogger(__name__)
 
-# Jobs of a server without API keys belong to this workspace.
-LOCAL_WORKSPACE = "local"
 # Seconds per training step on 2 cores for SmolLM2-135M (docs/benchmarks.md), for estimates.
 _SECONDS_PER_STEP = 2.0
 

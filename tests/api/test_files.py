@@ -140,9 +140,9 @@ def test_signed_url_downloads_without_a_key_until_it_expires(platform: Platform)
     assert platform.client.get(f"/v1/files/{file.id}/content").status_code == 401
 
 
-def test_files_need_api_keys(client: httpx.Client) -> None:
+def test_files_are_off_on_an_app_built_without_them(client: httpx.Client) -> None:
     r = client.get("/v1/files")
-    assert r.status_code == 403 and "--no-auth" in r.json()["message"]
+    assert r.status_code == 403 and "turned off" in r.json()["message"]
 
 
 def upload(platform: Platform, secret: str, **fields: str) -> httpx.Response:
