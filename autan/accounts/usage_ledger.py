@@ -6,8 +6,8 @@ next instant. The writer inserts every record waiting at once, in one transactio
 concurrent requests share their commits (group commit) rather than taking turns. Records of
 requests that were not answered (the client went away) are only buffered (``add``) and
 written with the next commit, or every ``flush_seconds``, or as soon as ``batch_size`` wait.
-``close`` writes what is left. A failed write keeps its records for the next attempt, and
-fails the requests waiting on it.
+``close`` writes what is left. A failed write is tried again record by record: a record the
+database refuses fails only the request waiting on it, and is kept for the next attempt.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from autan.storage.database import Database
 from autan.storage.tables import UsageRow
@@ -54,14 +55,19 @@ class UsageLine:
     cost: float
 
 
+@dataclass(slots=True)
+class _Pending:
+    record: UsageRecord
+    done: Future[None] | None = None  # set for a commit: its request waits on it
+
+
 class UsageLedger:
     def __init__(self, db: Database, *, flush_seconds: float = 1.0, batch_size: int = 500) -> None:
         self._db = db
         self._flush_seconds = flush_seconds
         self._batch_size = batch_size
-        self._pending: list[UsageRecord] = []
-        self._waiting: list[Future[None]] = []  # commits not yet written
-        self._lock = threading.Lock()  # guards _pending and _waiting
+        self._pending: list[_Pending] = []
+        self._lock = threading.Lock()  # guards _pending
         # Held for a whole write: a flush that finds the buffer empty because the writer thread
         # took it still returns only once those records are in the database.
         self._writing = threading.Lock()
@@ -75,7 +81,7 @@ class UsageLedger:
     def add(self, record: UsageRecord) -> None:
         """Buffer ``record``: written within ``flush_seconds``, lost if the process dies first."""
         with self._lock:
-            self._pending.append(record)
+            self._pending.append(_Pending(record))
             full = len(self._pending) >= self._batch_size
         if full:
             self._wake.set()
@@ -84,39 +90,64 @@ class UsageLedger:
         """Write ``record`` now, with whatever else waits; the future is done once it is in
         the database (or failed, if the write failed). Without a started writer thread, it
         is written on this thread."""
-        future: Future[None] = Future()
+        done: Future[None] = Future()
         with self._lock:
-            self._pending.append(record)
-            self._waiting.append(future)
+            self._pending.append(_Pending(record, done))
         if self._writer.is_alive() and not self._stopping:
             self._wake.set()
         else:
             self.flush()
-        return future
+        return done
 
     def flush(self) -> int:
         """Write every buffered record now; how many were written."""
         with self._writing:
             with self._lock:
                 batch, self._pending = self._pending, []
-                waiting, self._waiting = self._waiting, []
             if not batch:
                 return 0
-            # A waiter that gave up (its request was cancelled) still has its record written.
-            waiting = [f for f in waiting if f.set_running_or_notify_cancel()]
-            try:
-                with self._db.session() as session, session.begin():
-                    session.execute(insert(UsageRow), [asdict(r) for r in batch])
-            except Exception as e:  # the database is down or refused: keep, retry, and tell
-                log.exception("writing %d usage records failed; kept for the next try", len(batch))
+            for item in batch:
+                # A waiter that gave up (its request was cancelled) still has its record written.
+                if item.done is not None and not item.done.set_running_or_notify_cancel():
+                    item.done = None
+            error = self._insert(batch)
+            if error is None:
+                self._finish(batch, None)
+                return len(batch)
+            log.error(
+                "writing %d usage records failed (%s); trying them one by one", len(batch), error
+            )
+            # One by one: a record the database refuses fails its own request, not its batch.
+            failed = []
+            for item in batch:
+                error = self._insert([item])
+                self._finish([item], error)
+                if error is not None:
+                    failed.append(item)
+            if failed:
+                log.error("%d usage records kept for the next try", len(failed))
                 with self._lock:
-                    self._pending[:0] = batch
-                for future in waiting:
-                    future.set_exception(e)
-                return 0
-            for future in waiting:
-                future.set_result(None)
-            return len(batch)
+                    self._pending[:0] = [_Pending(item.record) for item in failed]
+            return len(batch) - len(failed)
+
+    def _insert(self, batch: list[_Pending]) -> SQLAlchemyError | None:
+        try:
+            with self._db.session() as session, session.begin():
+                session.execute(insert(UsageRow), [asdict(item.record) for item in batch])
+        except SQLAlchemyError as e:  # the database is down or refused them
+            return e
+        return None
+
+    @staticmethod
+    def _finish(batch: list[_Pending], error: SQLAlchemyError | None) -> None:
+        for item in batch:
+            if item.done is None:
+                continue
+            if error is None:
+                item.done.set_result(None)
+            else:
+                item.done.set_exception(error)
+            item.done = None
 
     def _run(self) -> None:
         while not self._stopping:

@@ -118,9 +118,13 @@ def test_a_commit_without_a_writer_thread_writes_on_the_callers_thread(db: Datab
     assert (line.prompt_tokens, line.completion_tokens) == (3, 4)
 
 
-def test_a_failed_commit_fails_its_waiter_and_keeps_the_record(db: Database) -> None:
+def test_a_record_the_database_refuses_fails_only_its_own_request(db: Database) -> None:
     ledger = UsageLedger(db, flush_seconds=3600)
     unwritable = replace(_record(7, "m", "k", 1, 1), key_id=None)  # type: ignore[arg-type]
-    future = ledger.commit(unwritable)
-    assert future.exception(timeout=0) is not None
-    assert ledger.flush() == 0  # still kept, still failing
+    ledger.add(unwritable)
+    # Written in one batch with the unwritable record, then apart from it.
+    assert ledger.commit(_record(7, "m", "k", 2, 2)).exception(timeout=0) is None
+    assert ledger.commit(unwritable).exception(timeout=0) is not None
+    (line,) = UsageLedger(db).lines()
+    assert (line.requests, line.prompt_tokens) == (1, 2)
+    assert ledger.flush() == 0  # both unwritable records kept, still failing
