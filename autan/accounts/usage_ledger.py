@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from autan.storage.database import Database
 from autan.storage.tables import UsageRow
@@ -114,16 +114,17 @@ class UsageLedger:
             if error is None:
                 self._finish(batch, None)
                 return len(batch)
-            log.error(
-                "writing %d usage records failed (%s); trying them one by one", len(batch), error
-            )
-            # One by one: a record the database refuses fails its own request, not its batch.
+            log.error("writing %d usage records failed: %s", len(batch), error)
             failed = []
-            for item in batch:
-                error = self._insert([item])
-                self._finish([item], error)
-                if error is not None:
-                    failed.append(item)
+            if isinstance(error, OperationalError) or len(batch) == 1:  # unreachable, or alone
+                self._finish(batch, error)
+                failed = batch
+            else:  # one by one: a record the database refuses fails its own request only
+                for item in batch:
+                    error = self._insert([item])
+                    self._finish([item], error)
+                    if error is not None:
+                        failed.append(item)
             if failed:
                 log.error("%d usage records kept for the next try", len(failed))
                 with self._lock:
