@@ -15,19 +15,13 @@ from autan.accounts.limit_store import LimitStore
 from autan.accounts.prices import CardPrices, Prices
 from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
-from autan.files.file_store import FileStore
 from autan.fim.service import FimService
 from autan.fine_tuning.fine_tuning_service import FineTuningService
-from autan.fine_tuning.training_files import (
-    DirectoryTrainingFiles,
-    StoredTrainingFiles,
-    TrainingFiles,
-)
+from autan.fine_tuning.training_files import StoredTrainingFiles
 from autan.jobs.batch.batch_caller import BatchCaller
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
 from autan.settings import Settings
-from autan.storage.blob_store import LocalBlobStore
 from autan.storage.database import Database
 
 # Written beside the database: servers started together on one data directory take turns to
@@ -37,8 +31,8 @@ _MIGRATE_LOCK = ".migrate.lock"
 
 @dataclass
 class Platform:
-    """What the routes call. ``accounts`` is None under ``--no-auth``; ``batch`` (files and
-    batch jobs) needs the accounts' database; ``fine_tuning`` is None when turned off."""
+    """What the routes call. ``accounts`` is None under ``--no-auth`` (then files, batch and
+    fine-tuning jobs live in one local workspace); ``fine_tuning`` is None when turned off."""
 
     settings: Settings
     registry: ModelRegistry
@@ -46,7 +40,7 @@ class Platform:
     fim: FimService
     embeddings: EmbeddingService | None
     accounts: Accounts | None
-    batch: BatchSystem | None
+    batch: BatchSystem
     fine_tuning: FineTuningService | None
     # The admin key made on the very first start (shown once), else None.
     admin_secret: str | None = None
@@ -70,39 +64,33 @@ class Platform:
         fim = FimService(registry)
         accounts = None
         admin_secret = None
-        batch = None
-        db: Database | None = None
-        if not settings.no_auth:
+        own_database = None
+        if settings.no_auth:  # one local workspace, nothing metered
+            db = own_database = _open_database(settings)
+        else:
             accounts = Accounts.open(settings, prices or CardPrices(registry), limits=limits)
             admin_secret = accounts.bootstrap_admin_key(settings.data_dir)
             db = accounts.db
-            caller = BatchCaller(registry, chat, fim, embeddings)
-            batch = BatchSystem.open(
-                accounts,
-                caller,
-                data_dir=settings.data_dir,
-                files=settings.files.model_copy(update={"public_url": settings.public_url}),
-                jobs=settings.jobs,
-                batch_sequences=settings.engine.batch_sequences,
-            )
+        batch = BatchSystem.open(
+            accounts,
+            BatchCaller(registry, chat, fim, embeddings),
+            data_dir=settings.data_dir,
+            db=db,
+            files=settings.files.model_copy(update={"public_url": settings.public_url}),
+            jobs=settings.jobs,
+            batch_sequences=settings.engine.batch_sequences,
+        )
         fine_tuning = None
-        own_database = None
         if settings.fine_tuning.enabled:
-            training: TrainingFiles
-            if accounts is not None:  # files uploaded through /v1/files
-                blobs = LocalBlobStore(settings.data_dir / "files")
-                store = FileStore(accounts.db, blobs, max_bytes=settings.files.max_upload_bytes)
-                training = StoredTrainingFiles(store, settings.data_dir / "fine_tuning" / "files")
-            else:  # --no-auth has no Files API: <data_dir>/training-files/<file_id>.jsonl
-                training = DirectoryTrainingFiles(settings.data_dir / "training-files")
-            if db is None:
-                db = own_database = _open_database(settings)
+            # Training files are files uploaded through /v1/files, with or without keys.
+            training = StoredTrainingFiles(batch.files, settings.data_dir / "fine_tuning" / "files")
             fine_tuning = FineTuningService(
                 db,
                 registry,
                 training,
                 settings.fine_tuning,
                 settings.data_dir / "fine_tuning",
+                currency=settings.accounts.currency,
             )
         return cls(
             settings,
@@ -122,16 +110,14 @@ class Platform:
         if self.fine_tuning is not None:
             await self.fine_tuning.start()
         await self.registry.preload()
-        if self.batch is not None:
-            self.batch.start()
+        self.batch.start()
 
     async def close(self) -> None:
         """Stop the jobs (handed back for another process or the next start), then close
         the databases and unload the models."""
         if self.fine_tuning is not None:
             await self.fine_tuning.stop()
-        if self.batch is not None:
-            await self.batch.close()
+        await self.batch.close()
         if self.accounts is not None:
             self.accounts.close()
         if self.own_database is not None:

@@ -16,6 +16,8 @@ DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 DEFAULT_ALIASES = ("mistral-small-latest", "mistral-large-latest", "open-mistral-7b")
 DEFAULT_EMBEDDING_ID = "all-minilm-l6-v2"
 DEFAULT_EMBEDDING_ALIASES = ("mistral-embed",)
+# What prices, costs and spend limits are in, unless AUTAN_ACCOUNTS__CURRENCY says otherwise.
+DEFAULT_CURRENCY = "USD"
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
@@ -195,10 +197,17 @@ class AccountsSettings(BaseModel):
         default=None, ge=1, description="limit for keys created without one; unset: none"
     )
     usage_flush_seconds: float = Field(
-        default=1.0, gt=0, description="how often buffered usage records are written"
+        default=1.0,
+        gt=0,
+        description="how often buffered records (requests not answered to the end) are written",
     )
     usage_batch_size: int = Field(default=500, ge=1, description="records written per batch")
     redis_prefix: str = Field(default="autan:", description="prefix of every Redis key")
+    currency: str = Field(
+        default=DEFAULT_CURRENCY,
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of model prices, costs and spend limits, shown with each amount",
+    )
 
 
 class FilesSettings(BaseModel):

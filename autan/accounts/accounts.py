@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import Future
 from pathlib import Path
 
 from autan.accounts.api_key import ApiKey
@@ -84,7 +85,8 @@ class Accounts:
         return secret
 
     def authenticate(self, secret: str | None) -> ApiKey:
-        """The usable key with this secret; 401 for none, an unknown, revoked or expired one."""
+        """The usable key with this secret; 401 for none, an unknown, revoked or expired one,
+        or one whose workspace is archived."""
         if not secret:
             raise Unauthorized("No API key: send 'Authorization: Bearer <key>'")
         key = self.keys.find(secret)
@@ -94,6 +96,8 @@ class Accounts:
             raise Unauthorized("This API key was revoked")
         if not key.usable_at(utcnow()):
             raise Unauthorized("This API key has expired")
+        if key.workspace_archived:
+            raise Unauthorized("This API key's workspace is archived")
         return key
 
     def meter(self, key: ApiKey, endpoint: str, *, batch: bool = False) -> Meter:
@@ -101,7 +105,12 @@ class Accounts:
         return Meter(self, key, endpoint, batch=batch)
 
     def record(self, meter: Meter, status: int) -> None:
+        """Buffer the usage of a request that was not answered (its client went away)."""
         self.usage.add(meter.record(status))
+
+    def commit(self, meter: Meter, status: int) -> Future[None]:
+        """Write the usage of a request about to be answered; done once it is durable."""
+        return self.usage.commit(meter.record(status))
 
     def close(self) -> None:
         """Write buffered usage, then let go of Redis and the database."""

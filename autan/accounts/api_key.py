@@ -40,9 +40,11 @@ class ApiKey:
     revoked_at: datetime | None
     created_at: datetime
     created_by: str | None
+    # Set by ``KeyStore.find``: the key's workspace is archived, so the key is refused.
+    workspace_archived: bool = False
 
     @classmethod
-    def from_row(cls, row: ApiKeyRow) -> ApiKey:
+    def from_row(cls, row: ApiKeyRow, *, workspace_archived: bool = False) -> ApiKey:
         return cls(
             id=row.id,
             name=row.name,
@@ -56,6 +58,7 @@ class ApiKey:
             revoked_at=row.revoked_at,
             created_at=row.created_at,
             created_by=row.created_by,
+            workspace_archived=workspace_archived,
         )
 
     def usable_at(self, now: datetime) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from autan.accounts.api_key import ApiKey, hash_secret, hide_secret, new_secret
 from autan.accounts.audit_log import Actor, AuditLog
-from autan.errors import NotFound
+from autan.errors import Conflict, InvalidRequest, NotFound
 from autan.storage.database import Database
 from autan.storage.tables import ApiKeyRow, WorkspaceRow, utcnow
 
@@ -39,7 +40,14 @@ class KeyStore:
         expires_at: datetime | None = None,
         is_admin: bool = False,
     ) -> tuple[ApiKey, str]:
-        """A new key and its secret: the only time the secret exists outside the client."""
+        """A new key and its secret: the only time the secret exists outside the client. A
+        key that would be expired already, or belong to an archived workspace, is refused."""
+        if expires_at is not None and expires_at <= utcnow():
+            raise InvalidRequest(
+                f"The expiration {expires_at:%Y-%m-%d} is not in the future: the key would be "
+                "expired already (a key expires as its expiration date begins, UTC).",
+                param="expiration",
+            )
         secret = new_secret()
         row = ApiKeyRow(
             id=str(uuid.uuid4()),
@@ -57,8 +65,14 @@ class KeyStore:
             created_by=actor.id,
         )
         with self._db.session() as session, session.begin():
-            if session.get(WorkspaceRow, workspace_id) is None:
+            workspace = session.get(WorkspaceRow, workspace_id)
+            if workspace is None:
                 raise NotFound("workspace", workspace_id)
+            if workspace.archived:
+                raise InvalidRequest(
+                    f"Workspace {workspace_id} is archived: its keys are refused.",
+                    param="workspace_uuid",
+                )
             session.add(row)
             AuditLog.add(
                 session,
@@ -78,10 +92,15 @@ class KeyStore:
         any process holds at once everywhere.
         """
         with self._db.session() as session:
-            row = session.scalars(
-                select(ApiKeyRow).where(ApiKeyRow.key_hash == hash_secret(secret))
+            found = session.execute(
+                select(ApiKeyRow, WorkspaceRow.archived)
+                .outerjoin(WorkspaceRow, WorkspaceRow.id == ApiKeyRow.workspace_id)
+                .where(ApiKeyRow.key_hash == hash_secret(secret))
             ).first()
-            return ApiKey.from_row(row) if row is not None else None
+            if found is None:
+                return None
+            row, archived = found
+            return ApiKey.from_row(row, workspace_archived=bool(archived))
 
     def get(self, key_id: str) -> ApiKey:
         with self._db.session() as session:
@@ -111,9 +130,39 @@ class KeyStore:
             query = select(ApiKeyRow.id).where(ApiKeyRow.is_admin, ApiKeyRow.revoked_at.is_(None))
             return session.scalars(query.limit(1)).first() is not None
 
+    @staticmethod
+    def usable_admins(session: Session, *, excluding_workspace: str | None = None) -> Sequence[str]:
+        """Ids of the admin keys that work now: not revoked, not expired, in a workspace that
+        is not archived (nor ``excluding_workspace``). Locked until the transaction ends on
+        PostgreSQL, so two transactions cannot each take away one of the last two."""
+        query = (
+            select(ApiKeyRow.id)
+            .join(WorkspaceRow, WorkspaceRow.id == ApiKeyRow.workspace_id)
+            .where(
+                ApiKeyRow.is_admin,
+                ApiKeyRow.revoked_at.is_(None),
+                or_(ApiKeyRow.expires_at.is_(None), ApiKeyRow.expires_at > utcnow()),
+                WorkspaceRow.archived.is_(False),
+            )
+        )
+        if excluding_workspace is not None:
+            query = query.where(ApiKeyRow.workspace_id != excluding_workspace)
+        return list(session.scalars(query.with_for_update(of=ApiKeyRow)).all())
+
     def revoke(self, key_id: str, *, actor: Actor) -> ApiKey:
+        """Revoke a key; the last admin key that works cannot be revoked (409): nobody could
+        use the admin API any more."""
         with self._db.session() as session, session.begin():
             row = self._row(session, key_id)
+            if (
+                row.is_admin
+                and row.revoked_at is None
+                and list(self.usable_admins(session)) == [row.id]
+            ):
+                raise Conflict(
+                    "This is the last admin key that works: revoking it would lock everyone "
+                    "out of the admin API. Create another admin key first."
+                )
             if row.revoked_at is None:
                 row.revoked_at = utcnow()
                 AuditLog.add(

@@ -10,6 +10,7 @@ exist before a stream's first byte.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -97,9 +98,26 @@ class Meter:
     ) -> None:
         if model.workspace is not None and model.workspace != self.key.workspace_id:
             raise UnknownModel(requested)  # another workspace's model is not there for this key
-        if not self.key.allows(requested, model.id, *model.aliases):
+        self._admit(model.id, model.aliases, requested, prompt_tokens, max_new_tokens)
+
+    def admit_embedding(
+        self, model_id: str, aliases: Sequence[str], requested: str, most_tokens: int
+    ) -> None:
+        """Reserve for embedding inputs of at most ``most_tokens`` tokens, or raise; the
+        real count comes with ``settle``."""
+        self._admit(model_id, aliases, requested, most_tokens, 0)
+
+    def _admit(
+        self,
+        model_id: str,
+        aliases: Sequence[str],
+        requested: str,
+        prompt_tokens: int,
+        max_new_tokens: int,
+    ) -> None:
+        if not self.key.allows(requested, model_id, *aliases):
             raise Forbidden(f"This API key may not use model {requested}", param="model")
-        self.model = model.id
+        self.model = model_id
         reservation = _Reservation()
         if self._tpm is not None:
             # A reply may be longer than a whole minute's tokens (no max_tokens on a small
@@ -116,7 +134,7 @@ class Meter:
                 )
         self._reserved = reservation
         try:
-            self._reserve_spend(model.id, reservation, prompt_tokens, max_new_tokens)
+            self._reserve_spend(model_id, reservation, prompt_tokens, max_new_tokens)
         except RateLimited:
             self._give_back(0, 0.0)
             raise
@@ -140,7 +158,8 @@ class Meter:
         if total is None:
             wait = (_next_month_start(now) - now).total_seconds()
             raise RateLimited(
-                f"The workspace's monthly spend limit of {workspace.spend_limit} is reached",
+                f"The workspace's monthly spend limit of {workspace.spend_limit:g} "
+                f"{self._accounts.settings.currency} is reached",
                 retry_after=int(wait) + 1,
                 code="spend_limit_exceeded",
             )

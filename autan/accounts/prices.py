@@ -12,10 +12,17 @@ from autan.models.registry import ModelRegistry
 # Batch requests are billed at half price, as La Plateforme bills its batch API.
 BATCH_DISCOUNT = 0.5
 
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CHF": "CHF"}
+
+
+def currency_symbol(currency: str) -> str:
+    """How amounts in ``currency`` (ISO 4217) are written; the code itself when unknown."""
+    return _SYMBOLS.get(currency, currency)
+
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """Currency units per million tokens."""
+    """Units of ``AccountsSettings.currency`` per million tokens."""
 
     input: float = 0.0
     output: float = 0.0

@@ -7,6 +7,11 @@ from datetime import datetime
 
 from autan.storage.tables import WorkspaceRow
 
+# Under ``--no-auth`` every caller is in this one workspace (files, batch jobs, fine-tuning)
+# and acts as this one key.
+LOCAL_WORKSPACE = "local"
+LOCAL_KEY = "local"
+
 
 @dataclass(frozen=True, slots=True)
 class Workspace:

@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from autan.accounts.audit_log import Actor, AuditLog
+from autan.accounts.key_store import KeyStore
 from autan.accounts.workspace import Workspace
-from autan.errors import NotFound
+from autan.errors import Conflict, InvalidRequest, NotFound
 from autan.storage.database import Database
 from autan.storage.tables import WorkspaceRow, utcnow
 
@@ -122,6 +123,8 @@ class WorkspaceStore:
     ) -> Workspace:
         with self._db.session() as session, session.begin():
             row = self._row(session, workspace_id)
+            if changes.get("archived") and not row.archived:
+                self._check_archivable(session, row)
             for attr, value in changes.items():
                 setattr(row, attr, value)
             AuditLog.add(
@@ -134,6 +137,18 @@ class WorkspaceStore:
                 details={k: str(v) for k, v in changes.items()},
             )
         return Workspace.from_row(row)
+
+    @staticmethod
+    def _check_archivable(session: Session, row: WorkspaceRow) -> None:
+        """Archiving refuses its keys at once: not the default workspace (keys created without
+        a workspace go there), nor the one holding the last admin keys that work."""
+        if row.is_default:
+            raise InvalidRequest("The default workspace cannot be archived.")
+        if not KeyStore.usable_admins(session, excluding_workspace=row.id):
+            raise Conflict(
+                "This workspace holds the last admin keys that work: archiving it would lock "
+                "everyone out of the admin API. Create an admin key in another workspace first."
+            )
 
     @staticmethod
     def _row(session: Session, workspace_id: str) -> WorkspaceRow:

@@ -10,11 +10,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from autan.accounts.accounts import Accounts
 from autan.accounts.api_key import ApiKey
 from autan.accounts.meter import Meter
+from autan.accounts.workspace import LOCAL_KEY, LOCAL_WORKSPACE
 from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
 from autan.errors import Forbidden
 from autan.fim.service import FimService
-from autan.fine_tuning.fine_tuning_service import LOCAL_WORKSPACE, FineTuningService
+from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
 from autan.platform import Platform
@@ -49,9 +50,6 @@ def get_embedding_service(platform: PlatformDep) -> EmbeddingService | None:
 
 
 def get_batch_system(platform: PlatformDep) -> BatchSystem:
-    """Files and batch jobs live in the accounts' database: 403 without API keys."""
-    if platform.batch is None:
-        raise Forbidden("Files and batch jobs need API keys, and this server runs with --no-auth")
     return platform.batch
 
 
@@ -107,6 +105,16 @@ def get_fine_tuning(platform: PlatformDep) -> FineTuningService:
 def workspace_of(meter: Meter | None) -> str:
     """The caller's workspace; every caller shares one under ``--no-auth``."""
     return meter.key.workspace_id if meter is not None else LOCAL_WORKSPACE
+
+
+def key_of(meter: Meter | None) -> str | None:
+    """The caller's key id, for what only its own key may see; None under ``--no-auth``."""
+    return meter.key.id if meter is not None else None
+
+
+def owner_of(meter: Meter | None) -> str:
+    """The key id a new job is recorded under; every caller is one under ``--no-auth``."""
+    return meter.key.id if meter is not None else LOCAL_KEY
 
 
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]

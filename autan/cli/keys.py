@@ -17,6 +17,7 @@ from autan.accounts.key_store import KeyLimits, KeyStore
 from autan.accounts.workspace_store import WorkspaceStore
 from autan.cli.options import DataDirOpt, build_settings
 from autan.cli.table import Table
+from autan.errors import AutanError
 from autan.storage.database import Database
 
 app = typer.Typer(help="API keys, in the database autan serve uses.", no_args_is_help=True)
@@ -60,6 +61,9 @@ def create(
             expires_at=datetime.combine(expires.date(), time()) if expires else None,
             is_admin=admin,
         )
+    except AutanError as e:  # an expiry in the past, an unknown or archived workspace
+        typer.echo(f"error: {e.message}", err=True)
+        raise typer.Exit(1) from e
     finally:
         db.close()
     typer.echo(f"key id  {key.id}")
@@ -108,6 +112,9 @@ def revoke(
     db = open_database(data_dir)
     try:
         key = KeyStore(db).revoke(key_id, actor=Actor.command_line())
+    except AutanError as e:  # an unknown key, the last admin key
+        typer.echo(f"error: {e.message}", err=True)
+        raise typer.Exit(1) from e
     finally:
         db.close()
     typer.echo(f"revoked {key.id} ({key.name or key.hidden_key})")

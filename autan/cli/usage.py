@@ -10,7 +10,7 @@ import typer
 from autan.accounts.key_store import KeyStore
 from autan.accounts.usage_ledger import UsageLedger
 from autan.cli.keys import open_database
-from autan.cli.options import DataDirOpt
+from autan.cli.options import DataDirOpt, build_settings
 from autan.cli.table import Table
 
 
@@ -22,7 +22,9 @@ def usage(
     key: Annotated[str | None, typer.Option(help="Only this key id.")] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Usage by day, model and key, with cost; a server writes its records within a second."""
+    """Usage by day, model and key, with cost (in AUTAN_ACCOUNTS__CURRENCY); a server writes
+    each record before its answer ends."""
+    currency = build_settings(data_dir=data_dir).accounts.currency
     db = open_database(data_dir)
     try:
         since = until = None
@@ -40,7 +42,7 @@ def usage(
         }
     finally:
         db.close()
-    table = Table("day", "model", "key", "requests", "prompt", "completion", "cost")
+    table = Table("day", "model", "key", "requests", "prompt", "completion", f"cost ({currency})")
     for line in lines:
         table.add(
             line.day.isoformat(),

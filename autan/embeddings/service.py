@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Protocol
 
 from autan.embeddings.batcher import EmbeddingBatcher
 from autan.embeddings.model import Embedder, EmbeddingModel
@@ -18,6 +19,19 @@ from autan.protocol.embeddings import EmbeddingRequest, EmbeddingResponse, Embed
 from autan.settings import EmbeddingSettings
 
 log = logging.getLogger(__name__)
+
+_NO_USAGE = UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+
+
+class EmbeddingAdmission(Protocol):
+    """The caller's limits, as for completions (``chat.admission.Admission``): told the most
+    tokens the inputs may count before they are embedded, told the real count after."""
+
+    def admit_embedding(
+        self, model_id: str, aliases: Sequence[str], requested: str, most_tokens: int
+    ) -> None: ...
+
+    def settle(self, usage: UsageInfo) -> None: ...
 
 
 class EmbeddingService:
@@ -85,18 +99,39 @@ class EmbeddingService:
                     param="input",
                 )
 
-    async def embed(self, req: EmbeddingRequest) -> EmbeddingResponse:
+    def most_tokens(self, texts: Sequence[str]) -> int:
+        """An upper bound on the tokens ``texts`` count, without tokenizing them: a WordPiece
+        token covers at least one character, plus [CLS] and [SEP]; a text over
+        ``max_tokens`` is refused, so it never counts more."""
+        return sum(min(len(text) + 2, self.model.max_tokens) for text in texts)
+
+    async def embed(
+        self, req: EmbeddingRequest, admission: EmbeddingAdmission | None = None
+    ) -> EmbeddingResponse:
+        """Embed ``req``; ``admission`` (the caller's meter) may refuse it first, and is
+        told the tokens it really counted, or none if it failed."""
         if not self.serves(req.model):
             raise UnknownModel(req.model)
         texts = req.texts
         self._check_inputs(texts)
         output = OutputFormat(req.output_dimension, req.output_dtype, req.encoding_format)
         output.check(self.model.dimension)
-        rows, tokens = await self.batcher.embed(texts, output)
+        if admission is None:
+            rows, tokens = await self.batcher.embed(texts, output)
+        else:
+            admission.admit_embedding(self.id, self.aliases, req.model, self.most_tokens(texts))
+            try:
+                rows, tokens = await self.batcher.embed(texts, output)
+            except BaseException:
+                admission.settle(_NO_USAGE)
+                raise
+        usage = UsageInfo(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens)
+        if admission is not None:
+            admission.settle(usage)
         return EmbeddingResponse(
             id=uuid.uuid4().hex,
             model=req.model,
-            usage=UsageInfo(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens),
+            usage=usage,
             # Built here from arrays of one known type: validating 64 x 384 numbers again
             # would cost more than writing them.
             data=[

@@ -43,14 +43,12 @@ from autan.fine_tuning.training_config import ADAPTER_FILE, TrainingConfig, Weig
 from autan.fine_tuning.training_files import TrainingFiles
 from autan.models.card import ModelCard
 from autan.models.registry import ModelRegistry
-from autan.settings import FineTuningSettings
+from autan.settings import DEFAULT_CURRENCY, FineTuningSettings
 from autan.storage.database import Database
 from autan.storage.tables import utcnow
 
 log = logging.getLogger(__name__)
 
-# Jobs of a server without API keys belong to this workspace.
-LOCAL_WORKSPACE = "local"
 # Seconds per training step on 2 cores for SmolLM2-135M (docs/benchmarks.md), for estimates.
 _SECONDS_PER_STEP = 2.0
 
@@ -74,8 +72,11 @@ class FineTuningService:
         files: TrainingFiles,
         settings: FineTuningSettings,
         work_dir: Path,
+        *,
+        currency: str = DEFAULT_CURRENCY,
     ) -> None:
         self.jobs = JobStore(db)
+        self._currency = currency  # of estimated costs: AccountsSettings.currency
         self.models = FineTunedModelStore(db)
         self._registry = registry
         self._files = files
@@ -132,7 +133,7 @@ class FineTuningService:
             "data_tokens": characters // 4,  # about 4 characters a token in English
             "expected_duration_seconds": int(steps * _SECONDS_PER_STEP),
             "cost": 0.0,
-            "cost_currency": "EUR",
+            "cost_currency": self._currency,
         }
 
     def start_job(self, workspace_id: str, job_id: str) -> FineTuningJob:

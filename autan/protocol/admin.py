@@ -76,8 +76,10 @@ class ApiKeyDeletedPublic(BaseModel):
 
 
 class SpendLimitPublic(BaseModel):
+    """``value`` in ``currency`` (the server's ``AUTAN_ACCOUNTS__CURRENCY``) per month."""
+
     value: float | None
-    currency: str | None = "USD"
+    currency: str
     no_monthly_limit: bool | None
 
 
@@ -124,19 +126,23 @@ class TokenLimitsByModel(BaseModel):
 
 
 class RateLimitsPublic(BaseModel):
-    """``RateLimitsOUT`` for the calling key (or ``key_id``), plus its per-minute figures;
-    0 means no limit."""
+    """``RateLimitsOUT`` for the calling key (or ``key_id``), plus its per-minute figures.
+    The spec's fields are integers: there 0 means no limit (a limit is never 0). The per-minute
+    additions are null for no limit."""
 
     requests_per_second: int
     tokens_limits_by_model: dict[str, TokenLimitsByModel]
-    requests_per_minute: int
-    tokens_per_minute: int
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
 
 
 class SpendLimitUpdate(_Wire):
-    """``NewUsageLimitIN``, for the caller's workspace or ``workspace_id``."""
+    """``NewUsageLimitIN``, for the caller's workspace or ``workspace_id``. ``amount`` is the
+    monthly limit in the server's currency (``AUTAN_ACCOUNTS__CURRENCY``), whole units or not
+    (``12.5``); ``currency``, if sent, must be that currency."""
 
-    amount: int = Field(ge=0, le=10**12)
+    amount: float | None = Field(default=None, ge=0, le=10**12, allow_inf_nan=False)
+    currency: Name | None = None
     no_monthly_limit: bool = False
     workspace_id: Identifier | None = None
 
@@ -153,7 +159,7 @@ class LimitsContextPublic(BaseModel):
     completion: UsageLimitsPublic
     last_payment_failure: bool = False
     last_payment_failure_protection: bool | None = None
-    currency: str = "USD"
+    currency: str
 
 
 class LimitsPublic(BaseModel):
@@ -198,8 +204,8 @@ class UsagePublic(BaseModel):
     next_month: str | None
     start_date: datetime
     end_date: datetime
-    currency: str | None = "USD"
-    currency_symbol: str | None = "$"
+    currency: str
+    currency_symbol: str
     prices: list[dict[str, Any]] | None = None
     total_cost: float = 0.0
     total_prompt_tokens: int = 0

@@ -7,7 +7,7 @@ from autan.accounts.api_key import KEY_PREFIX, hash_secret
 from autan.accounts.audit_log import Actor, AuditLog
 from autan.accounts.key_store import KeyLimits, KeyStore
 from autan.accounts.workspace_store import WorkspaceStore
-from autan.errors import NotFound
+from autan.errors import Conflict, InvalidRequest, NotFound
 from autan.storage.database import Database
 from autan.storage.tables import ApiKeyRow, utcnow
 
@@ -85,5 +85,59 @@ def test_has_admin_only_counts_live_admin_keys(db: Database) -> None:
     assert not keys.has_admin()
     admin, _ = keys.create(workspace_id=workspace.id, actor=CLI, is_admin=True)
     assert keys.has_admin()
-    keys.revoke(admin.id, actor=CLI)
+    with db.session() as session, session.begin():  # revoke() refuses the last admin key
+        session.get_one(ApiKeyRow, admin.id).revoked_at = utcnow()
     assert not keys.has_admin()
+
+
+def test_a_key_cannot_be_created_expired(db: Database) -> None:
+    workspace = WorkspaceStore(db).default()
+    keys = KeyStore(db)
+    for past in (utcnow() - timedelta(days=1), utcnow()):
+        with pytest.raises(InvalidRequest) as e:
+            keys.create(workspace_id=workspace.id, actor=CLI, expires_at=past)
+        assert e.value.param == "expiration" and "future" in e.value.message
+    assert keys.list() == []
+
+
+def test_the_last_working_admin_key_cannot_be_revoked(db: Database) -> None:
+    workspace = WorkspaceStore(db).default()
+    keys = KeyStore(db)
+    first, _ = keys.create(workspace_id=workspace.id, actor=CLI, is_admin=True)
+    with pytest.raises(Conflict) as e:
+        keys.revoke(first.id, actor=CLI)
+    assert "last admin key" in e.value.message
+    second, _ = keys.create(workspace_id=workspace.id, actor=CLI, is_admin=True)
+    keys.revoke(first.id, actor=CLI)
+    with pytest.raises(Conflict):
+        keys.revoke(second.id, actor=CLI)
+    assert [k.id for k in keys.list()] == [second.id]
+
+
+def test_an_archived_workspace_marks_its_keys_and_takes_no_new_ones(db: Database) -> None:
+    workspaces = WorkspaceStore(db)
+    keys = KeyStore(db)
+    keys.create(workspace_id=workspaces.default().id, actor=CLI, is_admin=True)
+    team = workspaces.create("team", actor=CLI)
+    _, secret = keys.create(workspace_id=team.id, actor=CLI)
+    found = keys.find(secret)
+    assert found is not None and not found.workspace_archived
+    workspaces.update(team.id, actor=CLI, archived=True)
+    found = keys.find(secret)
+    assert found is not None and found.workspace_archived
+    with pytest.raises(InvalidRequest):
+        keys.create(workspace_id=team.id, actor=CLI)
+
+
+def test_archiving_refuses_the_default_workspace_and_the_last_admin_keys(db: Database) -> None:
+    workspaces = WorkspaceStore(db)
+    keys = KeyStore(db)
+    with pytest.raises(InvalidRequest):
+        workspaces.update(workspaces.default().id, actor=CLI, archived=True)
+    ops = workspaces.create("ops", actor=CLI)
+    keys.create(workspace_id=ops.id, actor=CLI, is_admin=True)
+    with pytest.raises(Conflict):
+        workspaces.update(ops.id, actor=CLI, archived=True)
+    assert not workspaces.get(ops.id).archived
+    keys.create(workspace_id=workspaces.default().id, actor=CLI, is_admin=True)
+    assert workspaces.update(ops.id, actor=CLI, archived=True).archived

@@ -1,5 +1,6 @@
 import threading
 import time
+from dataclasses import replace
 from datetime import date, datetime
 
 from autan.accounts.usage_ledger import UsageLedger, UsageRecord
@@ -90,3 +91,40 @@ def test_flush_waits_for_a_write_the_writer_thread_has_under_way(db: Database) -
     writer.join(5)
     assert done.wait(5)
     assert sum(line.requests for line in ledger.lines()) == 1
+
+
+def test_a_commit_is_in_the_database_when_its_future_is_done(db: Database) -> None:
+    # An hour's interval and a large batch: nothing but the commits write the records.
+    ledger = UsageLedger(db, flush_seconds=3600, batch_size=1000)
+    ledger.start()
+    try:
+        ledger.add(_record(5, "m", "buffered", 1, 1))
+        futures = [ledger.commit(_record(5, "m", "k", i, 1)) for i in range(10)]
+        for future in futures:
+            future.result(timeout=30)
+        # Read through the database, not the ledger: another process would see them.
+        buffered, committed = UsageLedger(db).lines()  # the buffered one went along
+        assert (buffered.key_id, buffered.requests) == ("buffered", 1)
+        assert (committed.key_id, committed.requests) == ("k", 10)
+        assert committed.prompt_tokens == sum(range(10))
+    finally:
+        ledger.close()
+
+
+def test_a_commit_without_a_writer_thread_writes_on_the_callers_thread(db: Database) -> None:
+    ledger = UsageLedger(db, flush_seconds=3600)
+    ledger.commit(_record(6, "m", "k", 3, 4)).result(timeout=0)
+    (line,) = UsageLedger(db).lines()
+    assert (line.prompt_tokens, line.completion_tokens) == (3, 4)
+
+
+def test_a_record_the_database_refuses_fails_only_its_own_request(db: Database) -> None:
+    ledger = UsageLedger(db, flush_seconds=3600)
+    unwritable = replace(_record(7, "m", "k", 1, 1), key_id=None)  # type: ignore[arg-type]
+    ledger.add(unwritable)
+    # Written in one batch with the unwritable record, then apart from it.
+    assert ledger.commit(_record(7, "m", "k", 2, 2)).exception(timeout=0) is None
+    assert ledger.commit(unwritable).exception(timeout=0) is not None
+    (line,) = UsageLedger(db).lines()
+    assert (line.requests, line.prompt_tokens) == (1, 2)
+    assert ledger.flush() == 0  # both unwritable records kept, still failing

@@ -100,8 +100,10 @@ def platform_app(
     jobs: JobsSettings | None = None,
     max_waiting: int = 64,
     decode_delay: float = 0.0,
+    embeddings: EmbeddingService | None = None,
 ) -> Iterator[Platform]:
-    """Accounts, files and batch jobs on, data in ``tmp_path``."""
+    """Accounts, files and batch jobs on, data in ``tmp_path``; ``embeddings`` serves
+    ``/v1/embeddings``."""
     engine, backend = fake_engine(script, max_waiting=max_waiting, decode_delay=decode_delay)
     settings = Settings(
         data_dir=tmp_path,
@@ -115,7 +117,11 @@ def platform_app(
 
     def open_platform() -> AppPlatform:
         platform = AppPlatform.open(
-            settings, fake_registry(engine), limits=limits or MemoryLimits(), prices=prices
+            settings,
+            fake_registry(engine),
+            embeddings=embeddings,
+            limits=limits or MemoryLimits(),
+            prices=prices,
         )
         opened.append(platform)
         return platform

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from autan.accounts.audit_log import Actor
-from autan.storage.tables import utcnow
+from autan.storage.tables import ApiKeyRow, utcnow
 from tests.api.conftest import Platform
 
 CHAT = {"model": "fake-model", "messages": [{"role": "user", "content": "Hi"}]}
@@ -65,7 +65,9 @@ def test_a_revoked_key_fails_on_its_very_next_request(platform: Platform) -> Non
 
 
 def test_an_expired_key_is_refused(platform: Platform) -> None:
-    _, secret = platform.key(expires_at=utcnow() - timedelta(seconds=1))
+    key, secret = platform.key(expires_at=utcnow() + timedelta(days=1))
+    with platform.accounts.db.session() as session, session.begin():  # a day later
+        session.get_one(ApiKeyRow, key.id).expires_at = utcnow() - timedelta(seconds=1)
     r = platform.client.get("/v1/models", headers=bearer(secret))
     assert_error(r, 401, "authentication_error")
     assert "expired" in r.json()["message"]

@@ -69,7 +69,7 @@ def test_usage_is_a_table_by_day_model_and_key_with_cost(tmp_path: Path) -> None
     result = runner.invoke(app, ["usage", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.stdout.splitlines()]
-    assert rows[0] == ["day", "model", "key", "requests", "prompt", "completion", "cost"]
+    assert rows[0] == ["day", "model", "key", "requests", "prompt", "completion", "cost", "(USD)"]
     assert rows[1] == ["2026-11-20", "m1", "k1", "2", "15", "2", "0.500000"]
     assert rows[2] == ["2026-11-21", "m2", "k1", "1", "7", "1", "0.250000"]
     assert rows[3] == ["total", "3", "22", "3", "0.750000"]

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from autan.accounts.accounts import Accounts
 from autan.accounts.audit_log import Actor
+from autan.accounts.prices import currency_symbol
 from autan.accounts.usage_ledger import UsageLine
 from autan.accounts.workspace import Workspace
 from autan.api.deps import AccountsDep, AdminKeyDep, RegistryDep
@@ -44,15 +45,17 @@ async def rate_limits(
     key_id: Identifier | None = None,
 ) -> RateLimitsPublic:
     """The limits of the calling key, or of ``key_id``: the key's own, else the server's
-    defaults; 0 means none."""
+    defaults. ``requests_per_minute`` and ``tokens_per_minute`` are null for no limit; the
+    spec's integer fields say 0 then (a limit is never 0: keys are created with at least 1)."""
     key = accounts.keys.get(key_id) if key_id else admin
-    rpm = key.requests_per_minute or accounts.settings.default_requests_per_minute or 0
-    tpm = key.tokens_per_minute or accounts.settings.default_tokens_per_minute or 0
+    rpm = key.requests_per_minute or accounts.settings.default_requests_per_minute
+    tpm = key.tokens_per_minute or accounts.settings.default_tokens_per_minute
     models = [m.card.id for m in registry if key.allows(m.card.id, *m.card.aliases)]
     return RateLimitsPublic(
-        requests_per_second=rpm // 60,
+        # Rounded up: a limit under 60 a minute still allows a request in some second.
+        requests_per_second=-(-rpm // 60) if rpm else 0,
         tokens_limits_by_model={
-            m: TokenLimitsByModel(tokens_per_minute=tpm, tokens_per_month=0) for m in models
+            m: TokenLimitsByModel(tokens_per_minute=tpm or 0, tokens_per_month=0) for m in models
         },
         requests_per_minute=rpm,
         tokens_per_minute=tpm,
@@ -72,7 +75,8 @@ def _limits(accounts: Accounts, workspace: Workspace) -> LimitsPublic:
                 usage=spent,
                 total_usage=spent,
                 usage_limit=limit,
-            )
+            ),
+            currency=accounts.settings.currency,
         )
     )
 
@@ -94,10 +98,21 @@ async def spend_limit(
 async def update_spend_limit(
     body: SpendLimitUpdate, accounts: AccountsDep, admin: AdminKeyDep
 ) -> LimitsPublic:
-    """Set (``amount``) or remove (``no_monthly_limit``) a workspace's monthly spend limit."""
+    """Set (``amount``, in the server's currency: ``currency`` in the answer; decimals
+    allowed) or remove (``no_monthly_limit``) a workspace's monthly spend limit."""
+    currency = accounts.settings.currency
+    if body.currency is not None and body.currency != currency:
+        raise InvalidRequest(
+            f"This server's amounts are in {currency}, not {body.currency}", param="currency"
+        )
+    if body.amount is None and not body.no_monthly_limit:
+        raise InvalidRequest(
+            f"amount (the monthly limit in {currency}) is required unless no_monthly_limit is true",
+            param="amount",
+        )
     workspace = accounts.workspaces.set_spend_limit(
         body.workspace_id or admin.workspace_id,
-        None if body.no_monthly_limit else float(body.amount),
+        None if body.no_monthly_limit else body.amount,
         actor=Actor.key(admin.id),
     )
     return _limits(accounts, workspace)
@@ -152,6 +167,8 @@ async def usage(
         next_month=f"{end:%Y-%m}",
         start_date=start.replace(tzinfo=UTC),
         end_date=end.replace(tzinfo=UTC),
+        currency=accounts.settings.currency,
+        currency_symbol=currency_symbol(accounts.settings.currency),
         total_cost=sum(line.cost for line in lines),
         total_prompt_tokens=sum(line.prompt_tokens for line in lines),
         total_completion_tokens=sum(line.completion_tokens for line in lines),

@@ -22,14 +22,16 @@ from autan.protocol.fields import Filter, Identifier, PageIndex
 router = APIRouter(tags=["admin"])
 
 
-def workspace_public(workspace: Workspace) -> WorkspacePublic:
+def workspace_public(workspace: Workspace, currency: str) -> WorkspacePublic:
     return WorkspacePublic(
         uuid=workspace.id,
         name=workspace.name,
         description=workspace.description,
         icon=workspace.icon,
         spend_limit=SpendLimitPublic(
-            value=workspace.spend_limit, no_monthly_limit=workspace.spend_limit is None
+            value=workspace.spend_limit,
+            currency=currency,
+            no_monthly_limit=workspace.spend_limit is None,
         ),
         is_default=workspace.is_default,
     )
@@ -51,7 +53,7 @@ async def list_workspaces(
     )
     return WorkspaceListPublic(
         total=total,
-        items=[workspace_public(w) for w in items],
+        items=[workspace_public(w, accounts.settings.currency) for w in items],
         page=page,
         page_size=page_size,
     )
@@ -65,7 +67,7 @@ async def create_workspace(
     workspace = accounts.workspaces.create(
         body.name, actor=Actor.key(admin.id), description=body.description, icon=body.icon
     )
-    return workspace_public(workspace)
+    return workspace_public(workspace, accounts.settings.currency)
 
 
 @router.patch("/v1/admin/workspaces/{workspace_uuid}", response_model=WorkspacePublic)
@@ -80,13 +82,14 @@ async def update_workspace(
         description=body.description,
         icon=body.icon,
     )
-    return workspace_public(workspace)
+    return workspace_public(workspace, accounts.settings.currency)
 
 
 @router.delete("/v1/admin/workspaces/{workspace_uuid}", status_code=204)
 async def archive_workspace(
     workspace_uuid: Identifier, accounts: AccountsDep, admin: AdminKeyDep
 ) -> Response:
-    """Archive a workspace (its keys keep working until revoked)."""
+    """Archive a workspace: its keys are refused (401) from the next request on. The default
+    workspace (400) and the one holding the last admin keys that work (409) cannot be."""
     accounts.workspaces.update(workspace_uuid, actor=Actor.key(admin.id), archived=True)
     return Response(status_code=204)

@@ -10,8 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from autan.api.deps import ApiKeyDep, BatchSystemDep
-from autan.api.routes.files import workspace_of
+from autan.api.deps import ApiKeyDep, BatchSystemDep, owner_of, workspace_of
 from autan.jobs.job import Job
 from autan.protocol.batch import (
     BatchErrorPublic,
@@ -89,8 +88,7 @@ async def create_batch_job(
     ``requests``. Lines run at lower priority than interactive requests, and are billed at half
     price."""
     workspace_id = workspace_of(meter)
-    assert meter is not None
-    job = await run_in_threadpool(system.batches.create, workspace_id, meter.key.id, body)
+    job = await run_in_threadpool(system.batches.create, workspace_id, owner_of(meter), body)
     return batch_public(job)
 
 
@@ -110,7 +108,6 @@ async def list_batch_jobs(
 ) -> BatchJobListPublic:
     """This workspace's batch jobs. Unknown query parameters filter on metadata."""
     workspace_id = workspace_of(meter)
-    assert meter is not None
     metadata = _metadata_filter(request)
     if created_after is not None and created_after.tzinfo is not None:
         created_after = created_after.astimezone(UTC).replace(tzinfo=None)
@@ -120,7 +117,7 @@ async def list_batch_jobs(
         model=model,
         metadata=metadata,
         created_after=created_after,
-        key_id=meter.key.id if created_by_me else None,
+        key_id=owner_of(meter) if created_by_me else None,
         newest_first=order_by == "-created",
         page=page,
         page_size=page_size,

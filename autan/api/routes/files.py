@@ -13,9 +13,15 @@ from starlette.datastructures import UploadFile
 from starlette.responses import StreamingResponse
 from starlette.types import Message
 
-from autan.accounts.meter import Meter
-from autan.api.deps import ApiKeyDep, BatchSystemDep, authenticate, get_platform
-from autan.errors import FileTooLarge, Forbidden, InvalidRequest, NotFound
+from autan.api.deps import (
+    ApiKeyDep,
+    BatchSystemDep,
+    authenticate,
+    get_platform,
+    key_of,
+    workspace_of,
+)
+from autan.errors import FileTooLarge, InvalidRequest, NotFound
 from autan.files.file import File
 from autan.files.file_store import FileFilter
 from autan.protocol.fields import (
@@ -42,16 +48,6 @@ _bearer = HTTPBearer(auto_error=False)
 # Room for the multipart envelope (boundaries, part headers, the small form fields).
 _FORM_OVERHEAD = 64 * 1024
 _MAX_EXPIRY_HOURS = 24 * 365
-
-
-def workspace_of(meter: Meter | None) -> str:
-    if meter is None:
-        raise Forbidden("Files and batch jobs need API keys, and this server runs with --no-auth")
-    return meter.key.workspace_id
-
-
-def key_of(meter: Meter | None) -> str | None:
-    return meter.key.id if meter is not None else None
 
 
 def _expiry(value: object) -> datetime | None:

@@ -118,10 +118,6 @@ class BatchCaller:
             req = EmbeddingRequest.model_validate(body)
             if self._embeddings is None:
                 raise UnknownModel(req.model)
-            embedded = await self._embeddings.embed(req)
-            if meter is not None:
-                meter.model = req.model
-                meter.settle(embedded.usage)
-            response = embedded
+            response = await self._embeddings.embed(req, meter)
         dumped: dict[str, Any] = response.model_dump(mode="json")
         return dumped

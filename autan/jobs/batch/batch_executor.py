@@ -25,6 +25,7 @@ from autan.jobs.batch.batch_lines import BatchLines, PendingLine
 from autan.jobs.batch.batch_service import KIND
 from autan.jobs.job import JobStatus
 from autan.jobs.runner import JobLease
+from autan.storage.database import Database
 from autan.storage.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ class BatchExecutor:
 
     def __init__(
         self,
-        accounts: Accounts,
+        db: Database,
+        accounts: Accounts | None,
         files: FileStore,
         caller: BatchCaller,
         *,
@@ -61,7 +63,7 @@ class BatchExecutor:
         self._accounts = accounts
         self._files = files
         self._caller = caller
-        self._lines = BatchLines(accounts.db)
+        self._lines = BatchLines(db)
         self.concurrency = concurrency
 
     async def run(self, lease: JobLease) -> None:
@@ -88,7 +90,8 @@ class BatchExecutor:
     async def _run_lines(self, lease: JobLease, pending: list[PendingLine]) -> None:
         job = lease.job
         endpoint = job.spec["endpoint"]
-        key = await asyncio.to_thread(self._accounts.keys.get, job.key_id)
+        accounts = self._accounts  # None under --no-auth: lines are neither metered nor billed
+        key = None if accounts is None else await asyncio.to_thread(accounts.keys.get, job.key_id)
         queue = iter(by_shared_prefix(pending))
 
         async def worker() -> None:
@@ -97,14 +100,18 @@ class BatchExecutor:
                 if lease.stopping or (job.deadline is not None and utcnow() >= job.deadline):
                     return
                 while True:
-                    meter = self._accounts.meter(key, endpoint, batch=True)
+                    meter = (
+                        None
+                        if accounts is None or key is None
+                        else accounts.meter(key, endpoint, batch=True)
+                    )
                     result = await self._caller.call(endpoint, line.body, job.model, meter)
                     if result.retry_after is None:
                         break
                     if lease.stopping:
                         return  # the line stays pending for whoever runs the job next
                     await asyncio.sleep(result.retry_after)
-                record = meter.record(result.status_code)
+                record = None if meter is None else meter.record(result.status_code)
                 await asyncio.to_thread(self._lines.answer, job.id, line.line, result, record)
 
         await asyncio.gather(*(worker() for _ in range(self.concurrency)))

@@ -1,5 +1,5 @@
-"""Files, batch jobs and the runner that executes them, opened together on the accounts'
-database: what ``autan serve`` adds to the API when keys are on."""
+"""Files, batch jobs and the runner that executes them, opened together on one database: the
+accounts' when keys are on (lines are then metered and billed), else the server's own."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from autan.jobs.job_store import JobStore
 from autan.jobs.runner import JobRunner
 from autan.settings import FilesSettings, JobsSettings
 from autan.storage.blob_store import LocalBlobStore
+from autan.storage.database import Database
 
 
 class BatchSystem:
@@ -35,27 +36,32 @@ class BatchSystem:
     @classmethod
     def open(
         cls,
-        accounts: Accounts,
+        accounts: Accounts | None,
         caller: BatchCaller,
         *,
         data_dir: Path,
+        db: Database | None = None,
         files: FilesSettings | None = None,
         jobs: JobsSettings | None = None,
         batch_sequences: int = 8,
     ) -> BatchSystem:
         """Blobs under ``data_dir/files``; jobs run in this process unless ``jobs.enabled`` is
         off (then another process must run them). ``batch_sequences``, the engine's batch
-        slots, sizes a job's lines in flight unless ``jobs.batch_concurrency`` says."""
+        slots, sizes a job's lines in flight unless ``jobs.batch_concurrency`` says. Without
+        ``accounts`` (``--no-auth``), on ``db``, and lines are not metered."""
+        if db is None:
+            assert accounts is not None, "BatchSystem.open needs accounts or a database"
+            db = accounts.db
         files = files or FilesSettings()
         jobs = jobs or JobsSettings()
         file_store = FileStore(
-            accounts.db, LocalBlobStore(data_dir / "files"), max_bytes=files.max_upload_bytes
+            db, LocalBlobStore(data_dir / "files"), max_bytes=files.max_upload_bytes
         )
-        store = JobStore(accounts.db)
+        store = JobStore(db)
         runner = None
         if jobs.enabled:
             concurrency = jobs.batch_concurrency or 2 * batch_sequences
-            executor = BatchExecutor(accounts, file_store, caller, concurrency=concurrency)
+            executor = BatchExecutor(db, accounts, file_store, caller, concurrency=concurrency)
             runner = JobRunner(
                 store,
                 [executor],
