@@ -267,7 +267,7 @@ class GatedVocabulary(ByteVocabulary):
     a prompt tokenized on the event loop would keep ``/health`` from answering meanwhile."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(fim=(1, 2, 3))
         self.entered = threading.Event()
         self.health_answered = threading.Event()
         self.saw_health: bool | None = None
@@ -279,7 +279,16 @@ class GatedVocabulary(ByteVocabulary):
         return super().tokenize(text, add_special=add_special, parse_special=parse_special)
 
 
-def test_health_answers_while_a_prompt_is_tokenized(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "BIG prompt"}]}),
+        ("/v1/fim/completions", {"prompt": "def BIG():", "suffix": "return 1"}),
+    ],
+)
+def test_health_answers_while_a_prompt_is_tokenized(
+    path: str, body: dict[str, Any], tmp_path: Path
+) -> None:
     vocabulary = GatedVocabulary()
     settings = EngineSettings(parallel=2, context_per_sequence=512, batch_tokens=64, threads=1)
     engine = LocalEngine(vocabulary, ScriptBackend(b"ok"), settings, 512)
@@ -287,7 +296,7 @@ def test_health_answers_while_a_prompt_is_tokenized(tmp_path: Path) -> None:
         replies: list[int] = []
         big = threading.Thread(
             target=lambda: replies.append(
-                chat(client, messages=[{"role": "user", "content": "BIG prompt"}])[0]
+                client.post(path, json={"model": "fake-model", **body}).status_code
             )
         )
         big.start()
