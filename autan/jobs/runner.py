@@ -32,12 +32,39 @@ class JobLease:
         self.store = store
         self.job = job
         self.owner = owner
+        self._stop = asyncio.Event()
+        self._cancel_requested = False
+        self._lost = False
         self.cancel_requested = job.status is JobStatus.CANCELLATION_REQUESTED
-        self.lost = False
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel_requested
+
+    @cancel_requested.setter
+    def cancel_requested(self, value: bool) -> None:
+        self._cancel_requested = value
+        if value:
+            self._stop.set()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost
+
+    @lost.setter
+    def lost(self, value: bool) -> None:
+        self._lost = value
+        if value:
+            self._stop.set()
 
     @property
     def stopping(self) -> bool:
-        return self.cancel_requested or self.lost
+        return self._cancel_requested or self._lost
+
+    async def until_stopping(self) -> None:
+        """Return once the job is to stop (cancelled, or its lease lost): what work in flight
+        waits on, to be cancelled at once rather than at its end."""
+        await self._stop.wait()
 
     async def finish(self, status: JobStatus, result: dict[str, object]) -> None:
         await asyncio.to_thread(self.store.finish, self.job.id, self.owner, status, result)

@@ -86,10 +86,16 @@ class BatchExecutor:
         await lease.finish(status, await self._write_results(lease))
 
     async def _run_lines(self, lease: JobLease, pending: list[PendingLine]) -> None:
+        """Run ``pending``, ``concurrency`` lines at a time, until they are all answered or the
+        job is to stop. A stop cancels the lines in flight at once: their engine sequences,
+        running or queued, are cancelled with them, and they stay pending."""
         job = lease.job
         endpoint = job.spec["endpoint"]
         key = await asyncio.to_thread(self._accounts.keys.get, job.key_id)
         queue = iter(by_shared_prefix(pending))
+        # Answers being written: a stop never interrupts one, so a line is answered (and
+        # billed) whole or not at all, and the job's results are read after the last one.
+        writes: set[asyncio.Task[bool]] = set()
 
         async def worker() -> None:
             # Workers share one iterator: each line is taken by exactly one of them.
@@ -105,9 +111,32 @@ class BatchExecutor:
                         return  # the line stays pending for whoever runs the job next
                     await asyncio.sleep(result.retry_after)
                 record = meter.record(result.status_code)
-                await asyncio.to_thread(self._lines.answer, job.id, line.line, result, record)
+                write = asyncio.create_task(
+                    asyncio.to_thread(self._lines.answer, job.id, line.line, result, record)
+                )
+                writes.add(write)
+                await asyncio.shield(write)
 
-        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        workers = {asyncio.create_task(worker()) for _ in range(self.concurrency)}
+        stop = asyncio.create_task(lease.until_stopping())
+        running = set(workers)
+        try:
+            while running:
+                done, running = await asyncio.wait(
+                    running | {stop}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if stop in done:
+                    break
+                running.discard(stop)
+                for task in done:
+                    task.result()  # a bug in a worker fails the job
+        finally:
+            stop.cancel()
+            for task in workers:
+                task.cancel()
+            await asyncio.wait([stop, *workers, *writes])
+            for task in writes:
+                task.result()
 
     async def _write_results(self, lease: JobLease) -> dict[str, Any]:
         job = lease.job
