@@ -346,7 +346,8 @@ def test_cancel_stops_the_lines_in_flight_and_queued_in_the_engine(platform: Pla
         if engine().get("running"):
             break
         time.sleep(0.02)
-    assert engine()["running"] > 0
+    in_flight = engine()["running"]
+    assert in_flight > 0
     assert client.batch.jobs.cancel(job_id=job.id).status == "CANCELLATION_REQUESTED"
     ended = wait_done(client, job.id)
     assert ended.status == "CANCELLED"
@@ -357,4 +358,4 @@ def test_cancel_stops_the_lines_in_flight_and_queued_in_the_engine(platform: Pla
             break
         time.sleep(0.02)
     assert (stats["running"], stats["waiting"]) == (0, 0)
-    assert stats["cancelled"] >= 4  # the job's lines in flight (batch_concurrency)
+    assert stats["cancelled"] >= in_flight  # none of them ran to its end

@@ -135,8 +135,8 @@ class BatchExecutor:
             for task in workers:
                 task.cancel()
             await asyncio.wait([stop, *workers, *writes])
-            for task in writes:
-                task.result()
+            for write in writes:
+                write.result()
 
     async def _write_results(self, lease: JobLease) -> dict[str, Any]:
         job = lease.job
