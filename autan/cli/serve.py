@@ -96,7 +96,7 @@ def _fine_tuning_opener(settings: Settings) -> OpenFineTuning | None:
         if accounts is not None:  # files uploaded through /v1/files, in the batch blob store
             blobs = LocalBlobStore(settings.data_dir / "files")
             store = FileStore(accounts.db, blobs, max_bytes=settings.files.max_upload_bytes)
-            training = StoredTrainingFiles(store, settings.data_dir / "fine_tuning" / "files")
+            training = StoredTrainingFiles(store)
         else:  # --no-auth has no Files API: <data_dir>/training-files/<file_id>.jsonl
             training = DirectoryTrainingFiles(settings.data_dir / "training-files")
         return FineTuningService(

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import math
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,12 @@ from autan.fine_tuning.job_loop import JobLoop
 from autan.fine_tuning.job_store import JobStore
 from autan.fine_tuning.lora_adapter import LoraAdapter
 from autan.fine_tuning.model_store import FineTunedModelStore
-from autan.fine_tuning.training_config import ADAPTER_FILE, TrainingConfig, WeightedFile
+from autan.fine_tuning.training_config import (
+    ADAPTER_FILE,
+    DATA_DIR,
+    TrainingConfig,
+    WeightedFile,
+)
 from autan.fine_tuning.training_files import TrainingFiles
 from autan.models.card import ModelCard
 from autan.models.registry import ModelRegistry
@@ -91,6 +97,8 @@ class FineTuningService:
 
     async def start(self) -> None:
         """Serve the fine-tuned models made before, then start working on jobs."""
+        # Copies of uploaded files that earlier versions kept for good.
+        shutil.rmtree(self._work_dir / "files", ignore_errors=True)
         for model in self.models.all():
             self._register(model)
         self._loop.start()
@@ -100,12 +108,15 @@ class FineTuningService:
 
     # Jobs
 
-    def create(self, workspace_id: str, request: JobRequest) -> FineTuningJob:
+    def create(
+        self, workspace_id: str, request: JobRequest, *, key_id: str | None = None
+    ) -> FineTuningJob:
+        """Queue the job; 404 for a file ``key_id`` may not read, as ``/v1/files`` answers."""
         base = self._base_card(request.model)
         for f in request.training_files:
-            self._files.open(f.file_id, workspace_id)
+            self._files.check(f.file_id, workspace_id, key_id)
         for file_id in request.validation_files:
-            self._files.open(file_id, workspace_id)
+            self._files.check(file_id, workspace_id, key_id)
         job = self.jobs.create(
             workspace_id=workspace_id,
             model=base.id,
@@ -119,10 +130,12 @@ class FineTuningService:
         self._loop.wake()
         return job
 
-    def dry_run(self, workspace_id: str, request: JobRequest) -> dict[str, Any]:
+    def dry_run(
+        self, workspace_id: str, request: JobRequest, *, key_id: str | None = None
+    ) -> dict[str, Any]:
         """Check the data now and estimate the job, without creating it."""
         self._base_card(request.model)
-        examples, characters = self._read(workspace_id, request)
+        examples, characters = self._read(workspace_id, key_id, request)
         steps, epochs = self._steps(request.hyperparameters, examples)
         return {
             "details": f"{examples} valid training examples; {steps} steps of "
@@ -198,7 +211,9 @@ class FineTuningService:
             skip_fraction=(job.metadata or {}).get("skip_fraction", 0.0),
         )
         try:
-            examples, characters = await asyncio.to_thread(self._read, job.workspace_id, request)
+            examples, characters = await asyncio.to_thread(
+                self._read, job.workspace_id, None, request
+            )
         except (InvalidTrainingData, TrainingFileNotFound) as e:
             reasons = getattr(e, "reasons", [e.message])
             self.jobs.transition(
@@ -225,14 +240,21 @@ class FineTuningService:
     def _prepare_run(self, job: FineTuningJob) -> Path:
         h = {**self._defaults(), **{k: v for k, v in job.hyperparameters.items() if v is not None}}
         run_dir = self._work_dir / job.id
+        # The job's own copies of its files, deleted when its trainer stops.
+        data = run_dir / DATA_DIR
         TrainingConfig(
             base_gguf=self._base_card(job.model).gguf_path(),
             cache_dir=self._settings.model_cache_dir or self._work_dir / "base-models",
             training_files=[
-                WeightedFile(path=self._files.open(f.file_id, job.workspace_id), weight=f.weight)
+                WeightedFile(
+                    path=self._files.copy(f.file_id, job.workspace_id, None, data),
+                    weight=f.weight,
+                )
                 for f in job.training_files
             ],
-            validation_files=[self._files.open(v, job.workspace_id) for v in job.validation_files],
+            validation_files=[
+                self._files.copy(v, job.workspace_id, None, data) for v in job.validation_files
+            ],
             training_steps=h["training_steps"],
             learning_rate=h["learning_rate"],
             weight_decay=h["weight_decay"],
@@ -298,21 +320,23 @@ class FineTuningService:
             )
         return card
 
-    def _read(self, workspace_id: str, request: JobRequest) -> tuple[int, int]:
-        """(valid training examples, characters of their messages); raises on bad data."""
+    def _read(self, workspace_id: str, key_id: str | None, request: JobRequest) -> tuple[int, int]:
+        """(valid training examples, characters of their messages); raises on bad data. Reads
+        copies made for the purpose and deleted at once."""
         if not request.training_files:
             raise InvalidRequest("A job needs at least one training file", param="training_files")
         examples, characters = 0, 0
-        for f in request.training_files:
-            dataset = Dataset.read(
-                self._files.open(f.file_id, workspace_id),
-                min_examples=self._settings.min_examples,
-                skip_fraction=request.skip_fraction,
-            )
-            examples += len(dataset.conversations)
-            characters += sum(c.characters for c in dataset.conversations)
-        for file_id in request.validation_files:
-            Dataset.read(self._files.open(file_id, workspace_id))
+        with tempfile.TemporaryDirectory(prefix="autan-ft-") as tmp:
+            for f in request.training_files:
+                dataset = Dataset.read(
+                    self._files.copy(f.file_id, workspace_id, key_id, Path(tmp)),
+                    min_examples=self._settings.min_examples,
+                    skip_fraction=request.skip_fraction,
+                )
+                examples += len(dataset.conversations)
+                characters += sum(c.characters for c in dataset.conversations)
+            for file_id in request.validation_files:
+                Dataset.read(self._files.copy(file_id, workspace_id, key_id, Path(tmp)))
         return examples, characters
 
     def _defaults(self) -> dict[str, Any]:

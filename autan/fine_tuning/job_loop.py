@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from autan.fine_tuning.fine_tuning_job import FineTuningJob, JobStatus
 from autan.fine_tuning.job_store import JobStore
 from autan.fine_tuning.trainer_process import TrainerProcess
+from autan.fine_tuning.training_config import DATA_DIR
 from autan.settings import FineTuningSettings
 
 log = logging.getLogger(__name__)
@@ -153,6 +155,8 @@ class JobLoop:
                     return
         finally:
             await proc.kill()
+            # Copied again if the job resumes: no file's bytes outlive the job's need.
+            shutil.rmtree(run_dir / DATA_DIR, ignore_errors=True)
         if code == 0 and done:
             if self._store.get(job.id).status is not JobStatus.RUNNING:
                 self._cancelled(job.id)

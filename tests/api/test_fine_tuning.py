@@ -304,8 +304,10 @@ def wait_for_checkpoint(client: TestClient, job_id: str) -> None:
     raise AssertionError("no checkpoint")
 
 
-def test_uploaded_files_train_a_job_with_api_keys(ft_app: FineTuningApp) -> None:
-    """The documented workflow with accounts on: files.upload, then a job on its id."""
+@pytest.fixture
+def keyed(ft_app: FineTuningApp) -> Iterator[tuple[TestClient, str]]:
+    """A client of the app with API keys, files and batch on, as ``autan serve`` runs it; and
+    the admin key's secret."""
     from autan.accounts.memory_limits import MemoryLimits
     from autan.files.file_store import FileStore
     from autan.fine_tuning.training_files import StoredTrainingFiles
@@ -337,38 +339,90 @@ def test_uploaded_files_train_a_job_with_api_keys(ft_app: FineTuningApp) -> None
     def open_fine_tuning(registry: ModelRegistry, accounts: Accounts | None) -> FineTuningService:
         assert accounts is not None
         store = FileStore(accounts.db, LocalBlobStore(tmp / "files"), max_bytes=1 << 20)
-        files = StoredTrainingFiles(store, tmp / "fine_tuning" / "files")
+        files = StoredTrainingFiles(store)
         return FineTuningService(accounts.db, registry, files, ft_app.settings, tmp / "ft")
 
     app = create_app(
         registry, open_accounts, open_batch=open_batch, open_fine_tuning=open_fine_tuning
     )
     with TestClient(app) as client:
-        sdk = Mistral(api_key=admin[0], server_url="http://testserver", client=client)
-        secret_word_file(tmp / "train.jsonl", 12)
-        uploaded = sdk.files.upload(
-            file={"file_name": "train.jsonl", "content": (tmp / "train.jsonl").read_bytes()},
-            purpose="fine-tune",
+        yield client, admin[0]
+
+
+def test_uploaded_files_train_a_job_with_api_keys(
+    ft_app: FineTuningApp, keyed: tuple[TestClient, str]
+) -> None:
+    """The documented workflow with accounts on: files.upload, then a job on its id."""
+    client, admin = keyed
+    tmp = ft_app.tmp_path
+    sdk = Mistral(api_key=admin, server_url="http://testserver", client=client)
+    secret_word_file(tmp / "train.jsonl", 12)
+    uploaded = sdk.files.upload(
+        file={"file_name": "train.jsonl", "content": (tmp / "train.jsonl").read_bytes()},
+        purpose="fine-tune",
+    )
+    job = sdk.fine_tuning.jobs.create(
+        model="tiny",
+        training_files=[{"file_id": uploaded.id, "weight": 1}],
+        hyperparameters={"training_steps": 2, "learning_rate": 3e-3},
+        auto_start=True,
+    )
+    client.headers["Authorization"] = f"Bearer {admin}"
+    done = wait_for(client, job.id, "SUCCESS", "FAILED", "FAILED_VALIDATION")
+    assert done["status"] == "SUCCESS", done["events"]
+    model = sdk.fine_tuning.jobs.get(job_id=job.id).fine_tuned_model
+    assert model is not None
+    reply = sdk.chat.complete(model=model, messages=[{"role": "user", "content": "Hi"}])
+    assert reply.model == model and reply.usage.completion_tokens > 0
+    missing = client.post(
+        "/v1/fine_tuning/jobs",
+        json={
+            "model": "tiny",
+            "training_files": [{"file_id": str(uuid.uuid4()), "weight": 1}],
+            "hyperparameters": {"training_steps": 1},
+        },
+    )
+    assert missing.status_code == 404
+
+
+def _holding(root: Path, needle: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_a_private_file_trains_only_its_keys_jobs_and_leaves_no_copy_once_deleted(
+    ft_app: FineTuningApp, keyed: tuple[TestClient, str]
+) -> None:
+    client, admin = keyed
+    tmp = ft_app.tmp_path
+    mine = {"Authorization": f"Bearer {admin}"}
+    # The same workspace, another key.
+    colleague = client.post("/v1/admin/api-keys", json={"name": "colleague"}, headers=mine)
+    theirs = {"Authorization": f"Bearer {colleague.json()['key']}"}
+    data = secret_word_file(tmp / "upload.jsonl", 12).read_bytes()
+    needle = b"AUBERGINE"
+    (tmp / "upload.jsonl").unlink()
+    private = client.post(
+        "/v1/files",
+        files={"file": ("train.jsonl", data)},
+        data={"purpose": "fine-tune", "visibility": "user"},
+        headers={"Authorization": f"Bearer {admin}"},
+    ).json()
+    body = {
+        "model": "tiny",
+        "training_files": [{"file_id": private["id"], "weight": 1}],
+        "hyperparameters": {"training_steps": 1, "learning_rate": 3e-3},
+        "auto_start": True,
+    }
+    for dry_run in (False, True):
+        r = client.post(
+            "/v1/fine_tuning/jobs", params={"dry_run": dry_run}, json=body, headers=theirs
         )
-        job = sdk.fine_tuning.jobs.create(
-            model="tiny",
-            training_files=[{"file_id": uploaded.id, "weight": 1}],
-            hyperparameters={"training_steps": 2, "learning_rate": 3e-3},
-            auto_start=True,
-        )
-        client.headers["Authorization"] = f"Bearer {admin[0]}"
-        done = wait_for(client, job.id, "SUCCESS", "FAILED", "FAILED_VALIDATION")
-        assert done["status"] == "SUCCESS", done["events"]
-        model = sdk.fine_tuning.jobs.get(job_id=job.id).fine_tuned_model
-        assert model is not None
-        reply = sdk.chat.complete(model=model, messages=[{"role": "user", "content": "Hi"}])
-        assert reply.model == model and reply.usage.completion_tokens > 0
-        missing = client.post(
-            "/v1/fine_tuning/jobs",
-            json={
-                "model": "tiny",
-                "training_files": [{"file_id": str(uuid.uuid4()), "weight": 1}],
-                "hyperparameters": {"training_steps": 1},
-            },
-        )
-        assert missing.status_code == 404
+        assert r.status_code == 404, r.text
+        assert r.json()["object"] == "error"
+
+    job = client.post("/v1/fine_tuning/jobs", json=body, headers=mine).json()
+    client.headers.update(mine)
+    done = wait_for(client, job["id"], "SUCCESS", "FAILED", "FAILED_VALIDATION")
+    assert done["status"] == "SUCCESS", done["events"]
+    assert client.delete(f"/v1/files/{private['id']}").status_code == 200
+    assert _holding(tmp, needle) == []  # neither the blob nor any copy of it

@@ -136,9 +136,10 @@ async def create_job(
     """Create a fine-tuning job: it is validated, then waits for ``/start`` unless
     ``auto_start``. With ``dry_run=true`` the data is checked and the job estimated, not made."""
     request = _request(body)
+    key_id = key.key.id if key is not None else None
     if dry_run:
-        return LegacyJobMetadataPublic(**service.dry_run(workspace_of(key), request))
-    return job_public(service.create(workspace_of(key), request))
+        return LegacyJobMetadataPublic(**service.dry_run(workspace_of(key), request, key_id=key_id))
+    return job_public(service.create(workspace_of(key), request, key_id=key_id))
 
 
 @router.get("/v1/fine_tuning/jobs", response_model=FineTuningJobListPublic)
