@@ -72,7 +72,9 @@ def create_app(
         try:
             if open_fine_tuning is not None:
                 app.state.fine_tuning = open_fine_tuning(registry, app.state.accounts)
-                await app.state.fine_tuning.start()
+                # One job runner per process: batch's, when there is one, runs fine-tuning too.
+                runner = app.state.batch.runner if app.state.batch is not None else None
+                await app.state.fine_tuning.start(runner)
             await registry.preload()
             if app.state.batch is not None:
                 app.state.batch.start()

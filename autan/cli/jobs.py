@@ -1,4 +1,5 @@
-"""``autan jobs``: list, show and cancel jobs (batch jobs today) in the server's database.
+"""``autan jobs``: list, show and cancel jobs (``--kind batch`` or ``fine_tuning``) in the
+server's database.
 
 Like ``autan keys`` these work on the database directly, across every workspace; a cancel is
 picked up by the process running the job at its next heartbeat.
@@ -18,9 +19,11 @@ from autan.errors import AutanError
 from autan.jobs.job import Job
 from autan.jobs.job_store import JobFilter, JobStore
 
-app = typer.Typer(help="Batch jobs, in the database autan serve uses.", no_args_is_help=True)
+app = typer.Typer(
+    help="Batch and fine-tuning jobs, in the database autan serve uses.", no_args_is_help=True
+)
 
-KindOpt = Annotated[str, typer.Option(help="Job kind.")]
+KindOpt = Annotated[str, typer.Option(help="Job kind: batch or fine_tuning.")]
 
 
 def _progress(job: Job) -> str:

@@ -105,6 +105,7 @@ def _fine_tuning_opener(settings: Settings) -> OpenFineTuning | None:
             training,
             settings.fine_tuning,
             settings.data_dir / "fine_tuning",
+            jobs=settings.jobs,  # its own runner's, when no batch runner runs it (--no-auth)
         )
 
     return open_fine_tuning

@@ -30,14 +30,9 @@ from autan.errors import (
     UnknownModel,
 )
 from autan.fine_tuning.dataset import Dataset
-from autan.fine_tuning.fine_tuning_job import (
-    FineTunedModel,
-    FineTuningJob,
-    JobStatus,
-    TrainingFileRef,
-)
-from autan.fine_tuning.job_loop import JobLoop
-from autan.fine_tuning.job_store import JobStore
+from autan.fine_tuning.fine_tuning_executor import MAX_JOBS, FineTuningExecutor
+from autan.fine_tuning.fine_tuning_job import FineTunedModel, FineTuningJob, TrainingFileRef
+from autan.fine_tuning.fine_tuning_jobs import FineTuningJobs
 from autan.fine_tuning.lora_adapter import LoraAdapter
 from autan.fine_tuning.model_store import FineTunedModelStore
 from autan.fine_tuning.training_config import (
@@ -47,9 +42,12 @@ from autan.fine_tuning.training_config import (
     WeightedFile,
 )
 from autan.fine_tuning.training_files import TrainingFiles
+from autan.jobs.job import JobStatus
+from autan.jobs.job_store import JobStore
+from autan.jobs.runner import JobRunner
 from autan.models.card import ModelCard
 from autan.models.registry import ModelRegistry
-from autan.settings import FineTuningSettings
+from autan.settings import FineTuningSettings, JobsSettings
 from autan.storage.database import Database
 from autan.storage.tables import utcnow
 
@@ -80,31 +78,59 @@ class FineTuningService:
         files: TrainingFiles,
         settings: FineTuningSettings,
         work_dir: Path,
+        jobs: JobsSettings | None = None,
     ) -> None:
-        self.jobs = JobStore(db)
+        self.jobs = FineTuningJobs(JobStore(db))
         self.models = FineTunedModelStore(db)
         self._registry = registry
         self._files = files
         self._settings = settings
+        self._jobs_settings = jobs or JobsSettings()
         self._work_dir = work_dir
-        self._loop = JobLoop(
+        self.executor = FineTuningExecutor(
             self.jobs,
             settings,
+            work_dir,
             validate=self._validate,
             prepare_run=self._prepare_run,
             finish=self._finish,
         )
+        self._runner: JobRunner | None = None
+        self._own_runner = False
 
-    async def start(self) -> None:
-        """Serve the fine-tuned models made before, then start working on jobs."""
+    async def start(self, runner: JobRunner | None = None) -> None:
+        """Serve the fine-tuned models made before, then have ``runner`` (the process's job
+        runner, not started yet) run fine-tuning jobs too; without one, run them on a runner
+        of their own (a server without batch jobs), unless jobs are off in this process."""
         # Copies of uploaded files that earlier versions kept for good.
         shutil.rmtree(self._work_dir / "files", ignore_errors=True)
         for model in self.models.all():
             self._register(model)
-        self._loop.start()
+        if runner is None and self._jobs_settings.enabled:
+            settings = self._jobs_settings
+            runner = JobRunner(
+                self.jobs.store,
+                [],
+                lease_seconds=settings.lease_seconds,
+                poll_seconds=settings.poll_seconds,
+                max_jobs=settings.max_jobs,
+            )
+            self._own_runner = True
+        if runner is not None:
+            runner.add(self.executor, max_jobs=MAX_JOBS)
+        self._runner = runner
+        if self._own_runner and runner is not None:
+            runner.start()
 
     async def stop(self) -> None:
-        await self._loop.stop()
+        """Stop running jobs here (a runner of its own only); a job training now stays
+        RUNNING, its trainer killed, and resumes on the next start."""
+        if self._own_runner and self._runner is not None:
+            await self._runner.close()
+
+    def _wake(self) -> None:
+        if self._runner is not None:
+            self._runner.wake()
 
     # Jobs
 
@@ -119,6 +145,7 @@ class FineTuningService:
             self._files.check(file_id, workspace_id, key_id)
         job = self.jobs.create(
             workspace_id=workspace_id,
+            key_id=key_id,
             model=base.id,
             hyperparameters=request.hyperparameters,
             training_files=request.training_files,
@@ -127,7 +154,7 @@ class FineTuningService:
             auto_start=request.auto_start,
             metadata={"skip_fraction": request.skip_fraction} if request.skip_fraction else None,
         )
-        self._loop.wake()
+        self._wake()
         return job
 
     def dry_run(
@@ -153,19 +180,16 @@ class FineTuningService:
         if job.status not in (JobStatus.QUEUED, JobStatus.VALIDATING, JobStatus.VALIDATED):
             raise Conflict(f"Job {job_id} is {job.status.value}; only a validated job can start")
         self.jobs.request_start(job_id)
-        self._loop.wake()
+        self._wake()
         return self.jobs.get(job_id)
 
     def cancel(self, workspace_id: str, job_id: str) -> FineTuningJob:
-        self.jobs.get(job_id, workspace_id)
-        waiting = [JobStatus.QUEUED, JobStatus.VALIDATING, JobStatus.VALIDATED]
-        if not self.jobs.transition(job_id, JobStatus.CANCELLED, only_from=waiting):
-            self.jobs.transition(
-                job_id, JobStatus.CANCELLATION_REQUESTED, only_from=[JobStatus.RUNNING]
-            )
-        job = self.jobs.get(job_id)
-        if job.status is not JobStatus.CANCELLED and job.status.finished:
-            raise Conflict(f"Job {job_id} already ended ({job.status.value})")
+        """Cancel a waiting job at once; a running one stops as soon as its worker hears of it
+        (at once when it runs in this process)."""
+        job = self.jobs.cancel(job_id, workspace_id)
+        if self._runner is not None and job.status is JobStatus.CANCELLATION_REQUESTED:
+            self._runner.cancelled(job_id)
+            self._runner.wake()  # a job nobody holds is cancelled by the next worker that looks
         return job
 
     # Fine-tuned models
@@ -212,26 +236,33 @@ class FineTuningService:
         )
         try:
             examples, characters = await asyncio.to_thread(
-                self._read, job.workspace_id, None, request
+                self._read, job.workspace_id, job.key_id, request
             )
         except (InvalidTrainingData, TrainingFileNotFound) as e:
             reasons = getattr(e, "reasons", [e.message])
-            self.jobs.transition(
+            await asyncio.to_thread(
+                self.jobs.transition,
                 job.id,
                 JobStatus.FAILED_VALIDATION,
                 only_from=[JobStatus.VALIDATING],
                 data={"error": e.message, "reasons": reasons[:100]},
-                error=e.message,
+                result={"error": e.message},
             )
             return False
         steps, epochs = self._steps(job.hyperparameters, examples)
-        return self.jobs.transition(
+        return await asyncio.to_thread(
+            self.jobs.transition,
             job.id,
             JobStatus.VALIDATED,
             only_from=[JobStatus.VALIDATING],
-            hyperparameters={**job.hyperparameters, "training_steps": steps, "epochs": epochs},
-            job_metadata={
-                **(job.metadata or {}),
+            spec={
+                "hyperparameters": {
+                    **job.hyperparameters,
+                    "training_steps": steps,
+                    "epochs": epochs,
+                }
+            },
+            metadata={
                 "data_tokens": characters // 4,
                 "expected_duration_seconds": int(steps * _SECONDS_PER_STEP),
             },
@@ -247,13 +278,14 @@ class FineTuningService:
             cache_dir=self._settings.model_cache_dir or self._work_dir / "base-models",
             training_files=[
                 WeightedFile(
-                    path=self._files.copy(f.file_id, job.workspace_id, None, data),
+                    path=self._files.copy(f.file_id, job.workspace_id, job.key_id, data),
                     weight=f.weight,
                 )
                 for f in job.training_files
             ],
             validation_files=[
-                self._files.copy(v, job.workspace_id, None, data) for v in job.validation_files
+                self._files.copy(v, job.workspace_id, job.key_id, data)
+                for v in job.validation_files
             ],
             training_steps=h["training_steps"],
             learning_rate=h["learning_rate"],

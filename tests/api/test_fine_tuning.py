@@ -46,7 +46,6 @@ class FineTuningApp:
             lora_alpha=16,
             seq_len=128,
             checkpoints=3,
-            lease_seconds=2,
             poll_seconds=0.1,
             bf16=False,
             model_cache_dir=model_cache,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from autan.jobs.job import JobStatus
+from autan.jobs.job import Job, JobStatus
 from autan.jobs.job_store import JobStore
 from autan.storage.database import Database
 from autan.storage.job_tables import JobRow
@@ -32,12 +32,23 @@ def new_job(store: JobStore, kind: str = "test") -> str:
     return store.create(row).id
 
 
+def claim_and_start(store: JobStore, owner: str, lease_seconds: float) -> Job | None:
+    """Claim a job of the kind ``test`` and move it on as a kind does (QUEUED -> RUNNING)."""
+    job = store.claim(["test"], owner, lease_seconds=lease_seconds)
+    if job is not None and job.status is JobStatus.QUEUED:
+        store.transition(job.id, JobStatus.RUNNING, only_from=[JobStatus.QUEUED])
+        job = store.get(job.id)
+    return job
+
+
 def test_a_claimed_job_is_held_by_one_worker(db: Database) -> None:
     store = JobStore(db)
     job_id = new_job(store)
     job = store.claim(["test"], "a", lease_seconds=60)
     assert job is not None and job.id == job_id
-    assert job.status is JobStatus.RUNNING and job.attempts == 1 and job.started_at is not None
+    assert job.status is JobStatus.QUEUED  # its kind moves it on
+    assert job.attempts == 1 and job.started_at is not None
+    store.transition(job_id, JobStatus.RUNNING, only_from=[JobStatus.QUEUED])
     assert store.claim(["test"], "b", lease_seconds=60) is None
     assert store.claim(["other"], "a", lease_seconds=60) is None
     assert store.renew(job_id, "a", 60) is JobStatus.RUNNING
@@ -47,7 +58,7 @@ def test_a_claimed_job_is_held_by_one_worker(db: Database) -> None:
 def test_a_worker_that_stops_renewing_loses_the_job_to_another(db: Database) -> None:
     store = JobStore(db)
     job_id = new_job(store)
-    assert store.claim(["test"], "a", lease_seconds=0.05) is not None
+    assert claim_and_start(store, "a", lease_seconds=0.05) is not None
     time.sleep(0.1)  # past the lease: a wait, not a timing assertion
     job = store.claim(["test"], "b", lease_seconds=60)
     assert job is not None and job.id == job_id and job.attempts == 2
@@ -61,7 +72,7 @@ def test_a_worker_that_stops_renewing_loses_the_job_to_another(db: Database) -> 
 def test_released_job_is_taken_at_once_and_cancel_reaches_the_holder(db: Database) -> None:
     store = JobStore(db)
     job_id = new_job(store)
-    assert store.claim(["test"], "a", lease_seconds=60) is not None
+    assert claim_and_start(store, "a", lease_seconds=60) is not None
     store.release(job_id, "a")
     assert store.claim(["test"], "b", lease_seconds=60) is not None
     assert store.request_cancel(job_id, workspace_id="w", kind="test").status is (
@@ -77,4 +88,6 @@ def test_state_machine() -> None:
     assert JobStatus.QUEUED.can_become(JobStatus.RUNNING)
     assert not JobStatus.SUCCESS.can_become(JobStatus.CANCELLATION_REQUESTED)
     assert not JobStatus.QUEUED.can_become(JobStatus.SUCCESS)
+    assert JobStatus.VALIDATING.can_become(JobStatus.FAILED_VALIDATION)
+    assert JobStatus.FAILED_VALIDATION.terminal and not JobStatus.VALIDATED.terminal
     assert all(s.terminal for s in (JobStatus.SUCCESS, JobStatus.CANCELLED))

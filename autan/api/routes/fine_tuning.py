@@ -9,14 +9,8 @@ from fastapi import APIRouter, Query
 
 from autan.api.deps import ApiKeyDep, FineTuningDep, workspace_of
 from autan.errors import InvalidRequest
-from autan.fine_tuning.fine_tuning_job import (
-    FineTunedModel,
-    FineTuningJob,
-    JobStatus,
-    TrainingFileRef,
-)
+from autan.fine_tuning.fine_tuning_job import FineTunedModel, FineTuningJob, TrainingFileRef
 from autan.fine_tuning.fine_tuning_service import JobRequest
-from autan.fine_tuning.job_store import JobFilter
 from autan.protocol.fine_tuning import (
     ArchivedModelPublic,
     CheckpointPublic,
@@ -158,14 +152,16 @@ async def list_jobs(
     suffix: str | None = None,
 ) -> FineTuningJobListPublic:
     """The workspace's jobs, newest first."""
-    where = JobFilter(
+    jobs, total = service.jobs.page(
+        workspace_of(key),
+        status=status,
         model=model,
-        status=JobStatus(status) if status else None,
         suffix=suffix,
         created_after=_naive(created_after),
         created_before=_naive(created_before),
+        page=page,
+        page_size=page_size,
     )
-    jobs, total = service.jobs.list(workspace_of(key), where, page=page, page_size=page_size)
     return FineTuningJobListPublic(data=[job_public(j) for j in jobs], total=total)
 
 

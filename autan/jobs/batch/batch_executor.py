@@ -66,6 +66,10 @@ class BatchExecutor:
 
     async def run(self, lease: JobLease) -> None:
         job = lease.job
+        if job.status is JobStatus.QUEUED:
+            await asyncio.to_thread(
+                lease.store.transition, job.id, JobStatus.RUNNING, only_from=[JobStatus.QUEUED]
+            )
         deadline = job.deadline
         expired = deadline is not None and utcnow() >= deadline
         if not (lease.cancel_requested or expired):
@@ -91,6 +95,7 @@ class BatchExecutor:
         running or queued, are cancelled with them, and they stay pending."""
         job = lease.job
         endpoint = job.spec["endpoint"]
+        assert job.key_id is not None, f"batch job {job.id} has no key: made without API keys"
         key = await asyncio.to_thread(self._accounts.keys.get, job.key_id)
         queue = iter(by_shared_prefix(pending))
         # Answers being written: a stop never interrupts one, so a line is answered (and
