@@ -40,7 +40,7 @@ class FineTuningExecutor:
         *,
         validate: Callable[[FineTuningJob], Awaitable[bool]],
         prepare_run: Callable[[FineTuningJob], Path],
-        finish: Callable[[FineTuningJob], str],
+        finish: Callable[[FineTuningJob], Awaitable[str]],
     ) -> None:
         self._jobs = jobs
         self._settings = settings
@@ -108,7 +108,7 @@ class FineTuningExecutor:
             await self._cancelled(job.id)
             return
         if code == 0 and done:
-            model_id = await asyncio.to_thread(self._finish, job)
+            model_id = await self._finish(job)
             if not await asyncio.to_thread(
                 self._jobs.transition,
                 job.id,

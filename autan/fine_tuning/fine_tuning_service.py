@@ -302,7 +302,9 @@ class FineTuningService:
         ).write(run_dir)
         return run_dir
 
-    def _finish(self, job: FineTuningJob) -> str:
+    async def _finish(self, job: FineTuningJob) -> str:
+        """Record the model the job made (off the event loop) and serve it (on the loop, where
+        the registry is used)."""
         base = self._base_card(job.model)
         tag = job.suffix or hashlib.sha256(job.workspace_id.encode()).hexdigest()[:8]
         model_id = f"ft:{base.id}:{tag}:{utcnow():%Y%m%d}:{job.id[:8]}"
@@ -315,7 +317,7 @@ class FineTuningService:
             adapter_path=str(self._work_dir / job.id / ADAPTER_FILE),
             created_at=utcnow(),
         )
-        self.models.add(model)
+        await asyncio.to_thread(self.models.add, model)
         self._register(model)
         return model_id
 

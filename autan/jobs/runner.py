@@ -226,7 +226,10 @@ class JobRunner:
                 log.exception("renewing the lease of job %s failed", lease.job.id)
                 continue
             if status is None:
-                log.warning("lost the lease of job %s; another worker has it", lease.job.id)
+                log.warning(
+                    "lost the lease of job %s: another worker took it, or it ended elsewhere",
+                    lease.job.id,
+                )
                 lease.lost = True
                 work.cancel()
                 return

@@ -68,7 +68,7 @@ def test_a_job_validates_waits_for_its_start_then_trains_off_the_loop(
             threads=1,
         ).write(tmp_path / "work" / job.id)
 
-    def finish(job: FineTuningJob) -> str:
+    async def finish(job: FineTuningJob) -> str:
         raise AssertionError("the trainer was to fail")
 
     executor = FineTuningExecutor(

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
 
 from autan.api.deps import ApiKeyDep, FineTuningDep, workspace_of
 from autan.errors import InvalidRequest
@@ -131,9 +132,14 @@ async def create_job(
     ``auto_start``. With ``dry_run=true`` the data is checked and the job estimated, not made."""
     request = _request(body)
     key_id = key.key.id if key is not None else None
+    # Both read the job's files (a dry run checks every line): off the event loop.
     if dry_run:
-        return LegacyJobMetadataPublic(**service.dry_run(workspace_of(key), request, key_id=key_id))
-    return job_public(service.create(workspace_of(key), request, key_id=key_id))
+        estimate = await run_in_threadpool(
+            service.dry_run, workspace_of(key), request, key_id=key_id
+        )
+        return LegacyJobMetadataPublic(**estimate)
+    job = await run_in_threadpool(service.create, workspace_of(key), request, key_id=key_id)
+    return job_public(job)
 
 
 @router.get("/v1/fine_tuning/jobs", response_model=FineTuningJobListPublic)
