@@ -51,10 +51,12 @@ _TERMINAL = frozenset(
     }
 )
 _NEXT: dict[JobStatus, frozenset[JobStatus]] = {
+    # Any live job may fail: a bug in its kind ends it FAILED wherever it was.
     JobStatus.QUEUED: frozenset(
         {
             JobStatus.RUNNING,
             JobStatus.VALIDATING,
+            JobStatus.FAILED,
             JobStatus.CANCELLATION_REQUESTED,
             JobStatus.CANCELLED,
         }
@@ -69,7 +71,12 @@ _NEXT: dict[JobStatus, frozenset[JobStatus]] = {
         }
     ),
     JobStatus.VALIDATED: frozenset(
-        {JobStatus.RUNNING, JobStatus.CANCELLATION_REQUESTED, JobStatus.CANCELLED}
+        {
+            JobStatus.RUNNING,
+            JobStatus.FAILED,
+            JobStatus.CANCELLATION_REQUESTED,
+            JobStatus.CANCELLED,
+        }
     ),
     JobStatus.RUNNING: frozenset(
         {

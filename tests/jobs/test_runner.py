@@ -119,3 +119,26 @@ def test_close_hands_every_running_job_back_at_once(db: Database) -> None:
     asyncio.run(scenario())
     claimed = [store.claim(["test"], "next", 60) for _ in range(2)]
     assert {job.id for job in claimed if job is not None} == ids  # no lease left to expire
+
+
+class Broken:
+    """A kind with a bug that shows before it moves its job on."""
+
+    name = "test"
+
+    async def run(self, lease: JobLease) -> None:
+        raise RuntimeError("a bug")
+
+
+def test_a_job_whose_kind_fails_before_starting_it_ends_failed(db: Database) -> None:
+    store = JobStore(db)
+    job_id = new_job(store)
+
+    async def scenario() -> None:
+        runner = JobRunner(store, [Broken()], lease_seconds=60, poll_seconds=0.01)
+        runner.start()
+        await _until(lambda: store.get(job_id).status is JobStatus.FAILED)
+        await runner.close()
+
+    asyncio.run(scenario())
+    assert store.get(job_id).result["errors"] == [{"message": "a bug", "count": 1}]
