@@ -16,6 +16,9 @@ from autan.cli.keys import open_database
 from autan.cli.options import DataDirOpt
 from autan.cli.table import Table
 from autan.errors import AutanError
+from autan.fine_tuning.fine_tuning_job import FineTuningJob
+from autan.fine_tuning.fine_tuning_jobs import KIND as FINE_TUNING
+from autan.fine_tuning.fine_tuning_jobs import FineTuningJobs
 from autan.jobs.job import Job
 from autan.jobs.job_store import JobFilter, JobStore
 
@@ -99,10 +102,17 @@ def show(job_id: str, kind: KindOpt = "batch", data_dir: DataDirOpt = None) -> N
 
 @app.command("cancel")
 def cancel(job_id: str, kind: KindOpt = "batch", data_dir: DataDirOpt = None) -> None:
-    """Ask for a job to stop; it ends CANCELLED with the lines answered so far."""
+    """Ask for a job to stop: a batch job ends CANCELLED with the lines answered so far; a
+    fine-tuning job that is not training is CANCELLED at once, a training one once its
+    trainer is killed."""
     db = open_database(data_dir)
     try:
-        job = JobStore(db).request_cancel(job_id, workspace_id=None, kind=kind)
+        store = JobStore(db)
+        job: Job | FineTuningJob
+        if kind == FINE_TUNING:  # with its status events, as the API cancels it
+            job = FineTuningJobs(store).cancel(job_id, None)
+        else:
+            job = store.request_cancel(job_id, workspace_id=None, kind=kind)
     except AutanError as e:
         typer.echo(f"error: {e.message}", err=True)
         raise typer.Exit(1) from e

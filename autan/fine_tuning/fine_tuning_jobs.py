@@ -147,9 +147,10 @@ class FineTuningJobs:
 
         return self.store.transition(job_id, to, only_from=only_from, change=change) is not None
 
-    def cancel(self, job_id: str, workspace_id: str) -> FineTuningJob:
+    def cancel(self, job_id: str, workspace_id: str | None) -> FineTuningJob:
         """Cancel a waiting job at once, ask a running one's worker to stop; a cancelled job
-        stays so (200), another finished one is a 409."""
+        stays so (200), another finished one is a 409. ``workspace_id`` None: any workspace's
+        (the command line)."""
         job = self.get(job_id, workspace_id)
         if job.status is not JobStatus.CANCELLED:
 
