@@ -113,22 +113,23 @@ class JobStore:
     ) -> Job:
         """Ask the worker to stop; a job in one of ``at_once_from`` (only waiting) is cancelled
         here and now. A finished job stays as it is (409)."""
-        with self.db.session() as session, session.begin():
-            row = self._row(session, job_id, workspace_id, kind, lock=True)
-            status = JobStatus(row.status)
-            if status is JobStatus.CANCELLATION_REQUESTED:
-                return Job.from_row(row)
-            if not status.can_become(JobStatus.CANCELLATION_REQUESTED):
-                raise Conflict(f"Job {job_id} is {status.value} and can no longer be cancelled")
-            to = (
-                JobStatus.CANCELLED
-                if status in frozenset(at_once_from)
-                else JobStatus.CANCELLATION_REQUESTED
-            )
-            self._set_status(row, to)
-            if change is not None:
-                change(session, row)
-            return Job.from_row(row)
+        while True:  # until the status read is still the job's when it is changed
+            with self.db.session() as session, session.begin():
+                row = self._row(session, job_id, workspace_id, kind)
+                status = JobStatus(row.status)
+                if status is JobStatus.CANCELLATION_REQUESTED:
+                    return Job.from_row(row)
+                if not status.can_become(JobStatus.CANCELLATION_REQUESTED):
+                    raise Conflict(f"Job {job_id} is {status.value} and can no longer be cancelled")
+                to = (
+                    JobStatus.CANCELLED
+                    if status in frozenset(at_once_from)
+                    else JobStatus.CANCELLATION_REQUESTED
+                )
+                if self._moved(session, row, to):
+                    if change is not None:
+                        change(session, row)
+                    return Job.from_row(row)
 
     def delete(self, job_id: str, *, workspace_id: str, kind: str) -> None:
         """Forget a finished job; a live one must be cancelled first (409)."""
@@ -148,15 +149,16 @@ class JobStore:
     ) -> Job | None:
         """Move the job to ``to`` if it is in one of ``only_from`` (None, nothing written, if
         it was not), with ``change`` in the same transaction. An end status lets the lease go."""
-        with self.db.session() as session, session.begin():
-            row = session.get(JobRow, job_id, with_for_update=True)
-            if row is None or JobStatus(row.status) not in frozenset(only_from):
-                return None
-            assert JobStatus(row.status).can_become(to), f"{row.status} -> {to}"
-            self._set_status(row, to)
-            if change is not None:
-                change(session, row)
-            return Job.from_row(row)
+        while True:  # until the status read is still the job's when it is changed
+            with self.db.session() as session, session.begin():
+                row = session.get(JobRow, job_id)
+                if row is None or JobStatus(row.status) not in frozenset(only_from):
+                    return None
+                assert JobStatus(row.status).can_become(to), f"{row.status} -> {to}"
+                if self._moved(session, row, to):
+                    if change is not None:
+                        change(session, row)
+                    return Job.from_row(row)
 
     def update(self, job_id: str, change: RowChange) -> None:
         """Change the job's own fields (its spec, its result so far), its status untouched."""
@@ -164,6 +166,8 @@ class JobStore:
             row = session.get(JobRow, job_id, with_for_update=True)
             if row is None:
                 raise NotFound("job", job_id)
+            # The ORM writes only the columns changed here: never the status, which only
+            # _moved changes.
             change(session, row)
             row.modified_at = utcnow()
 
@@ -178,20 +182,32 @@ class JobStore:
             )
 
     @staticmethod
-    def _set_status(row: JobRow, to: JobStatus) -> None:
+    def _moved(session: Session, row: JobRow, to: JobStatus, *, owner: str | None = None) -> bool:
+        """Move ``row`` to ``to`` if the database still holds the status read (and ``owner``
+        still holds its lease): a compare-and-set, because a read takes no lock on SQLite, and
+        a cancel must never be overwritten by a worker's change read before it. Then ``row``
+        is read again, within this transaction."""
         now = utcnow()
-        row.status = to.value
-        row.modified_at = now
+        values: dict[str, Any] = {"status": to.value, "modified_at": now}
         if to.terminal:
-            row.completed_at = now
-            row.lease_owner = None
-            row.lease_expires_at = None
+            values.update(completed_at=now, lease_owner=None, lease_expires_at=None)
+        where = [JobRow.id == row.id, JobRow.status == row.status]
+        if owner is not None:
+            where.append(JobRow.lease_owner == owner)
+        moved = session.execute(
+            update(JobRow)
+            .where(*where)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        session.refresh(row)
+        return True
 
     @staticmethod
-    def _row(
-        session: Session, job_id: str, workspace_id: str | None, kind: str, *, lock: bool = False
-    ) -> JobRow:
-        row: JobRow | None = session.get(JobRow, job_id, with_for_update=lock)
+    def _row(session: Session, job_id: str, workspace_id: str | None, kind: str) -> JobRow:
+        row: JobRow | None = session.get(JobRow, job_id)
         if (
             row is None
             or row.deleted
@@ -261,18 +277,19 @@ class JobStore:
     ) -> Job | None:
         """Record the end and let go; None (nothing written) when ``owner`` lost the job."""
         assert status.terminal, f"{status} is not an end state"
-        with self.db.session() as session, session.begin():
-            row = session.get(JobRow, job_id, with_for_update=True)
-            if row is None or row.lease_owner != owner:
-                return None
-            current = JobStatus(row.status)
-            if not current.can_become(status):
-                # A cancel that arrived while the last lines ran still wins.
-                assert current is JobStatus.CANCELLATION_REQUESTED, f"{current} -> {status}"
-                status = JobStatus.CANCELLED
-            row.result = {**row.result, **result}
-            self._set_status(row, status)
-            return Job.from_row(row)
+        while True:  # until the status read is still the job's when it is changed
+            with self.db.session() as session, session.begin():
+                row = session.get(JobRow, job_id)
+                if row is None or row.lease_owner != owner:
+                    return None
+                current, end = JobStatus(row.status), status
+                if not current.can_become(end):
+                    # A cancel that arrived while the last lines ran still wins.
+                    assert current is JobStatus.CANCELLATION_REQUESTED, f"{current} -> {end}"
+                    end = JobStatus.CANCELLED
+                if self._moved(session, row, end, owner=owner):
+                    row.result = {**row.result, **result}
+                    return Job.from_row(row)
 
     def release(self, job_id: str, owner: str) -> None:
         """Give the job back unfinished (a clean stop): the next worker takes it at once."""

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
 
 from autan.jobs.job import Job, JobStatus
 from autan.jobs.job_store import JobStore
@@ -91,3 +95,24 @@ def test_state_machine() -> None:
     assert JobStatus.VALIDATING.can_become(JobStatus.FAILED_VALIDATION)
     assert JobStatus.FAILED_VALIDATION.terminal and not JobStatus.VALIDATED.terminal
     assert all(s.terminal for s in (JobStatus.SUCCESS, JobStatus.CANCELLED))
+
+
+def test_a_cancel_is_never_overwritten_by_a_change_read_before_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker reads the job QUEUED; the API cancels it; the worker's QUEUED -> RUNNING,
+    decided on what it read, must not land (the cancel would be lost)."""
+    store = JobStore(db)
+    job_id = new_job(store)
+    moved = JobStore._moved
+    raced: list[bool] = []
+
+    def cancel_in_between(session: Session, row: JobRow, to: JobStatus, **kw: Any) -> bool:
+        if not raced:
+            raced.append(True)
+            store.request_cancel(job_id, workspace_id="w", kind="test")
+        return moved(session, row, to, **kw)
+
+    monkeypatch.setattr(JobStore, "_moved", staticmethod(cancel_in_between))
+    assert store.transition(job_id, JobStatus.RUNNING, only_from=[JobStatus.QUEUED]) is None
+    assert store.get(job_id).status is JobStatus.CANCELLATION_REQUESTED
