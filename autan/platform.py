@@ -83,13 +83,13 @@ class Platform:
         fine_tuning = None
         if settings.fine_tuning.enabled:
             # Training files are files uploaded through /v1/files, with or without keys.
-            training = StoredTrainingFiles(batch.files, settings.data_dir / "fine_tuning" / "files")
             fine_tuning = FineTuningService(
                 db,
                 registry,
-                training,
+                StoredTrainingFiles(batch.files),
                 settings.fine_tuning,
                 settings.data_dir / "fine_tuning",
+                settings.jobs,
                 currency=settings.accounts.currency,
             )
         return cls(
@@ -107,8 +107,8 @@ class Platform:
 
     async def start(self) -> None:
         """Start the job runners, then load the models marked ``preload``."""
-        if self.fine_tuning is not None:
-            await self.fine_tuning.start()
+        if self.fine_tuning is not None:  # one job runner per process, for both kinds
+            await self.fine_tuning.start(self.batch.runner)
         await self.registry.preload()
         self.batch.start()
 

@@ -167,10 +167,9 @@ class FineTuningSettings(BaseModel):
     max_training_steps: int = Field(default=10_000, ge=1)
     min_examples: int = Field(default=10, ge=1, description="valid lines a training file needs")
     checkpoints: int = Field(default=5, ge=1, description="checkpoints per job (at most)")
-    lease_seconds: float = Field(
-        default=60.0, gt=0, description="a running job whose worker is silent this long is resumed"
+    poll_seconds: float = Field(
+        default=0.5, gt=0, description="how often a running trainer's progress is read"
     )
-    poll_seconds: float = Field(default=0.5, gt=0, description="how often jobs are looked at")
     bf16: bool = Field(
         default=False,
         description="train under bfloat16 autocast: faster only where the CPU has fast bf16 "
@@ -264,7 +263,7 @@ class RequestLimits(BaseModel):
 
 
 class JobsSettings(BaseModel):
-    """The in-process job runner: batch jobs (and later fine-tuning) claimed from the database."""
+    """The in-process job runner: batch and fine-tuning jobs claimed from the database."""
 
     enabled: bool = Field(default=True, description="run jobs in the serving process")
     lease_seconds: float = Field(
@@ -276,7 +275,8 @@ class JobsSettings(BaseModel):
         ge=1,
         le=64,
         description="batch jobs one process runs at once, oldest first; their lines share the "
-        "engines, so a long job does not hold a short one back until it ends",
+        "engines, so a long job does not hold a short one back until it ends (fine-tuning "
+        "jobs: one at a time, beside them)",
     )
     batch_concurrency: int | None = Field(
         default=None,

@@ -1,4 +1,5 @@
-"""``autan jobs``: list, show and cancel jobs (batch jobs today) in the server's database.
+"""``autan jobs``: list, show and cancel jobs (``--kind batch`` or ``fine_tuning``) in the
+server's database.
 
 Like ``autan keys`` these work on the database directly, across every workspace; a cancel is
 picked up by the process running the job at its next heartbeat.
@@ -15,12 +16,17 @@ from autan.cli.keys import open_database
 from autan.cli.options import DataDirOpt
 from autan.cli.table import Table
 from autan.errors import AutanError
+from autan.fine_tuning.fine_tuning_job import FineTuningJob
+from autan.fine_tuning.fine_tuning_jobs import KIND as FINE_TUNING
+from autan.fine_tuning.fine_tuning_jobs import FineTuningJobs
 from autan.jobs.job import Job
 from autan.jobs.job_store import JobFilter, JobStore
 
-app = typer.Typer(help="Batch jobs, in the database autan serve uses.", no_args_is_help=True)
+app = typer.Typer(
+    help="Batch and fine-tuning jobs, in the database autan serve uses.", no_args_is_help=True
+)
 
-KindOpt = Annotated[str, typer.Option(help="Job kind.")]
+KindOpt = Annotated[str, typer.Option(help="Job kind: batch or fine_tuning.")]
 
 
 def _progress(job: Job) -> str:
@@ -96,10 +102,17 @@ def show(job_id: str, kind: KindOpt = "batch", data_dir: DataDirOpt = None) -> N
 
 @app.command("cancel")
 def cancel(job_id: str, kind: KindOpt = "batch", data_dir: DataDirOpt = None) -> None:
-    """Ask for a job to stop; it ends CANCELLED with the lines answered so far."""
+    """Ask for a job to stop: a batch job ends CANCELLED with the lines answered so far; a
+    fine-tuning job that is not training is CANCELLED at once, a training one once its
+    trainer is killed."""
     db = open_database(data_dir)
     try:
-        job = JobStore(db).request_cancel(job_id, workspace_id=None, kind=kind)
+        store = JobStore(db)
+        job: Job | FineTuningJob
+        if kind == FINE_TUNING:  # with its status events, as the API cancels it
+            job = FineTuningJobs(store).cancel(job_id, None)
+        else:
+            job = store.request_cancel(job_id, workspace_id=None, kind=kind)
     except AutanError as e:
         typer.echo(f"error: {e.message}", err=True)
         raise typer.Exit(1) from e

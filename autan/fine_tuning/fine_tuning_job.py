@@ -1,8 +1,5 @@
-"""A fine-tuning job as the service sees it, and the statuses it moves through.
-
-    QUEUED -> VALIDATING -> VALIDATED -> RUNNING -> SUCCESS | FAILED
-                        \\-> FAILED_VALIDATION
-    any status before SUCCESS/FAILED -> CANCELLATION_REQUESTED -> CANCELLED
+"""A fine-tuning job as the service sees it: a job of the kind ``fine_tuning`` (its statuses
+are ``autan.jobs.job.JobStatus``), with its events and checkpoints.
 
 A VALIDATED job waits for ``/start`` unless it was created with ``auto_start``. Cancelling a job
 that is not running ends it at once; a running one is CANCELLATION_REQUESTED until its trainer
@@ -11,32 +8,11 @@ process is killed.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-
-class JobStatus(enum.StrEnum):
-    QUEUED = "QUEUED"
-    STARTED = "STARTED"
-    VALIDATING = "VALIDATING"
-    VALIDATED = "VALIDATED"
-    RUNNING = "RUNNING"
-    FAILED_VALIDATION = "FAILED_VALIDATION"
-    FAILED = "FAILED"
-    SUCCESS = "SUCCESS"
-    CANCELLED = "CANCELLED"
-    CANCELLATION_REQUESTED = "CANCELLATION_REQUESTED"
-
-    @property
-    def finished(self) -> bool:
-        return self in FINISHED
-
-
-FINISHED = frozenset(
-    {JobStatus.SUCCESS, JobStatus.FAILED, JobStatus.FAILED_VALIDATION, JobStatus.CANCELLED}
-)
+from autan.jobs.job import JobStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +41,7 @@ class TrainingFileRef:
 class FineTuningJob:
     id: str
     workspace_id: str
+    key_id: str | None
     model: str
     status: JobStatus
     auto_start: bool

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import math
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,21 +30,24 @@ from autan.errors import (
     UnknownModel,
 )
 from autan.fine_tuning.dataset import Dataset
-from autan.fine_tuning.fine_tuning_job import (
-    FineTunedModel,
-    FineTuningJob,
-    JobStatus,
-    TrainingFileRef,
-)
-from autan.fine_tuning.job_loop import JobLoop
-from autan.fine_tuning.job_store import JobStore
+from autan.fine_tuning.fine_tuning_executor import MAX_JOBS, FineTuningExecutor
+from autan.fine_tuning.fine_tuning_job import FineTunedModel, FineTuningJob, TrainingFileRef
+from autan.fine_tuning.fine_tuning_jobs import FineTuningJobs
 from autan.fine_tuning.lora_adapter import LoraAdapter
 from autan.fine_tuning.model_store import FineTunedModelStore
-from autan.fine_tuning.training_config import ADAPTER_FILE, TrainingConfig, WeightedFile
+from autan.fine_tuning.training_config import (
+    ADAPTER_FILE,
+    DATA_DIR,
+    TrainingConfig,
+    WeightedFile,
+)
 from autan.fine_tuning.training_files import TrainingFiles
+from autan.jobs.job import JobStatus
+from autan.jobs.job_store import JobStore
+from autan.jobs.runner import JobRunner
 from autan.models.card import ModelCard
 from autan.models.registry import ModelRegistry
-from autan.settings import DEFAULT_CURRENCY, FineTuningSettings
+from autan.settings import DEFAULT_CURRENCY, FineTuningSettings, JobsSettings
 from autan.storage.database import Database
 from autan.storage.tables import utcnow
 
@@ -72,43 +76,77 @@ class FineTuningService:
         files: TrainingFiles,
         settings: FineTuningSettings,
         work_dir: Path,
+        jobs: JobsSettings | None = None,
         *,
         currency: str = DEFAULT_CURRENCY,
     ) -> None:
-        self.jobs = JobStore(db)
+        self.jobs = FineTuningJobs(JobStore(db))
         self._currency = currency  # of estimated costs: AccountsSettings.currency
         self.models = FineTunedModelStore(db)
         self._registry = registry
         self._files = files
         self._settings = settings
+        self._jobs_settings = jobs or JobsSettings()
         self._work_dir = work_dir
-        self._loop = JobLoop(
+        self.executor = FineTuningExecutor(
             self.jobs,
             settings,
+            work_dir,
             validate=self._validate,
             prepare_run=self._prepare_run,
             finish=self._finish,
         )
+        self._runner: JobRunner | None = None
+        self._own_runner = False
 
-    async def start(self) -> None:
-        """Serve the fine-tuned models made before, then start working on jobs."""
+    async def start(self, runner: JobRunner | None = None) -> None:
+        """Serve the fine-tuned models made before, then have ``runner`` (the process's job
+        runner, not started yet) run fine-tuning jobs too; without one, run them on a runner
+        of their own (a server without batch jobs), unless jobs are off in this process."""
+        # Copies of uploaded files that earlier versions kept for good.
+        shutil.rmtree(self._work_dir / "files", ignore_errors=True)
         for model in self.models.all():
             self._register(model)
-        self._loop.start()
+        if runner is None and self._jobs_settings.enabled:
+            settings = self._jobs_settings
+            runner = JobRunner(
+                self.jobs.store,
+                [],
+                lease_seconds=settings.lease_seconds,
+                poll_seconds=settings.poll_seconds,
+                max_jobs=settings.max_jobs,
+            )
+            self._own_runner = True
+        if runner is not None:
+            runner.add(self.executor, max_jobs=MAX_JOBS)
+        self._runner = runner
+        if self._own_runner and runner is not None:
+            runner.start()
 
     async def stop(self) -> None:
-        await self._loop.stop()
+        """Stop running jobs here (a runner of its own only); a job training now stays
+        RUNNING, its trainer killed, and resumes on the next start."""
+        if self._own_runner and self._runner is not None:
+            await self._runner.close()
+
+    def _wake(self) -> None:
+        if self._runner is not None:
+            self._runner.wake()
 
     # Jobs
 
-    def create(self, workspace_id: str, request: JobRequest) -> FineTuningJob:
+    def create(
+        self, workspace_id: str, request: JobRequest, *, key_id: str | None = None
+    ) -> FineTuningJob:
+        """Queue the job; 404 for a file ``key_id`` may not read, as ``/v1/files`` answers."""
         base = self._base_card(request.model)
         for f in request.training_files:
-            self._files.open(f.file_id, workspace_id)
+            self._files.check(f.file_id, workspace_id, key_id)
         for file_id in request.validation_files:
-            self._files.open(file_id, workspace_id)
+            self._files.check(file_id, workspace_id, key_id)
         job = self.jobs.create(
             workspace_id=workspace_id,
+            key_id=key_id,
             model=base.id,
             hyperparameters=request.hyperparameters,
             training_files=request.training_files,
@@ -117,13 +155,15 @@ class FineTuningService:
             auto_start=request.auto_start,
             metadata={"skip_fraction": request.skip_fraction} if request.skip_fraction else None,
         )
-        self._loop.wake()
+        self._wake()
         return job
 
-    def dry_run(self, workspace_id: str, request: JobRequest) -> dict[str, Any]:
+    def dry_run(
+        self, workspace_id: str, request: JobRequest, *, key_id: str | None = None
+    ) -> dict[str, Any]:
         """Check the data now and estimate the job, without creating it."""
         self._base_card(request.model)
-        examples, characters = self._read(workspace_id, request)
+        examples, characters = self._read(workspace_id, key_id, request)
         steps, epochs = self._steps(request.hyperparameters, examples)
         return {
             "details": f"{examples} valid training examples; {steps} steps of "
@@ -141,19 +181,16 @@ class FineTuningService:
         if job.status not in (JobStatus.QUEUED, JobStatus.VALIDATING, JobStatus.VALIDATED):
             raise Conflict(f"Job {job_id} is {job.status.value}; only a validated job can start")
         self.jobs.request_start(job_id)
-        self._loop.wake()
+        self._wake()
         return self.jobs.get(job_id)
 
     def cancel(self, workspace_id: str, job_id: str) -> FineTuningJob:
-        self.jobs.get(job_id, workspace_id)
-        waiting = [JobStatus.QUEUED, JobStatus.VALIDATING, JobStatus.VALIDATED]
-        if not self.jobs.transition(job_id, JobStatus.CANCELLED, only_from=waiting):
-            self.jobs.transition(
-                job_id, JobStatus.CANCELLATION_REQUESTED, only_from=[JobStatus.RUNNING]
-            )
-        job = self.jobs.get(job_id)
-        if job.status is not JobStatus.CANCELLED and job.status.finished:
-            raise Conflict(f"Job {job_id} already ended ({job.status.value})")
+        """Cancel a waiting job at once; a running one stops as soon as its worker hears of it
+        (at once when it runs in this process)."""
+        job = self.jobs.cancel(job_id, workspace_id)
+        if self._runner is not None and job.status is JobStatus.CANCELLATION_REQUESTED:
+            self._runner.cancelled(job_id)
+            self._runner.wake()  # a job nobody holds is cancelled by the next worker that looks
         return job
 
     # Fine-tuned models
@@ -199,25 +236,34 @@ class FineTuningService:
             skip_fraction=(job.metadata or {}).get("skip_fraction", 0.0),
         )
         try:
-            examples, characters = await asyncio.to_thread(self._read, job.workspace_id, request)
+            examples, characters = await asyncio.to_thread(
+                self._read, job.workspace_id, job.key_id, request
+            )
         except (InvalidTrainingData, TrainingFileNotFound) as e:
             reasons = getattr(e, "reasons", [e.message])
-            self.jobs.transition(
+            await asyncio.to_thread(
+                self.jobs.transition,
                 job.id,
                 JobStatus.FAILED_VALIDATION,
                 only_from=[JobStatus.VALIDATING],
                 data={"error": e.message, "reasons": reasons[:100]},
-                error=e.message,
+                result={"error": e.message},
             )
             return False
         steps, epochs = self._steps(job.hyperparameters, examples)
-        return self.jobs.transition(
+        return await asyncio.to_thread(
+            self.jobs.transition,
             job.id,
             JobStatus.VALIDATED,
             only_from=[JobStatus.VALIDATING],
-            hyperparameters={**job.hyperparameters, "training_steps": steps, "epochs": epochs},
-            job_metadata={
-                **(job.metadata or {}),
+            spec={
+                "hyperparameters": {
+                    **job.hyperparameters,
+                    "training_steps": steps,
+                    "epochs": epochs,
+                }
+            },
+            metadata={
                 "data_tokens": characters // 4,
                 "expected_duration_seconds": int(steps * _SECONDS_PER_STEP),
             },
@@ -226,14 +272,22 @@ class FineTuningService:
     def _prepare_run(self, job: FineTuningJob) -> Path:
         h = {**self._defaults(), **{k: v for k, v in job.hyperparameters.items() if v is not None}}
         run_dir = self._work_dir / job.id
+        # The job's own copies of its files, deleted when its trainer stops.
+        data = run_dir / DATA_DIR
         TrainingConfig(
             base_gguf=self._base_card(job.model).gguf_path(),
             cache_dir=self._settings.model_cache_dir or self._work_dir / "base-models",
             training_files=[
-                WeightedFile(path=self._files.open(f.file_id, job.workspace_id), weight=f.weight)
+                WeightedFile(
+                    path=self._files.copy(f.file_id, job.workspace_id, job.key_id, data),
+                    weight=f.weight,
+                )
                 for f in job.training_files
             ],
-            validation_files=[self._files.open(v, job.workspace_id) for v in job.validation_files],
+            validation_files=[
+                self._files.copy(v, job.workspace_id, job.key_id, data)
+                for v in job.validation_files
+            ],
             training_steps=h["training_steps"],
             learning_rate=h["learning_rate"],
             weight_decay=h["weight_decay"],
@@ -249,7 +303,9 @@ class FineTuningService:
         ).write(run_dir)
         return run_dir
 
-    def _finish(self, job: FineTuningJob) -> str:
+    async def _finish(self, job: FineTuningJob) -> str:
+        """Record the model the job made (off the event loop) and serve it (on the loop, where
+        the registry is used)."""
         base = self._base_card(job.model)
         tag = job.suffix or hashlib.sha256(job.workspace_id.encode()).hexdigest()[:8]
         model_id = f"ft:{base.id}:{tag}:{utcnow():%Y%m%d}:{job.id[:8]}"
@@ -262,7 +318,7 @@ class FineTuningService:
             adapter_path=str(self._work_dir / job.id / ADAPTER_FILE),
             created_at=utcnow(),
         )
-        self.models.add(model)
+        await asyncio.to_thread(self.models.add, model)
         self._register(model)
         return model_id
 
@@ -299,21 +355,23 @@ class FineTuningService:
             )
         return card
 
-    def _read(self, workspace_id: str, request: JobRequest) -> tuple[int, int]:
-        """(valid training examples, characters of their messages); raises on bad data."""
+    def _read(self, workspace_id: str, key_id: str | None, request: JobRequest) -> tuple[int, int]:
+        """(valid training examples, characters of their messages); raises on bad data. Reads
+        copies made for the purpose and deleted at once."""
         if not request.training_files:
             raise InvalidRequest("A job needs at least one training file", param="training_files")
         examples, characters = 0, 0
-        for f in request.training_files:
-            dataset = Dataset.read(
-                self._files.open(f.file_id, workspace_id),
-                min_examples=self._settings.min_examples,
-                skip_fraction=request.skip_fraction,
-            )
-            examples += len(dataset.conversations)
-            characters += sum(c.characters for c in dataset.conversations)
-        for file_id in request.validation_files:
-            Dataset.read(self._files.open(file_id, workspace_id))
+        with tempfile.TemporaryDirectory(prefix="autan-ft-") as tmp:
+            for f in request.training_files:
+                dataset = Dataset.read(
+                    self._files.copy(f.file_id, workspace_id, key_id, Path(tmp)),
+                    min_examples=self._settings.min_examples,
+                    skip_fraction=request.skip_fraction,
+                )
+                examples += len(dataset.conversations)
+                characters += sum(c.characters for c in dataset.conversations)
+            for file_id in request.validation_files:
+                Dataset.read(self._files.copy(file_id, workspace_id, key_id, Path(tmp)))
         return examples, characters
 
     def _defaults(self) -> dict[str, Any]:

@@ -18,11 +18,14 @@ server only ever sees a file and an exit code: cancelling a job is killing this 
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import math
+import os
 import random
 import resource
+import signal
 import sys
 import time
 from pathlib import Path
@@ -32,8 +35,10 @@ from autan.fine_tuning.chat_examples import IGNORE, ChatExample, ChatExamples
 from autan.fine_tuning.dataset import Dataset
 from autan.fine_tuning.dequantized_model import DequantizedModel
 from autan.fine_tuning.lora_adapter import LoraAdapter
+from autan.fine_tuning.run_dir_lock import RunDirBusy, RunDirLock
 from autan.fine_tuning.training_config import (
     ADAPTER_FILE,
+    PARENT_PID_ENV,
     PROGRESS_FILE,
     STATE_FILE,
     TrainingConfig,
@@ -41,6 +46,10 @@ from autan.fine_tuning.training_config import (
 
 log = logging.getLogger("autan.trainer")
 LORA_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
+# Exit codes: another trainer owns the run directory; the server died as the trainer started.
+EXIT_RUN_DIR_BUSY = 75
+EXIT_ORPHANED = 76
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class Progress:
@@ -235,20 +244,45 @@ class Trainer:
         return {"valid_loss": loss_sum / total, "valid_mean_token_accuracy": right / total}
 
 
+def die_with_parent() -> bool:
+    """Have Linux SIGKILL this process when the server that started it dies, ``kill -9``
+    included, so that no trainer outlives its server and races the next one on the same run
+    directory. False when the server is gone already (it died before this took effect)."""
+    parent = os.environ.get(PARENT_PID_ENV)
+    if parent is None or not sys.platform.startswith("linux"):
+        return True
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    return os.getppid() == int(parent)
+
+
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if len(argv) != 1:
         print("usage: python -m autan.fine_tuning.trainer RUN_DIR", file=sys.stderr)
         return 2
+    if not die_with_parent():
+        log.error("the server that started this trainer is gone; not training")
+        return EXIT_ORPHANED
     run_dir = Path(argv[0])
-    trainer = Trainer(TrainingConfig.read(run_dir), run_dir)
+    lock = RunDirLock(run_dir)
     try:
-        trainer.run()
-    except Exception as e:  # the process's edge: the reason goes to the job, then exit
-        log.exception("training failed")
-        trainer.progress.write("failed", error=f"{type(e).__name__}: {e}")
-        return 1
-    return 0
+        lock.acquire()
+    except RunDirBusy as e:
+        log.error("not training: %s", e)
+        return EXIT_RUN_DIR_BUSY
+    try:
+        trainer = Trainer(TrainingConfig.read(run_dir), run_dir)
+        try:
+            trainer.run()
+        except Exception as e:  # the process's edge: the reason goes to the job, then exit
+            log.exception("training failed")
+            trainer.progress.write("failed", error=f"{type(e).__name__}: {e}")
+            return 1
+        return 0
+    finally:
+        lock.release()
 
 
 if __name__ == "__main__":

@@ -3,17 +3,25 @@
 The trainer (``autan.fine_tuning.trainer``) appends JSON lines to ``progress.jsonl``; this reads
 the lines it has not read yet. Nothing else passes between the two processes, so a trainer that
 crashes, runs out of memory or is killed leaves the server as it was.
+
+The trainer never outlives the server: it runs in a process group of its own, killed whole when
+the server stops it, and asks Linux to kill it when the server dies (``kill -9`` included). It
+holds its run directory's lock while it lives, so a second trainer on the same directory
+refuses to start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from autan.fine_tuning.training_config import LOG_FILE, PROGRESS_FILE
+from autan.fine_tuning.training_config import LOG_FILE, PARENT_PID_ENV, PROGRESS_FILE
 
 
 class TrainerProcess:
@@ -38,8 +46,14 @@ class TrainerProcess:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
+                env={**os.environ, PARENT_PID_ENV: str(os.getpid())},
+                start_new_session=True,  # its own process group, killed whole
             )
         return cls(run_dir, proc, 0)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     @property
     def returncode(self) -> int | None:
@@ -65,8 +79,11 @@ class TrainerProcess:
             return None
 
     async def kill(self) -> None:
+        """Kill the trainer and anything it started, and wait for it: its run directory's
+        lock is free once this returns."""
         if self._proc.returncode is None:
-            self._proc.kill()
+            with contextlib.suppress(ProcessLookupError):  # it ended on its own meanwhile
+                os.killpg(self._proc.pid, signal.SIGKILL)
             await self._proc.wait()
 
     def log_tail(self, lines: int = 5) -> str:

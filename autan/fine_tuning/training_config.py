@@ -15,6 +15,9 @@ PROGRESS_FILE = "progress.jsonl"  # one JSON object per line, appended by the tr
 STATE_FILE = "state.pt"  # LoRA weights + optimizer at the last checkpoint, for resuming
 ADAPTER_FILE = "adapter.gguf"
 LOG_FILE = "trainer.log"
+DATA_DIR = "data"  # the job's copies of its training and validation files
+# The pid of the server that starts a trainer, in the trainer's environment: it dies with it.
+PARENT_PID_ENV = "AUTAN_TRAINER_PARENT_PID"
 
 
 class WeightedFile(BaseModel):

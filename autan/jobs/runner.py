@@ -1,5 +1,6 @@
-"""The job runner: claims jobs of the kinds registered with it and runs them on the event loop,
-up to ``max_jobs`` at once (oldest first), so that one long job does not hold every other back.
+"""The job runner: claims jobs of the kinds registered with it (batch, fine-tuning) and runs
+them on the event loop, up to ``max_jobs`` of a kind at once (oldest first), so that one long
+job does not hold every other back. Every database call runs in a thread, off the loop.
 
 While a job runs, a heartbeat renews its lease every third of the lease time and reads its
 status back: a cancel request reaches the job through ``JobLease.cancel_requested``, and a lost
@@ -32,25 +33,53 @@ class JobLease:
         self.store = store
         self.job = job
         self.owner = owner
+        self._stop = asyncio.Event()
+        self._cancel_requested = False
+        self._lost = False
         self.cancel_requested = job.status is JobStatus.CANCELLATION_REQUESTED
-        self.lost = False
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel_requested
+
+    @cancel_requested.setter
+    def cancel_requested(self, value: bool) -> None:
+        self._cancel_requested = value
+        if value:
+            self._stop.set()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost
+
+    @lost.setter
+    def lost(self, value: bool) -> None:
+        self._lost = value
+        if value:
+            self._stop.set()
 
     @property
     def stopping(self) -> bool:
-        return self.cancel_requested or self.lost
+        return self._cancel_requested or self._lost
+
+    async def until_stopping(self) -> None:
+        """Return once the job is to stop (cancelled, or its lease lost): what work in flight
+        waits on, to be cancelled at once rather than at its end."""
+        await self._stop.wait()
 
     async def finish(self, status: JobStatus, result: dict[str, object]) -> None:
         await asyncio.to_thread(self.store.finish, self.job.id, self.owner, status, result)
 
 
 class JobKind(Protocol):
-    """One kind of job (``batch``, later ``fine_tuning``)."""
+    """One kind of job (``batch``, ``fine_tuning``)."""
 
     name: str
 
     async def run(self, lease: JobLease) -> None:
-        """Carry the job on from its last checkpoint and end it with ``lease.finish``. Return
-        early, unfinished, when ``lease.lost`` turns true."""
+        """Carry the job on from its last checkpoint and end it (``lease.finish``, or a status
+        change to an end status). Return early, unfinished, when ``lease.lost`` turns true;
+        return unfinished too when the job is to wait (the runner lets its lease go)."""
         ...
 
 
@@ -66,6 +95,7 @@ class JobRunner:
     ) -> None:
         self.store = store
         self.kinds = {k.name: k for k in kinds}
+        self._limits = {k.name: max_jobs for k in kinds}
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.max_jobs = max_jobs
@@ -78,6 +108,13 @@ class JobRunner:
         # Cancels requested here for jobs not (yet) running here: a job claimed while its
         # cancel was on the way must still see it before its first heartbeat.
         self._cancels: set[str] = set()
+
+    def add(self, kind: JobKind, *, max_jobs: int | None = None) -> None:
+        """Run jobs of ``kind`` too, at most ``max_jobs`` at once (else the runner's
+        ``max_jobs``). Before ``start``."""
+        assert self._task is None, "kinds are added before the runner starts"
+        self.kinds[kind.name] = kind
+        self._limits[kind.name] = max_jobs or self.max_jobs
 
     def start(self) -> None:
         self._loop_of_task = asyncio.get_running_loop()
@@ -115,14 +152,19 @@ class JobRunner:
             await asyncio.to_thread(self.store.release, job_id, self.owner)
             del self._running[job_id]
 
+    def _kinds_with_room(self) -> list[str]:
+        running = [lease.job.kind for lease in self._running.values()]
+        return [k for k, limit in self._limits.items() if running.count(k) < limit]
+
     async def _loop(self) -> None:
         while True:
-            if len(self._jobs) >= self.max_jobs:
+            kinds = self._kinds_with_room()
+            if not kinds:
                 await asyncio.wait(self._jobs, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
                 job = await asyncio.to_thread(
-                    self.store.claim, list(self.kinds), self.owner, self.lease_seconds
+                    self.store.claim, kinds, self.owner, self.lease_seconds
                 )
             except Exception:
                 log.exception("claiming a job failed; retrying")
@@ -158,6 +200,8 @@ class JobRunner:
         beat = asyncio.create_task(self._heartbeat(lease, work))
         try:
             await work
+            # Left unfinished on purpose (waiting for its start): free for whoever looks next.
+            await asyncio.to_thread(self.store.release, job.id, self.owner)
         except asyncio.CancelledError:
             if not lease.lost:  # the runner itself is stopping: hand the job on at once
                 await asyncio.to_thread(self.store.release, job.id, self.owner)
@@ -182,7 +226,10 @@ class JobRunner:
                 log.exception("renewing the lease of job %s failed", lease.job.id)
                 continue
             if status is None:
-                log.warning("lost the lease of job %s; another worker has it", lease.job.id)
+                log.warning(
+                    "lost the lease of job %s: another worker took it, or it ended elsewhere",
+                    lease.job.id,
+                )
                 lease.lost = True
                 work.cancel()
                 return

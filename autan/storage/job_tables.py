@@ -40,7 +40,8 @@ class FileRow(Base):
 
 
 class JobRow(Base):
-    """A durable job of some ``kind``: its state, who holds it, and its kind's own fields.
+    """A durable job of some ``kind`` (``batch``, ``fine_tuning``): its state, who holds it,
+    and its kind's own fields.
 
     A worker owns a job while ``lease_expires_at`` is in the future and renews it as it goes;
     a job whose lease ran out is free for any worker to take over.
@@ -55,13 +56,18 @@ class JobRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     workspace_id: Mapped[str] = mapped_column(String(36))
-    key_id: Mapped[str] = mapped_column(String(36))
+    # The key that made it, whose rights it runs with; None without API keys (--no-auth).
+    key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     status: Mapped[str] = mapped_column(String(32))
+    # False while a job waits for /start once VALIDATED (a fine-tuning job without auto_start).
+    start_requested: Mapped[bool] = mapped_column(Boolean, default=True)
     model: Mapped[str | None] = mapped_column(String(255), nullable=True)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
-    # What the kind needs to run the job (a batch: endpoint, input files, timeout).
+    # What the kind needs to run the job (a batch: endpoint, input files; a fine-tuning job:
+    # files, hyperparameters, suffix, auto_start).
     spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # What the kind reports back (a batch: output and error files, errors).
+    # What the kind reports back (a batch: output and error files, errors; a fine-tuning job:
+    # fine_tuned_model, trained_tokens, error).
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     total_items: Mapped[int] = mapped_column(Integer, default=0)
     succeeded_items: Mapped[int] = mapped_column(Integer, default=0)
@@ -70,6 +76,7 @@ class JobRow(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    modified_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     deadline: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

@@ -320,3 +320,42 @@ def test_cancel_of_a_running_job_ends_it_cancelled_and_delete_forgets_it(
     r = platform.client.delete(f"/v1/batch/jobs/{job.id}", headers=auth)
     assert r.status_code == 200 and r.json() == {"id": job.id, "object": "batch", "deleted": True}
     assert client.batch.jobs.list().total == 0
+
+
+def test_cancel_stops_the_lines_in_flight_and_queued_in_the_engine(platform: Platform) -> None:
+    """Lines that would each decode for minutes: the cancel ends the job without waiting for
+    any of them, and leaves the engine no sequence of the job, running or waiting."""
+    client = sdk(platform)
+    platform.backend.script = b"x" * 600
+    platform.backend.decode_delay = 0.2  # a line of 480 tokens decodes for over a minute
+    job = client.batch.jobs.create(
+        requests=[  # type: ignore[misc]
+            {**chat_line(str(i), "hi"), "body": {**chat_line("", "hi")["body"], "max_tokens": 480}}
+            for i in range(20)
+        ],
+        endpoint=CHAT,
+        model="fake-model",
+    )
+    auth = {"Authorization": f"Bearer {platform.admin_key}"}
+
+    def engine() -> dict[str, Any]:
+        model: dict[str, Any] = platform.client.get("/health", headers=auth).json()["models"][0]
+        return model
+
+    for _ in range(500):
+        if engine().get("running"):
+            break
+        time.sleep(0.02)
+    in_flight = engine()["running"]
+    assert in_flight > 0
+    assert client.batch.jobs.cancel(job_id=job.id).status == "CANCELLATION_REQUESTED"
+    ended = wait_done(client, job.id)
+    assert ended.status == "CANCELLED"
+    assert ended.completed_requests == 0
+    for _ in range(500):  # the engine drops cancelled sequences at its next step
+        stats = engine()
+        if (stats["running"], stats["waiting"]) == (0, 0):
+            break
+        time.sleep(0.02)
+    assert (stats["running"], stats["waiting"]) == (0, 0)
+    assert stats["cancelled"] >= in_flight  # none of them ran to its end

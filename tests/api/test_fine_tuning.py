@@ -21,7 +21,7 @@ from autan.models.card import ModelCard
 from autan.models.loader import LocalLoader
 from autan.models.registry import ModelRegistry
 from autan.platform import Platform
-from autan.settings import EngineSettings, FineTuningSettings, Settings
+from autan.settings import EngineSettings, FineTuningSettings, JobsSettings, Settings
 from tests.fine_tuning.test_trainer import secret_word_file
 
 pytest.importorskip("peft")
@@ -44,7 +44,6 @@ class FineTuningApp:
             lora_alpha=16,
             seq_len=128,
             checkpoints=3,
-            lease_seconds=2,
             poll_seconds=0.1,
             bf16=False,
             model_cache_dir=model_cache,
@@ -56,6 +55,7 @@ class FineTuningApp:
             data_dir=self.tmp_path,
             no_auth=True,
             fine_tuning=self.settings,
+            jobs=JobsSettings(poll_seconds=0.1),
         )
 
         def open_platform() -> Platform:
@@ -301,13 +301,16 @@ def wait_for_checkpoint(client: TestClient, job_id: str) -> None:
     raise AssertionError("no checkpoint")
 
 
-def test_uploaded_files_train_a_job_with_api_keys(ft_app: FineTuningApp) -> None:
-    """The documented workflow with accounts on: files.upload, then a job on its id."""
+@pytest.fixture
+def keyed(ft_app: FineTuningApp) -> Iterator[tuple[TestClient, str]]:
+    """A client of the app with API keys, files and batch on, as ``autan serve`` runs it; and
+    the admin key's secret."""
     tmp = ft_app.tmp_path
     server = Settings(
         engine=EngineSettings(parallel=2, context_per_sequence=256, threads=1),
         data_dir=tmp,
         fine_tuning=ft_app.settings,
+        jobs=JobsSettings(poll_seconds=0.1),
     )
     admin: list[str] = []
 
@@ -321,31 +324,83 @@ def test_uploaded_files_train_a_job_with_api_keys(ft_app: FineTuningApp) -> None
 
     app = create_app(open_platform)
     with TestClient(app) as client:
-        sdk = Mistral(api_key=admin[0], server_url="http://testserver", client=client)
-        secret_word_file(tmp / "train.jsonl", 12)
-        uploaded = sdk.files.upload(
-            file={"file_name": "train.jsonl", "content": (tmp / "train.jsonl").read_bytes()},
-            purpose="fine-tune",
+        yield client, admin[0]
+
+
+def test_uploaded_files_train_a_job_with_api_keys(
+    ft_app: FineTuningApp, keyed: tuple[TestClient, str]
+) -> None:
+    """The documented workflow with accounts on: files.upload, then a job on its id."""
+    client, admin = keyed
+    tmp = ft_app.tmp_path
+    sdk = Mistral(api_key=admin, server_url="http://testserver", client=client)
+    secret_word_file(tmp / "train.jsonl", 12)
+    uploaded = sdk.files.upload(
+        file={"file_name": "train.jsonl", "content": (tmp / "train.jsonl").read_bytes()},
+        purpose="fine-tune",
+    )
+    job = sdk.fine_tuning.jobs.create(
+        model="tiny",
+        training_files=[{"file_id": uploaded.id, "weight": 1}],
+        hyperparameters={"training_steps": 2, "learning_rate": 3e-3},
+        auto_start=True,
+    )
+    client.headers["Authorization"] = f"Bearer {admin}"
+    done = wait_for(client, job.id, "SUCCESS", "FAILED", "FAILED_VALIDATION")
+    assert done["status"] == "SUCCESS", done["events"]
+    model = sdk.fine_tuning.jobs.get(job_id=job.id).fine_tuned_model
+    assert model is not None
+    reply = sdk.chat.complete(model=model, messages=[{"role": "user", "content": "Hi"}])
+    assert reply.model == model and reply.usage.completion_tokens > 0
+    missing = client.post(
+        "/v1/fine_tuning/jobs",
+        json={
+            "model": "tiny",
+            "training_files": [{"file_id": str(uuid.uuid4()), "weight": 1}],
+            "hyperparameters": {"training_steps": 1},
+        },
+    )
+    assert missing.status_code == 404
+
+
+def _holding(root: Path, needle: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_a_private_file_trains_only_its_keys_jobs_and_leaves_no_copy_once_deleted(
+    ft_app: FineTuningApp, keyed: tuple[TestClient, str]
+) -> None:
+    client, admin = keyed
+    tmp = ft_app.tmp_path
+    mine = {"Authorization": f"Bearer {admin}"}
+    # The same workspace, another key.
+    colleague = client.post("/v1/admin/api-keys", json={"name": "colleague"}, headers=mine)
+    theirs = {"Authorization": f"Bearer {colleague.json()['key']}"}
+    data = secret_word_file(tmp / "upload.jsonl", 12).read_bytes()
+    needle = b"AUBERGINE"
+    (tmp / "upload.jsonl").unlink()
+    private = client.post(
+        "/v1/files",
+        files={"file": ("train.jsonl", data)},
+        data={"purpose": "fine-tune", "visibility": "user"},
+        headers={"Authorization": f"Bearer {admin}"},
+    ).json()
+    body = {
+        "model": "tiny",
+        "training_files": [{"file_id": private["id"], "weight": 1}],
+        "hyperparameters": {"training_steps": 1, "learning_rate": 3e-3},
+        "auto_start": True,
+    }
+    for dry_run in (False, True):
+        r = client.post(
+            "/v1/fine_tuning/jobs", params={"dry_run": dry_run}, json=body, headers=theirs
         )
-        job = sdk.fine_tuning.jobs.create(
-            model="tiny",
-            training_files=[{"file_id": uploaded.id, "weight": 1}],
-            hyperparameters={"training_steps": 2, "learning_rate": 3e-3},
-            auto_start=True,
-        )
-        client.headers["Authorization"] = f"Bearer {admin[0]}"
-        done = wait_for(client, job.id, "SUCCESS", "FAILED", "FAILED_VALIDATION")
-        assert done["status"] == "SUCCESS", done["events"]
-        model = sdk.fine_tuning.jobs.get(job_id=job.id).fine_tuned_model
-        assert model is not None
-        reply = sdk.chat.complete(model=model, messages=[{"role": "user", "content": "Hi"}])
-        assert reply.model == model and reply.usage.completion_tokens > 0
-        missing = client.post(
-            "/v1/fine_tuning/jobs",
-            json={
-                "model": "tiny",
-                "training_files": [{"file_id": str(uuid.uuid4()), "weight": 1}],
-                "hyperparameters": {"training_steps": 1},
-            },
-        )
-        assert missing.status_code == 404
+        assert r.status_code == 404, r.text
+        assert r.json()["object"] == "error"
+
+    job = client.post("/v1/fine_tuning/jobs", json=body, headers=mine).json()
+    client.headers.update(mine)
+    done = wait_for(client, job["id"], "SUCCESS", "FAILED", "FAILED_VALIDATION")
+    assert done["status"] == "SUCCESS", done["events"]
+    assert client.delete(f"/v1/files/{private['id']}").status_code == 200
+    assert _holding(tmp, needle) == []  # neither the blob nor any copy of it

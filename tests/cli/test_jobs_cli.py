@@ -6,6 +6,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from autan.cli.main import app
+from autan.fine_tuning.fine_tuning_job import TrainingFileRef
+from autan.fine_tuning.fine_tuning_jobs import FineTuningJobs
 from autan.storage.database import Database
 from tests.jobs.test_job_store import JobStore, new_job
 
@@ -36,3 +38,29 @@ def test_list_show_cancel(tmp_path: Path) -> None:
 
     missing = runner.invoke(app, ["jobs", "show", "nope", "--data-dir", d])
     assert missing.exit_code == 1 and "No job with id nope" in missing.output
+
+
+def test_cancel_a_waiting_fine_tuning_job_at_once(tmp_path: Path) -> None:
+    db = Database.open(None, tmp_path)
+    try:
+        jobs = FineTuningJobs(JobStore(db))
+        job = jobs.create(
+            workspace_id="ws",
+            key_id=None,
+            model="tiny",
+            hyperparameters={},
+            training_files=[TrainingFileRef("f")],
+            validation_files=[],
+            suffix=None,
+            auto_start=False,
+        )
+        d = str(tmp_path)
+        args = ["jobs", "cancel", job.id, "--kind", "fine_tuning", "--data-dir", d]
+        cancelled = runner.invoke(app, args)
+        assert cancelled.exit_code == 0, cancelled.output
+        assert f"{job.id}: CANCELLED" in cancelled.stdout
+        assert jobs.get(job.id).events[0].data == {"status": "CANCELLED"}
+        listed = runner.invoke(app, ["jobs", "list", "--kind", "fine_tuning", "--data-dir", d])
+        assert job.id in listed.stdout and "CANCELLED" in listed.stdout
+    finally:
+        db.close()

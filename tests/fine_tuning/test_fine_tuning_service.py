@@ -1,5 +1,6 @@
 """The service's naming and ownership rules, without training (a fake engine, no trainer)."""
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def _finish(service: FineTuningService, job: FineTuningJob) -> str:
     run_dir = service._work_dir / job.id
     run_dir.mkdir(parents=True)
     LoraAdapter("llama", 16.0, {}).write(run_dir / ADAPTER_FILE)
-    return service._finish(job)
+    return asyncio.run(service._finish(job))
 
 
 def _request(**fields: object) -> JobRequest:

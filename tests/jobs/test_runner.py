@@ -15,6 +15,13 @@ from autan.storage.database import Database
 from tests.jobs.test_job_store import new_job
 
 
+async def start(lease: JobLease) -> None:
+    """What a kind does first with a new job: QUEUED -> RUNNING (a cancelled one stays)."""
+    await asyncio.to_thread(
+        lease.store.transition, lease.job.id, JobStatus.RUNNING, only_from=[JobStatus.QUEUED]
+    )
+
+
 class Recorder:
     name = "test"
 
@@ -23,6 +30,7 @@ class Recorder:
 
     async def run(self, lease: JobLease) -> None:
         self.saw_cancel = lease.cancel_requested
+        await start(lease)
         await lease.finish(JobStatus.CANCELLED if lease.stopping else JobStatus.SUCCESS, {})
 
 
@@ -35,7 +43,7 @@ def test_a_cancel_requested_between_claim_and_run_reaches_the_job(db: Database) 
         runner = JobRunner(store, [kind], lease_seconds=60)
         runner._loop_of_task = asyncio.get_running_loop()
         job = store.claim(["test"], runner.owner, 60)
-        assert job is not None and job.status is JobStatus.RUNNING
+        assert job is not None and job.status is JobStatus.QUEUED
         # The API records the cancel and tells the runner before run_one has the lease.
         store.request_cancel(job_id, workspace_id="w", kind="test")
         runner.cancelled(job_id)
@@ -65,6 +73,7 @@ class Gate:
             await self.open.wait()
         finally:
             self.running -= 1
+        await start(lease)
         await lease.finish(JobStatus.SUCCESS, {})
 
 
@@ -110,3 +119,26 @@ def test_close_hands_every_running_job_back_at_once(db: Database) -> None:
     asyncio.run(scenario())
     claimed = [store.claim(["test"], "next", 60) for _ in range(2)]
     assert {job.id for job in claimed if job is not None} == ids  # no lease left to expire
+
+
+class Broken:
+    """A kind with a bug that shows before it moves its job on."""
+
+    name = "test"
+
+    async def run(self, lease: JobLease) -> None:
+        raise RuntimeError("a bug")
+
+
+def test_a_job_whose_kind_fails_before_starting_it_ends_failed(db: Database) -> None:
+    store = JobStore(db)
+    job_id = new_job(store)
+
+    async def scenario() -> None:
+        runner = JobRunner(store, [Broken()], lease_seconds=60, poll_seconds=0.01)
+        runner.start()
+        await _until(lambda: store.get(job_id).status is JobStatus.FAILED)
+        await runner.close()
+
+    asyncio.run(scenario())
+    assert store.get(job_id).result["errors"] == [{"message": "a bug", "count": 1}]

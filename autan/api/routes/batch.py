@@ -140,8 +140,9 @@ async def get_batch_job(
 async def cancel_batch_job(
     job_id: Identifier, meter: ApiKeyDep, system: BatchSystemDep
 ) -> BatchJobPublic:
-    """Ask for the job to stop: CANCELLATION_REQUESTED now, CANCELLED once its running lines
-    end, with the lines answered so far in its files."""
+    """Ask for the job to stop: CANCELLATION_REQUESTED now, CANCELLED as soon as its worker
+    hears of it (at once in the process running it): the lines in flight are cancelled, and
+    the lines answered so far are in its files."""
     return batch_public(system.batches.cancel(workspace_of(meter), job_id))
 
 

@@ -6,17 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
 
 from autan.api.deps import ApiKeyDep, FineTuningDep, workspace_of
 from autan.errors import InvalidRequest
-from autan.fine_tuning.fine_tuning_job import (
-    FineTunedModel,
-    FineTuningJob,
-    JobStatus,
-    TrainingFileRef,
-)
+from autan.fine_tuning.fine_tuning_job import FineTunedModel, FineTuningJob, TrainingFileRef
 from autan.fine_tuning.fine_tuning_service import JobRequest
-from autan.fine_tuning.job_store import JobFilter
 from autan.protocol.fields import Filter, Identifier, PageIndex
 from autan.protocol.fine_tuning import (
     ArchivedModelPublic,
@@ -137,9 +132,15 @@ async def create_job(
     """Create a fine-tuning job: it is validated, then waits for ``/start`` unless
     ``auto_start``. With ``dry_run=true`` the data is checked and the job estimated, not made."""
     request = _request(body)
+    key_id = key.key.id if key is not None else None
+    # Both read the job's files (a dry run checks every line): off the event loop.
     if dry_run:
-        return LegacyJobMetadataPublic(**service.dry_run(workspace_of(key), request))
-    return job_public(service.create(workspace_of(key), request))
+        estimate = await run_in_threadpool(
+            service.dry_run, workspace_of(key), request, key_id=key_id
+        )
+        return LegacyJobMetadataPublic(**estimate)
+    job = await run_in_threadpool(service.create, workspace_of(key), request, key_id=key_id)
+    return job_public(job)
 
 
 @router.get("/v1/fine_tuning/jobs", response_model=FineTuningJobListPublic)
@@ -158,14 +159,16 @@ async def list_jobs(
     suffix: Filter | None = None,
 ) -> FineTuningJobListPublic:
     """The workspace's jobs, newest first."""
-    where = JobFilter(
+    jobs, total = service.jobs.page(
+        workspace_of(key),
+        status=status,
         model=model,
-        status=JobStatus(status) if status else None,
         suffix=suffix,
         created_after=_naive(created_after),
         created_before=_naive(created_before),
+        page=page,
+        page_size=page_size,
     )
-    jobs, total = service.jobs.list(workspace_of(key), where, page=page, page_size=page_size)
     return FineTuningJobListPublic(data=[job_public(j) for j in jobs], total=total)
 
 

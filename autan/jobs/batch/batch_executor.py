@@ -68,6 +68,10 @@ class BatchExecutor:
 
     async def run(self, lease: JobLease) -> None:
         job = lease.job
+        if job.status is JobStatus.QUEUED:
+            await asyncio.to_thread(
+                lease.store.transition, job.id, JobStatus.RUNNING, only_from=[JobStatus.QUEUED]
+            )
         deadline = job.deadline
         expired = deadline is not None and utcnow() >= deadline
         if not (lease.cancel_requested or expired):
@@ -88,11 +92,21 @@ class BatchExecutor:
         await lease.finish(status, await self._write_results(lease))
 
     async def _run_lines(self, lease: JobLease, pending: list[PendingLine]) -> None:
+        """Run ``pending``, ``concurrency`` lines at a time, until they are all answered or the
+        job is to stop. A stop cancels the lines in flight at once: their engine sequences,
+        running or queued, are cancelled with them, and they stay pending."""
         job = lease.job
         endpoint = job.spec["endpoint"]
-        accounts = self._accounts  # None under --no-auth: lines are neither metered nor billed
-        key = None if accounts is None else await asyncio.to_thread(accounts.keys.get, job.key_id)
+        # Lines are neither metered nor billed under --no-auth (no accounts), nor for a job
+        # made there (no key) and run by a server with keys.
+        accounts, key_id = self._accounts, job.key_id
+        key = None
+        if accounts is not None and key_id is not None:
+            key = await asyncio.to_thread(accounts.keys.get, key_id)
         queue = iter(by_shared_prefix(pending))
+        # Answers being written: a stop never interrupts one, so a line is answered (and
+        # billed) whole or not at all, and the job's results are read after the last one.
+        writes: set[asyncio.Task[bool]] = set()
 
         async def worker() -> None:
             # Workers share one iterator: each line is taken by exactly one of them.
@@ -114,7 +128,26 @@ class BatchExecutor:
                 record = None if meter is None else meter.record(result.status_code)
                 await asyncio.to_thread(self._lines.answer, job.id, line.line, result, record)
 
-        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        workers = {asyncio.create_task(worker()) for _ in range(self.concurrency)}
+        stop = asyncio.create_task(lease.until_stopping())
+        running = set(workers)
+        try:
+            while running:
+                done, running = await asyncio.wait(
+                    running | {stop}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if stop in done:
+                    break
+                running.discard(stop)
+                for task in done:
+                    task.result()  # a bug in a worker fails the job
+        finally:
+            stop.cancel()
+            for task in workers:
+                task.cancel()
+            await asyncio.wait([stop, *workers, *writes])
+            for write in writes:
+                write.result()
 
     async def _write_results(self, lease: JobLease) -> dict[str, Any]:
         job = lease.job
