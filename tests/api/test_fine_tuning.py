@@ -251,13 +251,14 @@ def create_raw(client: TestClient, file_id: str, **fields: Any) -> Any:
 
 
 def test_cancel_kills_the_trainer(client: TestClient, ft_app: FineTuningApp) -> None:
-    queued = create(client, ft_app.upload(client, "train"))
+    train = ft_app.upload(client, "train")
+    queued = create(client, train)
     cancelled = client.post(f"/v1/fine_tuning/jobs/{queued['id']}/cancel").json()
     assert cancelled["status"] == "CANCELLED"
 
     job = create(
         client,
-        "train",
+        train,
         auto_start=True,
         hyperparameters={"training_steps": 10_000, "learning_rate": 1e-3},
     )
