@@ -122,6 +122,7 @@ FineTuningDep = Annotated[FineTuningService, Depends(get_fine_tuning)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 FimServiceDep = Annotated[FimService, Depends(get_fim_service)]
 EmbeddingServiceDep = Annotated[EmbeddingService | None, Depends(get_embedding_service)]
-ApiKeyDep = Annotated[Meter | None, Depends(authenticate)]
+# The caller's key, as the Meter that admits and bills its request; None under --no-auth.
+MeterDep = Annotated[Meter | None, Depends(authenticate)]
 BatchSystemDep = Annotated[BatchSystem, Depends(get_batch_system)]
 AdminKeyDep = Annotated[ApiKey, Depends(authenticate_admin)]

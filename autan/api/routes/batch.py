@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from autan.api.deps import ApiKeyDep, BatchSystemDep, owner_of, workspace_of
+from autan.api.deps import BatchSystemDep, MeterDep, owner_of, workspace_of
 from autan.jobs.job import Job
 from autan.protocol.batch import (
     BatchErrorPublic,
@@ -82,7 +82,7 @@ def batch_public(job: Job, outputs: list[dict[str, object]] | None = None) -> Ba
 
 @router.post("/v1/batch/jobs", response_model=BatchJobPublic)
 async def create_batch_job(
-    body: BatchJobCreate, meter: ApiKeyDep, system: BatchSystemDep
+    body: BatchJobCreate, meter: MeterDep, system: BatchSystemDep
 ) -> BatchJobPublic:
     """Queue a batch job over ``input_files`` (JSONL uploaded with purpose ``batch``) or inline
     ``requests``. Lines run at lower priority than interactive requests, and are billed at half
@@ -95,7 +95,7 @@ async def create_batch_job(
 @router.get("/v1/batch/jobs", response_model=BatchJobListPublic)
 async def list_batch_jobs(
     request: Request,
-    meter: ApiKeyDep,
+    meter: MeterDep,
     system: BatchSystemDep,
     page: PageIndex = 0,
     page_size: int = Query(100, ge=1, le=1000),
@@ -127,7 +127,7 @@ async def list_batch_jobs(
 
 @router.get("/v1/batch/jobs/{job_id}", response_model=BatchJobPublic)
 async def get_batch_job(
-    job_id: Identifier, meter: ApiKeyDep, system: BatchSystemDep, inline: bool = False
+    job_id: Identifier, meter: MeterDep, system: BatchSystemDep, inline: bool = False
 ) -> BatchJobPublic:
     """A batch job; with ``inline=true``, every answered line as the output and error files
     hold it."""
@@ -138,7 +138,7 @@ async def get_batch_job(
 
 @router.post("/v1/batch/jobs/{job_id}/cancel", response_model=BatchJobPublic)
 async def cancel_batch_job(
-    job_id: Identifier, meter: ApiKeyDep, system: BatchSystemDep
+    job_id: Identifier, meter: MeterDep, system: BatchSystemDep
 ) -> BatchJobPublic:
     """Ask for the job to stop: CANCELLATION_REQUESTED now, CANCELLED as soon as its worker
     hears of it (at once in the process running it): the lines in flight are cancelled, and
@@ -148,7 +148,7 @@ async def cancel_batch_job(
 
 @router.delete("/v1/batch/jobs/{job_id}", response_model=BatchJobDeletedPublic)
 async def delete_batch_job(
-    job_id: Identifier, meter: ApiKeyDep, system: BatchSystemDep
+    job_id: Identifier, meter: MeterDep, system: BatchSystemDep
 ) -> BatchJobDeletedPublic:
     """Forget a finished job (its files stay until deleted)."""
     system.batches.delete(workspace_of(meter), job_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from autan.api.deps import ApiKeyDep, ChatServiceDep
+from autan.api.deps import ChatServiceDep, MeterDep
 from autan.api.disconnect import unless_disconnected
 from autan.api.sse import EventStreamResponse
 from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse
@@ -19,7 +19,7 @@ router = APIRouter(tags=["chat"])
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, chat: ChatServiceDep, meter: ApiKeyDep
+    body: ChatCompletionRequest, request: Request, chat: ChatServiceDep, meter: MeterDep
 ) -> Response | ChatCompletionResponse:
     """Chat completion. With ``stream: true`` the reply is a server-sent event stream of
     ``chat.completion.chunk`` objects ending with ``data: [DONE]``."""

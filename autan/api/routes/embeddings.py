@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from autan.api.deps import ApiKeyDep, EmbeddingServiceDep
+from autan.api.deps import EmbeddingServiceDep, MeterDep
 from autan.errors import UnknownModel
 from autan.protocol.embeddings import EmbeddingRequest, EmbeddingResponse
 
@@ -14,7 +14,7 @@ router = APIRouter(tags=["embeddings"])
 
 @router.post("/v1/embeddings", response_model=EmbeddingResponse)
 async def create_embeddings(
-    body: EmbeddingRequest, embeddings: EmbeddingServiceDep, meter: ApiKeyDep
+    body: EmbeddingRequest, embeddings: EmbeddingServiceDep, meter: MeterDep
 ) -> Response:
     """Embed one text or a list of texts. ``output_dimension`` keeps the first N components
     (renormalized); ``output_dtype`` quantizes to int8, uint8 or packed bits (binary,

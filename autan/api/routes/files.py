@@ -14,8 +14,8 @@ from starlette.responses import StreamingResponse
 from starlette.types import Message
 
 from autan.api.deps import (
-    ApiKeyDep,
     BatchSystemDep,
+    MeterDep,
     authenticate,
     get_platform,
     key_of,
@@ -115,7 +115,7 @@ def _form_text(value: str, param: str, max_length: int) -> str:
 
 
 @router.post("/v1/files", response_model=FilePublic)
-async def upload_file(request: Request, meter: ApiKeyDep, system: BatchSystemDep) -> FilePublic:
+async def upload_file(request: Request, meter: MeterDep, system: BatchSystemDep) -> FilePublic:
     """Upload a file (``multipart/form-data``: ``file``, ``purpose`` fine-tune | batch | ocr).
     The bytes go to the blob store chunk by chunk; past the size limit the answer is 413."""
     workspace_id = workspace_of(meter)
@@ -159,7 +159,7 @@ async def upload_file(request: Request, meter: ApiKeyDep, system: BatchSystemDep
 
 @router.get("/v1/files", response_model=FileListPublic)
 async def list_files(
-    meter: ApiKeyDep,
+    meter: MeterDep,
     system: BatchSystemDep,
     page: PageIndex = 0,
     page_size: int = Query(100, ge=1, le=1000),
@@ -188,7 +188,7 @@ async def list_files(
 
 @router.get("/v1/files/{file_id}", response_model=FileRetrievedPublic)
 async def retrieve_file(
-    file_id: Identifier, meter: ApiKeyDep, system: BatchSystemDep
+    file_id: Identifier, meter: MeterDep, system: BatchSystemDep
 ) -> FileRetrievedPublic:
     file = system.files.get(workspace_of(meter), file_id, key_id=key_of(meter))
     return FileRetrievedPublic(**file_public(file).model_dump(), deleted=False)
@@ -196,7 +196,7 @@ async def retrieve_file(
 
 @router.delete("/v1/files/{file_id}", response_model=FileDeletedPublic)
 async def delete_file(
-    file_id: Identifier, meter: ApiKeyDep, system: BatchSystemDep
+    file_id: Identifier, meter: MeterDep, system: BatchSystemDep
 ) -> FileDeletedPublic:
     system.files.delete(workspace_of(meter), file_id, key_id=key_of(meter))
     return FileDeletedPublic(id=file_id)
@@ -249,7 +249,7 @@ def content_disposition(filename: str) -> str:
 @router.get("/v1/files/{file_id}/url", response_model=FileSignedUrlPublic)
 async def file_url(
     file_id: Identifier,
-    meter: ApiKeyDep,
+    meter: MeterDep,
     system: BatchSystemDep,
     expiry: int | None = Query(None, ge=1, le=168),
 ) -> FileSignedUrlPublic:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from autan.api.deps import ApiKeyDep, FimServiceDep
+from autan.api.deps import FimServiceDep, MeterDep
 from autan.api.disconnect import unless_disconnected
 from autan.api.sse import EventStreamResponse
 from autan.protocol.chat import ChatCompletionResponse
@@ -20,7 +20,7 @@ router = APIRouter(tags=["fim"])
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def fim_completions(
-    body: FIMCompletionRequest, request: Request, fim: FimServiceDep, meter: ApiKeyDep
+    body: FIMCompletionRequest, request: Request, fim: FimServiceDep, meter: MeterDep
 ) -> Response | ChatCompletionResponse:
     """Fill-in-the-middle code completion: the model writes what goes between ``prompt`` and
     ``suffix``. The reply is a chat completion; ``stream: true`` streams it as chat chunks."""

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from autan.api.deps import ApiKeyDep, FineTuningDep, workspace_of
+from autan.api.deps import FineTuningDep, MeterDep, workspace_of
 from autan.errors import InvalidRequest
 from autan.fine_tuning.fine_tuning_job import FineTunedModel, FineTuningJob, TrainingFileRef
 from autan.fine_tuning.fine_tuning_service import JobRequest
@@ -126,7 +126,7 @@ def _request(body: FineTuningJobCreate) -> JobRequest:
 async def create_job(
     body: FineTuningJobCreate,
     service: FineTuningDep,
-    key: ApiKeyDep,
+    key: MeterDep,
     dry_run: bool | None = None,
 ) -> Any:
     """Create a fine-tuning job: it is validated, then waits for ``/start`` unless
@@ -146,7 +146,7 @@ async def create_job(
 @router.get("/v1/fine_tuning/jobs", response_model=FineTuningJobListPublic)
 async def list_jobs(
     service: FineTuningDep,
-    key: ApiKeyDep,
+    key: MeterDep,
     page: PageIndex = 0,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
     model: Filter | None = None,
@@ -179,7 +179,7 @@ def _naive(t: datetime | None) -> datetime | None:
 
 @router.get("/v1/fine_tuning/jobs/{job_id}", response_model=FineTuningJobDetailedPublic)
 async def get_job(
-    job_id: Identifier, service: FineTuningDep, key: ApiKeyDep
+    job_id: Identifier, service: FineTuningDep, key: MeterDep
 ) -> FineTuningJobDetailedPublic:
     """One job with its events and checkpoints."""
     return job_detailed(service.jobs.get(job_id, workspace_of(key)))
@@ -187,7 +187,7 @@ async def get_job(
 
 @router.post("/v1/fine_tuning/jobs/{job_id}/start", response_model=FineTuningJobDetailedPublic)
 async def start_job(
-    job_id: Identifier, service: FineTuningDep, key: ApiKeyDep
+    job_id: Identifier, service: FineTuningDep, key: MeterDep
 ) -> FineTuningJobDetailedPublic:
     """Start training a validated job (or as soon as its validation ends)."""
     return job_detailed(service.start_job(workspace_of(key), job_id))
@@ -195,7 +195,7 @@ async def start_job(
 
 @router.post("/v1/fine_tuning/jobs/{job_id}/cancel", response_model=FineTuningJobDetailedPublic)
 async def cancel_job(
-    job_id: Identifier, service: FineTuningDep, key: ApiKeyDep
+    job_id: Identifier, service: FineTuningDep, key: MeterDep
 ) -> FineTuningJobDetailedPublic:
     """Cancel a job; a running one stops within a second (its trainer process is killed)."""
     return job_detailed(service.cancel(workspace_of(key), job_id))
@@ -203,7 +203,7 @@ async def cancel_job(
 
 @router.patch("/v1/fine_tuning/models/{model_id}", response_model=FineTunedModelPublic)
 async def update_model(
-    model_id: Identifier, body: FineTunedModelUpdate, service: FineTuningDep, key: ApiKeyDep
+    model_id: Identifier, body: FineTunedModelUpdate, service: FineTuningDep, key: MeterDep
 ) -> FineTunedModelPublic:
     """Rename or describe a fine-tuned model."""
     fields = body.model_dump(exclude_unset=True)
@@ -212,7 +212,7 @@ async def update_model(
 
 @router.post("/v1/fine_tuning/models/{model_id}/archive", response_model=ArchivedModelPublic)
 async def archive_model(
-    model_id: Identifier, service: FineTuningDep, key: ApiKeyDep
+    model_id: Identifier, service: FineTuningDep, key: MeterDep
 ) -> ArchivedModelPublic:
     """Archive a fine-tuned model; it is still served."""
     model = service.set_archived(workspace_of(key), model_id, True)
@@ -221,7 +221,7 @@ async def archive_model(
 
 @router.delete("/v1/fine_tuning/models/{model_id}/archive", response_model=ArchivedModelPublic)
 async def unarchive_model(
-    model_id: Identifier, service: FineTuningDep, key: ApiKeyDep
+    model_id: Identifier, service: FineTuningDep, key: MeterDep
 ) -> ArchivedModelPublic:
     """Unarchive a fine-tuned model."""
     model = service.set_archived(workspace_of(key), model_id, False)

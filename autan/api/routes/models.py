@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from autan.api.deps import (
-    ApiKeyDep,
     EmbeddingServiceDep,
     FineTuningDep,
+    MeterDep,
     PlatformDep,
     RegistryDep,
     workspace_of,
@@ -78,7 +78,7 @@ def embedding_model_card(service: EmbeddingService) -> ModelCardPublic:
 
 @router.get("/v1/models", response_model=ModelListPublic)
 async def list_models(
-    platform: PlatformDep, registry: RegistryDep, embeddings: EmbeddingServiceDep, key: ApiKeyDep
+    platform: PlatformDep, registry: RegistryDep, embeddings: EmbeddingServiceDep, key: MeterDep
 ) -> ModelListPublic:
     """Every declared model, loaded or not, each once, with its aliases on its card; the
     workspace's fine-tuned models with ``type: fine-tuned``."""
@@ -96,7 +96,7 @@ async def retrieve_model(
     model_id: Identifier,
     registry: RegistryDep,
     embeddings: EmbeddingServiceDep,
-    key: ApiKeyDep,
+    key: MeterDep,
 ) -> ModelCardPublic | FineTunedModelCardPublic:
     """One model card, by id or alias."""
     if embeddings is not None and embeddings.serves(model_id):
@@ -109,7 +109,7 @@ async def retrieve_model(
 
 @router.delete("/v1/models/{model_id}", response_model=ModelDeletedPublic)
 async def delete_model(
-    model_id: Identifier, fine_tuning: FineTuningDep, key: ApiKeyDep
+    model_id: Identifier, fine_tuning: FineTuningDep, key: MeterDep
 ) -> ModelDeletedPublic:
     """Delete a fine-tuned model (its adapter too); base models answer 403."""
     fine_tuning.delete_model(workspace_of(key), model_id)
