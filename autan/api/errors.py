@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autan.errors import AutanError
-from autan.protocol.errors import ErrorPublic, ErrorType
+from autan.protocol.errors import ErrorType, error_body, validation_body
 
 log = logging.getLogger(__name__)
 
@@ -40,30 +38,8 @@ def error_response(
         type_ = _TYPE_BY_STATUS.get(
             status, "server_error" if status >= 500 else "invalid_request_error"
         )
-    body = ErrorPublic(message=message, type=type_, param=param, code=code)
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
-
-
-def validation_detail(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    """pydantic's errors as Mistral lists them, safe to encode as JSON. A body the app did not
-    read as JSON (sent as text/plain, say) is not echoed: the message says how to send it."""
-    detail = []
-    for err in errors:
-        item = {k: v for k, v in err.items() if k in ("type", "loc", "msg", "input", "ctx")}
-        if "ctx" in item:
-            item["ctx"] = {k: str(v) for k, v in item["ctx"].items()}
-        if isinstance(item.get("input"), bytes | bytearray):
-            del item["input"]
-            item["msg"] += "; send the body as JSON with Content-Type: application/json"
-        elif "input" in item:
-            item["input"] = _encodable(item["input"])
-        detail.append(jsonable_encoder(item, custom_encoder={float: _finite}))
-    return detail
-
-
-def _finite(value: float) -> float | str:
-    """JSON has no NaN or infinity: such an input is echoed as its text."""
-    return value if math.isfinite(value) else str(value)
+    body = error_body(message, type_, param=param, code=code)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def autan_error_response(exc: AutanError) -> JSONResponse:
@@ -88,21 +64,7 @@ async def _autan_error(_: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     """422 with pydantic's details under ``message.detail``, as Mistral sends them."""
     assert isinstance(exc, RequestValidationError)
-    return error_response(
-        422, {"detail": validation_detail(exc.errors())}, code="invalid_request_schema"
-    )
-
-
-def _encodable(value: Any) -> Any:
-    """``value`` with every string UTF-8 can encode: a lone surrogate the client sent (as
-    ``\\ud800`` in its JSON) is echoed back escaped."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, dict):
-        return {_encodable(k): _encodable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_encodable(v) for v in value]
-    return value
+    return JSONResponse(validation_body(exc.errors()), status_code=422)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -163,9 +163,7 @@ class JobRunner:
                 await asyncio.wait(self._jobs, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
-                job = await asyncio.to_thread(
-                    self.store.claim, kinds, self.owner, self.lease_seconds
-                )
+                job = await self._claim(kinds)
             except Exception:
                 log.exception("claiming a job failed; retrying")
                 job = None
@@ -180,6 +178,22 @@ class JobRunner:
             task = asyncio.create_task(self._run(self._lease(job)), name=f"autan-job-{job.id}")
             self._jobs.add(task)
             task.add_done_callback(self._jobs.discard)
+
+    async def _claim(self, kinds: list[str]) -> Job | None:
+        """A job of one of ``kinds``, leased to this runner, or None. Stopped meanwhile, the
+        runner waits for the claim's thread (it holds a database connection the database's
+        close must find returned) and hands back what it claimed."""
+        claim = asyncio.ensure_future(
+            asyncio.to_thread(self.store.claim, kinds, self.owner, self.lease_seconds)
+        )
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                job = await claim
+                if job is not None:
+                    await asyncio.to_thread(self.store.release, job.id, self.owner)
+            raise
 
     async def run_one(self, job: Job) -> None:
         """Run ``job``, claimed by this runner, to its end (or until the runner stops)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -23,3 +25,53 @@ class ErrorPublic(BaseModel):
     type: ErrorType
     param: str | None = None
     code: str | None = None
+
+
+def error_body(
+    message: str | dict[str, Any],
+    type_: ErrorType,
+    *,
+    param: str | None = None,
+    code: str | None = None,
+) -> dict[str, Any]:
+    """The envelope as it goes on the wire, for an HTTP answer and a batch line alike."""
+    return ErrorPublic(message=message, type=type_, param=param, code=code).model_dump()
+
+
+def validation_body(errors: Sequence[Any]) -> dict[str, Any]:
+    """A 422's envelope: pydantic's errors under ``message.detail``, as Mistral sends them."""
+    return error_body(
+        {"detail": validation_detail(errors)},
+        "invalid_request_error",
+        code="invalid_request_schema",
+    )
+
+
+def validation_detail(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """pydantic's errors, safe to encode as JSON. A body that was not read as JSON (sent as
+    text/plain, say) is not echoed: the message says how to send it. A lone surrogate is
+    echoed escaped, a NaN or an infinity as its text."""
+    detail = []
+    for err in errors:
+        item = {k: v for k, v in err.items() if k in ("type", "loc", "msg", "input", "ctx")}
+        if "ctx" in item:
+            item["ctx"] = {k: str(v) for k, v in item["ctx"].items()}
+        if isinstance(item.get("input"), bytes | bytearray):
+            del item["input"]
+            item["msg"] += "; send the body as JSON with Content-Type: application/json"
+        detail.append(_json_safe(item))
+    return detail
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return str(value)

@@ -4,7 +4,7 @@ priority; whatever the service answers, or refuses, becomes the line's status an
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -17,7 +17,7 @@ from autan.inference.sequence import Priority
 from autan.models.registry import ModelRegistry
 from autan.protocol.chat import ChatCompletionRequest
 from autan.protocol.embeddings import EmbeddingRequest
-from autan.protocol.errors import ErrorPublic
+from autan.protocol.errors import ErrorType, error_body, validation_body
 from autan.protocol.fim import FIMCompletionRequest
 
 CHAT = "/v1/chat/completions"
@@ -42,8 +42,7 @@ class LineResult:
 
 
 def _error(status: int, message: str, type_: str, code: str | None) -> LineResult:
-    envelope = ErrorPublic.model_validate({"message": message, "type": type_, "code": code})
-    return LineResult(status, envelope.model_dump(), message, code)
+    return LineResult(status, error_body(message, cast(ErrorType, type_), code=code), message, code)
 
 
 class BatchCaller:
@@ -87,13 +86,12 @@ class BatchCaller:
             return LineResult(200, await self._dispatch(endpoint, body, meter))
         except ValidationError as e:
             errors = e.errors()
-            detail = [{"type": err["type"], "loc": err["loc"], "msg": err["msg"]} for err in errors]
             message = "; ".join(
                 f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in errors
             )
             return LineResult(
                 422,
-                {"object": "error", "message": {"detail": detail}, "type": "invalid_request_error"},
+                validation_body(errors),
                 f"Invalid request body: {message}",
                 "invalid_request_schema",
             )
