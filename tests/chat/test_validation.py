@@ -73,3 +73,24 @@ def test_call_ids_are_nine_alphanumerics_and_the_sdk_null_is_accepted() -> None:
     ]
     with pytest.raises(InvalidRequest, match="Tool call id was call_123 but must be"):
         check(bad)
+
+
+@pytest.mark.parametrize("call_id", ["abcDEF123\n", "call_123"])
+def test_a_call_id_must_be_nine_alphanumerics_and_nothing_after(call_id: str) -> None:
+    call = {"id": call_id, "function": {"name": "a", "arguments": {}}}
+    with pytest.raises(InvalidRequest, match="must be a-z"):
+        check(
+            [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "tool_calls": [call]},
+                {"role": "tool", "content": "r"},
+            ]
+        )
+    with pytest.raises(InvalidRequest, match="must be a-z"):
+        check(
+            [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "tool_calls": [{**call, "id": "abcDEF123"}]},
+                {"role": "tool", "content": "r", "tool_call_id": call_id},
+            ]
+        )
