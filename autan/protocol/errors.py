@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from autan.protocol.public import Nullable, PublicModel
 
 ErrorType = Literal[
     "invalid_request_error",
@@ -17,9 +17,9 @@ ErrorType = Literal[
 ]
 
 
-class ErrorPublic(BaseModel):
+class ErrorPublic(PublicModel):
     object: Literal["error"] = "error"
     message: str | dict[str, Any]
     type: ErrorType
-    param: str | None = None
-    code: str | None = None
+    param: Nullable[str] = None
+    code: Nullable[str] = None

@@ -13,6 +13,7 @@ from autan.api.deps import AccountsDep, AdminKeyDep
 from autan.protocol.admin import (
     SpendLimitPublic,
     WorkspaceCreate,
+    WorkspaceCreatedPublic,
     WorkspaceListPublic,
     WorkspacePublic,
     WorkspaceUpdate,
@@ -56,15 +57,15 @@ async def list_workspaces(
     )
 
 
-@router.post("/v1/admin/workspaces", response_model=WorkspacePublic)
+@router.post("/v1/admin/workspaces", response_model=WorkspaceCreatedPublic)
 async def create_workspace(
     body: WorkspaceCreate, accounts: AccountsDep, admin: AdminKeyDep
-) -> WorkspacePublic:
+) -> WorkspaceCreatedPublic:
     """A new workspace, to group keys and cap their monthly spend."""
     workspace = accounts.workspaces.create(
         body.name, actor=Actor.key(admin.id), description=body.description, icon=body.icon
     )
-    return workspace_public(workspace)
+    return WorkspaceCreatedPublic(**dict(workspace_public(workspace)))
 
 
 @router.patch("/v1/admin/workspaces/{workspace_uuid}", response_model=WorkspacePublic)
