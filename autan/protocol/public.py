@@ -9,7 +9,8 @@ and goes out as null.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, TypeVar, get_args
+from functools import cache
+from typing import Annotated, Any, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
@@ -33,27 +34,34 @@ class PublicModel(BaseModel):
     # the serializer below only leaves keys out.
     model_config = ConfigDict(json_schema_mode_override="validation")
 
-    _keep_null: ClassVar[frozenset[str]] = frozenset()
-
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        keep: set[str] = set()
-        for name, info in cls.model_fields.items():
-            if KEEP_NULL in info.metadata:
-                keep |= {name, info.serialization_alias or name, info.alias or name}
-            else:
-                # A required field that takes None would be dropped, and the reply refused.
-                assert not info.is_required() or not _admits_none(info.annotation), (
-                    f"{cls.__name__}.{name} is required and may be None: declare it Nullable"
-                )
-        cls._keep_null = frozenset(keep)
+        if cls.__pydantic_complete__:
+            _nullable_keys(cls)
 
     # No return annotation: pydantic would publish it as the schema of every reply.
     @model_serializer(mode="wrap")
     def _omit_none(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
         data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if v is not None or k in self._keep_null}
+        keep = _nullable_keys(type(self))
+        return {k: v for k, v in data.items() if v is not None or k in keep}
+
+
+@cache
+def _nullable_keys(model: type[PublicModel]) -> frozenset[str]:
+    """The keys of ``model``'s Nullable fields (names and aliases). Read once the model is
+    complete: a field's ``Nullable`` is only known once its annotation could be evaluated."""
+    keep: set[str] = set()
+    for name, info in model.model_fields.items():
+        if KEEP_NULL in info.metadata:
+            keep |= {name, info.serialization_alias or name, info.alias or name}
+        else:
+            # A required field that takes None would be dropped, and the reply refused.
+            assert not info.is_required() or not _admits_none(info.annotation), (
+                f"{model.__name__}.{name} is required and may be None: declare it Nullable"
+            )
+    return frozenset(keep)
 
 
 def _admits_none(annotation: Any) -> bool:

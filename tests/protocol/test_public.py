@@ -162,3 +162,17 @@ def test_the_published_schema_is_the_fields_own() -> None:
     schema = _Reply.model_json_schema(mode="serialization")
     assert set(schema["properties"]) == {"kept", "dropped", "required"}
     assert schema["required"] == ["required"]
+
+
+class _Outer(PublicModel):
+    inner: Nullable[_Inner] = None  # defined below: the model is completed later
+
+
+class _Inner(PublicModel):
+    x: int = 1
+
+
+def test_a_nullable_field_of_a_model_completed_later_is_kept() -> None:
+    _Outer.model_rebuild()
+    assert _Outer().model_dump() == {"inner": None}
+    assert _Outer(inner=_Inner()).model_dump() == {"inner": {"x": 1}}
