@@ -22,6 +22,8 @@ ifeq ($(shell uname -m),x86_64)
 NATIVE_FLAGS := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 endif
 NATIVE_ENV := CFLAGS="$(NATIVE_FLAGS)" CXXFLAGS="$(NATIVE_FLAGS)"
+# The JavaScript clients the integration tests drive (versions pinned by the lock file).
+JS_CLIENTS := tests/js/node_modules/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -48,9 +50,16 @@ $(VENV)/.dev: $(VENV)/.installed
 	$(SDK_LATEST_VENV)/bin/python -m pip --disable-pip-version-check install -q mistralai==$(MISTRALAI_LATEST)
 	touch $@
 
+$(JS_CLIENTS): tests/js/package.json tests/js/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/js --no-audit --no-fund && touch $@; \
+	else \
+		echo "npm not found: the JavaScript client tests are skipped (and fail with CI=true)"; \
+	fi
+
 install: $(VENV)/.installed
 
-dev: $(VENV)/.dev
+dev: $(VENV)/.dev $(JS_CLIENTS)
 
 serve: install
 	$(VENV)/bin/autan serve --host $(HOST) --port $(PORT)

@@ -65,14 +65,15 @@ class Choice:
     completion_tokens: int = 0
     finish_reason: str | None = None
 
-    def take(self, text: str, *, last: bool) -> tuple[str, list[ToolCallPublic]]:
-        """Feed generated text; return the content and the complete calls it released."""
+    def take(self, text: str, finish_reason: str | None) -> tuple[str, list[ToolCallPublic]]:
+        """Feed generated text, the last piece with the reason the reply ended; return the
+        content and the complete calls it released."""
         if self.parser is None:
             parsed = Parsed(content=text)
         else:
             parsed = self.parser.feed(text)
-            if last:
-                tail = self.parser.finish()
+            if finish_reason is not None:
+                tail = self.parser.finish(cut=finish_reason != "stop")
                 parsed = Parsed(parsed.content + tail.content, parsed.calls + tail.calls)
         calls = [_public_call(call, len(self.calls) + i) for i, call in enumerate(parsed.calls)]
         self.content += parsed.content
@@ -160,7 +161,7 @@ class Completion:
             async for index, out in self.outputs:
                 choice = self.choices[index]
                 choice.completion_tokens = out.completion_tokens
-                choice.take(out.text, last=out.finish_reason is not None)
+                choice.take(out.text, out.finish_reason)
                 if out.finish_reason is not None:
                     choice.finish(out.finish_reason)
         finally:
@@ -206,8 +207,7 @@ class Completion:
             async for index, out in self.outputs:
                 choice = self.choices[index]
                 choice.completion_tokens = out.completion_tokens
-                last = out.finish_reason is not None
-                text, calls = choice.take(out.text, last=last)
+                text, calls = choice.take(out.text, out.finish_reason)
                 if not prefix_sent[index]:
                     text, prefix_sent[index] = self.prefix + text, True
                 delta = DeltaMessage(content=text, tool_calls=calls or None)

@@ -99,11 +99,14 @@ class JsonToolParser:
             return Parsed(content=out)
         return Parsed(calls=self._complete_calls())
 
-    def finish(self) -> Parsed:
-        calls = self._complete_calls() if self._calls_mode else []
-        rest, self._held = self._held, ""
-        if self._calls_mode and not rest.strip():
-            rest = ""
+    def finish(self, *, cut: bool) -> Parsed:
+        rest, calls = self._held, self._complete_calls() if self._calls_mode else []
+        self._held = ""
+        # In calls mode what is left is an unfinished block (or the newline before one). Still
+        # undecided, it is the start of "<tool_call>": a call opening when the reply was cut,
+        # text that merely looked like one when the model chose to stop there.
+        if self._calls_mode or (self._calls_mode is None and cut):
+            return Parsed(calls=calls)
         return Parsed(content=rest, calls=calls)
 
     def _complete_calls(self) -> list[ParsedCall]:

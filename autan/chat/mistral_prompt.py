@@ -143,12 +143,15 @@ class MistralReplyParser:
         self._in_calls = True
         return Parsed(content=content, calls=self._complete_calls())
 
-    def finish(self) -> Parsed:
-        calls = self._complete_calls() if self._in_calls else []
-        rest, self._held = self._held, ""
-        if self._in_calls and not rest.strip():
-            rest = ""
-        return Parsed(content=rest, calls=calls)
+    def finish(self, *, cut: bool) -> Parsed:
+        # ``[TOOL_CALLS]`` is one control token: a reply cut short never ends half-way
+        # through it, so held-back text that only looks like its start is content.
+        if not self._in_calls:
+            rest, self._held = self._held, ""
+            return Parsed(content=rest)
+        calls = self._complete_calls()
+        self._held = ""  # an unfinished call, dropped
+        return Parsed(calls=calls)
 
     def _complete_calls(self) -> list[ParsedCall]:
         return self._named_calls() if self._named else self._listed_calls()

@@ -51,8 +51,10 @@ class ToolCallParser(Protocol):
         """Take the next piece of the reply; return the content and calls now complete."""
         ...
 
-    def finish(self) -> Parsed:
-        """The reply ended: whatever is still held back (an unfinished call stays text)."""
+    def finish(self, *, cut: bool) -> Parsed:
+        """The reply ended; ``cut``: by ``max_tokens`` or the context, mid-way. Returns the
+        rest of the content and the calls now complete. An unfinished call is dropped, never
+        returned as text: its markup must not reach ``content``."""
         ...
 
 

@@ -14,7 +14,7 @@ from autan.errors import InvalidRequest
 from autan.protocol.chat import BuiltinTool, ChatCompletionRequest, FunctionTool, NamedToolChoice
 
 MAX_TOOLS = 128
-_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _ID_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -87,7 +87,7 @@ def _tool_specs(tools: list[FunctionTool | BuiltinTool]) -> list[ToolSpec]:
                 param=f"tools[{i}]",
             )
         fn = tool.function
-        if not _NAME.match(fn.name):
+        if not _NAME.fullmatch(fn.name):
             raise InvalidRequest(
                 f"Function name was {fn.name} but must be a-z, A-Z, 0-9, or contain "
                 "underscores and dashes, with a maximum length of 64.",

@@ -8,7 +8,7 @@ import re
 from autan.errors import InvalidRequest
 from autan.protocol.chat import AssistantMessage, Message, ToolMessage
 
-_CALL_ID = re.compile(r"^[a-zA-Z0-9]{9}$")
+_CALL_ID = re.compile(r"[a-zA-Z0-9]{9}")
 _MAY_FOLLOW = {
     "system": {"user", "assistant", "system"},
     "user": {"assistant", "system", "user"},
@@ -107,7 +107,7 @@ def _validate_call_ids(messages: list[Message]) -> None:
 
 
 def _check_call_id(call_id: str | None, *, param: str) -> None:
-    if call_id not in (None, "null") and not _CALL_ID.match(call_id):
+    if call_id not in (None, "null") and not _CALL_ID.fullmatch(call_id):
         raise InvalidRequest(
             f"Tool call id was {call_id} but must be a-z, A-Z, 0-9, with a length of 9.",
             param=param,

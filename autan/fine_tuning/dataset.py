@@ -18,7 +18,7 @@ from typing import Any
 from autan.errors import InvalidTrainingData
 
 ROLES = ("system", "user", "assistant", "tool")
-_TOOL_CALL_ID = re.compile(r"^[a-zA-Z0-9]{9}$")
+_TOOL_CALL_ID = re.compile(r"[a-zA-Z0-9]{9}")
 # Which role may follow which; a tool message only after an assistant's tool calls (checked apart).
 _NEXT: dict[str, tuple[str, ...]] = {
     "system": ("user",),
@@ -167,7 +167,7 @@ def _check_tool_call(where: str, call: Any) -> str:
     if not isinstance(arguments, dict):
         raise LineError(f"{where}: `arguments` must be a JSON object")
     call_id = call.get("id")
-    if call_id is not None and not _TOOL_CALL_ID.match(str(call_id)):
+    if call_id is not None and not _TOOL_CALL_ID.fullmatch(str(call_id)):
         raise LineError(f"{where}: `id` must be 9 characters from [a-zA-Z0-9]")
     return str(call_id) if call_id is not None else ""
 

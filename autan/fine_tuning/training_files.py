@@ -20,7 +20,7 @@ from autan.errors import NotFound, TrainingFileNotFound
 from autan.files.file import File
 from autan.files.file_store import FileStore
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]+")
 
 
 class TrainingFiles(Protocol):
@@ -42,7 +42,7 @@ class DirectoryTrainingFiles:
         self.directory = directory
 
     def _path(self, file_id: str, workspace_id: str) -> Path:
-        if not _SAFE_ID.match(file_id) or file_id.startswith("."):
+        if not _SAFE_ID.fullmatch(file_id) or file_id.startswith("."):
             raise TrainingFileNotFound(file_id)
         for candidate in (
             self.directory / workspace_id / f"{file_id}.jsonl",

@@ -13,19 +13,20 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from autan.protocol.fields import Identifier, Name, PositiveInt32, Text
+from autan.protocol.public import Nullable, PublicModel
 
 
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ActionAvailable(BaseModel):
+class ActionAvailable(PublicModel):
     status: Literal["available"] = "available"
 
 
-class ApiKeyActions(BaseModel):
-    delete: ActionAvailable | None = Field(default_factory=ActionAvailable)
-    rotate: ActionAvailable | None = None
+class ApiKeyActions(PublicModel):
+    delete: Nullable[ActionAvailable] = Field(default_factory=ActionAvailable)
+    rotate: Nullable[ActionAvailable] = None
 
 
 class ApiKeyCreate(_Wire):
@@ -44,43 +45,43 @@ class ApiKeyCreate(_Wire):
     is_admin: bool = False
 
 
-class ApiKeyPublic(BaseModel):
+class ApiKeyPublic(PublicModel):
     """``APIKeyOUT``; ``key`` holds the secret only in the answer to its creation."""
 
     key_id: str
-    key: str | None = None
-    name: str | None
+    key: Nullable[str] = None
+    name: Nullable[str]
     hidden_key: str
-    created_at: datetime | None
-    expiration_date: date | None
+    created_at: Nullable[datetime]
+    expiration_date: Nullable[date]
     actions: ApiKeyActions = Field(default_factory=ApiKeyActions)
-    workspace_id: str | None = None
-    workspace_name: str | None = None
-    created_by: str | None = None
-    product: Literal["API"] | None = "API"
-    last_used: date | None = None
-    can_delete: bool | None = True
-    models: list[str] | None = None
-    requests_per_minute: int | None = None
-    tokens_per_minute: int | None = None
+    workspace_id: Nullable[str] = None
+    workspace_name: Nullable[str] = None
+    created_by: Nullable[str] = None
+    product: Nullable[Literal["API"]] = "API"
+    last_used: Nullable[date] = None
+    can_delete: Nullable[bool] = True
+    models: Nullable[list[str]] = None
+    requests_per_minute: Nullable[int] = None
+    tokens_per_minute: Nullable[int] = None
     is_admin: bool = False
-    revoked_at: datetime | None = None
+    revoked_at: Nullable[datetime] = None
 
 
-class ApiKeyListPublic(BaseModel):
+class ApiKeyListPublic(PublicModel):
     keys: list[ApiKeyPublic]
 
 
-class ApiKeyDeletedPublic(BaseModel):
+class ApiKeyDeletedPublic(PublicModel):
     detail: str
 
 
-class SpendLimitPublic(BaseModel):
+class SpendLimitPublic(PublicModel):
     """``value`` in ``currency`` (the server's ``AUTAN_ACCOUNTS__CURRENCY``) per month."""
 
-    value: float | None
+    value: Nullable[float]
     currency: str
-    no_monthly_limit: bool | None
+    no_monthly_limit: Nullable[bool]
 
 
 Icon = Annotated[Text, StringConstraints(max_length=2)]
@@ -102,17 +103,32 @@ class WorkspaceUpdate(_Wire):
     icon: Icon | None = None
 
 
-class WorkspacePublic(BaseModel):
+class WorkspacePublic(PublicModel):
     uuid: str
     name: str
-    description: str | None
-    icon: str | None
-    members_count: int | None = None
-    spend_limit: SpendLimitPublic | None
+    description: Nullable[str]
+    icon: Nullable[str]
+    members_count: Nullable[int] = None
+    spend_limit: Nullable[SpendLimitPublic]
     is_default: bool
 
 
-class WorkspaceListPublic(BaseModel):
+WorkspaceRole = Literal["A", "M"]  # admin, member
+
+
+def _admin_role() -> list[WorkspaceRole]:
+    return ["A"]
+
+
+class WorkspaceCreatedPublic(WorkspacePublic):
+    """``WorkspaceEnrichedOUT``: the new workspace, with the creator's role in it. A key that
+    may create workspaces administers them all: the role is always ``A`` (admin)."""
+
+    raw_roles: list[WorkspaceRole] = Field(default_factory=_admin_role)
+    raw_role: WorkspaceRole = "A"
+
+
+class WorkspaceListPublic(PublicModel):
     total: int
     items: list[WorkspacePublic]
     object: Literal["list"] = "list"
@@ -120,20 +136,20 @@ class WorkspaceListPublic(BaseModel):
     page_size: int
 
 
-class TokenLimitsByModel(BaseModel):
+class TokenLimitsByModel(PublicModel):
     tokens_per_minute: int
     tokens_per_month: int
 
 
-class RateLimitsPublic(BaseModel):
+class RateLimitsPublic(PublicModel):
     """``RateLimitsOUT`` for the calling key (or ``key_id``), plus its per-minute figures.
     The spec's fields are integers: there 0 means no limit (a limit is never 0). The per-minute
     additions are null for no limit."""
 
     requests_per_second: int
     tokens_limits_by_model: dict[str, TokenLimitsByModel]
-    requests_per_minute: int | None
-    tokens_per_minute: int | None
+    requests_per_minute: Nullable[int]
+    tokens_per_minute: Nullable[int]
 
 
 class SpendLimitUpdate(_Wire):
@@ -147,26 +163,26 @@ class SpendLimitUpdate(_Wire):
     workspace_id: Identifier | None = None
 
 
-class UsageLimitsPublic(BaseModel):
+class UsageLimitsPublic(PublicModel):
     no_monthly_limit: bool = False
     monthly_limit_reached: bool
-    usage: float | None
-    total_usage: float | None
-    usage_limit: float | None
+    usage: Nullable[float]
+    total_usage: Nullable[float]
+    usage_limit: Nullable[float]
 
 
-class LimitsContextPublic(BaseModel):
+class LimitsContextPublic(PublicModel):
     completion: UsageLimitsPublic
     last_payment_failure: bool = False
-    last_payment_failure_protection: bool | None = None
+    last_payment_failure_protection: Nullable[bool] = None
     currency: str
 
 
-class LimitsPublic(BaseModel):
+class LimitsPublic(PublicModel):
     limits: LimitsContextPublic
 
 
-class ModelUsagePublic(BaseModel):
+class ModelUsagePublic(PublicModel):
     """``BasicModelUsageDataJSON``: per model, ``input`` and ``output`` entries by day and
     key, each ``{"date", "api_key_id", "requests", "value" (tokens), "cost"}``."""
 
@@ -177,7 +193,7 @@ def _empty_fine_tuning() -> dict[str, dict[str, Any]]:
     return {"training": {}, "storage": {}}
 
 
-class UsagePublic(BaseModel):
+class UsagePublic(PublicModel):
     """``UsageOUTJSON``: chat and FIM completions are under ``completion`` (and ``chat``)."""
 
     completion: ModelUsagePublic
@@ -200,19 +216,19 @@ class UsagePublic(BaseModel):
         }
     )
     date: datetime
-    previous_month: str | None
-    next_month: str | None
+    previous_month: Nullable[str]
+    next_month: Nullable[str]
     start_date: datetime
     end_date: datetime
     currency: str
     currency_symbol: str
-    prices: list[dict[str, Any]] | None = None
+    prices: Nullable[list[dict[str, Any]]] = None
     total_cost: float = 0.0
     total_prompt_tokens: int = 0
     total_completion_tokens: int = 0
 
 
-class AuditLogPublic(BaseModel):
+class AuditLogPublic(PublicModel):
     created_at: datetime
     actor_type: Literal["HUMAN", "API_KEY", "OTHER"]
     actor_metadata: dict[str, str]
@@ -221,5 +237,5 @@ class AuditLogPublic(BaseModel):
     target_type: str
     target_metadata: dict[str, str]
     log_id: int
-    organization_uuid: str | None = None
-    workspace_uuid: str | None = None
+    organization_uuid: Nullable[str] = None
+    workspace_uuid: Nullable[str] = None

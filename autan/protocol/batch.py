@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from autan.protocol.fields import FILENAME_LENGTH, Identifier, Name, Text
+from autan.protocol.public import Nullable, PublicModel
 
 BatchEndpoint = Literal["/v1/chat/completions", "/v1/fim/completions", "/v1/embeddings"]
 BatchJobStatus = Literal[
@@ -43,40 +44,40 @@ class BatchJobCreate(BaseModel):
     timeout_hours: int = Field(default=24, ge=1, le=168)
 
 
-class BatchErrorPublic(BaseModel):
+class BatchErrorPublic(PublicModel):
     message: str
     count: int = 1
 
 
-class BatchJobPublic(BaseModel):
+class BatchJobPublic(PublicModel):
     id: str
     object: Literal["batch"] = "batch"
     input_files: list[str]
-    metadata: dict[str, Any] | None = None
+    metadata: Nullable[dict[str, Any]] = None
     endpoint: str
-    model: str | None = None
-    agent_id: str | None = None
-    output_file: str | None = None
-    error_file: str | None = None
+    model: Nullable[str] = None
+    agent_id: Nullable[str] = None
+    output_file: Nullable[str] = None
+    error_file: Nullable[str] = None
     errors: list[BatchErrorPublic]
-    outputs: list[dict[str, Any]] | None = None
+    outputs: Nullable[list[dict[str, Any]]] = None
     status: BatchJobStatus
     created_at: int
     total_requests: int
     completed_requests: int
     succeeded_requests: int
     failed_requests: int
-    started_at: int | None = None
-    completed_at: int | None = None
+    started_at: Nullable[int] = None
+    completed_at: Nullable[int] = None
 
 
-class BatchJobListPublic(BaseModel):
+class BatchJobListPublic(PublicModel):
     object: Literal["list"] = "list"
     data: list[BatchJobPublic]
     total: int
 
 
-class BatchJobDeletedPublic(BaseModel):
+class BatchJobDeletedPublic(PublicModel):
     id: str
     object: Literal["batch"] = "batch"
     deleted: bool = True

@@ -6,7 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-# Requests reject unknown fields as the real API does (422 extra_forbidden); responses are plain.
+from autan.protocol.public import Nullable, PublicModel
+
+# Requests reject unknown fields as the real API does (422 extra_forbidden); responses are
+# PublicModels, which leave out what is None unless the spec lets it be null.
 
 
 class _Request(BaseModel):
@@ -209,37 +212,36 @@ class ChatCompletionRequest(_Request):
     user: str | None = None
 
 
-class UsageInfo(BaseModel):
+class UsageInfo(PublicModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
 
 
-class ToolCallPublic(BaseModel):
+class ToolCallPublic(PublicModel):
     id: str
     type: Literal["function"] = "function"
     function: dict[str, str]
     index: int = 0
 
 
-class AssistantMessagePublic(BaseModel):
+class AssistantMessagePublic(PublicModel):
     role: Literal["assistant"] = "assistant"
-    content: str | None = ""
-    tool_calls: list[ToolCallPublic] | None = None
+    content: Nullable[str] = ""
+    tool_calls: Nullable[list[ToolCallPublic]] = None
     prefix: bool = False
 
 
 FinishReason = Literal["stop", "length", "model_length", "error", "tool_calls"]
 
 
-class ChatCompletionChoice(BaseModel):
+class ChatCompletionChoice(PublicModel):
     index: int
     message: AssistantMessagePublic
-    finish_reason: FinishReason | None
-    logprobs: None = None
+    finish_reason: FinishReason
 
 
-class ChatCompletionResponse(BaseModel):
+class ChatCompletionResponse(PublicModel):
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int
@@ -248,23 +250,25 @@ class ChatCompletionResponse(BaseModel):
     usage: UsageInfo
 
 
-class DeltaMessage(BaseModel):
+class DeltaMessage(PublicModel):
+    """Only what this chunk adds: the role on the first, then content or calls."""
+
     role: Literal["assistant"] | None = None
     content: str | None = None
     tool_calls: list[ToolCallPublic] | None = None
 
 
-class CompletionResponseStreamChoice(BaseModel):
+class CompletionResponseStreamChoice(PublicModel):
     index: int
     delta: DeltaMessage
-    finish_reason: FinishReason | None
-    logprobs: None = None
+    # Null until the last chunk of the choice, but always there: the TypeScript SDK needs it.
+    finish_reason: Nullable[FinishReason]
 
 
-class CompletionChunk(BaseModel):
+class CompletionChunk(PublicModel):
     id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     created: int
     model: str
     choices: list[CompletionResponseStreamChoice]
-    usage: UsageInfo | None = None
+    usage: UsageInfo | None = None  # on the last chunk only

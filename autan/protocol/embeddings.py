@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from autan.protocol.chat import UsageInfo
+from autan.protocol.public import PublicModel
 
 EmbeddingDtype = Literal["float", "int8", "uint8", "binary", "ubinary"]
 EncodingFormat = Literal["float", "base64"]
@@ -33,7 +34,7 @@ class EmbeddingRequest(BaseModel):
         return [self.input] if isinstance(self.input, str) else self.input
 
 
-class EmbeddingResponseData(BaseModel):
+class EmbeddingResponseData(PublicModel):
     object: Literal["embedding"] = "embedding"
     # Integers for the integer dtypes (packed bytes for binary/ubinary), a base64 string of the
     # little-endian array for encoding_format "base64", floats otherwise.
@@ -41,7 +42,7 @@ class EmbeddingResponseData(BaseModel):
     index: int
 
 
-class EmbeddingResponse(BaseModel):
+class EmbeddingResponse(PublicModel):
     id: str
     object: Literal["list"] = "list"
     model: str

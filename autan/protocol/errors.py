@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from autan.protocol.public import Nullable, PublicModel
 
 ErrorType = Literal[
     "invalid_request_error",
@@ -19,12 +19,12 @@ ErrorType = Literal[
 ]
 
 
-class ErrorPublic(BaseModel):
+class ErrorPublic(PublicModel):
     object: Literal["error"] = "error"
     message: str | dict[str, Any]
     type: ErrorType
-    param: str | None = None
-    code: str | None = None
+    param: Nullable[str] = None
+    code: Nullable[str] = None
 
 
 def error_body(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from autan.protocol.public import Nullable, PublicModel
 
 FilePurpose = Literal["fine-tune", "batch", "ocr"]
 SampleType = Literal["pretrain", "instruct", "batch_request", "batch_result", "batch_error"]
@@ -12,7 +12,7 @@ FileSource = Literal["upload", "repository", "mistral"]
 FileVisibility = Literal["workspace", "user"]
 
 
-class FilePublic(BaseModel):
+class FilePublic(PublicModel):
     id: str
     object: Literal["file"] = "file"
     # Never null: the SDK refuses a file whose bytes are null, whatever the spec's example says.
@@ -22,28 +22,28 @@ class FilePublic(BaseModel):
     purpose: FilePurpose
     sample_type: SampleType
     source: FileSource
-    num_lines: int | None = None
-    mimetype: str | None = None
-    signature: str | None = None
-    expires_at: int | None = None
-    visibility: FileVisibility | None = "workspace"
+    num_lines: Nullable[int] = None
+    mimetype: Nullable[str] = None
+    signature: Nullable[str] = None
+    expires_at: Nullable[int] = None
+    visibility: Nullable[FileVisibility] = "workspace"
 
 
 class FileRetrievedPublic(FilePublic):
     deleted: bool = False
 
 
-class FileListPublic(BaseModel):
+class FileListPublic(PublicModel):
     object: Literal["list"] = "list"
     data: list[FilePublic]
-    total: int | None = None
+    total: Nullable[int] = None
 
 
-class FileDeletedPublic(BaseModel):
+class FileDeletedPublic(PublicModel):
     id: str
     object: Literal["file"] = "file"
     deleted: bool = True
 
 
-class FileSignedUrlPublic(BaseModel):
+class FileSignedUrlPublic(PublicModel):
     url: str

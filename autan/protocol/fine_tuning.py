@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autan.protocol.public import Nullable, PublicModel
+
 JobStatusName = Literal[
     "QUEUED",
     "STARTED",
@@ -54,24 +56,24 @@ class FineTuningJobCreate(BaseModel):
     classifier_targets: list[dict[str, Any]] | None = None
 
 
-class TrainingParametersPublic(BaseModel):
-    training_steps: int | None = None
+class TrainingParametersPublic(PublicModel):
+    training_steps: Nullable[int] = None
     learning_rate: float = 1e-4
-    weight_decay: float | None = None
-    warmup_fraction: float | None = None
-    epochs: float | None = None
-    seq_len: int | None = None
-    fim_ratio: float | None = None
+    weight_decay: Nullable[float] = None
+    warmup_fraction: Nullable[float] = None
+    epochs: Nullable[float] = None
+    seq_len: Nullable[int] = None
+    fim_ratio: Nullable[float] = None
 
 
-class JobMetadataPublic(BaseModel):
-    expected_duration_seconds: int | None = None
-    cost: float | None = None
-    cost_currency: str | None = None
-    train_tokens_per_step: int | None = None
-    train_tokens: int | None = None
-    data_tokens: int | None = None
-    estimated_start_time: int | None = None
+class JobMetadataPublic(PublicModel):
+    expected_duration_seconds: Nullable[int] = None
+    cost: Nullable[float] = None
+    cost_currency: Nullable[str] = None
+    train_tokens_per_step: Nullable[int] = None
+    train_tokens: Nullable[int] = None
+    data_tokens: Nullable[int] = None
+    estimated_start_time: Nullable[int] = None
 
 
 class LegacyJobMetadataPublic(JobMetadataPublic):
@@ -80,29 +82,29 @@ class LegacyJobMetadataPublic(JobMetadataPublic):
     object: Literal["job.metadata"] = "job.metadata"
     details: str
     deprecated: bool = True
-    epochs: float | None = None
-    training_steps: int | None = None
+    epochs: Nullable[float] = None
+    training_steps: Nullable[int] = None
 
 
-class EventPublic(BaseModel):
+class EventPublic(PublicModel):
     name: str
-    data: dict[str, Any] | None = None
+    data: Nullable[dict[str, Any]] = None
     created_at: int
 
 
-class MetricPublic(BaseModel):
-    train_loss: float | None = None
-    valid_loss: float | None = None
-    valid_mean_token_accuracy: float | None = None
+class MetricPublic(PublicModel):
+    train_loss: Nullable[float] = None
+    valid_loss: Nullable[float] = None
+    valid_mean_token_accuracy: Nullable[float] = None
 
 
-class CheckpointPublic(BaseModel):
+class CheckpointPublic(PublicModel):
     metrics: MetricPublic
     step_number: int
     created_at: int
 
 
-class FineTuningJobPublic(BaseModel):
+class FineTuningJobPublic(PublicModel):
     """``CompletionJobOut``: a job in lists and as created."""
 
     model_config = ConfigDict(protected_namespaces=())
@@ -114,13 +116,13 @@ class FineTuningJobPublic(BaseModel):
     created_at: int
     modified_at: int
     training_files: list[str]
-    validation_files: list[str] | None = None
+    validation_files: Nullable[list[str]] = None
     object: Literal["job"] = "job"
-    fine_tuned_model: str | None = None
-    suffix: str | None = None
-    integrations: list[dict[str, Any]] | None = None
-    trained_tokens: int | None = None
-    metadata: JobMetadataPublic | None = None
+    fine_tuned_model: Nullable[str] = None
+    suffix: Nullable[str] = None
+    integrations: Nullable[list[dict[str, Any]]] = None
+    trained_tokens: Nullable[int] = None
+    metadata: Nullable[JobMetadataPublic] = None
     job_type: Literal["completion"] = "completion"
     hyperparameters: TrainingParametersPublic
     repositories: list[dict[str, Any]] = Field(default_factory=list)
@@ -133,7 +135,7 @@ class FineTuningJobDetailedPublic(FineTuningJobPublic):
     checkpoints: list[CheckpointPublic] = Field(default_factory=list)
 
 
-class FineTuningJobListPublic(BaseModel):
+class FineTuningJobListPublic(PublicModel):
     data: list[FineTuningJobPublic] = Field(default_factory=list)
     object: Literal["list"] = "list"
     total: int
@@ -144,7 +146,7 @@ class FineTunedModelUpdate(BaseModel):
     description: str | None = None
 
 
-class FineTunedModelCapabilities(BaseModel):
+class FineTunedModelCapabilities(PublicModel):
     completion_chat: bool = True
     completion_fim: bool = False
     function_calling: bool = False
@@ -152,7 +154,7 @@ class FineTunedModelCapabilities(BaseModel):
     classification: bool = False
 
 
-class FineTunedModelPublic(BaseModel):
+class FineTunedModelPublic(PublicModel):
     """``CompletionFTModelOut``."""
 
     id: str
@@ -163,8 +165,8 @@ class FineTunedModelPublic(BaseModel):
     root: str
     root_version: str
     archived: bool
-    name: str | None = None
-    description: str | None = None
+    name: Nullable[str] = None
+    description: Nullable[str] = None
     capabilities: FineTunedModelCapabilities = Field(default_factory=FineTunedModelCapabilities)
     max_context_length: int = 32768
     aliases: list[str] = Field(default_factory=list)
@@ -172,7 +174,7 @@ class FineTunedModelPublic(BaseModel):
     model_type: Literal["completion"] = "completion"
 
 
-class ArchivedModelPublic(BaseModel):
+class ArchivedModelPublic(PublicModel):
     """``ArchiveFTModelOut`` / ``UnarchiveFTModelOut``."""
 
     id: str

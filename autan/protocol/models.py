@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from autan.protocol.public import Nullable, PublicModel
 
 
-class ModelCapabilities(BaseModel):
+class ModelCapabilities(PublicModel):
     completion_chat: bool = True
     completion_fim: bool = False
     function_calling: bool = False
@@ -17,47 +19,47 @@ class ModelCapabilities(BaseModel):
     reasoning: bool = False
 
 
-class ModelCardPublic(BaseModel):
+class ModelCardPublic(PublicModel):
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "autan"
-    name: str | None = None
-    description: str | None = None
+    name: Nullable[str] = None
+    description: Nullable[str] = None
     capabilities: ModelCapabilities
     max_context_length: int
     aliases: list[str] = Field(default_factory=list)
-    deprecation: str | None = None
-    default_model_temperature: float | None = None
+    deprecation: Nullable[str] = None
+    default_model_temperature: Nullable[float] = None
     type: Literal["base"] = "base"
 
 
-class FineTunedModelCardPublic(BaseModel):
+class FineTunedModelCardPublic(PublicModel):
     """``FTModelCard``: a model a fine-tuning job made; ``root`` is its base model."""
 
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "autan"
-    name: str | None = None
-    description: str | None = None
+    name: Nullable[str] = None
+    description: Nullable[str] = None
     capabilities: ModelCapabilities
     max_context_length: int
     aliases: list[str] = Field(default_factory=list)
-    deprecation: str | None = None
-    default_model_temperature: float | None = None
+    deprecation: Nullable[str] = None
+    default_model_temperature: Nullable[float] = None
     type: Literal["fine-tuned"] = "fine-tuned"
     job: str
     root: str
     archived: bool = False
 
 
-class ModelListPublic(BaseModel):
+class ModelListPublic(PublicModel):
     object: Literal["list"] = "list"
     data: list[ModelCardPublic | FineTunedModelCardPublic]
 
 
-class ModelDeletedPublic(BaseModel):
+class ModelDeletedPublic(PublicModel):
     id: str
     object: Literal["model"] = "model"
     deleted: bool = True

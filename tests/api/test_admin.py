@@ -2,6 +2,7 @@
 
 from tests.api.conftest import Platform
 from tests.api.test_auth import CHAT, bearer
+from tests.protocol.spec import spec_errors
 
 
 def test_create_list_and_delete_keys(platform: Platform) -> None:
@@ -51,6 +52,8 @@ def test_workspaces_and_their_spend_limits(platform: Platform) -> None:
         headers=admin,
     )
     workspace = r.json()
+    assert spec_errors("WorkspaceEnrichedOUT", workspace) == []
+    assert workspace["raw_roles"] == ["A"]  # the creating key administers it
     assert workspace["spend_limit"] == {
         "value": None,
         "currency": "USD",

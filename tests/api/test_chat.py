@@ -2,6 +2,8 @@ import json
 
 from fastapi.testclient import TestClient
 
+from tests.protocol.spec import spec_errors
+
 USER = [{"role": "user", "content": "Hi"}]
 
 
@@ -34,6 +36,7 @@ def test_completion_has_every_field_the_sdk_requires(client: TestClient) -> None
         "prefix": False,
     }
     assert choice["finish_reason"] == "stop"
+    assert spec_errors("ChatCompletionResponse", body) == []
     usage = body["usage"]
     assert usage["completion_tokens"] == len("Hello from autan!")
     assert usage["prompt_tokens"] == len("<user>Hi\n<assistant>")
@@ -73,15 +76,16 @@ def test_prefix_continuation_echoes_the_prefix(client: TestClient) -> None:
 
 def test_stream_chunks_follow_the_mistral_wire_format(client: TestClient) -> None:
     chunks = sse(client, temperature=0)
-    assert chunks[0]["choices"][0]["delta"] == {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": None,
-    }
+    # Absent fields are left out, never null (typed clients refuse a null usage or role); but
+    # every chunk carries finish_reason, null until the last.
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     for c in chunks:
         assert c["object"] == "chat.completion.chunk"
         assert "finish_reason" in c["choices"][0]
-    assert all(c["usage"] is None for c in chunks[:-1])
+        assert spec_errors("CompletionChunk", c) == []
+        assert None not in c["choices"][0]["delta"].values()
+    assert all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1])
+    assert all("usage" not in c and "logprobs" not in c["choices"][0] for c in chunks[:-1])
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-1]["usage"]["completion_tokens"] == len("Hello from autan!")
     text = "".join(c["choices"][0]["delta"]["content"] or "" for c in chunks)
@@ -93,8 +97,8 @@ def test_stream_with_n_carries_usage_only_on_the_last_chunk(client: TestClient) 
     chunks = sse(client, n=2, temperature=0)
     finishes = [c for c in chunks if c["choices"][0]["finish_reason"]]
     assert sorted(c["choices"][0]["index"] for c in finishes) == [0, 1]
-    assert chunks[-1]["usage"] is not None
-    assert all(c["usage"] is None for c in chunks[:-1])
+    assert chunks[-1]["usage"]["total_tokens"] > 0
+    assert all("usage" not in c for c in chunks[:-1])
 
 
 def test_openai_spellings_are_accepted(client: TestClient) -> None:

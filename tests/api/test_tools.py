@@ -105,6 +105,26 @@ def test_streamed_tool_calls_arrive_whole_in_one_chunk_each(calling: TestClient)
     assert events[-1]["usage"]["completion_tokens"] > 0
 
 
+def test_a_call_cut_by_max_tokens_is_dropped_and_never_leaks_markup(calling: TestClient) -> None:
+    # One byte per token: the first call fits, the second is cut after '\n<tool_call>\n{"na'.
+    limit = len(CALL) + 15
+    (choice,) = post(calling, tools=TOOLS, max_tokens=limit)["choices"]
+    assert choice["finish_reason"] == "length"
+    assert choice["message"]["content"] == ""
+    assert [c["function"]["name"] for c in choice["message"]["tool_calls"]] == ["get_weather"]
+    payload = {"model": "fake-model", "messages": USER, "stream": True, "temperature": 0}
+    body = {**payload, "tools": TOOLS, "max_tokens": limit}
+    with calling.stream("POST", "/v1/chat/completions", json=body) as r:
+        raw = r.read().decode()
+    events = [
+        json.loads(e.removeprefix("data: ")) for e in raw.split("\n\n") if e and e != "data: [DONE]"
+    ]
+    deltas = [e["choices"][0]["delta"] for e in events]
+    assert "".join(d.get("content", "") for d in deltas) == ""
+    assert sum(len(d.get("tool_calls", [])) for d in deltas) == 1
+    assert events[-1]["choices"][0]["finish_reason"] == "length"
+
+
 def test_round_trip_with_sdk_style_null_ids_and_object_arguments(calling: TestClient) -> None:
     messages = [
         *USER,

@@ -26,10 +26,10 @@ CALL_W = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n
 CALL_T = '<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>'
 
 
-def feed_all(parser: JsonToolParser, pieces: list[str]) -> Parsed:
+def feed_all(parser: JsonToolParser, pieces: list[str], *, cut: bool = False) -> Parsed:
     out = Parsed()
     for piece in [*pieces, None]:
-        got = parser.finish() if piece is None else parser.feed(piece)
+        got = parser.finish(cut=cut) if piece is None else parser.feed(piece)
         out.content += got.content
         out.calls += got.calls
     return out
@@ -51,7 +51,29 @@ def test_parser_releases_each_call_as_its_block_closes() -> None:
     parser = JsonToolParser()
     assert parser.feed(CALL_W[:-3]).calls == []
     assert [c.name for c in parser.feed(CALL_W[-3:] + "\n<tool").calls] == ["get_weather"]
-    assert parser.finish().content == "<tool"  # an unfinished block is returned as text
+    assert parser.finish(cut=True) == Parsed()  # an unfinished block is dropped
+
+
+@pytest.mark.parametrize("cut", [True, False])
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [CALL_W, '\n<tool_call>\n{"name":'],
+        [CALL_W + '\n<tool_call>\n{"name": "get_t'],
+        ['<tool_call>\n{"name": "get_weather", "arguments": {"ci'],
+    ],
+)
+def test_a_call_cut_short_is_dropped_and_never_becomes_content(
+    pieces: list[str], cut: bool
+) -> None:
+    out = feed_all(JsonToolParser(), pieces, cut=cut)
+    assert out.content == ""
+    assert [c.name for c in out.calls] == (["get_weather"] if CALL_W in pieces[0] else [])
+
+
+def test_a_reply_cut_while_it_could_still_open_a_call_gives_no_markup() -> None:
+    assert feed_all(JsonToolParser(), ["<tool_c"], cut=True) == Parsed()
+    assert feed_all(JsonToolParser(), ["<tool_c"], cut=False) == Parsed(content="<tool_c")
 
 
 def test_parser_passes_text_through_once_it_cannot_be_a_call() -> None:
@@ -59,13 +81,13 @@ def test_parser_passes_text_through_once_it_cannot_be_a_call() -> None:
     assert parser.feed("<to").content == ""  # could still open a call: held back
     assert parser.feed("day").content == "<today"
     assert parser.feed(" is fine").content == " is fine"
-    assert parser.finish() == Parsed()
+    assert parser.finish(cut=False) == Parsed()
 
 
 def test_parser_gives_back_a_short_reply_that_looked_like_a_call() -> None:
     parser = JsonToolParser()
     assert parser.feed("<").content == ""
-    assert parser.finish().content == "<"
+    assert parser.finish(cut=False).content == "<"  # the model chose to stop there
 
 
 def test_history_calls_render_in_the_syntax_the_grammar_enforces() -> None:

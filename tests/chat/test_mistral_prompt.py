@@ -181,12 +181,14 @@ def test_fim_ids_put_the_suffix_first(tokenizer: str) -> None:
     assert ids[:2] == [1, suffix_id] and prefix_id in ids and middle_id not in ids
 
 
-def feed_all(parser: Any, pieces: list[str]) -> tuple[str, list[tuple[str, str]]]:
+def feed_all(
+    parser: Any, pieces: list[str], *, cut: bool = False
+) -> tuple[str, list[tuple[str, str]]]:
     content, calls = "", []
     for i, piece in enumerate(pieces):
         parsed = parser.feed(piece)
         if i == len(pieces) - 1:
-            tail = parser.finish()
+            tail = parser.finish(cut=cut)
             parsed.content += tail.content
             parsed.calls += tail.calls
         content += parsed.content
@@ -221,10 +223,12 @@ def test_parser_without_tools_passes_the_marker_through_as_text() -> None:
     assert feed_all(parser, [" a [TOOL_CALLS] b"]) == ("a [TOOL_CALLS] b", [])
 
 
-def test_an_unfinished_call_list_stays_visible() -> None:
+@pytest.mark.parametrize("cut", [True, False])
+def test_an_unfinished_call_list_is_dropped_not_shown(cut: bool) -> None:
     parser = MistralPrompt(MistralTokenizer.load("v3")).parser(_active())
-    content, calls = feed_all(parser, ['[TOOL_CALLS] [{"name": "a", "argu'])
-    assert calls == [] and content == '[TOOL_CALLS] [{"name": "a", "argu'
+    assert feed_all(parser, ['[TOOL_CALLS] [{"name": "a", "argu'], cut=cut) == ("", [])
+    parser = MistralPrompt(MistralTokenizer.load("v3")).parser(_active())
+    assert feed_all(parser, [" [TOOL_CALLS]"], cut=cut) == ("", [])
 
 
 def _active() -> Any:
@@ -272,3 +276,11 @@ def test_control_tokens_written_in_messages_stay_text(tokenizer: str) -> None:
     assert fim is not None
     fim_tokens = MistralFimPrompt(tok).tokens("[SUFFIX]a[PREFIX]", "[MIDDLE]")
     assert sorted(t for t in fim_tokens if t in fim) == sorted(set(fim) - {fim[1]})
+
+
+def test_v11_a_call_cut_short_is_dropped_after_the_complete_ones(v11_tokenizer: Path) -> None:
+    reply = '[TOOL_CALLS]a[ARGS]{"x": 1}[TOOL_CALLS]b[ARGS]{"y": "unfini'
+    for size in (1, 5, len(reply)):
+        parser = MistralPrompt(MistralTokenizer.load(str(v11_tokenizer))).parser(_active())
+        pieces = [reply[i : i + size] for i in range(0, len(reply), size)]
+        assert feed_all(parser, pieces, cut=True) == ("", [("a", '{"x": 1}')]), size

@@ -48,6 +48,7 @@ def test_missing_parameters_mean_an_object_with_anything() -> None:
         ),
         ({"tool_choice": "any"}, "tool_choice", "at least one function"),
         ({"tools": [fn("bad name")]}, "tools[0].function.name", "must be a-z"),
+        ({"tools": [fn("get_weather\n")]}, "tools[0].function.name", "must be a-z"),
         ({"tools": [fn("a"), fn("a")]}, "tools[1].function.name", "declared twice"),
         ({"tools": [fn("a", {"type": "array"})]}, "tools[0].function.parameters", "type 'object'"),
         (

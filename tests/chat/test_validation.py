@@ -81,3 +81,24 @@ def test_a_conversation_longer_than_the_limit_is_refused() -> None:
     with pytest.raises(InvalidRequest, match="at most 6") as e:
         check([*turns, {"role": "user", "content": "c"}], max_messages=6)
     assert e.value.param == "messages"
+
+
+@pytest.mark.parametrize("call_id", ["abcDEF123\n", "call_123"])
+def test_a_call_id_must_be_nine_alphanumerics_and_nothing_after(call_id: str) -> None:
+    call = {"id": call_id, "function": {"name": "a", "arguments": {}}}
+    with pytest.raises(InvalidRequest, match="must be a-z"):
+        check(
+            [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "tool_calls": [call]},
+                {"role": "tool", "content": "r"},
+            ]
+        )
+    with pytest.raises(InvalidRequest, match="must be a-z"):
+        check(
+            [
+                {"role": "user", "content": "x"},
+                {"role": "assistant", "tool_calls": [{**call, "id": "abcDEF123"}]},
+                {"role": "tool", "content": "r", "tool_call_id": call_id},
+            ]
+        )

@@ -133,3 +133,18 @@ def test_a_few_broken_lines_can_be_skipped(tmp_path: Path) -> None:
     assert len(dataset.conversations) == 9
     assert dataset.skipped == ["line 10: expected a JSON object with a `messages` list"]
     assert _reasons(tmp_path, lines, skip_fraction=0.05)
+
+
+def test_a_call_id_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    call = {"id": "abcDEF123\n", "function": {"name": "f", "arguments": "{}"}}
+    line = {
+        "messages": [
+            {"role": "user", "content": "?"},
+            {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "abcDEF123\n", "content": "ok"},
+            {"role": "assistant", "content": "done"},
+        ]
+    }
+    assert _reasons(tmp_path, [_chat(), line]) == [
+        "line 2: message 1, tool call 0: `id` must be 9 characters from [a-zA-Z0-9]"
+    ]

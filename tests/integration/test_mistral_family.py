@@ -94,6 +94,29 @@ def test_forced_tool_call_is_valid(client_name: str, request: pytest.FixtureRequ
             assert len(call.id) == 9
 
 
+@pytest.mark.parametrize("client_name", ["mistral", "mistral_v11"])
+def test_a_forced_call_cut_by_max_tokens_leaks_no_markup(
+    client_name: str, request: pytest.FixtureRequest
+) -> None:
+    client: Mistral = request.getfixturevalue(client_name)
+    args = dict(
+        model="mistral-small-latest",
+        messages=USER,
+        tools=TOOLS,
+        tool_choice="any",
+        max_tokens=4,  # [TOOL_CALLS] and the first few characters of the call
+        random_seed=0,
+    )
+    choice = client.chat.complete(**args).choices[0]  # type: ignore[arg-type]
+    assert choice.finish_reason == "length"
+    assert choice.message.content == "" and not choice.message.tool_calls
+    chunks = list(client.chat.stream(**args))  # type: ignore[arg-type]
+    deltas = [c.data.choices[0].delta for c in chunks]
+    assert "".join(d.content or "" for d in deltas) == ""  # type: ignore[misc]
+    assert not any(d.tool_calls for d in deltas)
+    assert chunks[-1].data.choices[0].finish_reason == "length"
+
+
 def test_tool_round_trip_on_a_mistral_model(mistral: Mistral) -> None:
     messages = [
         *USER,

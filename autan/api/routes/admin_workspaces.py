@@ -13,6 +13,7 @@ from autan.api.deps import AccountsDep, AdminKeyDep
 from autan.protocol.admin import (
     SpendLimitPublic,
     WorkspaceCreate,
+    WorkspaceCreatedPublic,
     WorkspaceListPublic,
     WorkspacePublic,
     WorkspaceUpdate,
@@ -59,15 +60,15 @@ async def list_workspaces(
     )
 
 
-@router.post("/v1/admin/workspaces", response_model=WorkspacePublic)
+@router.post("/v1/admin/workspaces", response_model=WorkspaceCreatedPublic)
 async def create_workspace(
     body: WorkspaceCreate, accounts: AccountsDep, admin: AdminKeyDep
-) -> WorkspacePublic:
+) -> WorkspaceCreatedPublic:
     """A new workspace, to group keys and cap their monthly spend."""
     workspace = accounts.workspaces.create(
         body.name, actor=Actor.key(admin.id), description=body.description, icon=body.icon
     )
-    return workspace_public(workspace, accounts.settings.currency)
+    return WorkspaceCreatedPublic(**dict(workspace_public(workspace, accounts.settings.currency)))
 
 
 @router.patch("/v1/admin/workspaces/{workspace_uuid}", response_model=WorkspacePublic)
