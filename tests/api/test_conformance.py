@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,13 +29,9 @@ from schemathesis.specs.openapi.checks import (
 
 from autan.settings import FilesSettings
 from tests.api.conftest import Platform, platform_app
+from tests.protocol.spec import CURRENT
 
-SPEC = Path(
-    os.environ.get(
-        "AUTAN_MISTRAL_SPEC",
-        Path(__file__).resolve().parents[3] / "shared" / "spec" / "mistral-openapi.yaml",
-    )
-)
+SPEC = CURRENT
 # The spec's paths that autan implements (fine-tuning jobs live only in the legacy spec).
 SERVED = (
     "/v1/models",
@@ -60,7 +55,7 @@ CHECKS = [not_a_server_error, response_schema_conformance, content_type_conforma
 
 
 if not SPEC.is_file():
-    _MISSING = f"Mistral's OpenAPI spec is not at {SPEC} (set AUTAN_MISTRAL_SPEC)"
+    _MISSING = f"Mistral's OpenAPI spec is not at {SPEC} (set AUTAN_MISTRAL_SPEC_DIR)"
     if os.environ.get("CI") == "true":
         pytest.fail(_MISSING + "; CI must provide it", pytrace=False)
     pytest.skip(_MISSING, allow_module_level=True)

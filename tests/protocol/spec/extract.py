@@ -1,16 +1,11 @@
-"""Cut the response schemas autan serves out of Mistral's OpenAPI documents.
-
-    python -m tests.protocol.spec.extract mistral-openapi.yaml mistral-openapi-legacy.yaml
-
-writes ``response_schemas.json`` beside this file: for each response schema name, its JSON
-Schema with every ``$ref`` it reaches, and without the prose (descriptions, titles, examples),
-which says nothing about what is valid. Needs PyYAML, which autan itself does not.
+"""Cut the response schemas autan serves out of Mistral's OpenAPI documents: for each
+response schema name, its JSON Schema with every ``$ref`` it reaches, and without the prose
+(descriptions, titles, examples), which says nothing about what is valid. Needs PyYAML (a
+test dependency, through schemathesis), which autan itself does not.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -93,18 +88,14 @@ def _closure(components: dict[str, Any], names: list[str]) -> dict[str, Any]:
     return dict(sorted(out.items()))
 
 
-def main(current: Path, legacy: Path) -> None:
+def response_schemas(current: Path, legacy: Path) -> dict[str, dict[str, Any]]:
+    """For each document, the response schemas autan serves with every schema they reach."""
     import yaml
 
     documents = {"current": current, "legacy": legacy}
-    result: dict[str, Any] = {}
+    result: dict[str, dict[str, Any]] = {}
     for which, path in documents.items():
         components = yaml.safe_load(path.read_text())["components"]["schemas"]
         names = [n for n, w in RESPONSES.items() if w == which]
         result[which] = _closure(components, names)
-    target = Path(__file__).with_name("response_schemas.json")
-    target.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-
-
-if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    return result
