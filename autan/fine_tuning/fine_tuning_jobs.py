@@ -9,7 +9,6 @@ what it made is its result (``fine_tuned_model``, ``trained_tokens``, ``error``)
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -25,7 +24,7 @@ from autan.fine_tuning.fine_tuning_job import (
     TrainingFileRef,
 )
 from autan.jobs.job import Job, JobStatus
-from autan.jobs.job_store import JobFilter, JobStore
+from autan.jobs.job_store import JobFilter, JobStore, new_job
 from autan.storage.fine_tuning_tables import FineTuningCheckpointRow, FineTuningEventRow
 from autan.storage.job_tables import JobRow
 from autan.storage.tables import utcnow
@@ -52,16 +51,12 @@ class FineTuningJobs:
         auto_start: bool,
         metadata: dict[str, Any] | None = None,
     ) -> FineTuningJob:
-        now = utcnow()
-        row = JobRow(
-            id=str(uuid.uuid4()),
-            kind=KIND,
+        row = new_job(
+            KIND,
             workspace_id=workspace_id,
             key_id=key_id,
-            status=JobStatus.QUEUED.value,
-            start_requested=auto_start,
             model=model,
-            metadata_=metadata,
+            metadata=metadata,
             spec={
                 "hyperparameters": hyperparameters,
                 "training_files": [
@@ -71,14 +66,7 @@ class FineTuningJobs:
                 "suffix": suffix,
                 "auto_start": auto_start,
             },
-            result={},
-            total_items=0,
-            succeeded_items=0,
-            failed_items=0,
-            attempts=0,
-            created_at=now,
-            modified_at=now,
-            deleted=False,
+            start_requested=auto_start,
         )
         self.store.create(row, lambda s: s.add(_status_event(row.id, JobStatus.QUEUED, None)))
         return self.get(row.id)

@@ -11,6 +11,7 @@ fine-tuning job's events) in the same transaction.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +41,43 @@ class JobFilter:
     spec: dict[str, Any] = field(default_factory=dict)  # entries the job's spec must have
     key_id: str | None = None
     newest_first: bool = True
+
+
+def new_job(
+    kind: str,
+    *,
+    workspace_id: str,
+    key_id: str | None,
+    model: str | None,
+    metadata: dict[str, Any] | None,
+    spec: dict[str, Any],
+    **fields: Any,
+) -> JobRow:
+    """A QUEUED job of ``kind``, not yet stored, with nothing done; ``fields`` set the rest
+    (``total_items``, ``deadline``, ``start_requested``...)."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "total_items": 0,
+        "succeeded_items": 0,
+        "failed_items": 0,
+        **fields,
+    }
+    return JobRow(
+        id=str(uuid.uuid4()),
+        kind=kind,
+        workspace_id=workspace_id,
+        key_id=key_id,
+        status=JobStatus.QUEUED.value,
+        model=model,
+        metadata_=metadata,
+        spec=spec,
+        result={},
+        attempts=0,
+        created_at=now,
+        modified_at=now,
+        deleted=False,
+        **values,
+    )
 
 
 class JobStore:

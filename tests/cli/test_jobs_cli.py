@@ -6,9 +6,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from autan.cli.main import app
-from autan.fine_tuning.fine_tuning_job import TrainingFileRef
 from autan.fine_tuning.fine_tuning_jobs import FineTuningJobs
 from autan.storage.database import Database
+from tests.fine_tuning.minimal import waiting_job
 from tests.jobs.test_job_store import JobStore, new_job
 
 runner = CliRunner()
@@ -44,16 +44,7 @@ def test_cancel_a_waiting_fine_tuning_job_at_once(tmp_path: Path) -> None:
     db = Database.open(None, tmp_path)
     try:
         jobs = FineTuningJobs(JobStore(db))
-        job = jobs.create(
-            workspace_id="ws",
-            key_id=None,
-            model="tiny",
-            hyperparameters={},
-            training_files=[TrainingFileRef("f")],
-            validation_files=[],
-            suffix=None,
-            auto_start=False,
-        )
+        job = waiting_job(jobs)
         d = str(tmp_path)
         args = ["jobs", "cancel", job.id, "--kind", "fine_tuning", "--data-dir", d]
         cancelled = runner.invoke(app, args)

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy.orm import Session
 
 from autan.fine_tuning.fine_tuning_executor import FineTuningExecutor
-from autan.fine_tuning.fine_tuning_job import FineTuningJob, TrainingFileRef
+from autan.fine_tuning.fine_tuning_job import FineTuningJob
 from autan.fine_tuning.fine_tuning_jobs import KIND, FineTuningJobs
-from autan.fine_tuning.training_config import TrainingConfig, WeightedFile
 from autan.jobs.job import JobStatus
 from autan.jobs.job_store import JobStore
 from autan.jobs.runner import JobRunner
 from autan.settings import FineTuningSettings
 from autan.storage.database import Database
+from tests.fine_tuning.minimal import one_step_config, waiting_job
 
 
 class OffLoopDatabase(Database):
@@ -52,21 +52,7 @@ def test_a_job_validates_waits_for_its_start_then_trains_off_the_loop(
     def prepare_run(job: FineTuningJob) -> Path:
         # Data the trainer refuses at once, before it imports torch.
         (tmp_path / "bad.jsonl").write_text('{"messages": []}\n')
-        return TrainingConfig(
-            base_gguf=tmp_path / "unused.gguf",
-            cache_dir=tmp_path / "cache",
-            training_files=[WeightedFile(path=tmp_path / "bad.jsonl")],
-            training_steps=1,
-            learning_rate=1e-3,
-            weight_decay=0.0,
-            warmup_fraction=0.0,
-            seq_len=64,
-            batch_size=1,
-            lora_rank=1,
-            lora_alpha=1,
-            checkpoint_every=1,
-            threads=1,
-        ).write(tmp_path / "work" / job.id)
+        return one_step_config(tmp_path, tmp_path / "bad.jsonl").write(tmp_path / "work" / job.id)
 
     async def finish(job: FineTuningJob) -> str:
         raise AssertionError("the trainer was to fail")
@@ -79,16 +65,7 @@ def test_a_job_validates_waits_for_its_start_then_trains_off_the_loop(
         prepare_run=prepare_run,
         finish=finish,
     )
-    job = jobs.create(
-        workspace_id="ws",
-        key_id=None,
-        model="tiny",
-        hyperparameters={},
-        training_files=[TrainingFileRef("f")],
-        validation_files=[],
-        suffix=None,
-        auto_start=False,
-    )
+    job = waiting_job(jobs)
 
     async def until(status: JobStatus) -> None:
         for _ in range(600):

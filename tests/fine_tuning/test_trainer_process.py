@@ -20,7 +20,8 @@ import pytest
 from autan.fine_tuning.run_dir_lock import RunDirLock
 from autan.fine_tuning.trainer import EXIT_RUN_DIR_BUSY
 from autan.fine_tuning.trainer_process import TrainerProcess
-from autan.fine_tuning.training_config import LOG_FILE, TrainingConfig, WeightedFile
+from autan.fine_tuning.training_config import LOG_FILE
+from tests.fine_tuning.minimal import one_step_config
 
 # A server in miniature: starts a trainer the way the job runner does, says its pid, waits.
 _PARENT = """
@@ -61,21 +62,7 @@ def run_dir(tmp_path: Path) -> Iterator[Path]:
     run_dir.mkdir()
     data = run_dir / "train.jsonl"
     os.mkfifo(data)
-    TrainingConfig(
-        base_gguf=tmp_path / "unused.gguf",
-        cache_dir=tmp_path / "cache",
-        training_files=[WeightedFile(path=data)],
-        training_steps=1,
-        learning_rate=1e-3,
-        weight_decay=0.0,
-        warmup_fraction=0.0,
-        seq_len=64,
-        batch_size=1,
-        lora_rank=1,
-        lora_alpha=1,
-        checkpoint_every=1,
-        threads=1,
-    ).write(run_dir)
+    one_step_config(tmp_path, data).write(run_dir)
     yield run_dir
 
 

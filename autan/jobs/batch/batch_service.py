@@ -5,7 +5,6 @@ Running them is ``BatchExecutor``'s part, through the job runner.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -15,10 +14,9 @@ from autan.files.file_store import FileStore
 from autan.jobs.batch.batch_caller import BatchCaller
 from autan.jobs.batch.batch_input import BatchInputLine, parse_jsonl
 from autan.jobs.batch.batch_lines import BatchLines, insert_lines
-from autan.jobs.job import Job, JobStatus
-from autan.jobs.job_store import JobFilter, JobStore
+from autan.jobs.job import Job
+from autan.jobs.job_store import JobFilter, JobStore, new_job
 from autan.protocol.batch import BatchJobCreate
-from autan.storage.job_tables import JobRow
 from autan.storage.tables import utcnow
 
 KIND = "batch"
@@ -95,24 +93,16 @@ class BatchService:
                 )
             for model in models:
                 self._caller.check(req.endpoint, str(model))
-        now = utcnow()
-        row = JobRow(
-            id=str(uuid.uuid4()),
-            kind=KIND,
+        row = new_job(
+            KIND,
             workspace_id=workspace_id,
             key_id=key_id,
-            status=JobStatus.QUEUED.value,
             model=req.model,
-            metadata_=req.metadata,
+            metadata=req.metadata,
             spec={"endpoint": req.endpoint, "input_files": list(req.input_files or ())},
-            result={},
             total_items=len(lines),
-            succeeded_items=0,
             failed_items=len(lines) - len(runnable),
-            attempts=0,
-            created_at=now,
-            deadline=now + timedelta(hours=req.timeout_hours),
-            deleted=False,
+            deadline=utcnow() + timedelta(hours=req.timeout_hours),
         )
         job = self.jobs.create(row, lambda session: insert_lines(session, row.id, lines))
         self._on_created()
