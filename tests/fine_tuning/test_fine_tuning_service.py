@@ -17,10 +17,10 @@ from autan.fine_tuning.fine_tuning_job import FineTuningJob, TrainingFileRef
 from autan.fine_tuning.fine_tuning_service import FineTuningService, JobRequest
 from autan.fine_tuning.lora_adapter import LoraAdapter
 from autan.fine_tuning.training_config import ADAPTER_FILE
-from autan.fine_tuning.training_files import DirectoryTrainingFiles
 from autan.settings import FineTuningSettings
 from autan.storage.database import Database
 from tests.fakes import fake_engine, fake_registry
+from tests.fine_tuning.directory_training_files import DirectoryTrainingFiles
 
 
 @pytest.fixture

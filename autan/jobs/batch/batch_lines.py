@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from autan.accounts.usage_ledger import UsageRecord
 from autan.jobs.batch.batch_caller import LineResult
 from autan.jobs.batch.batch_input import BatchInputLine
+from autan.protocol.errors import error_body
 from autan.storage.database import Database
 from autan.storage.job_tables import BatchLineRow, JobRow
 from autan.storage.tables import UsageRow
@@ -59,13 +60,7 @@ def result_line(job_id: str, row: BatchLineRow) -> dict[str, Any]:
     if row.status_code is not None:
         body = row.response
         if body is None:
-            body = {
-                "object": "error",
-                "message": row.error,
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "invalid_batch_line",
-            }
+            body = error_body(row.error or "", "invalid_request_error", code="invalid_batch_line")
         response = {"status_code": row.status_code, "body": body}
     return {
         "id": f"batch-{job_id[:8]}-{row.line + 1}-{line_uuid}",
