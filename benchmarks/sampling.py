@@ -40,7 +40,7 @@ def model_logits() -> np.ndarray | None:
         model = LlamaModel(packaged_model_path())
     except Exception:
         return None
-    ctx = LlamaContext(model, slots=1, context=256, batch_tokens=64, threads=1)
+    ctx = LlamaContext(model, streams=1, context=256, batch_tokens=64, threads=1)
     prompt = model.tokenize(
         "<|im_start|>user\nWrite a story about a dragon.<|im_end|>\n<|im_start|>assistant\n",
         add_special=False,

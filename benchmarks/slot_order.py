@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="decode steps timed per figure")
     a = ap.parse_args()
     model = LlamaModel(packaged_model_path())
-    ctx = LlamaContext(model, slots=8, context=2048, batch_tokens=512, threads=a.threads)
+    ctx = LlamaContext(model, streams=8, context=2048, batch_tokens=512, threads=a.threads)
     prompt = model.tokenize("Tell me a long story about a lighthouse. " * 6, add_special=True,
                             parse_special=False)  # fmt: skip
     n = len(prompt)

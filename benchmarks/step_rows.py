@@ -29,7 +29,7 @@ def main() -> None:
     counts = [int(n) for n in a.rows.split(",")]
     slots = max(counts)
     model = LlamaModel(packaged_model_path())
-    ctx = LlamaContext(model, slots=slots, context=256, batch_tokens=512, threads=a.threads)
+    ctx = LlamaContext(model, streams=slots, context=256, batch_tokens=512, threads=a.threads)
     prompt = model.tokenize(
         "Tell me a story about a lighthouse keeper and the sea.", add_special=True,
         parse_special=False,

@@ -112,7 +112,7 @@ class LocalEngine:
         self._backend = backend
         self._scheduler = Scheduler(
             backend,
-            slots=settings.streams,
+            streams=settings.streams,
             interactive_slots=settings.parallel,
             batch_tokens=settings.batch_tokens,
             prefix_cache=settings.prefix_cache,
@@ -147,7 +147,7 @@ class LocalEngine:
         context = min(settings.context_per_sequence, model.info.context_train or 1 << 30)
         backend = LlamaContext(
             model,
-            slots=settings.streams,
+            streams=settings.streams,
             context=context,
             batch_tokens=settings.batch_tokens,
             threads=settings.threads,

@@ -1,7 +1,7 @@
 """A thin wrapper over libllama (llama-cpp-python's low-level ctypes API).
 
 ``LlamaModel`` owns the weights and the vocabulary; ``LlamaContext`` owns one context with
-``slots`` independent KV streams and one reusable ``llama_batch``.
+``streams`` independent KV streams and one reusable ``llama_batch``.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ class LlamaModel:
 
 
 class LlamaContext:
-    """One llama_context with ``slots`` KV streams of ``context`` cells each.
+    """One llama_context with ``streams`` KV streams of ``context`` cells each.
 
     Implements ``scheduler.DecodeBackend``. Not thread-safe: the engine thread owns it.
     """
@@ -182,17 +182,17 @@ class LlamaContext:
         self,
         model: LlamaModel,
         *,
-        slots: int,
+        streams: int,
         context: int,
         batch_tokens: int,
         threads: int,
         adapter: Path | None = None,
     ) -> None:
         params = L.llama_context_default_params()
-        params.n_ctx = slots * context
+        params.n_ctx = streams * context
         params.n_batch = batch_tokens
         params.n_ubatch = batch_tokens
-        params.n_seq_max = slots
+        params.n_seq_max = streams
         params.n_threads = threads
         params.n_threads_batch = threads
         params.kv_unified = False
@@ -202,7 +202,7 @@ class LlamaContext:
         self._ctx = L.llama_init_from_model(model.handle, params)
         if not self._ctx:
             raise LlamaError(
-                f"could not create a context of {slots} x {context} cells; lower --parallel "
+                f"could not create a context of {streams} x {context} cells; lower --parallel "
                 f"or the context per sequence"
             )
         self._model = model
@@ -213,7 +213,7 @@ class LlamaContext:
         self._batch_cap = batch_tokens
         self._index = [0] * batch_tokens  # plan row -> its row in the last llama_batch
         self.n_vocab = model.n_vocab
-        self.slots = slots
+        self.streams = streams
         self.context = context
 
     def _apply_adapter(self, path: Path) -> None:

@@ -77,13 +77,18 @@ class SchedulerStats:
 
 
 class Scheduler:
-    """Owns the slots and the queues; ``step`` runs one batched decode. Single-threaded."""
+    """Owns the KV streams and the queues; ``step`` runs one batched decode. Single-threaded.
+
+    ``streams`` KV streams: a running sequence holds one (its ``slot``, an index). Of them,
+    interactive sequences hold at most ``interactive_slots`` (``--parallel``) and batch lines
+    at most ``batch_slots`` (``--batch-slots``); the rest is the interactive reserve.
+    """
 
     def __init__(
         self,
         backend: DecodeBackend,
         *,
-        slots: int,
+        streams: int,
         batch_tokens: int,
         interactive_slots: int | None = None,
         batch_slots: int | None = None,
@@ -92,18 +97,20 @@ class Scheduler:
         interactive_hold: float = 0.0,
         prefix_cache: bool = True,
     ) -> None:
-        assert batch_tokens >= slots, f"batch_tokens ({batch_tokens}) must cover {slots} slots"
+        assert batch_tokens >= streams, (
+            f"batch_tokens ({batch_tokens}) must cover {streams} KV streams"
+        )
         self.backend = backend
         self.batch_tokens = batch_tokens
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
-        self.cache = PrefixCache(slots, enabled=prefix_cache)
-        self.slots = slots
-        # Interactive sequences hold at most this many slots; the others (the reserve) are
+        self.cache = PrefixCache(streams, enabled=prefix_cache)
+        self.streams = streams
+        # Interactive sequences hold at most this many streams; the others (the reserve) are
         # there for an interactive request that arrives while batch lines fill the rest.
-        self.interactive_slots = min(slots, interactive_slots or slots)
-        # Batch sequences never hold every slot: an interactive request always finds one free.
-        self.batch_slots = max(1, min(slots - 1, batch_slots or slots - 1))
+        self.interactive_slots = min(streams, interactive_slots or streams)
+        # Batch sequences never hold every stream: an interactive request always finds one.
+        self.batch_slots = max(1, min(streams - 1, batch_slots or streams - 1))
         # While interactive requests come (and ``interactive_grace`` seconds after the last),
         # only this many batch sequences decode a step: steps stay short, so a new request
         # waits little for the step in flight. At least one keeps batch work moving.

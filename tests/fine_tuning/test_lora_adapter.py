@@ -29,7 +29,7 @@ def _llama_logits(gguf_path: Path, adapter: Path | None, ids: list[int]) -> np.n
     model = LlamaModel(gguf_path)
     try:
         ctx = LlamaContext(
-            model, slots=1, context=256, batch_tokens=256, threads=2, adapter=adapter
+            model, streams=1, context=256, batch_tokens=256, threads=2, adapter=adapter
         )
         n = len(ids)
         ctx.decode(BatchPlan(ids, list(range(n)), [0] * n, [True] * n))

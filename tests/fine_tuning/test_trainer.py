@@ -85,7 +85,7 @@ def test_trains_checkpoints_and_writes_an_adapter_llama_cpp_loads(
     model = LlamaModel(tiny_chat_gguf)
     try:
         LlamaContext(
-            model, slots=1, context=64, batch_tokens=64, threads=1, adapter=adapter
+            model, streams=1, context=64, batch_tokens=64, threads=1, adapter=adapter
         ).close()
     finally:
         model.close()

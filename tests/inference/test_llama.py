@@ -39,11 +39,11 @@ def contexts(model: LlamaModel) -> Iterator[list[LlamaContext]]:
 
 
 def scheduler(
-    model: LlamaModel, made: list[LlamaContext], *, slots: int, prefix_cache: bool
+    model: LlamaModel, made: list[LlamaContext], *, streams: int, prefix_cache: bool
 ) -> Scheduler:
-    ctx = LlamaContext(model, slots=slots, context=CONTEXT, batch_tokens=128, threads=2)
+    ctx = LlamaContext(model, streams=streams, context=CONTEXT, batch_tokens=128, threads=2)
     made.append(ctx)
-    return Scheduler(ctx, slots=slots, batch_tokens=128, prefix_cache=prefix_cache)
+    return Scheduler(ctx, streams=streams, batch_tokens=128, prefix_cache=prefix_cache)
 
 
 def submit(s: Scheduler, model: LlamaModel, question: str, max_tokens: int) -> Sequence:
@@ -71,7 +71,7 @@ def run(s: Scheduler) -> None:
 
 
 def cold(model: LlamaModel, made: list[LlamaContext], question: str, max_tokens: int) -> list[int]:
-    s = scheduler(model, made, slots=1, prefix_cache=False)
+    s = scheduler(model, made, streams=1, prefix_cache=False)
     seq = submit(s, model, question, max_tokens)
     run(s)
     return seq.output
@@ -80,7 +80,7 @@ def cold(model: LlamaModel, made: list[LlamaContext], question: str, max_tokens:
 def test_a_hit_in_place_gives_the_cold_greedy_tokens(
     model: LlamaModel, contexts: list[LlamaContext]
 ) -> None:
-    s = scheduler(model, contexts, slots=2, prefix_cache=True)
+    s = scheduler(model, contexts, streams=2, prefix_cache=True)
     first = submit(s, model, "When do you open?", 16)
     run(s)
     again = submit(s, model, "When do you open?", 16)
@@ -110,7 +110,7 @@ def test_a_copied_stream_decodes_bit_for_bit_like_the_original(
         return ctx.logits(n - 1).tolist()
 
     def context() -> LlamaContext:
-        ctx = LlamaContext(model, slots=2, context=CONTEXT, batch_tokens=256, threads=2)
+        ctx = LlamaContext(model, streams=2, context=CONTEXT, batch_tokens=256, threads=2)
         contexts.append(ctx)
         return ctx
 
@@ -144,7 +144,7 @@ def test_rows_in_any_slot_order_read_their_own_logits(
     at = [len(p) - 1 for p in prompts]
 
     def step(order: list[int]) -> dict[int, list[float]]:
-        ctx = LlamaContext(model, slots=3, context=CONTEXT, batch_tokens=256, threads=2)
+        ctx = LlamaContext(model, streams=3, context=CONTEXT, batch_tokens=256, threads=2)
         contexts.append(ctx)
         for slot, p in enumerate(prompts):
             _prefill(ctx, slot, p[:-1])
@@ -163,7 +163,7 @@ def test_a_free_slot_inside_the_run_is_padded_and_keeps_its_kv(
     prompts = [tokens(model, q) for q in ("When do you open?", "Chains?", "Tyres?")]
 
     def context() -> LlamaContext:
-        ctx = LlamaContext(model, slots=3, context=CONTEXT, batch_tokens=256, threads=2)
+        ctx = LlamaContext(model, streams=3, context=CONTEXT, batch_tokens=256, threads=2)
         contexts.append(ctx)
         for slot, p in enumerate(prompts):
             _prefill(ctx, slot, p)
@@ -186,7 +186,7 @@ def test_a_free_slot_inside_the_run_is_padded_and_keeps_its_kv(
 def test_a_free_slot_holding_more_kv_than_the_plan_reaches_is_not_padded(
     model: LlamaModel, contexts: list[LlamaContext]
 ) -> None:
-    ctx = LlamaContext(model, slots=3, context=CONTEXT, batch_tokens=512, threads=2)
+    ctx = LlamaContext(model, streams=3, context=CONTEXT, batch_tokens=512, threads=2)
     contexts.append(ctx)
     long = (tokens(model, "When do you open?") * 3)[:400]
     _prefill(ctx, 1, long)
@@ -212,13 +212,13 @@ def test_a_short_prompt_reusing_the_template_opening_gives_the_cold_greedy_token
 
     first, second = chat("How does a bicycle work?"), chat("How does rain form?")
     assert len(second) < MIN_PREFILL
-    warm = scheduler(model, contexts, slots=1, prefix_cache=True)
+    warm = scheduler(model, contexts, streams=1, prefix_cache=True)
     submit_tokens(warm, first)
     run(warm)
     hit = submit_tokens(warm, second)
     run(warm)
     assert warm.stats.cached_prompt_tokens > 16  # the system turn came from the first's KV
-    cold_run = scheduler(model, contexts, slots=1, prefix_cache=False)
+    cold_run = scheduler(model, contexts, streams=1, prefix_cache=False)
     fresh = submit_tokens(cold_run, second)
     run(cold_run)
     assert hit.output == fresh.output

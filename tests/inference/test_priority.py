@@ -11,7 +11,7 @@ from tests.inference.test_scheduler import make_seq, run_until_idle
 
 
 def test_interactive_sequence_jumps_the_waiting_batch_sequences() -> None:
-    s = Scheduler(ScriptBackend(b"abcdefgh"), slots=1, batch_tokens=16, batch_slots=1)
+    s = Scheduler(ScriptBackend(b"abcdefgh"), streams=1, batch_tokens=16, batch_slots=1)
     batch = [make_seq(b"batch") for _ in range(3)]
     for seq, _ in batch:
         seq.priority = Priority.BATCH
@@ -30,7 +30,7 @@ def test_interactive_sequence_jumps_the_waiting_batch_sequences() -> None:
 
 
 def test_batch_sequences_leave_one_slot_free_by_default() -> None:
-    s = Scheduler(ScriptBackend(b"abcdefgh"), slots=4, batch_tokens=16)
+    s = Scheduler(ScriptBackend(b"abcdefgh"), streams=4, batch_tokens=16)
     assert s.batch_slots == 3
     for _ in range(6):
         seq, _ = make_seq(b"batch")
@@ -47,7 +47,7 @@ def test_batch_sequences_leave_one_slot_free_by_default() -> None:
 
 
 def test_batch_slots_is_a_cap_not_a_reservation_for_interactive_work() -> None:
-    s = Scheduler(ScriptBackend(b"ab"), slots=2, batch_tokens=16, batch_slots=1)
+    s = Scheduler(ScriptBackend(b"ab"), streams=2, batch_tokens=16, batch_slots=1)
     seqs = [make_seq(b"live") for _ in range(2)]
     for seq, _ in seqs:
         s.add(seq)
@@ -57,7 +57,7 @@ def test_batch_slots_is_a_cap_not_a_reservation_for_interactive_work() -> None:
 
 def test_an_interactive_prefill_step_carries_no_batch_tokens() -> None:
     backend = ScriptBackend(b"abcdefgh")
-    s = Scheduler(backend, slots=4, batch_tokens=64)
+    s = Scheduler(backend, streams=4, batch_tokens=64)
     for _ in range(3):
         seq, _ = make_seq(b"batch")
         seq.priority = Priority.BATCH
@@ -78,7 +78,7 @@ def test_an_interactive_prefill_step_carries_no_batch_tokens() -> None:
 
 def test_without_interactive_work_every_batch_sequence_decodes() -> None:
     backend = ScriptBackend(b"abcdefghijkl")
-    s = Scheduler(backend, slots=4, batch_tokens=64, interactive_grace=0.0)
+    s = Scheduler(backend, streams=4, batch_tokens=64, interactive_grace=0.0)
     interactive, c = make_seq(b"live", max_tokens=2)
     s.add(interactive)
     for _ in range(3):
@@ -94,7 +94,7 @@ def test_without_interactive_work_every_batch_sequence_decodes() -> None:
 
 def test_under_interactive_load_batch_work_gives_its_slots_back() -> None:
     backend = ScriptBackend(b"abcdefghijklmnopqrstuvwxyz")
-    s = Scheduler(backend, slots=4, batch_tokens=64, interactive_grace=60.0)
+    s = Scheduler(backend, streams=4, batch_tokens=64, interactive_grace=60.0)
     for _ in range(6):
         seq, _ = make_seq(b"batch", max_tokens=2)
         seq.priority = Priority.BATCH
@@ -114,7 +114,7 @@ def test_under_interactive_load_batch_work_gives_its_slots_back() -> None:
 
 def test_the_batch_sequence_beside_interactive_work_is_the_one_in_the_next_slot() -> None:
     backend = ScriptBackend(b"abcdefghijklmnopqrstuvwxyz")
-    s = Scheduler(backend, slots=4, batch_tokens=64, interactive_grace=60.0)
+    s = Scheduler(backend, streams=4, batch_tokens=64, interactive_grace=60.0)
     for _ in range(3):
         seq, _ = make_seq(b"batch", max_tokens=20)
         seq.priority = Priority.BATCH
@@ -136,7 +136,7 @@ def test_the_batch_sequence_beside_interactive_work_is_the_one_in_the_next_slot(
 
 def test_batch_only_steps_wait_the_hold_once_interactive_work_ends() -> None:
     backend = ScriptBackend(b"abcdefghijklmnopqrstuvwxyz")
-    s = Scheduler(backend, slots=4, batch_tokens=64, interactive_hold=60.0)
+    s = Scheduler(backend, streams=4, batch_tokens=64, interactive_hold=60.0)
     batch, _ = make_seq(b"batch", max_tokens=20)
     batch.priority = Priority.BATCH
     s.add(batch)
@@ -157,7 +157,7 @@ def test_batch_only_steps_wait_the_hold_once_interactive_work_ends() -> None:
 
 def test_without_a_hold_batch_work_goes_on_at_once() -> None:
     backend = ScriptBackend(b"abcdefghijklmnopqrstuvwxyz")
-    s = Scheduler(backend, slots=4, batch_tokens=64)
+    s = Scheduler(backend, streams=4, batch_tokens=64)
     batch, _ = make_seq(b"batch", max_tokens=20)
     batch.priority = Priority.BATCH
     s.add(batch)
@@ -182,7 +182,7 @@ def test_batch_fills_its_slots_and_an_interactive_request_still_starts_at_once(
 ) -> None:
     s = Scheduler(
         ScriptBackend(b"abcdefgh"),
-        slots=slots,
+        streams=slots,
         interactive_slots=parallel,
         batch_slots=batch_slots,
         batch_tokens=16,
@@ -202,7 +202,7 @@ def test_batch_fills_its_slots_and_an_interactive_request_still_starts_at_once(
 
 
 def test_interactive_work_never_holds_more_than_its_slots() -> None:
-    s = Scheduler(ScriptBackend(b"ab"), slots=4, interactive_slots=3, batch_tokens=16)
+    s = Scheduler(ScriptBackend(b"ab"), streams=4, interactive_slots=3, batch_tokens=16)
     for _ in range(4):
         seq, _ = make_seq(b"live")
         s.add(seq)
@@ -224,7 +224,7 @@ def test_a_batch_running_alone_keeps_its_slots_in_one_run() -> None:
     backend = ScriptBackend(b"abcdefghijklmnop")
     s = Scheduler(
         backend,
-        slots=9,
+        streams=9,
         interactive_slots=8,
         batch_slots=8,
         batch_tokens=64,
@@ -247,7 +247,7 @@ def test_a_batch_running_alone_keeps_its_slots_in_one_run() -> None:
 def test_near_interactive_work_a_batch_line_takes_the_least_recently_released_slot() -> None:
     s = Scheduler(
         ScriptBackend(b"abcdefgh"),
-        slots=4,
+        streams=4,
         interactive_slots=3,
         batch_slots=3,
         batch_tokens=64,

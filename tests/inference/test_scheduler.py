@@ -41,7 +41,7 @@ def run_until_idle(s: Scheduler, limit: int = 10_000) -> int:
 
 
 def test_sequences_run_to_the_end_of_the_script() -> None:
-    s = Scheduler(ScriptBackend(b"abc"), slots=2, batch_tokens=16)
+    s = Scheduler(ScriptBackend(b"abc"), streams=2, batch_tokens=16)
     seqs = [make_seq() for _ in range(3)]
     for seq, _ in seqs:
         s.add(seq)
@@ -54,7 +54,7 @@ def test_sequences_run_to_the_end_of_the_script() -> None:
 
 
 def test_max_tokens_gives_length() -> None:
-    s = Scheduler(ScriptBackend(b"abcdef"), slots=1, batch_tokens=16)
+    s = Scheduler(ScriptBackend(b"abcdef"), streams=1, batch_tokens=16)
     seq, c = make_seq(max_tokens=2)
     s.add(seq)
     run_until_idle(s)
@@ -63,7 +63,7 @@ def test_max_tokens_gives_length() -> None:
 
 def test_max_tokens_zero_generates_nothing_and_decodes_nothing() -> None:
     backend = ScriptBackend(b"abc")
-    s = Scheduler(backend, slots=1, batch_tokens=16)
+    s = Scheduler(backend, streams=1, batch_tokens=16)
     seq, c = make_seq(max_tokens=0)
     s.add(seq)
     run_until_idle(s)
@@ -72,7 +72,7 @@ def test_max_tokens_zero_generates_nothing_and_decodes_nothing() -> None:
 
 
 def test_context_limit_caps_the_output() -> None:
-    s = Scheduler(ScriptBackend(b"abcdefgh"), slots=1, batch_tokens=16)
+    s = Scheduler(ScriptBackend(b"abcdefgh"), streams=1, batch_tokens=16)
     seq, c = make_seq(b"12345", context=8)
     s.add(seq)
     run_until_idle(s)
@@ -80,7 +80,7 @@ def test_context_limit_caps_the_output() -> None:
 
 
 def test_stop_string_ends_the_sequence_without_leaking() -> None:
-    s = Scheduler(ScriptBackend(b"one two three"), slots=1, batch_tokens=16)
+    s = Scheduler(ScriptBackend(b"one two three"), streams=1, batch_tokens=16)
     seq, c = make_seq(stop=(" tw",))
     s.add(seq)
     run_until_idle(s)
@@ -88,7 +88,7 @@ def test_stop_string_ends_the_sequence_without_leaking() -> None:
 
 
 def test_only_free_slots_admit_and_a_freed_slot_admits_at_once() -> None:
-    s = Scheduler(ScriptBackend(b"ab"), slots=2, batch_tokens=16)
+    s = Scheduler(ScriptBackend(b"ab"), streams=2, batch_tokens=16)
     seqs = [make_seq() for _ in range(3)]
     for seq, _ in seqs:
         s.add(seq)
@@ -102,7 +102,7 @@ def test_only_free_slots_admit_and_a_freed_slot_admits_at_once() -> None:
 
 def test_prefill_is_chunked_and_mixed_with_decode_steps() -> None:
     backend = ScriptBackend(b"x" * 50)
-    s = Scheduler(backend, slots=2, batch_tokens=8)
+    s = Scheduler(backend, streams=2, batch_tokens=8)
     short, _ = make_seq(b"hi")
     s.add(short)
     s.step()  # short prefilled, first token sampled
@@ -118,7 +118,7 @@ def test_prefill_is_chunked_and_mixed_with_decode_steps() -> None:
 
 
 def test_cancelled_sequence_frees_its_slot_and_emits_nothing_more() -> None:
-    s = Scheduler(ScriptBackend(b"abcdefgh"), slots=1, batch_tokens=16)
+    s = Scheduler(ScriptBackend(b"abcdefgh"), streams=1, batch_tokens=16)
     seq, c = make_seq()
     s.add(seq)
     s.step()
@@ -139,7 +139,7 @@ LONG_Q = b" Please explain it so that a child of ten understands every word of i
 
 def test_a_prompt_sharing_a_prefix_decodes_only_the_rest() -> None:
     backend = ScriptBackend(b"ok")
-    s = Scheduler(backend, slots=2, batch_tokens=256)
+    s = Scheduler(backend, streams=2, batch_tokens=256)
     first, _ = make_seq(SYSTEM + b"one:" + LONG_Q)
     s.add(first)
     run_until_idle(s)
@@ -157,7 +157,7 @@ def test_a_prompt_sharing_a_prefix_decodes_only_the_rest() -> None:
 
 def test_the_prompts_last_chunk_is_never_shorter_than_min_prefill() -> None:
     backend = ScriptBackend(b"ok")
-    s = Scheduler(backend, slots=1, batch_tokens=128)
+    s = Scheduler(backend, streams=1, batch_tokens=128)
     seq, _ = make_seq(b"p" * 150)
     s.add(seq)
     run_until_idle(s)
@@ -180,13 +180,13 @@ def generate(
 
 def cold(prompt: bytes, max_tokens: int = 12) -> str:
     """Greedy output on a fresh scheduler that reuses nothing."""
-    s = Scheduler(ContextBackend(), slots=1, batch_tokens=16, prefix_cache=False)
+    s = Scheduler(ContextBackend(), streams=1, batch_tokens=16, prefix_cache=False)
     return generate(s, prompt, max_tokens)[1].text
 
 
 def test_the_same_prompt_twice_gives_the_same_greedy_output() -> None:
     backend = ContextBackend()
-    s = Scheduler(backend, slots=2, batch_tokens=128)
+    s = Scheduler(backend, streams=2, batch_tokens=128)
     _, c1 = generate(s, SYSTEM + b"Q: why?")
     before = backend.decoded_tokens
     _, c2 = generate(s, SYSTEM + b"Q: why?")
@@ -198,7 +198,7 @@ def test_the_same_prompt_twice_gives_the_same_greedy_output() -> None:
 
 def test_a_hit_on_the_prefix_with_a_new_suffix_matches_a_cold_run() -> None:
     backend = ContextBackend()
-    s = Scheduler(backend, slots=2, batch_tokens=128)
+    s = Scheduler(backend, streams=2, batch_tokens=128)
     generate(s, SYSTEM + b"Q: why?" + LONG_Q)
     _, c = generate(s, SYSTEM + b"Q: how?" + LONG_Q)
     assert c.text == cold(SYSTEM + b"Q: how?" + LONG_Q)
@@ -208,7 +208,7 @@ def test_a_hit_on_the_prefix_with_a_new_suffix_matches_a_cold_run() -> None:
 
 def test_a_follow_up_turn_reuses_the_previous_prompt_but_not_its_output() -> None:
     backend = ContextBackend()
-    s = Scheduler(backend, slots=2, batch_tokens=128)
+    s = Scheduler(backend, streams=2, batch_tokens=128)
     turn1 = SYSTEM + b"Q: why?"
     _, c = generate(s, turn1)
     turn2 = turn1 + c.text.encode() + b"\nQ: and then?" + LONG_Q
@@ -220,7 +220,7 @@ def test_a_follow_up_turn_reuses_the_previous_prompt_but_not_its_output() -> Non
 
 def test_a_cancelled_prefill_leaves_only_the_decoded_chunks_for_reuse() -> None:
     backend = ContextBackend()
-    s = Scheduler(backend, slots=1, batch_tokens=16)
+    s = Scheduler(backend, streams=1, batch_tokens=16)
     prompt = SYSTEM + b"Q: why?"
     seq, _ = generate(s, prompt, steps=2)  # two chunks of 16 prompt tokens
     seq.cancelled = True
@@ -235,7 +235,7 @@ def test_a_cancelled_prefill_leaves_only_the_decoded_chunks_for_reuse() -> None:
 
 def test_a_cancelled_generation_leaves_its_prompt_for_reuse() -> None:
     backend = ContextBackend()
-    s = Scheduler(backend, slots=1, batch_tokens=128)
+    s = Scheduler(backend, streams=1, batch_tokens=128)
     prompt = SYSTEM + b"Q: why?"
     seq, c = generate(s, prompt, steps=4)  # prefill + 3 decode steps
     seq.cancelled = True
@@ -264,7 +264,7 @@ def test_a_failed_decode_leaves_nothing_for_reuse_even_if_part_of_it_was_written
             super().decode(plan)
 
     backend = HalfWritten()
-    s = Scheduler(backend, slots=1, batch_tokens=16)
+    s = Scheduler(backend, streams=1, batch_tokens=16)
     prompt = SYSTEM + b"Q: why?"
     generate(s, prompt, steps=1)
     backend.fail = True
@@ -277,7 +277,7 @@ def test_a_failed_decode_leaves_nothing_for_reuse_even_if_part_of_it_was_written
 
 def test_a_busy_slot_holding_the_prefix_is_copied_instead_of_decoded_again() -> None:
     backend = ContextBackend()
-    s = Scheduler(backend, slots=2, batch_tokens=128)
+    s = Scheduler(backend, streams=2, batch_tokens=128)
     long_system = SYSTEM * 2
     first, c1 = generate(s, long_system + b"Q: why?", max_tokens=40, steps=2)
     assert first.status is SequenceStatus.RUNNING and not first.prefilling
@@ -295,7 +295,7 @@ def test_a_busy_slot_holding_the_prefix_is_copied_instead_of_decoded_again() -> 
 
 def test_without_prefix_cache_every_prompt_is_decoded_whole() -> None:
     backend = ContextBackend()
-    s = Scheduler(backend, slots=2, batch_tokens=128, prefix_cache=False)
+    s = Scheduler(backend, streams=2, batch_tokens=128, prefix_cache=False)
     prompt = SYSTEM + b"Q: why?"
     generate(s, prompt)
     before = backend.decoded_tokens
@@ -316,7 +316,7 @@ def test_a_failed_decode_fails_running_sequences_and_keeps_serving() -> None:
                 raise RuntimeError("boom")
             super().decode(plan)
 
-    s = Scheduler(Flaky(b"ab"), slots=1, batch_tokens=16)
+    s = Scheduler(Flaky(b"ab"), streams=1, batch_tokens=16)
     bad, c_bad = make_seq()
     s.add(bad)
     s.step()
@@ -328,7 +328,7 @@ def test_a_failed_decode_fails_running_sequences_and_keeps_serving() -> None:
 
 
 def test_min_tokens_holds_the_end_back() -> None:
-    s = Scheduler(ScriptBackend(b"ab"), slots=1, batch_tokens=16)
+    s = Scheduler(ScriptBackend(b"ab"), streams=1, batch_tokens=16)
     seq, c = make_seq(min_tokens=5)
     s.add(seq)
     run_until_idle(s)
