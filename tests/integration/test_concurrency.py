@@ -31,7 +31,7 @@ async def _stream(client: httpx.AsyncClient, url: str, prompt: str, max_tokens: 
                 chunks += 1
                 text += data["choices"][0]["delta"].get("content") or ""
                 finish = data["choices"][0]["finish_reason"]
-                usage = data["usage"] or usage
+                usage = data.get("usage") or usage
     return {"text": text, "usage": usage, "finish": finish}
 
 
