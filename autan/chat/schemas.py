@@ -55,9 +55,16 @@ _SCHEMA_ONE = (
 )
 
 
+# llguidance's ``date`` and ``date-time`` formats take the year 0000, which no calendar has
+# (jsonschema, and Python's ``date.fromisoformat``, refuse it): a pattern beside the format
+# keeps years 0001 to 9999.
+_YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_YEAR_PATTERNS = {"date": f"^{_YEAR}-[0-9]{{2}}-[0-9]{{2}}$", "date-time": f"^{_YEAR}-.*$"}
+
+
 def close_objects(schema: Any) -> Any:
     """A copy where every object that lists ``properties`` but says nothing of other keys
-    allows no other keys.
+    allows no other keys, and dates have a year.
 
     Output that fits the copy fits the original: extra keys are allowed there, never required.
     Without this a sampled model can keep inventing keys until it runs out of tokens.
@@ -80,6 +87,9 @@ def close_objects(schema: Any) -> Any:
         and "unevaluatedProperties" not in out
     ):
         out["additionalProperties"] = False
+    year = _YEAR_PATTERNS.get(out.get("format"))  # type: ignore[arg-type]
+    if year is not None and "pattern" not in out:
+        out["pattern"] = year
     return out
 
 
