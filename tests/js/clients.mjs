@@ -44,6 +44,17 @@ const SDK_TOOLS = [
   },
 ];
 
+// One forced call, asked for whole and streamed alike.
+const FORCED_CALL = {
+  model: MODEL,
+  messages: [{ role: "user", content: WEATHER_PROMPT }],
+  tools: SDK_TOOLS,
+  toolChoice: "any",
+  parallelToolCalls: false,
+  maxTokens: 64,
+  temperature: 0,
+};
+
 const scenarios = {
   async "mistralai:chat"() {
     const r = await sdk().chat.complete({ model: MODEL, messages: HELLO, maxTokens: 16 });
@@ -68,15 +79,7 @@ const scenarios = {
   },
 
   async "mistralai:tools"() {
-    const r = await sdk().chat.complete({
-      model: MODEL,
-      messages: [{ role: "user", content: WEATHER_PROMPT }],
-      tools: SDK_TOOLS,
-      toolChoice: "any",
-      parallelToolCalls: false,
-      maxTokens: 64,
-      temperature: 0,
-    });
+    const r = await sdk().chat.complete(FORCED_CALL);
     const choice = r.choices[0];
     return {
       finish: choice.finishReason,
@@ -90,15 +93,7 @@ const scenarios = {
   },
 
   async "mistralai:tools-stream"() {
-    const stream = await sdk().chat.stream({
-      model: MODEL,
-      messages: [{ role: "user", content: WEATHER_PROMPT }],
-      tools: SDK_TOOLS,
-      toolChoice: "any",
-      parallelToolCalls: false,
-      maxTokens: 64,
-      temperature: 0,
-    });
+    const stream = await sdk().chat.stream(FORCED_CALL);
     const calls = [];
     let content = "";
     let finish = null;
