@@ -224,7 +224,7 @@ class UpstreamError(AutanError):
     timeout, 5xx, 429) cool the deployment down and let the router try another one; the others
     (4xx) are the request's fault and reach the client with the upstream's status and message."""
 
-    type = "upstream_error"
+    type = "server_error"
 
     def __init__(
         self,

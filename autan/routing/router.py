@@ -76,6 +76,7 @@ class Route:
     card: ModelCard | None = None
     weights: list[float] = field(default_factory=list)
     limits: list[int | None] = field(default_factory=list)
+    created: int = field(default_factory=lambda: int(time.time()))
 
     @property
     def local(self) -> bool:
