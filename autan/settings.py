@@ -301,7 +301,7 @@ class RoutingSettings(BaseModel):
     )
     affinity_entries: int = Field(default=10_000, ge=1, description="prompt starts remembered")
     retry_deadline: float = Field(
-        default=30.0,
+        default=60.0,
         gt=0,
         description="seconds within which a failed request is tried again elsewhere, before "
         "its first byte reaches the client",

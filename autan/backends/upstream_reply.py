@@ -127,10 +127,11 @@ class UpstreamReply:
         self.id = uuid.uuid4().hex
         self.created = int(time.time())
         self._choices = [_Choice(i) for i in range(choices)]
-        self._read = read
         self._rest = rest
-        self._prompt_estimate = prompt_estimate
         self._usage: UsageInfo | None = None
+        # Content already folded in from events read ahead, not yet sent: (choice, text).
+        self._replay: list[tuple[int, str]] = [d for event in read for d in self._take(event)]
+        self._prompt_estimate = prompt_estimate
         self._admission = admission
         self._closer = [close]
         self._prefix = prefix
@@ -145,7 +146,8 @@ class UpstreamReply:
         """Read the rest of the upstream's events now (to check the whole reply first)."""
         if self._rest is not None:
             rest, self._rest = self._rest, None
-            self._read.extend([event async for event in rest])
+            async for event in rest:
+                self._replay.extend(self._take(event))
 
     async def abandon(self) -> None:
         """Drop the reply unsent (it broke a guarantee, or its upstream failed before the
@@ -156,12 +158,15 @@ class UpstreamReply:
         self._rest = None
         _call_once(self._closer)
 
-    async def _events(self) -> AsyncIterator[Event]:
-        while self._read:
-            yield self._read.pop(0)
+    async def _deltas(self) -> AsyncIterator[tuple[int, str]]:
+        """Each piece of content, by choice: those read ahead, then the rest as it comes."""
+        replay, self._replay = self._replay, []
+        for delta in replay:
+            yield delta
         if self._rest is not None:
             async for event in self._rest:
-                yield event
+                for delta in self._take(event):
+                    yield delta
 
     def _take(self, event: Event) -> list[tuple[int, str]]:
         """Fold one upstream event in; return the content deltas it adds, by choice."""
@@ -207,8 +212,8 @@ class UpstreamReply:
 
     async def response(self) -> ChatCompletionResponse:
         try:
-            async for event in self._events():
-                self._take(event)
+            async for _ in self._deltas():
+                pass
             unfinished = [c.index for c in self._choices if c.finish_reason is None]
             if unfinished:
                 raise UpstreamError(self.deployment, "the reply ended before it finished")
@@ -255,11 +260,10 @@ class UpstreamReply:
                 yield self._chunk(c.index, DeltaMessage(role="assistant", content=""), None)
             prefix_sent = [not self._prefix] * len(self._choices)
             try:
-                async for event in self._events():
-                    for index, text in self._take(event):
-                        if not prefix_sent[index]:
-                            text, prefix_sent[index] = self._prefix + text, True
-                        yield self._chunk(index, DeltaMessage(content=text), None)
+                async for index, text in self._deltas():
+                    if not prefix_sent[index]:
+                        text, prefix_sent[index] = self._prefix + text, True
+                    yield self._chunk(index, DeltaMessage(content=text), None)
             except UpstreamError as e:
                 broken = e
             last = len(self._choices) - 1

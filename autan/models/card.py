@@ -53,8 +53,8 @@ class Deployment(BaseModel):
     price_input: float | None = Field(default=None, ge=0, description="per million tokens")
     price_output: float | None = Field(default=None, ge=0, description="per million tokens")
     connect_timeout: float = Field(default=5.0, gt=0, description="seconds")
-    first_token_timeout: float = Field(default=60.0, gt=0, description="seconds")
-    token_timeout: float = Field(default=30.0, gt=0, description="seconds between tokens")
+    first_token_timeout: float = Field(default=120.0, gt=0, description="seconds")
+    token_timeout: float = Field(default=60.0, gt=0, description="seconds between tokens")
     total_timeout: float = Field(default=600.0, gt=0, description="seconds for the request")
 
     @property
