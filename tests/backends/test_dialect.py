@@ -33,7 +33,7 @@ def test_a_conversation_with_calls_and_results_in_openai_words() -> None:
         safe_prompt=True,
     )
     body = chat_body("openai", req, "up")
-    system, user, assistant, tool = body["messages"]
+    system, _user, assistant, tool = body["messages"]
     assert system == {"role": "system", "content": SAFE_PROMPT}
     assert assistant["tool_calls"][0]["function"]["arguments"] == '{"city": "Oslo"}'
     assert tool == {"role": "tool", "content": "cold", "tool_call_id": "abcDEF123"}
