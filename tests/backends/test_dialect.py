@@ -89,3 +89,14 @@ def test_error_messages_are_read_in_either_dialect(body: bytes, message: str) ->
 def test_unknown_finish_reasons_are_errors() -> None:
     assert finish_reason("function_call") == "tool_calls"
     assert finish_reason("content_filter") == "error"
+
+
+def test_a_schema_is_asked_for_in_the_form_the_deployment_enforces() -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "p", "schema": {"type": "object"}}}
+    req = _req(response_format=fmt)
+    assert chat_body("openai", req, "u")["response_format"]["json_schema"]["name"] == "p"
+    assert chat_body("openai", req, "u", "json_object_schema")["response_format"] == {
+        "type": "json_object",
+        "schema": {"type": "object"},
+    }
+    assert "response_format" not in chat_body("openai", req, "u", "none")
