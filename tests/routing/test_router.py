@@ -354,3 +354,24 @@ def test_a_prompt_that_starts_like_a_recent_one_goes_to_the_same_deployment(
             served_by.setdefault(req["messages"][0]["content"][:30], set()).add(name)
     assert len(served_by) == 4
     assert all(len(names) == 1 for names in served_by.values())  # each prefix kept its replica
+
+
+def test_a_prompt_too_long_for_one_deployment_goes_to_one_that_fits(
+    tmp_path: Path, upstreams: tuple[Upstream, Upstream]
+) -> None:
+    small, large = upstreams
+    card = routed_card(openai(small, context_length=64), openai(large, context_length=100_000))
+    long_prompt = [{"role": "user", "content": "word " * 400}]
+    with gateway(tmp_path, [card]) as client:
+        for _ in range(6):
+            r = client.post(
+                "/v1/chat/completions", json={"model": "routed", "messages": long_prompt}
+            )
+            assert r.status_code == 200
+        too_long = client.post(
+            "/v1/chat/completions",
+            json={"model": "routed", "messages": long_prompt, "max_tokens": 200_000},
+        )
+    assert small.requests == [] and len(large.requests) == 6
+    assert too_long.status_code == 400
+    assert too_long.json()["code"] == "context_length_exceeded"
