@@ -21,6 +21,7 @@ from autan.fine_tuning.training_files import StoredTrainingFiles
 from autan.jobs.batch.batch_caller import BatchCaller
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
+from autan.observability.request_log import RequestLog
 from autan.settings import Settings
 from autan.storage.database import Database
 
@@ -46,6 +47,8 @@ class Platform:
     admin_secret: str | None = None
     # The database opened without accounts (--no-auth), closed with the platform.
     own_database: Database | None = None
+    # Every API request's record, written off the request path; None when turned off.
+    request_log: RequestLog | None = None
 
     @classmethod
     def open(
@@ -71,6 +74,10 @@ class Platform:
             accounts = Accounts.open(settings, prices or CardPrices(registry), limits=limits)
             admin_secret = accounts.bootstrap_admin_key(settings.data_dir)
             db = accounts.db
+        request_log = None
+        if settings.request_log.enabled:
+            request_log = RequestLog(db, settings.request_log)
+            request_log.start()
         batch = BatchSystem.open(
             accounts,
             BatchCaller(registry, chat, fim, embeddings),
@@ -79,6 +86,7 @@ class Platform:
             files=settings.files.model_copy(update={"public_url": settings.public_url}),
             jobs=settings.jobs,
             batch_sequences=settings.engine.batch_sequences,
+            request_log=request_log,
         )
         fine_tuning = None
         if settings.fine_tuning.enabled:
@@ -103,6 +111,7 @@ class Platform:
             fine_tuning,
             admin_secret,
             own_database,
+            request_log,
         )
 
     async def start(self) -> None:
@@ -113,11 +122,13 @@ class Platform:
         self.batch.start()
 
     async def close(self) -> None:
-        """Stop the jobs (handed back for another process or the next start), then close
-        the databases and unload the models."""
+        """Stop the jobs (handed back for another process or the next start), write what
+        the request log holds, then close the databases and unload the models."""
         if self.fine_tuning is not None:
             await self.fine_tuning.stop()
         await self.batch.close()
+        if self.request_log is not None:
+            self.request_log.close()
         if self.accounts is not None:
             self.accounts.close()
         if self.own_database is not None:
