@@ -13,7 +13,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from autan.api.request_state import REQUEST_ID_HEADER, request_context
-
 from autan.errors import AutanError
 from autan.protocol.errors import ErrorType, error_body, observability_detail, validation_body
 

@@ -67,6 +67,7 @@ class RequestLog:
     def __init__(self, db: Database, settings: RequestLogSettings | None = None) -> None:
         self._db = db
         self.settings = settings or RequestLogSettings()
+        # (context, perf_counter at its end), or _STOP.
         self._queue: queue.Queue[object] = queue.Queue(self.settings.queue_size)
         self._writer = threading.Thread(target=self._run, name="autan-request-log", daemon=True)
         self._write_lock = threading.Lock()  # one batch at a time: the thread's or flush's
@@ -96,8 +97,8 @@ class RequestLog:
         while True:
             if item is _STOP:
                 return rows, True
-            context, ended = item  # type: ignore[misc]
-            rows.append(_row(context, ended))
+            assert isinstance(item, tuple), f"the request log queue holds {item!r}"
+            rows.append(_row(*item))
             if len(rows) >= self.settings.batch_size:
                 return rows, False
             try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autan.observability.request_log import RequestLog
 from autan.accounts.accounts import Accounts
 from autan.files.file_store import FileStore
 from autan.files.url_signer import UrlSigner
@@ -14,6 +13,7 @@ from autan.jobs.batch.batch_executor import BatchExecutor
 from autan.jobs.batch.batch_service import BatchService
 from autan.jobs.job_store import JobStore
 from autan.jobs.runner import JobRunner
+from autan.observability.request_log import RequestLog
 from autan.settings import FilesSettings, JobsSettings
 from autan.storage.blob_store import LocalBlobStore
 from autan.storage.database import Database
