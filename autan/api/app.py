@@ -26,6 +26,7 @@ from autan.api.routes import (
     fine_tuning,
     health,
     models,
+    observability,
 )
 from autan.platform import Platform
 from autan.settings import RequestLimits
@@ -67,6 +68,7 @@ def create_app(
     for router in (files.router, batch.router):
         app.include_router(router)
     app.include_router(fine_tuning.router)
+    app.include_router(observability.router)
     for router in (
         admin_keys.router,
         admin_workspaces.router,

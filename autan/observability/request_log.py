@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from autan.observability.event_search import EventSearch
 from autan.observability.request_context import RequestContext
 from autan.settings import RequestLogSettings
 from autan.storage.database import Database
@@ -73,6 +74,7 @@ class RequestLog:
         self._write_lock = threading.Lock()  # one batch at a time: the thread's or flush's
         self.dropped = 0
         self.written = 0
+        self.search = EventSearch(db)
 
     def start(self) -> None:
         self._writer.start()
