@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
@@ -31,8 +30,9 @@ from autan.models.footprint import GgufUnreadable
 from autan.models.loader import load_registry
 from autan.models.packaged import PackagedModelMissing
 from autan.models.registry import ModelRegistry
+from autan.observability.log_format import configure_logging
 from autan.platform import Platform
-from autan.settings import Settings
+from autan.settings import LogFormat, Settings
 
 
 def _open_platform(settings: Settings, registry: ModelRegistry) -> Platform:
@@ -63,6 +63,13 @@ def serve(
     ctx_size: ContextOpt = None,
     prefix_cache: PrefixCacheOpt = None,
     log_level: LogLevelOpt = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format",
+            help="json: one JSON object a line, with the request id (AUTAN_LOG_FORMAT).",
+        ),
+    ] = None,
     embeddings: EmbeddingsOpt = None,
     no_auth: Annotated[
         bool | None,
@@ -90,6 +97,7 @@ def serve(
             context=ctx_size,
             prefix_cache=prefix_cache,
             log_level=log_level,
+            log_format=log_format,
             embeddings=embeddings,
             no_auth=no_auth,
         )
@@ -98,9 +106,7 @@ def serve(
             f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in e.errors()
         )
         raise typer.BadParameter(problems) from e
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     try:
         registry = load_registry(settings)
     except (ModelsFileError, GgufUnreadable, PackagedModelMissing) as e:
@@ -126,10 +132,13 @@ def serve(
     else:
         typer.echo(f"  with -H 'Authorization: Bearer <key>' (admin key: {settings.data_dir})")
     app = create_app(lambda: _open_platform(settings, registry), settings.limits)
+    # JSON logs: configure_logging has set the handlers uvicorn would otherwise set.
+    uvicorn_logs = {"log_config": None} if settings.log_format == "json" else {}
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
+        **uvicorn_logs,  # type: ignore[arg-type]
     )
