@@ -242,6 +242,16 @@ class UsagePublic(PublicModel):
     total_cost: float = 0.0
     total_prompt_tokens: int = 0
     total_completion_tokens: int = 0
+    # Answered requests by kind (inference ones interactive or batch; management calls such
+    # as listing models or polling a job), and refused or failed ones.
+    requests: RequestCountsPublic = Field(default_factory=lambda: RequestCountsPublic())
+
+
+class RequestCountsPublic(PublicModel):
+    interactive: int = 0
+    batch: int = 0
+    management: int = 0
+    errors: int = 0
 
 
 class AuditLogPublic(PublicModel):
