@@ -4,6 +4,7 @@ and counted, as the observability API describes them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from autan.storage.request_log_tables import RequestLogRow
@@ -70,5 +71,9 @@ FIELDS: dict[str, EventField] = {f.name: f for f in _FIELDS}
 
 
 def field_values(row: RequestLogRow, names: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """``row``'s values of the fields ``names`` (every field when None)."""
-    return {name: getattr(row, FIELDS[name].column.key) for name in names or FIELDS}
+    """``row``'s values of the fields ``names`` (every field when None); times in UTC."""
+    chosen = FIELDS if names is None else names
+    values = {name: getattr(row, FIELDS[name].column.key) for name in chosen}
+    if "created_at" in values:
+        values["created_at"] = row.created_at.replace(tzinfo=UTC)
+    return values

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
@@ -71,14 +71,14 @@ def _extra(names: list[str] | None) -> tuple[str, ...]:
     for name in names or ():
         if name not in FIELDS:
             raise InvalidRequest(f"Unknown field {name!r}", param="extra_fields")
-    return tuple(names) if names else tuple(FIELDS)
+    return tuple(FIELDS) if names is None else tuple(names)
 
 
 def _preview(row: RequestLogRow, extra: tuple[str, ...]) -> ChatCompletionEventPreview:
     return ChatCompletionEventPreview(
         event_id=row.id,
         correlation_id=row.request_id,
-        created_at=row.created_at,
+        created_at=row.created_at.replace(tzinfo=UTC),
         extra_fields=field_values(row, extra),
         nb_input_tokens=row.prompt_tokens,
         nb_output_tokens=row.completion_tokens,
@@ -129,7 +129,7 @@ _CSV_COLUMNS = ("event_id", *FIELDS)
 
 def _export_row(row: RequestLogRow) -> dict[str, Any]:
     values = field_values(row)
-    values["created_at"] = row.created_at.isoformat()
+    values["created_at"] = row.created_at.replace(tzinfo=UTC).isoformat()
     return {"event_id": row.id, **values}
 
 
