@@ -17,8 +17,7 @@ from autan.observability.request_context import (
     RequestContext,
     enter_request,
     leave_request,
-    new_request_id,
-    sane_request_id,
+    new_context,
 )
 from autan.platform import Platform
 from autan.storage.tables import utcnow
@@ -29,7 +28,7 @@ _HEADER = REQUEST_ID_HEADER.encode()
 def _client_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == _HEADER:
-            return sane_request_id(value.decode("latin-1"))
+            return str(value.decode("latin-1"))
     return None
 
 
@@ -55,16 +54,10 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        client_id = _client_request_id(scope)
-        context = RequestContext(
-            request_id=client_id or new_request_id(),
-            method=scope.get("method", ""),
-            endpoint=scope.get("path", ""),
-            created_at=utcnow(),
+        context = new_context(
+            scope.get("method", ""), scope.get("path", ""), utcnow(), _client_request_id(scope)
         )
         request_id = context.request_id
-        if client_id is None:  # ours is a UUID: the event is known by the same id
-            context.event_id = request_id
         state = scope.setdefault("state", {})
         state[REQUEST_ID] = request_id
         state[REQUEST_CONTEXT] = context

@@ -38,18 +38,28 @@ def sane_request_id(value: str | None) -> str | None:
     return None
 
 
+def new_context(
+    method: str, endpoint: str, created_at: datetime, client_id: str | None = None
+) -> RequestContext:
+    """The context of a request starting now, known by ``client_id`` if sane, else by a new
+    UUID."""
+    event_id = new_request_id()
+    request_id = sane_request_id(client_id) or event_id
+    return RequestContext(request_id, event_id, method, endpoint, created_at)
+
+
 @dataclass(slots=True)
 class RequestContext:
     """One request: who asked, what for, and how it went. Times are from ``perf_counter``."""
 
     request_id: str
+    # The record's id in the request log: a UUID, the request id itself unless the client
+    # sent its own (which need not be unique, nor a UUID).
+    event_id: str
     method: str
     endpoint: str
     created_at: datetime
     started: float = field(default_factory=time.perf_counter)
-    # The event id in the request log: a fresh UUID, equal to ``request_id`` unless the
-    # client sent its own request id.
-    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     workspace_id: str | None = None
     key_id: str | None = None
     model: str | None = None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from autan.observability.request_context import RequestContext
+from autan.observability.request_context import RequestContext, new_context
 from autan.observability.request_log import RequestLog
 from autan.settings import RequestLogSettings
 from autan.storage.database import Database
@@ -21,9 +21,7 @@ MESSAGES = [{"role": "user", "content": "secret plans"}]
 
 
 def _context(i: int, *, bodies_days: int | None = None) -> RequestContext:
-    context = RequestContext(
-        request_id=f"req-{i}", method="POST", endpoint="/v1/chat/completions", created_at=utcnow()
-    )
+    context = new_context("POST", "/v1/chat/completions", utcnow(), f"req-{i}")
     context.workspace_id, context.status, context.model = "ws", 200, "m"
     context.bodies_days = bodies_days
     context.request_messages = MESSAGES

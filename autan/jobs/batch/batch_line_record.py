@@ -8,17 +8,14 @@ from __future__ import annotations
 from autan.accounts.api_key import ApiKey
 from autan.accounts.meter import Meter
 from autan.jobs.batch.batch_caller import LineResult
-from autan.observability.request_context import RequestContext, new_request_id
+from autan.observability.request_context import RequestContext, new_context
 from autan.storage.tables import utcnow
 
 
 def line_context(
     job_id: str, endpoint: str, key: ApiKey | None, workspace_id: str
 ) -> RequestContext:
-    context = RequestContext(
-        request_id=new_request_id(), method="POST", endpoint=endpoint, created_at=utcnow()
-    )
-    context.event_id = context.request_id
+    context = new_context("POST", endpoint, utcnow())
     context.batch_job_id = job_id
     context.workspace_id = workspace_id
     context.key_id = None if key is None else key.id
