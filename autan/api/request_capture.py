@@ -2,19 +2,20 @@
 its usage, and (only where the key or workspace keeps them) the messages and the reply.
 
 Streams are read as they pass: a finish reason and the usage are noted from the chunks that
-carry them; reply text is gathered only when bodies are kept.
+carry them; reply text is gathered only when bodies are kept. Bodies are kept as the wire
+objects they are: the request log's writer thread turns them into JSON, off the request path.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import Request
 
 from autan.api.request_state import request_context
 from autan.observability.request_context import RequestContext
 from autan.protocol.chat import (
+    AssistantMessagePublic,
     ChatCompletionRequest,
     ChatCompletionResponse,
     CompletionChunk,
@@ -30,11 +31,9 @@ def capture_chat(request: Request, body: ChatCompletionRequest) -> RequestContex
         return None
     context.model, context.stream = body.model, body.stream
     context.nb_messages = len(body.messages)
-    if context.keeps_bodies:
-        context.request_messages = [
-            m.model_dump(mode="json", exclude_none=True) for m in body.messages
-        ]
-        context.tools = [t.model_dump(mode="json", exclude_none=True) for t in body.tools or []]
+    if context.keeps_bodies:  # dumped to JSON by the request log's writer thread
+        context.request_messages = list(body.messages)
+        context.tools = list(body.tools or ())
     return context
 
 
@@ -65,9 +64,7 @@ def record_response(
         context.finish_reason = response.choices[0].finish_reason
     _usage(context, response.usage)
     if context.keeps_bodies:
-        context.response_messages = [
-            c.message.model_dump(mode="json", exclude_none=True) for c in response.choices
-        ]
+        context.response_messages = [c.message for c in response.choices]
     return response
 
 
@@ -100,8 +97,5 @@ async def record_stream(
             ]
 
 
-def _message(parts: list[str], calls: list[ToolCallPublic]) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(parts)}
-    if calls:
-        message["tool_calls"] = [c.model_dump(mode="json", exclude_none=True) for c in calls]
-    return message
+def _message(parts: list[str], calls: list[ToolCallPublic]) -> AssistantMessagePublic:
+    return AssistantMessagePublic(content="".join(parts), tool_calls=calls or None)

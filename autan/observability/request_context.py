@@ -77,9 +77,11 @@ class RequestContext:
     nb_messages: int = 0
     # Days to keep the bodies below; None: bodies are not kept (the default).
     bodies_days: int | None = None
-    request_messages: list[dict[str, Any]] | None = None
-    response_messages: list[dict[str, Any]] | None = None
-    tools: list[dict[str, Any]] | None = None
+    # Kept as given (wire objects or dicts): the request log's writer thread turns them into
+    # JSON, off the request path.
+    request_messages: list[Any] | None = None
+    response_messages: list[Any] | None = None
+    tools: list[Any] | None = None
 
     @property
     def keeps_bodies(self) -> bool:

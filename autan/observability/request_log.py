@@ -31,6 +31,16 @@ log = logging.getLogger(__name__)
 _STOP = object()
 
 
+def _json(items: list[Any] | None) -> list[dict[str, Any]] | None:
+    """Wire objects (pydantic models) as JSON-ready dicts; dicts as they are."""
+    if items is None:
+        return None
+    return [
+        item.model_dump(mode="json", exclude_none=True) if hasattr(item, "model_dump") else item
+        for item in items
+    ]
+
+
 def _row(context: RequestContext, ended: float) -> dict[str, Any]:
     c = context
     keep = c.bodies_days is not None
@@ -55,9 +65,9 @@ def _row(context: RequestContext, ended: float) -> dict[str, Any]:
         "batch_job_id": c.batch_job_id,
         "deployment": None if c.deployment is None else c.deployment[:255],
         "nb_messages": c.nb_messages,
-        "request_messages": c.request_messages if keep else None,
-        "response_messages": c.response_messages if keep else None,
-        "tools": c.tools if keep else None,
+        "request_messages": _json(c.request_messages) if keep else None,
+        "response_messages": _json(c.response_messages) if keep else None,
+        "tools": _json(c.tools) if keep else None,
         "bodies_expire_at": (
             c.created_at + timedelta(days=c.bodies_days) if c.bodies_days is not None else None
         ),
