@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from autan.accounts.audit_log import Actor
 from tests.api.conftest import Platform, platform_app
@@ -221,3 +222,13 @@ def test_export_as_csv_and_jsonl(served: Platform) -> None:
     lines = [json.loads(line) for line in r.text.splitlines()]
     assert {line["api_key_id"] for line in lines if line["model"]} >= {key.id}
     assert all("request_messages" not in line for line in lines)
+
+
+def test_without_keys_every_request_is_in_the_one_local_workspace(client: TestClient) -> None:
+    reply = client.post("/v1/chat/completions", json={**CHAT, "max_tokens": 3})
+    r = client.post(f"{EVENTS}/search", json={"search_params": {"filters": None}})
+    (event,) = [e for e in r.json()["completion_events"]["results"] if e["extra_fields"]["model"]]
+    assert event["event_id"] == reply.headers["x-request-id"]
+    assert event["extra_fields"]["workspace_id"] == "local"
+    assert event["extra_fields"]["api_key_id"] is None
+    assert event["nb_output_tokens"] == reply.json()["usage"]["completion_tokens"]

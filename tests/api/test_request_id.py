@@ -8,6 +8,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
+from autan.api.errors import install_error_handlers
 from autan.api.request_log import RequestLogMiddleware
 from autan.observability.request_context import current_request_id
 from tests.api.conftest import Platform
@@ -100,3 +101,18 @@ def test_a_route_and_log_lines_read_it_from_the_request() -> None:
     assert r.json()["id"] == r.headers["x-request-id"]
     assert seen == [(r.headers["x-request-id"], r.headers["x-request-id"])]
     assert current_request_id() is None
+
+
+def test_an_unexpected_error_carries_it_too() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(RequestLogMiddleware)
+
+    @app.get("/v1/broken")
+    async def broken() -> None:
+        raise RuntimeError("bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/v1/broken")
+    assert r.status_code == 500 and r.json()["code"] == "internal_error"
+    assert r.json()["request_id"] == r.headers["x-request-id"]
