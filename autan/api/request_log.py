@@ -62,9 +62,12 @@ class RequestLogMiddleware:
         state[REQUEST_ID] = request_id
         state[REQUEST_CONTEXT] = context
         header = (_HEADER, request_id.encode())
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 context.status = message["status"]
                 headers = list(message.get("headers", []))
                 if not any(name.lower() == _HEADER for name, _ in headers):
@@ -76,7 +79,8 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except BaseException:
-            context.status = 500
+            if not started:  # the server's error handler answers 500
+                context.status = 500
             raise
         finally:
             leave_request(token)
