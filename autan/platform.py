@@ -22,6 +22,7 @@ from autan.jobs.batch.batch_caller import BatchCaller
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.card import ModelCard
 from autan.models.registry import ModelRegistry
+from autan.observability.request_log import RequestLog
 from autan.routing.deployment_state import LocalState, RedisState, RoutingState
 from autan.routing.models_watch import ModelsWatch
 from autan.routing.router import Router
@@ -53,6 +54,8 @@ class Platform:
     own_database: Database | None = None
     # Reloads the models file while serving, when the models come from one.
     watch: ModelsWatch | None = None
+    # Every API request's record, written off the request path; None when turned off.
+    request_log: RequestLog | None = None
 
     @classmethod
     def open(
@@ -88,6 +91,10 @@ class Platform:
             accounts = Accounts.open(settings, prices or CardPrices(router), limits=limits)
             admin_secret = accounts.bootstrap_admin_key(settings.data_dir)
             db = accounts.db
+        request_log = None
+        if settings.request_log.enabled:
+            request_log = RequestLog(db, settings.request_log)
+            request_log.start()
         batch = BatchSystem.open(
             accounts,
             BatchCaller(router),
@@ -96,6 +103,7 @@ class Platform:
             files=settings.files.model_copy(update={"public_url": settings.public_url}),
             jobs=settings.jobs,
             batch_sequences=settings.engine.batch_sequences,
+            request_log=request_log,
         )
         fine_tuning = None
         if settings.fine_tuning.enabled:
@@ -122,6 +130,7 @@ class Platform:
             admin_secret,
             own_database,
             watch,
+            request_log,
         )
 
     async def start(self) -> None:
@@ -135,14 +144,16 @@ class Platform:
         self.batch.start()
 
     async def close(self) -> None:
-        """Stop the jobs (handed back for another process or the next start), then close
-        the databases and unload the models."""
+        """Stop the jobs (handed back for another process or the next start), write what
+        the request log holds, then close the databases and unload the models."""
         if self.watch is not None:
             await self.watch.stop()
         if self.fine_tuning is not None:
             await self.fine_tuning.stop()
         await self.batch.close()
         await self.router.close()
+        if self.request_log is not None:
+            self.request_log.close()
         if self.accounts is not None:
             self.accounts.close()
         if self.own_database is not None:

@@ -55,6 +55,7 @@ from autan.fim.service import FimService
 from autan.inference.sequence import Priority
 from autan.models.card import ModelCard, ModelKind
 from autan.models.registry import ModelRegistry
+from autan.observability.request_context import current_request
 from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse, CompletionChunk
 from autan.protocol.embeddings import EmbeddingRequest, EmbeddingResponse
 from autan.protocol.fim import FIMCompletionRequest
@@ -344,6 +345,9 @@ class Router:
                     raise
                 if affinity is not None and backend.name != LOCAL:
                     self._remember(affinity, backend.name)
+                answered = current_request()
+                if answered is not None and backend.name != LOCAL:
+                    answered.deployment = backend.name  # for the request log
                 if keep_slot is None:
                     slot.release()
                 else:

@@ -375,3 +375,20 @@ def test_a_prompt_too_long_for_one_deployment_goes_to_one_that_fits(
     assert small.requests == [] and len(large.requests) == 6
     assert too_long.status_code == 400
     assert too_long.json()["code"] == "context_length_exceeded"
+
+
+def test_the_request_log_records_the_deployment_that_answered(
+    tmp_path: Path, upstreams: tuple[Upstream, Upstream]
+) -> None:
+    a, b = upstreams
+    a.fail(500)
+    a.up = False
+    with gateway(tmp_path, [routed_card(openai(a), openai(b))]) as client:
+        ids = [ask(client).headers["x-request-id"] for _ in range(3)]
+        ids.append(ask(client, stream=True).headers["x-request-id"])
+        found = client.post(
+            "/v1/observability/chat-completion-events/search",
+            json={"search_params": {"filters": {"field": "model", "op": "eq", "value": "routed"}}},
+        ).json()["completion_events"]["results"]
+    answered = {e["event_id"]: e["extra_fields"]["deployment"] for e in found}
+    assert {answered[i] for i in ids} == {f"openai:{b.url[7:]}/v1/up-model"}
