@@ -35,7 +35,7 @@ class Outcome:
 
 
 async def _one(client: httpx.AsyncClient, url: str, stream: bool) -> Outcome:
-    body = {"model": "routed", "messages": ASK, "max_tokens": 12, "stream": stream}
+    body = {"model": "routed", "messages": ASK, "max_tokens": 6, "stream": stream}
     if not stream:
         r = await client.post(url, json=body)
         finish = r.json()["choices"][0]["finish_reason"] if r.status_code == 200 else None
@@ -88,16 +88,17 @@ def _deployment(gateway: Server, url_part: str) -> dict[str, object]:
     return next(d for d in health["deployments"] if url_part in str(d["deployment"]))
 
 
+@pytest.mark.timeout(900)
 def test_a_replica_killed_under_load_fails_no_request_that_had_not_started(
     tmp_path: Path,
 ) -> None:
     procs = []
     try:
-        one, server_one = start_server("--data-dir", str(tmp_path / "one"), "--parallel", "4")
+        one, server_one = start_server("--data-dir", str(tmp_path / "one"), "--parallel", "8")
         procs.append(one)
         port_two = _free_port()
         two, server_two = start_server(
-            "--data-dir", str(tmp_path / "two"), "--parallel", "4", port=port_two
+            "--data-dir", str(tmp_path / "two"), "--parallel", "8", port=port_two
         )
         # Timeouts that a busy two-core machine cannot hit: only the kill may fail requests.
         file = _models_file(
@@ -139,7 +140,7 @@ def test_a_replica_killed_under_load_fails_no_request_that_had_not_started(
         down = _deployment(gateway, f":{port_two}/")
         assert down["state"] in ("cooling", "probing") and down["last_error"]
 
-        two, _ = start_server("--data-dir", str(tmp_path / "two"), "--parallel", "4", port=port_two)
+        two, _ = start_server("--data-dir", str(tmp_path / "two"), "--parallel", "8", port=port_two)
         procs.append(two)
         deadline = time.monotonic() + 60
         while _deployment(gateway, f":{port_two}/")["state"] != "healthy":
