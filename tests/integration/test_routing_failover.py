@@ -100,6 +100,7 @@ def test_a_replica_killed_under_load_fails_no_request_that_had_not_started(
         two, server_two = start_server(
             "--data-dir", str(tmp_path / "two"), "--parallel", "8", port=port_two
         )
+        procs.append(two)
         # Timeouts that a busy two-core machine cannot hit: only the kill may fail requests.
         file = _models_file(
             tmp_path / "models.toml",
@@ -225,3 +226,33 @@ def test_two_gateways_on_one_redis_share_cooldowns_and_concurrency(
         finally:
             for proc in procs:
                 stop_server(proc)
+
+
+def test_a_client_that_leaves_frees_the_upstream_at_once(tmp_path: Path) -> None:
+    with scripted_upstream() as up:
+        up.script = Script(token_delay=0.5, content="word " * 60)
+        file = _models_file(tmp_path / "models.toml", [f"{up.url}/v1"])
+        proc, gateway = start_server("--data-dir", str(tmp_path / "gw"), "--models-file", str(file))
+        try:
+            body = {"model": "routed", "messages": ASK}
+            with httpx.stream(
+                "POST", f"{gateway.v1}/chat/completions", json={**body, "stream": True}, timeout=60
+            ) as r:
+                lines = r.iter_lines()
+                while not next(lines).startswith("data: {"):
+                    pass
+                assert up.in_flight == 1
+            deadline = time.monotonic() + 3
+            while up.in_flight:
+                assert time.monotonic() < deadline, "the upstream stream was left running"
+                time.sleep(0.05)
+
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(f"{gateway.v1}/chat/completions", json=body, timeout=1.5)
+            deadline = time.monotonic() + 3
+            while up.in_flight:
+                assert time.monotonic() < deadline, "the upstream request was left running"
+                time.sleep(0.05)
+            assert len(up.requests) == 2
+        finally:
+            stop_server(proc)
