@@ -256,3 +256,29 @@ def test_a_client_that_leaves_frees_the_upstream_at_once(tmp_path: Path) -> None
             assert len(up.requests) == 2
         finally:
             stop_server(proc)
+
+
+def test_autan_backends_shows_each_deployment(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from autan.cli.main import app
+
+    dead = f"http://127.0.0.1:{_free_port()}/v1"
+    with scripted_upstream() as up:
+        file = _models_file(tmp_path / "models.toml", [f"{up.url}/v1", dead])
+        proc, gateway = start_server("--data-dir", str(tmp_path / "gw"), "--models-file", str(file))
+        try:
+            body = {"model": "routed", "messages": ASK}
+            for _ in range(20):  # until one reaches the dead deployment
+                assert httpx.post(f"{gateway.v1}/chat/completions", json=body).status_code == 200
+            out = CliRunner().invoke(app, ["backends", "--url", gateway.url]).output
+        finally:
+            stop_server(proc)
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["MODEL", "DEPLOYMENT", "STATE"]
+    live = next(line for line in lines if up.url[7:] in line)
+    down = next(line for line in lines if dead[7:] in line)
+    assert "healthy" in live
+    assert ("cooling" in down or "probing" in down) and "ago: cannot reach it" in down
+    refused = CliRunner().invoke(app, ["backends", "--url", dead[:-3]])
+    assert refused.exit_code == 1 and "cannot reach" in refused.output
