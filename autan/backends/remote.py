@@ -183,20 +183,30 @@ class RemoteBackend:
         requested: str,
         choices: int,
         prompt_tokens: int,
+        max_new_tokens: int,
         admission: Admission | None,
         prefix: str = "",
     ) -> UpstreamReply:
-        """Open the upstream stream and read up to its first event."""
-        timeouts = self._timeouts()
-        response = await self._open(path, body, timeouts)
+        """Admit the request, open the upstream stream and read up to its first event; what
+        was reserved is given back when that fails."""
+        if admission is not None:
+            admission.admit(self._target, requested, prompt_tokens, max_new_tokens)
+        try:
+            timeouts = self._timeouts()
+            response = await self._open(path, body, timeouts)
+        except BaseException:
+            if admission is not None:
+                admission.settle(_NO_USAGE)
+            raise
         events: AsyncIterator[Event] = upstream_events(response, self.name, timeouts)
         try:
             first = await anext(events)
-        except StopAsyncIteration:
+        except BaseException as e:
             await response.aclose()
-            raise UpstreamError(self.name, "the stream ended before its first event") from None
-        except BaseException:
-            await response.aclose()
+            if admission is not None:
+                admission.settle(_NO_USAGE)
+            if isinstance(e, StopAsyncIteration):
+                raise UpstreamError(self.name, "the stream ended before its first event") from None
             raise
         return UpstreamReply(
             model=requested,
@@ -209,12 +219,6 @@ class RemoteBackend:
             close=response.aclose,
             prefix=prefix,
         )
-
-    def _admit(
-        self, admission: Admission | None, requested: str, prompt: int, max_new: int
-    ) -> None:
-        if admission is not None:
-            admission.admit(self._target, requested, prompt, max_new)
 
     def _max_new(self, max_tokens: int | None, prompt: int) -> int:
         if max_tokens is not None:
@@ -244,21 +248,16 @@ class RemoteBackend:
         prefix = ""
         if isinstance(last, AssistantMessage) and last.prefix and self._dialect == "openai":
             prefix = content_text(last.content, where="messages")  # vLLM sends only what follows
-        self._admit(admission, req.model, prompt, n * self._max_new(req.max_tokens, prompt))
-        try:
-            reply = await self._stream(
-                "/chat/completions",
-                body,
-                requested=req.model,
-                choices=n,
-                prompt_tokens=prompt,
-                admission=admission,
-                prefix=prefix,
-            )
-        except BaseException:
-            if admission is not None:
-                admission.settle(_NO_USAGE)
-            raise
+        reply = await self._stream(
+            "/chat/completions",
+            body,
+            requested=req.model,
+            choices=n,
+            prompt_tokens=prompt,
+            max_new_tokens=n * self._max_new(req.max_tokens, prompt),
+            admission=admission,
+            prefix=prefix,
+        )
         if needs_check(req, plan):
             try:
                 await reply.read_all()
@@ -280,20 +279,15 @@ class RemoteBackend:
             )
         path, body = fim_body(self._dialect, req, self.deployment.upstream_model)
         prompt = (len(req.prompt) + len(req.suffix or "")) // 3 + 1
-        self._admit(admission, req.model, prompt, self._max_new(req.max_tokens, prompt))
-        try:
-            return await self._stream(
-                path,
-                body,
-                requested=req.model,
-                choices=1,
-                prompt_tokens=prompt,
-                admission=admission,
-            )
-        except BaseException:
-            if admission is not None:
-                admission.settle(_NO_USAGE)
-            raise
+        return await self._stream(
+            path,
+            body,
+            requested=req.model,
+            choices=1,
+            prompt_tokens=prompt,
+            max_new_tokens=self._max_new(req.max_tokens, prompt),
+            admission=admission,
+        )
 
     async def embed(
         self, req: EmbeddingRequest, admission: EmbeddingAdmission | None

@@ -7,7 +7,6 @@ import json
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.databases import REDIS_URL, _unavailable
+from tests.databases import REDIS_URL, redis_prefix
 from tests.routing.scripted_upstream import Script, scripted_upstream
 from tests.server import Server, _free_port, start_server, stop_server
 
@@ -152,19 +151,9 @@ def test_a_replica_killed_under_load_fails_no_request_that_had_not_started(
             stop_server(proc)
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError as e:
-        _unavailable("Redis", e)
-    prefix = f"autan-gw-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
+@pytest.fixture(name="redis_prefix")
+def _redis_prefix() -> Iterator[str]:
+    yield from redis_prefix()
 
 
 def test_two_gateways_on_one_redis_share_cooldowns_and_concurrency(
