@@ -67,6 +67,11 @@ async def upstream_events(
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
+                # Read the body to its end: a connection read whole goes back to the pool,
+                # one closed early costs the next request a new connection.
+                async with asyncio.timeout_at(min(loop.time() + wait, timeouts.deadline)):
+                    async for _ in lines:
+                        pass
                 return
             try:
                 event = json.loads(data)
