@@ -141,7 +141,9 @@ def list_models(
         str | None,
         typer.Option(help="Ask a running server instead, e.g. http://127.0.0.1:8000."),
     ] = None,
-    api_key: Annotated[str | None, typer.Option(envvar="MISTRAL_API_KEY")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="MISTRAL_API_KEY", help="API key for --url.")
+    ] = None,
     models_file: ModelsFileOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
