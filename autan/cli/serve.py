@@ -109,12 +109,16 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    sock = _bind(settings.host, settings.port)
     try:
         registry = load_registry(settings)
     except (ModelsFileError, GgufUnreadable, PackagedModelMissing) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
+    try:
+        sock = _bind(settings.host, settings.port)
+    except typer.Exit:
+        registry.close()
+        raise
     url = _served_url(settings)
     models = ", ".join(f"{m.id} ({_size(m.plan.memory_bytes)})" for m in registry)
     first = next(iter(registry)).id
