@@ -88,7 +88,7 @@ class SlashCommands:
         if not name:
             self._say(f"model: {self.session.model}\navailable: {model_names(self._choices)}")
             return Outcome.HANDLED
-        if not any(name in c.names for c in self._choices):
+        if not any(name in c.names for c in self._choices if c.chat):
             self._say(f"no model {name!r}; choose from: {model_names(self._choices)}")
             return Outcome.HANDLED
         self.session.model = name
