@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
 
+from autan import __version__
 from autan.cli import jobs, keys, models, workspaces
 from autan.cli.chat import chat
 from autan.cli.command_group import AutanGroup
+from autan.cli.ps import ps
 from autan.cli.serve import serve
 from autan.cli.usage import usage
 
@@ -22,16 +23,9 @@ app = typer.Typer(
 )
 
 
-def _version() -> str:
-    try:
-        return version("autan")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
-
-
 def _print_version(asked: bool) -> None:
     if asked:
-        typer.echo(f"autan {_version()}")
+        typer.echo(f"autan {__version__}")
         raise typer.Exit()
 
 
@@ -55,6 +49,7 @@ def main(
 
 app.command()(serve)
 app.command()(chat)
+app.command()(ps)
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 app.add_typer(workspaces.app, name="workspaces")

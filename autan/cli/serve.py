@@ -29,6 +29,7 @@ from autan.cli.options import (
     ThreadsOpt,
     build_settings,
 )
+from autan.cli.ps import size
 from autan.embeddings.service import EmbeddingService
 from autan.errors import ModelsFileError
 from autan.models.footprint import GgufUnreadable
@@ -120,7 +121,7 @@ def serve(
         registry.close()
         raise
     url = _served_url(settings)
-    models = ", ".join(f"{m.id} ({_size(m.plan.memory_bytes)})" for m in registry)
+    models = ", ".join(f"{m.id} ({size(m.plan.memory_bytes)})" for m in registry)
     first = next(iter(registry)).id
     typer.echo(f"autan listening on {url}  (models: {models})")
     auth = ""
@@ -179,14 +180,3 @@ def _served_url(settings: Settings) -> str:
     return settings.model_copy(
         update={"files": settings.files.model_copy(update={"public_url": None})}
     ).public_url
-
-
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:.1f} {unit}"

@@ -27,6 +27,7 @@ COMMANDS = [
     ["workspaces", "create"],
     ["workspaces", "list"],
     ["workspaces", "archive"],
+    ["ps"],
     ["jobs", "list"],
     ["jobs", "show"],
     ["jobs", "cancel"],
