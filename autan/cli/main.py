@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from autan import __version__
-from autan.cli import jobs, keys, models, workspaces
+from autan.cli import batch, files, fine_tuning, jobs, keys, models, workspaces
 from autan.cli.chat import chat
 from autan.cli.command_group import AutanGroup
 from autan.cli.ps import ps
@@ -53,6 +53,9 @@ app.command()(ps)
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 app.add_typer(workspaces.app, name="workspaces")
+app.add_typer(files.app, name="files")
+app.add_typer(batch.app, name="batch")
+app.add_typer(fine_tuning.app, name="fine-tuning")
 app.add_typer(jobs.app, name="jobs")
 app.command()(usage)
 
