@@ -118,6 +118,10 @@ def add(
     except ModelsFileError as e:
         raise _fail(e) from e
     typer.echo(f"added {card.id} to {file.path}")
+    typer.echo(
+        "A running autan serve on this models file serves it without a restart: it reloads "
+        "the file when it changes."
+    )
 
 
 @app.command("remove")
