@@ -11,6 +11,7 @@ from autan.cli import batch, files, fine_tuning, jobs, keys, models, workspaces
 from autan.cli.chat import chat
 from autan.cli.command_group import AutanGroup
 from autan.cli.ps import ps
+from autan.cli.pull import pull
 from autan.cli.serve import serve
 from autan.cli.usage import usage
 
@@ -50,6 +51,7 @@ def main(
 app.command()(serve)
 app.command()(chat)
 app.command()(ps)
+app.command()(pull)
 app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 app.add_typer(workspaces.app, name="workspaces")

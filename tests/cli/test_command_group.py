@@ -28,6 +28,7 @@ COMMANDS = [
     ["workspaces", "list"],
     ["workspaces", "archive"],
     ["ps"],
+    ["pull"],
     *(["files", c] for c in ("upload", "list", "download", "delete")),
     *(["batch", c] for c in ("create", "list", "show", "cancel", "results")),
     *(["fine-tuning", c] for c in ("create", "list", "show", "cancel")),
