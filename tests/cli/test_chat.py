@@ -151,3 +151,20 @@ def test_a_wrong_key_or_model_stops_before_the_first_prompt(
     )
     nobody = _autan("chat", "--url", "http://127.0.0.1:9")
     assert nobody.returncode == 1 and "Is `autan serve` running?" in nobody.stderr
+
+
+def test_in_process_ctrl_c_stops_the_reply_and_the_session_goes_on() -> None:
+    child = _spawn("--threads", "2", "--max-tokens", "400")
+    assert "in this process" in child.before
+    child.sendline("Write a very long story about a dog.")
+    child.expect_exact("\x1b[?2004l")
+    child.expect(r"[A-Za-z]+ [A-Za-z]+ [A-Za-z]+")
+    child.sendintr()
+    child.expect(r"\(stopped\)")
+    child.expect(PROMPT)
+    child.sendline("/max-tokens 3")
+    child.expect("max tokens: 3")
+    child.expect(PROMPT)
+    child.sendline("Hi")
+    child.expect(PROMPT)
+    _quit(child)
