@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -39,7 +40,9 @@ def _quit(child: pexpect.spawn) -> None:
     assert child.exitstatus == 0
 
 
-def test_ctrl_c_stops_the_reply_up_recalls_and_model_switches(server: Server) -> None:
+def test_ctrl_c_stops_the_reply_up_recalls_and_model_switches(
+    server: Server, tmp_path: Path
+) -> None:
     child = _spawn("--url", server.url, "--verbose", "--max-tokens", "400")
     assert "autan chat" in child.before and "smollm2-135m-instruct" in child.before
     assert "/help" in child.before and "Ctrl-D or /bye" in child.before
@@ -73,7 +76,29 @@ def test_ctrl_c_stops_the_reply_up_recalls_and_model_switches(server: Server) ->
     child.sendline("")
     child.expect(r"reply \d+ tokens")
     child.expect(PROMPT)
+
+    # a message over several lines: between """ fences, or with Alt-Enter
+    child.sendline('"""First line')
+    child.sendline('second line"""')
+    child.expect(r"reply \d+ tokens")
+    child.expect(PROMPT)
+    child.send("third\x1b\rfourth\r")
+    child.expect(r"reply \d+ tokens")
+    child.expect(PROMPT)
+    saved = tmp_path / "chat.json"
+    child.sendline(f"/save {saved}")
+    child.expect(r"saved \d+ messages")
+    child.expect(PROMPT)
     _quit(child)
+    users = [m["content"] for m in json.loads(saved.read_text())["messages"] if m["role"] == "user"]
+    # the partial reply to the story was kept; the two-line messages arrived whole
+    assert users == [
+        "Write a very long story about a cat who travels the world.",
+        "Say hello.",
+        "Say hello.",
+        "First line\nsecond line",
+        "third\nfourth",
+    ]
 
 
 @pytest.fixture(scope="module")
