@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["text", "json"]
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 DEFAULT_ALIASES = ("mistral-small-latest", "mistral-large-latest", "open-mistral-7b")
@@ -286,6 +287,70 @@ class JobsSettings(BaseModel):
     )
 
 
+class RequestLogSettings(BaseModel):
+    """The request log: one record per API request, written by a thread of its own."""
+
+    enabled: bool = Field(default=True, description="record every API request")
+    queue_size: int = Field(
+        default=10_000,
+        ge=1,
+        description="records waiting to be written; past it new ones are dropped (and counted) "
+        "rather than slowing requests",
+    )
+    batch_size: int = Field(default=500, ge=1, description="records written per transaction")
+    flush_seconds: float = Field(default=1.0, gt=0, description="longest a record waits")
+    retention_sweep_seconds: float = Field(
+        default=3600.0, gt=0, description="how often bodies past their retention are removed"
+    )
+    no_auth_bodies_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="under --no-auth (no workspaces to turn it on), keep request and reply "
+        "bodies this many days; unset: never kept",
+    )
+
+
+class RoutingSettings(BaseModel):
+    """How requests for routed models are spread over their deployments (``AUTAN_ROUTING__*``)."""
+
+    affinity: bool = Field(
+        default=True,
+        description="send a prompt that starts like a recent one to the deployment that served "
+        "it, whose prefix cache holds it (off: least outstanding requests alone)",
+    )
+    affinity_load_factor: float = Field(
+        default=1.25,
+        ge=1.0,
+        description="the affine deployment is skipped above this many times the mean load",
+    )
+    affinity_entries: int = Field(default=10_000, ge=1, description="prompt starts remembered")
+    retry_deadline: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds within which a failed request is tried again elsewhere, before "
+        "its first byte reaches the client",
+    )
+    invalid_reply_retries: int = Field(
+        default=1,
+        ge=0,
+        le=5,
+        description="times a reply that breaks its schema or tool_choice is asked again",
+    )
+    batch_share: float = Field(
+        default=0.75,
+        gt=0,
+        le=1,
+        description="share of a deployment's max_concurrent that batch lines may take",
+    )
+    probe_interval: float = Field(
+        default=1.0, gt=0, description="seconds between health probes of deployments that are down"
+    )
+    reload_interval: float = Field(
+        default=1.0, gt=0, description="seconds between checks of the models file for changes"
+    )
+
+
 class Settings(BaseSettings):
     """Everything autan reads at start; validated once, handed down by section."""
 
@@ -296,6 +361,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: LogLevel = "info"
+    log_format: LogFormat = Field(
+        default="text", description="json: one JSON object a line, with the request id"
+    )
     engine: EngineSettings = Field(default_factory=EngineSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     data_dir: Path = Field(
@@ -314,7 +382,9 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL (PostgreSQL); unset: SQLite in data_dir"
     )
     redis_url: str | None = Field(
-        default=None, description="shared rate limits across processes; unset: in memory"
+        default=None,
+        description="shared rate limits, deployment health and concurrency across processes; "
+        "unset: in memory",
     )
     no_auth: bool = Field(default=False, description="serve without API keys (experiments only)")
     accounts: AccountsSettings = Field(default_factory=AccountsSettings)
@@ -323,6 +393,8 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     limits: RequestLimits = Field(default_factory=RequestLimits)
     fine_tuning: FineTuningSettings = Field(default_factory=FineTuningSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    request_log: RequestLogSettings = Field(default_factory=RequestLogSettings)
 
     @property
     def models_path(self) -> Path:

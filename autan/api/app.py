@@ -12,6 +12,7 @@ from autan.api.access_log import redact_access_log
 from autan.api.body_limit import BodyLimitMiddleware
 from autan.api.errors import install_error_handlers
 from autan.api.metering import MeteringMiddleware
+from autan.api.request_log import RequestLogMiddleware
 from autan.api.routes import (
     admin_audit,
     admin_billing,
@@ -25,6 +26,7 @@ from autan.api.routes import (
     fine_tuning,
     health,
     models,
+    observability,
 )
 from autan.platform import Platform
 from autan.settings import RequestLimits
@@ -59,11 +61,14 @@ def create_app(
     redact_access_log()
     app.add_middleware(MeteringMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
+    # Outermost: every answer, refusals of the body limit included, carries the request id.
+    app.add_middleware(RequestLogMiddleware)
     for router in (chat.router, fim.router, embeddings.router, models.router, health.router):
         app.include_router(router)
     for router in (files.router, batch.router):
         app.include_router(router)
     app.include_router(fine_tuning.router)
+    app.include_router(observability.router)
     for router in (
         admin_keys.router,
         admin_workspaces.router,

@@ -11,6 +11,7 @@ from autan.accounts.accounts import Accounts
 from autan.accounts.api_key import ApiKey
 from autan.accounts.meter import Meter
 from autan.accounts.workspace import LOCAL_KEY, LOCAL_WORKSPACE
+from autan.api.request_state import request_context
 from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
 from autan.errors import Forbidden
@@ -19,6 +20,7 @@ from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
 from autan.platform import Platform
+from autan.routing.router import Router
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -38,6 +40,10 @@ def get_registry(platform: PlatformDep) -> ModelRegistry:
 
 def get_chat_service(platform: PlatformDep) -> ChatService:
     return platform.chat
+
+
+def get_router(platform: PlatformDep) -> Router:
+    return platform.router
 
 
 def get_fim_service(platform: PlatformDep) -> FimService:
@@ -64,11 +70,19 @@ async def authenticate(
 ) -> Meter | None:
     """The caller's key, checked and counted against its requests per minute; None when the
     server runs with ``--no-auth``. The meter is left on the request for ``MeteringMiddleware``
-    (headers, usage record)."""
+    (headers, usage record); the key, its workspace and whether its bodies are kept, on the
+    request's context for the request log."""
     accounts = platform.accounts
+    context = request_context(request.scope)
     if accounts is None:
+        if context is not None:
+            context.workspace_id = LOCAL_WORKSPACE
+            context.bodies_days = platform.settings.request_log.no_auth_bodies_days
         return None
     key = accounts.authenticate(_secret(credentials))
+    if context is not None:
+        context.key_id, context.workspace_id = key.id, key.workspace_id
+        context.bodies_days = key.bodies_days
     route = request.scope.get("route")
     meter = accounts.meter(key, getattr(route, "path", request.url.path))
     request.state.meter = meter
@@ -124,5 +138,6 @@ FimServiceDep = Annotated[FimService, Depends(get_fim_service)]
 EmbeddingServiceDep = Annotated[EmbeddingService | None, Depends(get_embedding_service)]
 # The caller's key, as the Meter that admits and bills its request; None under --no-auth.
 MeterDep = Annotated[Meter | None, Depends(authenticate)]
+RouterDep = Annotated[Router, Depends(get_router)]
 BatchSystemDep = Annotated[BatchSystem, Depends(get_batch_system)]
 AdminKeyDep = Annotated[ApiKey, Depends(authenticate_admin)]

@@ -20,6 +20,7 @@ from autan.inference.engine import ChoiceOutput
 from autan.inference.sampling import SamplingParams
 from autan.inference.sequence import Priority
 from autan.models.registry import ModelLease, ModelRegistry, ServedModel
+from autan.observability.request_context import current_request
 from autan.protocol.chat import (
     AssistantMessagePublic,
     ChatCompletionChoice,
@@ -157,8 +158,11 @@ class Completion:
             self.admission = None
 
     async def response(self) -> ChatCompletionResponse:
+        context = current_request()
         try:
             async for index, out in self.outputs:
+                if context is not None:
+                    context.mark_first_token()
                 choice = self.choices[index]
                 choice.completion_tokens = out.completion_tokens
                 choice.take(out.text, out.finish_reason)
@@ -204,7 +208,10 @@ class Completion:
                 yield chunk(c.index, DeltaMessage(role="assistant", content=""), None)
             prefix_sent = [not self.prefix] * len(self.choices)
             remaining = len(self.choices)
+            context = current_request()
             async for index, out in self.outputs:
+                if context is not None:
+                    context.mark_first_token()
                 choice = self.choices[index]
                 choice.completion_tokens = out.completion_tokens
                 text, calls = choice.take(out.text, out.finish_reason)

@@ -8,6 +8,7 @@ import typer
 
 from autan import __version__
 from autan.cli import batch, files, fine_tuning, jobs, keys, models, workspaces
+from autan.cli.backends import backends
 from autan.cli.chat import chat
 from autan.cli.command_group import AutanGroup
 from autan.cli.ps import ps
@@ -60,6 +61,7 @@ app.add_typer(batch.app, name="batch")
 app.add_typer(fine_tuning.app, name="fine-tuning")
 app.add_typer(jobs.app, name="jobs")
 app.command()(usage)
+app.command()(backends)
 
 if __name__ == "__main__":
     app()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import logging
 import shlex
 import socket
 from typing import Annotated
@@ -32,17 +31,27 @@ from autan.cli.options import (
 from autan.cli.ps import size
 from autan.embeddings.service import EmbeddingService
 from autan.errors import ModelsFileError
+from autan.models.card import ModelCard
 from autan.models.footprint import GgufUnreadable
-from autan.models.loader import load_registry
+from autan.models.loader import declared_cards, load_registry
 from autan.models.packaged import PackagedModelMissing
 from autan.models.registry import ModelRegistry
+from autan.observability.log_format import configure_logging
 from autan.platform import Platform
-from autan.settings import Settings
+from autan.routing.models_watch import ModelsWatch
+from autan.settings import LogFormat, Settings
 
 
-def _open_platform(settings: Settings, registry: ModelRegistry) -> Platform:
+def _open_platform(settings: Settings, registry: ModelRegistry, cards: list[ModelCard]) -> Platform:
+    watch = None
+    if settings.model.path is None:  # the models come from the models file: follow it
+        watch = ModelsWatch(settings.models_path, cards, settings.routing.reload_interval)
     platform = Platform.open(
-        settings, registry, embeddings=EmbeddingService.load(settings.embeddings)
+        settings,
+        registry,
+        embeddings=EmbeddingService.load(settings.embeddings),
+        routed=cards,
+        watch=watch,
     )
     if platform.admin_secret is not None:
         path = settings.data_dir / ADMIN_KEY_FILE
@@ -73,6 +82,13 @@ def serve(
     ctx_size: ContextOpt = None,
     prefix_cache: PrefixCacheOpt = None,
     log_level: LogLevelOpt = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format",
+            help="json: one JSON object a line, with the request id (AUTAN_LOG_FORMAT).",
+        ),
+    ] = None,
     embeddings: EmbeddingsOpt = None,
     no_auth: Annotated[
         bool | None,
@@ -102,16 +118,16 @@ def serve(
             context=ctx_size,
             prefix_cache=prefix_cache,
             log_level=log_level,
+            log_format=log_format,
             embeddings=embeddings,
             no_auth=no_auth,
         )
     except ValidationError as e:
         raise typer.BadParameter(validation_problems(e)) from e
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     try:
-        registry = load_registry(settings)
+        cards = declared_cards(settings)
+        registry = load_registry(settings, cards)
     except (ModelsFileError, GgufUnreadable, PackagedModelMissing) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
@@ -121,8 +137,12 @@ def serve(
         registry.close()
         raise
     url = _served_url(settings)
-    models = ", ".join(f"{m.id} ({size(m.plan.memory_bytes)})" for m in registry)
-    first = next(iter(registry)).id
+    local = {m.id: m for m in registry}
+    models = ", ".join(
+        f"{c.id} ({size(local[c.id].plan.memory_bytes)})" if c.id in local else f"{c.id} (routed)"
+        for c in cards
+    )
+    first = cards[0].id
     typer.echo(f"autan listening on {url}  (models: {models})")
     auth = ""
     if not settings.no_auth:
@@ -147,13 +167,16 @@ def serve(
             f"  the admin key is in {settings.data_dir / ADMIN_KEY_FILE}; "
             "make others with `autan keys create`"
         )
-    app = create_app(lambda: _open_platform(settings, registry), settings.limits)
+    app = create_app(lambda: _open_platform(settings, registry, cards), settings.limits)
+    # JSON logs: configure_logging has set the handlers uvicorn would otherwise set.
+    uvicorn_logs = {"log_config": None} if settings.log_format == "json" else {}
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
+        **uvicorn_logs,  # type: ignore[arg-type]
     )
     uvicorn.Server(config).run(sockets=[sock])
 

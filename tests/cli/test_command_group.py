@@ -29,6 +29,7 @@ COMMANDS = [
     ["workspaces", "archive"],
     ["ps"],
     ["pull"],
+    ["backends"],
     *(["files", c] for c in ("upload", "list", "download", "delete")),
     *(["batch", c] for c in ("create", "list", "show", "cancel", "results")),
     *(["fine-tuning", c] for c in ("create", "list", "show", "cancel")),
