@@ -60,6 +60,9 @@ def ps(
         f"\nmemory: {size(health['loaded_memory_bytes'])} loaded of "
         f"{size(health['max_loaded_memory_bytes'])} allowed (--max-loaded-memory)"
     )
+    deployments = health.get("deployments") or []
+    if deployments:
+        typer.echo(f"routed deployments: {len(deployments)} (`autan backends` shows them)")
     embeddings = health.get("embeddings")
     if embeddings:
         aliases = f" ({', '.join(embeddings['aliases'])})" if embeddings["aliases"] else ""
