@@ -7,6 +7,7 @@ registry's engines, the limit store, prices) may be handed in.
 from __future__ import annotations
 
 import fcntl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,11 @@ from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.fine_tuning.training_files import StoredTrainingFiles
 from autan.jobs.batch.batch_caller import BatchCaller
 from autan.jobs.batch.batch_system import BatchSystem
+from autan.jobs.job_store import JobStore
 from autan.models.registry import ModelRegistry
+from autan.observability.gateway_metrics import JobCount
+from autan.observability.metrics import Metrics
+from autan.observability.tracing import Tracing
 from autan.settings import Settings
 from autan.storage.database import Database
 
@@ -46,6 +51,9 @@ class Platform:
     admin_secret: str | None = None
     # The database opened without accounts (--no-auth), closed with the platform.
     own_database: Database | None = None
+    # Prometheus metrics (None: turned off), OpenTelemetry traces (None: no OTLP endpoint).
+    metrics: Metrics | None = None
+    tracing: Tracing | None = None
 
     @classmethod
     def open(
@@ -71,6 +79,14 @@ class Platform:
             accounts = Accounts.open(settings, prices or CardPrices(registry), limits=limits)
             admin_secret = accounts.bootstrap_admin_key(settings.data_dir)
             db = accounts.db
+        tracing = Tracing.from_environment(settings.tracing)
+        metrics = None
+        if settings.metrics.enabled:
+            metrics = Metrics(registry, _job_counts(JobStore(db)))
+            registry.on_load.append(metrics.observe_model)
+            for model in registry:
+                if model.served is not None:
+                    metrics.observe_model(model.served)
         batch = BatchSystem.open(
             accounts,
             BatchCaller(registry, chat, fim, embeddings),
@@ -79,6 +95,7 @@ class Platform:
             files=settings.files.model_copy(update={"public_url": settings.public_url}),
             jobs=settings.jobs,
             batch_sequences=settings.engine.batch_sequences,
+            tracing=tracing,
         )
         fine_tuning = None
         if settings.fine_tuning.enabled:
@@ -103,6 +120,8 @@ class Platform:
             fine_tuning,
             admin_secret,
             own_database,
+            metrics,
+            tracing,
         )
 
     async def start(self) -> None:
@@ -125,6 +144,15 @@ class Platform:
         self.registry.close()
         if self.embeddings is not None:
             self.embeddings.close()
+        if self.tracing is not None:
+            self.tracing.close()
+
+
+def _job_counts(store: JobStore) -> Callable[[], list[JobCount]]:
+    def counts() -> list[JobCount]:
+        return [JobCount(*row) for row in store.census()]
+
+    return counts
 
 
 def _open_database(settings: Settings) -> Database:

@@ -18,9 +18,10 @@ from autan.fim.service import FimService
 from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
+from autan.observability.tracing import child_span
 from autan.platform import Platform
 
-_bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)
 
 
 def get_platform(request: Request) -> Platform:
@@ -60,7 +61,7 @@ def _secret(credentials: HTTPAuthorizationCredentials | None) -> str | None:
 async def authenticate(
     request: Request,
     platform: PlatformDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Meter | None:
     """The caller's key, checked and counted against its requests per minute; None when the
     server runs with ``--no-auth``. The meter is left on the request for ``MeteringMiddleware``
@@ -68,11 +69,12 @@ async def authenticate(
     accounts = platform.accounts
     if accounts is None:
         return None
-    key = accounts.authenticate(_secret(credentials))
-    route = request.scope.get("route")
-    meter = accounts.meter(key, getattr(route, "path", request.url.path))
-    request.state.meter = meter
-    meter.limit_request()
+    with child_span("autan.auth"):
+        key = accounts.authenticate(_secret(credentials))
+        route = request.scope.get("route")
+        meter = accounts.meter(key, getattr(route, "path", request.url.path))
+        request.state.meter = meter
+        meter.limit_request()
     return meter
 
 
@@ -87,7 +89,7 @@ AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 
 async def authenticate_admin(
     accounts: AccountsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> ApiKey:
     """An admin key; 401 without a valid key, 403 for a key that is not an admin key."""
     key = accounts.authenticate(_secret(credentials))

@@ -56,8 +56,9 @@ def autan_error_response(exc: AutanError) -> JSONResponse:
     )
 
 
-async def _autan_error(_: Request, exc: Exception) -> JSONResponse:
+async def _autan_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutanError)
+    request.state.error_code = exc.code  # the reason of a 429 or 503, for the metrics
     return autan_error_response(exc)
 
 

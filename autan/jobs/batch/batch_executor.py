@@ -25,6 +25,8 @@ from autan.jobs.batch.batch_lines import BatchLines, PendingLine
 from autan.jobs.batch.batch_service import KIND
 from autan.jobs.job import JobStatus
 from autan.jobs.runner import JobLease
+from autan.observability.batch_line_span import line_span
+from autan.observability.tracing import Tracing
 from autan.storage.database import Database
 from autan.storage.tables import utcnow
 
@@ -59,8 +61,10 @@ class BatchExecutor:
         caller: BatchCaller,
         *,
         concurrency: int = 16,
+        tracing: Tracing | None = None,
     ) -> None:
         self._accounts = accounts
+        self._tracing = tracing
         self._files = files
         self._caller = caller
         self._lines = BatchLines(db)
@@ -113,18 +117,21 @@ class BatchExecutor:
             for line in queue:
                 if lease.stopping or (job.deadline is not None and utcnow() >= job.deadline):
                     return
-                while True:
-                    meter = (
-                        None
-                        if accounts is None or key is None
-                        else accounts.meter(key, endpoint, batch=True)
-                    )
-                    result = await self._caller.call(endpoint, line.body, job.model, meter)
-                    if result.retry_after is None:
-                        break
-                    if lease.stopping:
-                        return  # the line stays pending for whoever runs the job next
-                    await asyncio.sleep(result.retry_after)
+                with line_span(self._tracing, job.id, line.line, endpoint) as span:
+                    while True:
+                        meter = (
+                            None
+                            if accounts is None or key is None
+                            else accounts.meter(key, endpoint, batch=True)
+                        )
+                        result = await self._caller.call(endpoint, line.body, job.model, meter)
+                        if result.retry_after is None:
+                            break
+                        if lease.stopping:
+                            return  # the line stays pending for whoever runs the job next
+                        await asyncio.sleep(result.retry_after)
+                    if span is not None:
+                        span.set_attribute("http.response.status_code", result.status_code)
                 record = None if meter is None else meter.record(result.status_code)
                 await asyncio.to_thread(self._lines.answer, job.id, line.line, result, record)
 

@@ -1,0 +1,35 @@
+"""A batch line as a trace of its own: a ``batch_line`` span, made the current request's
+context so that the completion it runs nests under it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from autan.observability.request_context import RequestContext, request_scope
+from autan.observability.tracing import Tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+
+@contextmanager
+def line_span(
+    tracing: Tracing | None, job_id: str, line: int, endpoint: str
+) -> Iterator[Span | None]:
+    """The span of line ``line`` of batch job ``job_id`` while the block runs; nothing (None)
+    without tracing."""
+    if tracing is None:
+        yield None
+        return
+    attributes: dict[str, str | int] = {
+        "autan.batch.job_id": job_id,
+        "autan.batch.line": line,
+        "url.path": endpoint,
+    }
+    with (
+        request_scope(RequestContext(tracing=tracing)),
+        tracing.tracer.start_as_current_span("batch_line", attributes=attributes) as span,
+    ):
+        yield span
