@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from autan.settings import EmbeddingSettings, EngineSettings, LogLevel, ModelSettings, Settings
+from autan.settings import (
+    EmbeddingSettings,
+    EngineSettings,
+    LogLevel,
+    MetricsSettings,
+    ModelSettings,
+    Settings,
+)
 
 ModelOpt = Annotated[
     Path | None,
@@ -66,6 +73,21 @@ PrefixCacheOpt = Annotated[
         help="Reuse the KV of a prompt prefix an earlier request decoded (on by default).",
     ),
 ]
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        help="Serve /metrics on this port instead of the API port (same address).",
+    ),
+]
+MetricsAuthOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics-auth",
+        help="Who may read /metrics: none (anyone who reaches the port, the default) or admin "
+        "(an admin API key).",
+    ),
+]
 LogLevelOpt = Annotated[
     LogLevel | None,
     typer.Option("--log-level", help="debug also shows llama.cpp's own log."),
@@ -82,6 +104,8 @@ def build_settings(
     prefix_cache: bool | None = None,
     log_level: LogLevel | None = None,
     embeddings: bool | None = None,
+    metrics_port: int | None = None,
+    metrics_auth: str | None = None,
     **top: Any,
 ) -> Settings:
     """Environment first (``AUTAN_*``), flags on top; validated once here."""
@@ -106,7 +130,12 @@ def build_settings(
     embedding_settings = base.embeddings.model_dump()
     if embeddings is not None:
         embedding_settings["enabled"] = embeddings
-    fields = base.model_dump(exclude={"engine", "model", "embeddings"})
+    metrics_settings = base.metrics.model_dump()
+    if metrics_port is not None:
+        metrics_settings["port"] = metrics_port
+    if metrics_auth is not None:
+        metrics_settings["auth"] = metrics_auth
+    fields = base.model_dump(exclude={"engine", "model", "embeddings", "metrics"})
     fields.update({k: v for k, v in top.items() if v is not None})
     if log_level is not None:
         fields["log_level"] = log_level
@@ -116,5 +145,6 @@ def build_settings(
             "engine": EngineSettings.model_validate(engine),
             "model": ModelSettings.model_validate(model_settings),
             "embeddings": EmbeddingSettings.model_validate(embedding_settings),
+            "metrics": MetricsSettings.model_validate(metrics_settings),
         }
     )

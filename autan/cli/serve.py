@@ -18,6 +18,8 @@ from autan.cli.options import (
     EmbeddingsOpt,
     LogLevelOpt,
     MaxLoadedMemoryOpt,
+    MetricsAuthOpt,
+    MetricsPortOpt,
     ModelOpt,
     ModelsFileOpt,
     ParallelOpt,
@@ -64,6 +66,8 @@ def serve(
     prefix_cache: PrefixCacheOpt = None,
     log_level: LogLevelOpt = None,
     embeddings: EmbeddingsOpt = None,
+    metrics_port: MetricsPortOpt = None,
+    metrics_auth: MetricsAuthOpt = None,
     no_auth: Annotated[
         bool | None,
         typer.Option(
@@ -91,6 +95,8 @@ def serve(
             prefix_cache=prefix_cache,
             log_level=log_level,
             embeddings=embeddings,
+            metrics_port=metrics_port,
+            metrics_auth=metrics_auth,
             no_auth=no_auth,
         )
     except ValidationError as e:

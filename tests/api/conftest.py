@@ -23,6 +23,7 @@ from autan.settings import (
     FilesSettings,
     FineTuningSettings,
     JobsSettings,
+    MetricsSettings,
     RequestLimits,
     Settings,
 )
@@ -35,6 +36,7 @@ def local_app(
     *,
     embeddings: EmbeddingService | None = None,
     limits: RequestLimits | None = None,
+    metrics: MetricsSettings | None = None,
 ) -> FastAPI:
     """An app as ``autan serve --no-auth`` assembles it, without fine-tuning; the registry is
     built when the app starts."""
@@ -43,6 +45,7 @@ def local_app(
         data_dir=data_dir,
         fine_tuning=FineTuningSettings(enabled=False),
         limits=limits or RequestLimits(),
+        metrics=metrics or MetricsSettings(),
     )
     return create_app(
         lambda: AppPlatform.open(settings, open_registry(), embeddings=embeddings),
@@ -101,6 +104,7 @@ def platform_app(
     max_waiting: int = 64,
     decode_delay: float = 0.0,
     embeddings: EmbeddingService | None = None,
+    metrics: MetricsSettings | None = None,
 ) -> Iterator[Platform]:
     """Accounts, files and batch jobs on, data in ``tmp_path``; ``embeddings`` serves
     ``/v1/embeddings``."""
@@ -112,6 +116,7 @@ def platform_app(
         files=files or FilesSettings(),
         jobs=jobs or JobsSettings(),
         fine_tuning=FineTuningSettings(enabled=False),
+        metrics=metrics or MetricsSettings(),
     )
     opened: list[AppPlatform] = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from autan.api.deps import EmbeddingServiceDep, MeterDep
+from autan.api.deps import EmbeddingServiceDep, MeterDep, PlatformDep
 from autan.errors import UnknownModel
 from autan.protocol.embeddings import EmbeddingRequest, EmbeddingResponse
 
@@ -14,7 +14,7 @@ router = APIRouter(tags=["embeddings"])
 
 @router.post("/v1/embeddings", response_model=EmbeddingResponse)
 async def create_embeddings(
-    body: EmbeddingRequest, embeddings: EmbeddingServiceDep, meter: MeterDep
+    body: EmbeddingRequest, embeddings: EmbeddingServiceDep, meter: MeterDep, platform: PlatformDep
 ) -> Response:
     """Embed one text or a list of texts. ``output_dimension`` keeps the first N components
     (renormalized); ``output_dtype`` quantizes to int8, uint8 or packed bits (binary,
@@ -24,6 +24,10 @@ async def create_embeddings(
     if embeddings is None:
         raise UnknownModel(body.model)
     result = await embeddings.embed(body, meter)
+    if platform.metrics is not None:
+        platform.metrics.gateway.record_embeddings(
+            embeddings.id, len(result.data), result.usage.prompt_tokens
+        )
     # pydantic's own JSON writer: the standard json module (what a returned model would go
     # through) takes ~45 ms to print the floats of 64 vectors, pydantic ~5 ms.
     return Response(result.model_dump_json(), media_type="application/json")
