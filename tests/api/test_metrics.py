@@ -9,9 +9,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from autan.settings import MetricsSettings
+from autan.settings import JobsSettings, MetricsSettings
 from tests.api.conftest import Platform, local_app, platform_app
 from tests.api.test_auth import CHAT, bearer
+from tests.api.test_batch import run_inline, sdk
 from tests.fakes import fake_engine, fake_registry
 from tests.observability.scrape import scrape
 
@@ -128,10 +129,20 @@ def test_overloaded_requests_count_by_reason(tmp_path: Path) -> None:
     assert after.value("vllm:request_success_total", **MODEL) == 0
 
 
-def test_batch_jobs_and_lines_are_counted_by_state(platform: Platform) -> None:
-    after = scrape(platform.client, bearer(platform.admin_key))
-    assert after.has("autan_batch_lines")
+def test_batch_jobs_and_lines_are_counted_by_state(tmp_path: Path) -> None:
+    jobs = JobsSettings(poll_seconds=0.02, batch_concurrency=4)
+    for platform in platform_app(tmp_path, jobs=jobs):
+        admin = bearer(platform.admin_key)
+        assert scrape(platform.client, admin).value("autan_batch_jobs") == 0
+        job = run_inline(sdk(platform), 3)
+        assert job.status == "SUCCESS"
+        after = scrape(platform.client, admin)
+    assert after.value("autan_batch_jobs", status="SUCCESS") == 1
+    assert after.value("autan_batch_lines", state="succeeded") == 3
     assert after.value("autan_batch_lines", state="pending") == 0
+    assert after.value("autan_fine_tuning_jobs") == 0
+    # Batch lines run on the engine like any request.
+    assert after.value("vllm:request_success_total", **MODEL, finished_reason="length") == 3
 
 
 def test_metrics_can_need_an_admin_key(tmp_path: Path) -> None:

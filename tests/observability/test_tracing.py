@@ -8,9 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
 
-from autan.observability.tracing import Tracing
-from autan.settings import TracingSettings
-from tests.api.conftest import local_app
+from opentelemetry.sdk.trace import TracerProvider
+
+from autan.observability.request_context import RequestContext, request_scope
+from autan.observability.tracing import Tracing, inject_trace_context
+from autan.settings import JobsSettings, TracingSettings
+from tests.api.conftest import local_app, platform_app
+from tests.api.test_batch import run_inline, sdk
 from tests.fakes import fake_engine, fake_registry
 from tests.observability.otlp_receiver import OtlpReceiver, otlp_receiver
 
@@ -114,3 +118,34 @@ def test_nothing_is_set_up_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) 
     assert (
         Tracing.from_environment(TracingSettings(), {**on, "OTEL_TRACES_EXPORTER": "none"}) is None
     )
+
+
+def test_each_batch_line_is_a_trace_with_its_completion_inside(
+    tmp_path: Path, receiver: OtlpReceiver
+) -> None:
+    jobs = JobsSettings(poll_seconds=0.02, batch_concurrency=2)
+    for platform in platform_app(tmp_path, jobs=jobs):
+        assert run_inline(sdk(platform), 2).status == "SUCCESS"
+    lines = receiver.named("batch_line")
+    assert sorted(s.attributes["autan.batch.line"] for s in lines) == [0, 1]
+    for line in lines:
+        assert line.parent_span_id == ""  # a trace of its own
+        assert line.attributes["http.response.status_code"] == 200
+        (chat,) = [s for s in receiver.children(line) if s.name == "chat fake-model"]
+        assert chat.attributes["gen_ai.usage.output_tokens"] == 5
+
+
+def test_calls_made_for_a_traced_request_carry_its_trace_context() -> None:
+    tracing = Tracing(TracerProvider())
+    assert inject_trace_context({}) == {}  # no request: nothing to pass on
+    with (
+        request_scope(RequestContext(tracing=tracing)),
+        tracing.tracer.start_as_current_span("routed call") as span,
+    ):
+        headers = inject_trace_context({"authorization": "Bearer x"})
+    context = span.get_span_context()
+    version, trace_id, span_id, flags = headers["traceparent"].split("-")
+    assert (trace_id, span_id) == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+    assert headers["authorization"] == "Bearer x"
+    with request_scope(RequestContext()):  # a request that is not traced
+        assert inject_trace_context({}) == {}
