@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
-
 from opentelemetry.sdk.trace import TracerProvider
 
 from autan.observability.request_context import RequestContext, request_scope
@@ -144,7 +143,7 @@ def test_calls_made_for_a_traced_request_carry_its_trace_context() -> None:
     ):
         headers = inject_trace_context({"authorization": "Bearer x"})
     context = span.get_span_context()
-    version, trace_id, span_id, flags = headers["traceparent"].split("-")
+    _, trace_id, span_id, _ = headers["traceparent"].split("-")
     assert (trace_id, span_id) == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
     assert headers["authorization"] == "Bearer x"
     with request_scope(RequestContext()):  # a request that is not traced
