@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from autan.api.deps import EmbeddingServiceDep, MeterDep, PlatformDep
-from autan.errors import UnknownModel
+from autan.api.deps import MeterDep, PlatformDep, RouterDep
 from autan.protocol.embeddings import EmbeddingRequest, EmbeddingResponse
 
 router = APIRouter(tags=["embeddings"])
@@ -14,19 +13,17 @@ router = APIRouter(tags=["embeddings"])
 
 @router.post("/v1/embeddings", response_model=EmbeddingResponse)
 async def create_embeddings(
-    body: EmbeddingRequest, embeddings: EmbeddingServiceDep, meter: MeterDep, platform: PlatformDep
+    body: EmbeddingRequest, router: RouterDep, meter: MeterDep, platform: PlatformDep
 ) -> Response:
     """Embed one text or a list of texts. ``output_dimension`` keeps the first N components
     (renormalized); ``output_dtype`` quantizes to int8, uint8 or packed bits (binary,
     ubinary); ``encoding_format: base64`` sends each vector as base64 of its little-endian bytes.
     Metered like a completion: the key's models, tokens per minute and its workspace's spend
     limit hold, and the usage record has the model and the input tokens."""
-    if embeddings is None:
-        raise UnknownModel(body.model)
-    result = await embeddings.embed(body, meter)
+    result = await router.embed(body, meter)
     if platform.metrics is not None:
         platform.metrics.gateway.record_embeddings(
-            embeddings.id, len(result.data), result.usage.prompt_tokens
+            body.model, len(result.data), result.usage.prompt_tokens
         )
     # pydantic's own JSON writer: the standard json module (what a returned model would go
     # through) takes ~45 ms to print the floats of 64 vectors, pydantic ~5 ms.
