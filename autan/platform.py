@@ -6,6 +6,7 @@ registry's engines, the limit store, prices) may be handed in.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,8 +170,8 @@ class Platform:
         self.registry.close()
         if self.embeddings is not None:
             self.embeddings.close()
-        if self.tracing is not None:
-            self.tracing.close()
+        if self.tracing is not None:  # exports what is left: may wait on the collector
+            await asyncio.to_thread(self.tracing.close)
 
 
 def _job_counts(store: JobStore) -> Callable[[], list[JobCount]]:

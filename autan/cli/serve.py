@@ -125,6 +125,9 @@ def serve(
     names = [c.id for c in cards]
     url = f"http://{settings.host}:{settings.port}"
     typer.echo(f"autan listening on {url}  (models: {', '.join(names)})")
+    if settings.metrics.enabled:
+        metrics_port = settings.metrics.port or settings.port
+        typer.echo(f"  metrics: http://{settings.host}:{metrics_port}/metrics")
     typer.echo(
         f"  try: curl {url}/v1/chat/completions -H 'Content-Type: application/json' "
         f'-d \'{{"model": "{names[0]}", '
