@@ -6,6 +6,7 @@ Chat and FIM replies share this: both are ``chat.completion`` objects on the wir
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 import weakref
@@ -290,41 +291,19 @@ async def start_completion(
     worker thread they never hold up the event loop, and every other request with it.
     """
     span = trace() if trace is not None and is_traced() else None
-    if span is None:
-        lease = await registry.lease(requested)
-        try:
-            prepared = await _in_worker(prepare, lease.model)
-            return Completion.queue(lease, requested, prepared, admission, priority)
-        except BaseException:
-            lease.release()
-            raise
-    with span.current():
+    with span.current() if span is not None else contextlib.nullcontext():
         try:
             lease = await registry.lease(requested)
+            try:
+                with child_span("autan.prepare"):
+                    prepared = await _in_worker(prepare, lease.model)
+                return Completion.queue(lease, requested, prepared, admission, priority, span)
+            except BaseException:
+                lease.release()
+                raise
         except BaseException as e:
-            span.end(
-                response_id="",
-                model=requested,
-                input_tokens=0,
-                output_tokens=0,
-                finish_reasons=[],
-                error=e,
-            )
-            raise
-        try:
-            with child_span("autan.prepare"):
-                prepared = await _in_worker(prepare, lease.model)
-            return Completion.queue(lease, requested, prepared, admission, priority, span)
-        except BaseException as e:
-            lease.release()
-            span.end(
-                response_id="",
-                model=requested,
-                input_tokens=0,
-                output_tokens=0,
-                finish_reasons=[],
-                error=e,
-            )
+            if span is not None:
+                span.fail(requested, e)
             raise
 
 

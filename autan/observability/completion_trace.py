@@ -112,6 +112,17 @@ class CompletionTrace:
         self._engine_spans()
         span.end()
 
+    def fail(self, model: str, error: BaseException) -> None:
+        """The completion never reached the engine (unknown model, bad request, refused)."""
+        self.end(
+            response_id="",
+            model=model,
+            input_tokens=0,
+            output_tokens=0,
+            finish_reasons=[],
+            error=error,
+        )
+
     def _engine_spans(self) -> None:
         from opentelemetry import trace
 

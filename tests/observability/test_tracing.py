@@ -148,3 +148,20 @@ def test_calls_made_for_a_traced_request_carry_its_trace_context() -> None:
     assert headers["authorization"] == "Bearer x"
     with request_scope(RequestContext()):  # a request that is not traced
         assert inject_trace_context({}) == {}
+
+
+def test_a_refused_completion_ends_its_span_with_the_error(
+    tmp_path: Path, receiver: OtlpReceiver
+) -> None:
+    engine, _ = fake_engine()
+    with TestClient(local_app(lambda: fake_registry(engine), tmp_path)) as client:
+        r = client.post("/v1/chat/completions", json={**CHAT, "model": "nope"})
+        assert r.status_code == 404
+        r = client.post("/v1/chat/completions", json={**CHAT, "max_tokens": -1})
+        assert r.status_code == 422
+    (chat,) = receiver.named("chat nope")
+    assert chat.attributes["error.type"] == "UnknownModel"
+    assert chat.attributes["gen_ai.usage.output_tokens"] == 0
+    assert receiver.children(chat) == []
+    servers = receiver.named("POST /v1/chat/completions")
+    assert sorted(s.attributes["http.response.status_code"] for s in servers) == [404, 422]
