@@ -155,13 +155,12 @@ def test_a_refused_completion_ends_its_span_with_the_error(
 ) -> None:
     engine, _ = fake_engine()
     with TestClient(local_app(lambda: fake_registry(engine), tmp_path)) as client:
-        r = client.post("/v1/chat/completions", json={**CHAT, "model": "nope"})
-        assert r.status_code == 404
-        r = client.post("/v1/chat/completions", json={**CHAT, "max_tokens": -1})
-        assert r.status_code == 422
-    (chat,) = receiver.named("chat nope")
-    assert chat.attributes["error.type"] == "UnknownModel"
+        r = client.post("/v1/chat/completions", json={**CHAT, "prompt_mode": "reasoning"})
+        assert r.status_code == 400
+    (chat,) = receiver.named("chat fake-model")
+    assert chat.attributes["error.type"] == "InvalidRequest"
     assert chat.attributes["gen_ai.usage.output_tokens"] == 0
-    assert receiver.children(chat) == []
-    servers = receiver.named("POST /v1/chat/completions")
-    assert sorted(s.attributes["http.response.status_code"] for s in servers) == [404, 422]
+    # Refused while its prompt was built: it never reached the engine.
+    assert [s.name for s in receiver.children(chat)] == ["autan.prepare"]
+    (server,) = receiver.named("POST /v1/chat/completions")
+    assert server.attributes["http.response.status_code"] == 400
