@@ -27,6 +27,7 @@ from autan.models.card import ModelCard
 from autan.models.registry import ModelRegistry
 from autan.observability.gateway_metrics import JobCount
 from autan.observability.metrics import Metrics
+from autan.observability.request_log import RequestLog
 from autan.observability.tracing import Tracing
 from autan.routing.deployment_state import LocalState, RedisState, RoutingState
 from autan.routing.models_watch import ModelsWatch
@@ -59,6 +60,8 @@ class Platform:
     own_database: Database | None = None
     # Reloads the models file while serving, when the models come from one.
     watch: ModelsWatch | None = None
+    # Every API request's record, written off the request path; None when turned off.
+    request_log: RequestLog | None = None
     # Prometheus metrics (None: turned off), OpenTelemetry traces (None: no OTLP endpoint).
     metrics: Metrics | None = None
     tracing: Tracing | None = None
@@ -105,6 +108,10 @@ class Platform:
             for model in registry:
                 if model.served is not None:
                     metrics.observe_model(model.served)
+        request_log = None
+        if settings.request_log.enabled:
+            request_log = RequestLog(db, settings.request_log)
+            request_log.start()
         batch = BatchSystem.open(
             accounts,
             BatchCaller(router),
@@ -113,6 +120,7 @@ class Platform:
             files=settings.files.model_copy(update={"public_url": settings.public_url}),
             jobs=settings.jobs,
             batch_sequences=settings.engine.batch_sequences,
+            request_log=request_log,
             tracing=tracing,
         )
         fine_tuning = None
@@ -140,6 +148,7 @@ class Platform:
             admin_secret,
             own_database,
             watch,
+            request_log,
             metrics,
             tracing,
         )
@@ -155,14 +164,16 @@ class Platform:
         self.batch.start()
 
     async def close(self) -> None:
-        """Stop the jobs (handed back for another process or the next start), then close
-        the databases and unload the models."""
+        """Stop the jobs (handed back for another process or the next start), write what
+        the request log holds, then close the databases and unload the models."""
         if self.watch is not None:
             await self.watch.stop()
         if self.fine_tuning is not None:
             await self.fine_tuning.stop()
         await self.batch.close()
         await self.router.close()
+        if self.request_log is not None:
+            self.request_log.close()
         if self.accounts is not None:
             self.accounts.close()
         if self.own_database is not None:

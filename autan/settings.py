@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["text", "json"]
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 DEFAULT_ALIASES = ("mistral-small-latest", "mistral-large-latest", "open-mistral-7b")
@@ -318,6 +319,30 @@ class TracingSettings(BaseModel):
     )
 
 
+class RequestLogSettings(BaseModel):
+    """The request log: one record per API request, written by a thread of its own."""
+
+    enabled: bool = Field(default=True, description="record every API request")
+    queue_size: int = Field(
+        default=10_000,
+        ge=1,
+        description="records waiting to be written; past it new ones are dropped (and counted) "
+        "rather than slowing requests",
+    )
+    batch_size: int = Field(default=500, ge=1, description="records written per transaction")
+    flush_seconds: float = Field(default=1.0, gt=0, description="longest a record waits")
+    retention_sweep_seconds: float = Field(
+        default=3600.0, gt=0, description="how often bodies past their retention are removed"
+    )
+    no_auth_bodies_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="under --no-auth (no workspaces to turn it on), keep request and reply "
+        "bodies this many days; unset: never kept",
+    )
+
+
 class RoutingSettings(BaseModel):
     """How requests for routed models are spread over their deployments (``AUTAN_ROUTING__*``)."""
 
@@ -368,6 +393,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: LogLevel = "info"
+    log_format: LogFormat = Field(
+        default="text", description="json: one JSON object a line, with the request id"
+    )
     engine: EngineSettings = Field(default_factory=EngineSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     data_dir: Path = Field(
@@ -400,6 +428,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    request_log: RequestLogSettings = Field(default_factory=RequestLogSettings)
 
     @property
     def models_path(self) -> Path:

@@ -93,14 +93,16 @@ class KeyStore:
         """
         with self._db.session() as session:
             found = session.execute(
-                select(ApiKeyRow, WorkspaceRow.archived)
+                select(ApiKeyRow, WorkspaceRow.archived, WorkspaceRow.request_log_bodies_days)
                 .outerjoin(WorkspaceRow, WorkspaceRow.id == ApiKeyRow.workspace_id)
                 .where(ApiKeyRow.key_hash == hash_secret(secret))
             ).first()
             if found is None:
                 return None
-            row, archived = found
-            return ApiKey.from_row(row, workspace_archived=bool(archived))
+            row, archived, bodies_days = found
+            return ApiKey.from_row(
+                row, workspace_archived=bool(archived), workspace_bodies_days=bodies_days
+            )
 
     def get(self, key_id: str) -> ApiKey:
         with self._db.session() as session:
@@ -195,6 +197,23 @@ class KeyStore:
                     "requests_per_minute": str(limits.requests_per_minute),
                     "tokens_per_minute": str(limits.tokens_per_minute),
                 },
+            )
+            return ApiKey.from_row(row)
+
+    def set_bodies_days(self, key_id: str, days: int | None, *, actor: Actor) -> ApiKey:
+        """Keep this key's request bodies ``days`` days in the request log (0: never; None:
+        as its workspace says)."""
+        with self._db.session() as session, session.begin():
+            row = self._row(session, key_id)
+            row.request_log_bodies_days = days
+            AuditLog.add(
+                session,
+                actor,
+                "api_key.request_log.update",
+                target_type="API_KEY",
+                target_id=row.id,
+                workspace_id=row.workspace_id,
+                details={"request_log_bodies_days": str(days)},
             )
             return ApiKey.from_row(row)
 

@@ -13,6 +13,7 @@ from autan.api.body_limit import BodyLimitMiddleware
 from autan.api.errors import install_error_handlers
 from autan.api.metering import MeteringMiddleware
 from autan.api.metrics_server import MetricsServer, create_metrics_app
+from autan.api.request_log import RequestLogMiddleware
 from autan.api.request_observer import RequestObserverMiddleware
 from autan.api.routes import (
     admin_audit,
@@ -28,6 +29,7 @@ from autan.api.routes import (
     health,
     metrics,
     models,
+    observability,
 )
 from autan.platform import Platform
 from autan.settings import RequestLimits
@@ -67,7 +69,10 @@ def create_app(
     redact_access_log()
     app.add_middleware(MeteringMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
-    app.add_middleware(RequestObserverMiddleware)  # added last: outermost, sees it all
+    # Inside the request log's: it sees the request's context (its id) and the whole answer.
+    app.add_middleware(RequestObserverMiddleware)
+    # Outermost: every answer, refusals of the body limit included, carries the request id.
+    app.add_middleware(RequestLogMiddleware)
     for router in (
         chat.router,
         fim.router,
@@ -80,6 +85,7 @@ def create_app(
     for router in (files.router, batch.router):
         app.include_router(router)
     app.include_router(fine_tuning.router)
+    app.include_router(observability.router)
     for router in (
         admin_keys.router,
         admin_workspaces.router,

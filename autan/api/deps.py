@@ -11,6 +11,7 @@ from autan.accounts.accounts import Accounts
 from autan.accounts.api_key import ApiKey
 from autan.accounts.meter import Meter
 from autan.accounts.workspace import LOCAL_KEY, LOCAL_WORKSPACE
+from autan.api.request_state import request_context
 from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
 from autan.errors import Forbidden
@@ -70,12 +71,20 @@ async def authenticate(
 ) -> Meter | None:
     """The caller's key, checked and counted against its requests per minute; None when the
     server runs with ``--no-auth``. The meter is left on the request for ``MeteringMiddleware``
-    (headers, usage record)."""
+    (headers, usage record); the key, its workspace and whether its bodies are kept, on the
+    request's context for the request log."""
     accounts = platform.accounts
+    context = request_context(request.scope)
     if accounts is None:
+        if context is not None:
+            context.workspace_id = LOCAL_WORKSPACE
+            context.bodies_days = platform.settings.request_log.no_auth_bodies_days
         return None
     with child_span("autan.auth"):
         key = accounts.authenticate(_secret(credentials))
+        if context is not None:
+            context.key_id, context.workspace_id = key.id, key.workspace_id
+            context.bodies_days = key.bodies_days
         route = request.scope.get("route")
         meter = accounts.meter(key, getattr(route, "path", request.url.path))
         request.state.meter = meter

@@ -4,9 +4,10 @@ the whole request (auth, limits, the engine, the last byte of a stream).
 Per request, with metrics on: ``autan_http_requests_total`` by route template and status,
 the refusals by reason (429, 503), autan's added latency (the request's time less its engine
 time), and the usage billed. With tracing on: a SERVER span continuing the client's
-``traceparent``. Both read from the request's ``RequestContext``, which the completion and
-embedding code fill in. Every response carries ``Server-Timing`` with autan's and the
-engine's time so far (whole for a non-streamed answer).
+``traceparent``. Both read from the request's ``RequestContext`` (made by the request log's
+middleware, outside this one), which the completion and embedding code fill in. Every
+response carries ``Server-Timing`` with autan's and the engine's time so far (whole for a
+non-streamed answer).
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from autan.observability.request_context import RequestContext, request_scope
+from autan.observability.request_context import (
+    RequestContext,
+    current_request,
+    new_context,
+    request_scope,
+)
+from autan.storage.tables import utcnow
 
 if TYPE_CHECKING:
     from autan.accounts.meter import Meter
@@ -43,7 +50,8 @@ class RequestObserverMiddleware:
             return
         platform: Platform | None = getattr(scope["app"].state, "platform", None)
         tracing = platform.tracing if platform is not None else None
-        context = RequestContext(tracing=tracing)
+        context = current_request() or new_context(scope["method"], scope["path"], utcnow())
+        context.tracing = tracing
         status = 500
 
         async def send_observed(message: Message) -> None:
@@ -90,9 +98,9 @@ class RequestObserverMiddleware:
         meter: Meter | None = state.get("meter")
         workspace = meter.key.workspace_id if meter is not None else ""
         if status == 429:
-            gateway.rate_limited.labels(state.get("error_code") or "rate_limited", workspace).inc()
+            gateway.rate_limited.labels(context.error_code or "rate_limited", workspace).inc()
         elif status == 503:
-            gateway.overloaded.labels(state.get("error_code") or "overloaded").inc()
+            gateway.overloaded.labels(context.error_code or "overloaded").inc()
         if meter is not None and meter.model is not None and meter.usage.total_tokens:
             assert platform is not None
             gateway.record_usage(

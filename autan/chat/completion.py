@@ -22,7 +22,7 @@ from autan.inference.sampling import SamplingParams
 from autan.inference.sequence import Priority
 from autan.models.registry import ModelLease, ModelRegistry, ServedModel
 from autan.observability.completion_trace import CompletionTrace
-from autan.observability.request_context import add_engine_time, is_traced
+from autan.observability.request_context import add_engine_time, current_request, is_traced
 from autan.observability.tracing import child_span
 from autan.protocol.chat import (
     AssistantMessagePublic,
@@ -205,8 +205,11 @@ class Completion:
             self.admission = None
 
     async def response(self) -> ChatCompletionResponse:
+        context = current_request()
         try:
             async for index, out in self.outputs:
+                if context is not None:
+                    context.mark_first_token()
                 choice = self.choices[index]
                 choice.completion_tokens = out.completion_tokens
                 choice.take(out.text, out.finish_reason)
@@ -252,7 +255,10 @@ class Completion:
                 yield chunk(c.index, DeltaMessage(role="assistant", content=""), None)
             prefix_sent = [not self.prefix] * len(self.choices)
             remaining = len(self.choices)
+            context = current_request()
             async for index, out in self.outputs:
+                if context is not None:
+                    context.mark_first_token()
                 choice = self.choices[index]
                 choice.completion_tokens = out.completion_tokens
                 text, calls = choice.take(out.text, out.finish_reason)

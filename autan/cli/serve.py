@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
@@ -34,9 +33,10 @@ from autan.models.footprint import GgufUnreadable
 from autan.models.loader import declared_cards, load_registry
 from autan.models.packaged import PackagedModelMissing
 from autan.models.registry import ModelRegistry
+from autan.observability.log_format import configure_logging
 from autan.platform import Platform
 from autan.routing.models_watch import ModelsWatch
-from autan.settings import Settings
+from autan.settings import LogFormat, Settings
 
 
 def _open_platform(settings: Settings, registry: ModelRegistry, cards: list[ModelCard]) -> Platform:
@@ -74,6 +74,13 @@ def serve(
     ctx_size: ContextOpt = None,
     prefix_cache: PrefixCacheOpt = None,
     log_level: LogLevelOpt = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format",
+            help="json: one JSON object a line, with the request id (AUTAN_LOG_FORMAT).",
+        ),
+    ] = None,
     embeddings: EmbeddingsOpt = None,
     metrics_port: MetricsPortOpt = None,
     metrics_auth: MetricsAuthOpt = None,
@@ -103,6 +110,7 @@ def serve(
             context=ctx_size,
             prefix_cache=prefix_cache,
             log_level=log_level,
+            log_format=log_format,
             embeddings=embeddings,
             metrics_port=metrics_port,
             metrics_auth=metrics_auth,
@@ -113,9 +121,7 @@ def serve(
             f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in e.errors()
         )
         raise typer.BadParameter(problems) from e
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     try:
         cards = declared_cards(settings)
         registry = load_registry(settings, cards)
@@ -145,10 +151,13 @@ def serve(
     else:
         typer.echo(f"  with -H 'Authorization: Bearer <key>' (admin key: {settings.data_dir})")
     app = create_app(lambda: _open_platform(settings, registry, cards), settings.limits)
+    # JSON logs: configure_logging has set the handlers uvicorn would otherwise set.
+    uvicorn_logs = {"log_config": None} if settings.log_format == "json" else {}
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
+        **uvicorn_logs,  # type: ignore[arg-type]
     )

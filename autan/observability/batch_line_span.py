@@ -1,5 +1,5 @@
-"""A batch line as a trace of its own: a ``batch_line`` span, made the current request's
-context so that the completion it runs nests under it."""
+"""A batch line as a trace of its own: a ``batch_line`` span over the line's run, with the
+line's request context marked as traced, so that the completion it runs nests under it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from autan.observability.request_context import RequestContext, request_scope
+from autan.observability.request_context import RequestContext
 from autan.observability.tracing import Tracing
 
 if TYPE_CHECKING:
@@ -16,20 +16,18 @@ if TYPE_CHECKING:
 
 @contextmanager
 def line_span(
-    tracing: Tracing | None, job_id: str, line: int, endpoint: str
+    tracing: Tracing | None, context: RequestContext, job_id: str, line: int
 ) -> Iterator[Span | None]:
-    """The span of line ``line`` of batch job ``job_id`` while the block runs; nothing (None)
-    without tracing."""
+    """The span of line ``line`` of batch job ``job_id`` (whose ``context`` is the current
+    request's) while the block runs; nothing (None) without tracing."""
     if tracing is None:
         yield None
         return
+    context.tracing = tracing
     attributes: dict[str, str | int] = {
         "autan.batch.job_id": job_id,
         "autan.batch.line": line,
-        "url.path": endpoint,
+        "url.path": context.endpoint,
     }
-    with (
-        request_scope(RequestContext(tracing=tracing)),
-        tracing.tracer.start_as_current_span("batch_line", attributes=attributes) as span,
-    ):
+    with tracing.tracer.start_as_current_span("batch_line", attributes=attributes) as span:
         yield span

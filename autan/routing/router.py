@@ -55,6 +55,7 @@ from autan.fim.service import FimService
 from autan.inference.sequence import Priority
 from autan.models.card import ModelCard, ModelKind
 from autan.models.registry import ModelRegistry
+from autan.observability.request_context import current_request
 from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse, CompletionChunk
 from autan.protocol.embeddings import EmbeddingRequest, EmbeddingResponse
 from autan.protocol.fim import FIMCompletionRequest
@@ -205,7 +206,8 @@ class Router:
             reply = await backend.start_chat(_named(req, model), admission, priority)
             return await reply.response()
 
-        return await self._run(req.model, "chat", attempt, priority, _affinity_key(req))
+        need = _need(req)
+        return await self._run(req.model, "chat", attempt, priority, _affinity_key(req), need)
 
     async def stream_chat(
         self, req: ChatCompletionRequest, admission: Admission | None = None
@@ -213,7 +215,7 @@ class Router:
         async def attempt(backend: Backend, model: str) -> Reply:
             return await backend.start_chat(_named(req, model), admission, Priority.INTERACTIVE)
 
-        return await self._stream(req.model, attempt, _affinity_key(req))
+        return await self._stream(req.model, attempt, _affinity_key(req), _need(req))
 
     async def complete_fim(
         self,
@@ -250,10 +252,12 @@ class Router:
         name: str,
         attempt: Callable[[Backend, str], Awaitable[Reply]],
         affinity: list[str] | None,
+        need: int = 0,
     ) -> AsyncIterator[CompletionChunk]:
         slot_box: list[_Slot] = []
-
-        reply = await self._run(name, "chat", attempt, Priority.INTERACTIVE, affinity, slot_box)
+        reply = await self._run(
+            name, "chat", attempt, Priority.INTERACTIVE, affinity, need, slot_box
+        )
         chunks = _released_after(reply.chunks(), slot_box)
         # A stream dropped before its first chunk never runs its ``finally``.
         weakref.finalize(chunks, _release_all, list(slot_box)).atexit = False
@@ -266,11 +270,13 @@ class Router:
         attempt: Callable[[Backend, str], Awaitable[T]],
         priority: Priority,
         affinity: list[str] | None,
+        need: int = 0,
         keep_slot: list[_Slot] | None = None,
     ) -> T:
         """Try the model's deployments, then its fallbacks', until one answers. With
         ``keep_slot``, the deployment's slot is handed over (a stream holds it until its end);
-        otherwise it is given back when ``attempt`` returns."""
+        otherwise it is given back when ``attempt`` returns. ``need``: about how many tokens
+        the request holds; deployments with a shorter context are passed over."""
         route = self.route(name)
         if route.kind != kind:
             if kind == "embedding" or route.card is None:
@@ -285,6 +291,7 @@ class Router:
         last: AutanError | None = None
         attempts = 0
         invalid_left = self.settings.invalid_reply_retries
+        too_long = False
         for position, model in enumerate((name, *route.fallbacks)):
             if position > 0:
                 try:
@@ -295,7 +302,11 @@ class Router:
                 log.warning("model %s: falling back to %s (%s)", name, model, last)
             tried: set[str] = set()
             while loop.time() < deadline:
-                picked = await self._pick(route, tried, priority, affinity, deadline)
+                fits = [
+                    b.context_length is None or b.context_length >= need for b in route.backends
+                ]
+                too_long = too_long or not all(fits)
+                picked = await self._pick(route, tried, priority, affinity, deadline, fits)
                 if picked is None:
                     break
                 backend, slot = picked
@@ -334,6 +345,9 @@ class Router:
                     raise
                 if affinity is not None and backend.name != LOCAL:
                     self._remember(affinity, backend.name)
+                answered = current_request()
+                if answered is not None and backend.name != LOCAL:
+                    answered.deployment = backend.name  # for the request log
                 if keep_slot is None:
                     slot.release()
                 else:
@@ -341,6 +355,13 @@ class Router:
                 return result
         if attempts == 1 and isinstance(last, Overloaded | ModelLoadFailed):
             raise last  # a local model alone: its own answer
+        if attempts == 0 and too_long:
+            raise InvalidRequest(
+                f"The request holds about {need} tokens (prompt + max_tokens), more than any "
+                f"deployment of model {name} takes. Shorten it or lower max_tokens.",
+                param="messages",
+                code="context_length_exceeded",
+            )
         raise NoDeploymentAvailable(
             name,
             last.message if last is not None else "every deployment is cooling down",
@@ -364,6 +385,7 @@ class Router:
         priority: Priority,
         affinity: list[str] | None,
         deadline: float,
+        fits: list[bool],
     ) -> tuple[Backend, _Slot] | None:
         """A deployment not tried yet, healthy, with room; waits for room while every
         healthy one is full. None when there is none left."""
@@ -376,7 +398,9 @@ class Router:
             candidates = [
                 i
                 for i, b in enumerate(route.backends)
-                if b.name not in tried and self.state.health(b.name).state(now) == "healthy"
+                if fits[i]
+                and b.name not in tried
+                and self.state.health(b.name).state(now) == "healthy"
             ]
             if not candidates:
                 return None
@@ -496,6 +520,11 @@ class Router:
             self._prober = None
         await self._client.aclose()
         await self.state.close()
+
+
+def _need(req: ChatCompletionRequest) -> int:
+    """About how many tokens the request holds: its prompt and the most it may generate."""
+    return prompt_estimate(req) + (req.max_tokens or 0)
 
 
 def _named(req: ChatCompletionRequest, model: str) -> ChatCompletionRequest:

@@ -16,6 +16,7 @@ from autan.accounts.memory_limits import MemoryLimits
 from autan.accounts.prices import Prices
 from autan.api.app import create_app
 from autan.embeddings.service import EmbeddingService
+from autan.models.card import ModelCard
 from autan.models.registry import ModelRegistry
 from autan.platform import Platform as AppPlatform
 from autan.settings import (
@@ -105,9 +106,10 @@ def platform_app(
     decode_delay: float = 0.0,
     embeddings: EmbeddingService | None = None,
     metrics: MetricsSettings | None = None,
+    routed: list[ModelCard] | None = None,
 ) -> Iterator[Platform]:
     """Accounts, files and batch jobs on, data in ``tmp_path``; ``embeddings`` serves
-    ``/v1/embeddings``."""
+    ``/v1/embeddings``; ``routed`` models go to their deployments."""
     engine, backend = fake_engine(script, max_waiting=max_waiting, decode_delay=decode_delay)
     settings = Settings(
         data_dir=tmp_path,
@@ -127,6 +129,7 @@ def platform_app(
             embeddings=embeddings,
             limits=limits or MemoryLimits(),
             prices=prices,
+            routed=routed,
         )
         opened.append(platform)
         return platform

@@ -68,6 +68,7 @@ def test_serve_help_lists_the_flags() -> None:
         "--parallel",
         "--threads",
         "--log-level",
+        "--log-format",
     ):
         assert flag in result.output
 

@@ -2,6 +2,7 @@
 from requests through the app."""
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from fastapi.testclient import TestClient
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanProto
 from opentelemetry.sdk.trace import TracerProvider
 
-from autan.observability.request_context import RequestContext, request_scope
+from autan.observability.request_context import RequestContext, new_context, request_scope
 from autan.observability.tracing import Tracing, inject_trace_context
 from autan.settings import JobsSettings, TracingSettings
 from tests.api.conftest import local_app, platform_app
@@ -61,6 +62,7 @@ def test_a_chat_request_is_a_genai_span_in_the_clients_trace(
     assert server.service_name == "autan-test"
     assert server.attributes["http.route"] == "/v1/chat/completions"
     assert server.attributes["http.response.status_code"] == 200
+    assert len(server.attributes["autan.request_id"]) == 36  # the request log's id
 
     (chat,) = receiver.named("chat fake-model")
     assert chat.parent_span_id == server.span_id and chat.trace_id == TRACE_ID
@@ -137,8 +139,10 @@ def test_each_batch_line_is_a_trace_with_its_completion_inside(
 def test_calls_made_for_a_traced_request_carry_its_trace_context() -> None:
     tracing = Tracing(TracerProvider())
     assert inject_trace_context({}) == {}  # no request: nothing to pass on
+    traced = _context()
+    traced.tracing = tracing
     with (
-        request_scope(RequestContext(tracing=tracing)),
+        request_scope(traced),
         tracing.tracer.start_as_current_span("routed call") as span,
     ):
         headers = inject_trace_context({"authorization": "Bearer x"})
@@ -146,7 +150,7 @@ def test_calls_made_for_a_traced_request_carry_its_trace_context() -> None:
     _, trace_id, span_id, _ = headers["traceparent"].split("-")
     assert (trace_id, span_id) == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
     assert headers["authorization"] == "Bearer x"
-    with request_scope(RequestContext()):  # a request that is not traced
+    with request_scope(_context()):  # a request that is not traced
         assert inject_trace_context({}) == {}
 
 
@@ -164,3 +168,7 @@ def test_a_refused_completion_ends_its_span_with_the_error(
     assert [s.name for s in receiver.children(chat)] == ["autan.prepare"]
     (server,) = receiver.named("POST /v1/chat/completions")
     assert server.attributes["http.response.status_code"] == 400
+
+
+def _context() -> RequestContext:
+    return new_context("POST", "/v1/chat/completions", datetime.now(UTC))

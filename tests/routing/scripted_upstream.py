@@ -27,6 +27,7 @@ class Script:
     retry_after: int | None = None
     count: int = 0
     delay: float = 0.0
+    token_delay: float = 0.0
     die_after: int | None = None  # chunks sent before the connection drops
     content: str = "Hello from upstream"
     arguments: str = '{"city": "Paris"}'  # of the tool call, when tools are sent
@@ -39,6 +40,8 @@ class Upstream:
     headers: list[dict[str, str]] = field(default_factory=list)
     script: Script = field(default_factory=Script)
     up: bool = True
+    in_flight: int = 0
+    most_in_flight: int = 0
 
     def fail(self, status: int, count: int = 1_000_000, retry_after: int | None = None) -> None:
         self.script = Script(status=status, count=count, retry_after=retry_after)
@@ -106,13 +109,19 @@ def _app(upstream: Upstream) -> FastAPI:
                 for choice in c["choices"]:
                     choice["text"] = choice.pop("delta", {}).get("content") or ""
 
+        upstream.in_flight += 1
+        upstream.most_in_flight = max(upstream.most_in_flight, upstream.in_flight)
+
         async def events() -> AsyncIterator[bytes]:
-            for i, chunk in enumerate(chunks):
-                if script.die_after is not None and i >= script.die_after:
-                    raise ConnectionResetError("scripted death")
-                yield f"data: {json.dumps(chunk)}\n\n".encode()
-                await asyncio.sleep(0)
-            yield b"data: [DONE]\n\n"
+            try:
+                for i, chunk in enumerate(chunks):
+                    if script.die_after is not None and i >= script.die_after:
+                        raise ConnectionResetError("scripted death")
+                    yield f"data: {json.dumps(chunk)}\n\n".encode()
+                    await asyncio.sleep(script.token_delay)
+                yield b"data: [DONE]\n\n"
+            finally:
+                upstream.in_flight -= 1
 
         return StreamingResponse(events(), media_type="text/event-stream")
 

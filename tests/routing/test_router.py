@@ -354,3 +354,41 @@ def test_a_prompt_that_starts_like_a_recent_one_goes_to_the_same_deployment(
             served_by.setdefault(req["messages"][0]["content"][:30], set()).add(name)
     assert len(served_by) == 4
     assert all(len(names) == 1 for names in served_by.values())  # each prefix kept its replica
+
+
+def test_a_prompt_too_long_for_one_deployment_goes_to_one_that_fits(
+    tmp_path: Path, upstreams: tuple[Upstream, Upstream]
+) -> None:
+    small, large = upstreams
+    card = routed_card(openai(small, context_length=64), openai(large, context_length=100_000))
+    long_prompt = [{"role": "user", "content": "word " * 400}]
+    with gateway(tmp_path, [card]) as client:
+        for _ in range(6):
+            r = client.post(
+                "/v1/chat/completions", json={"model": "routed", "messages": long_prompt}
+            )
+            assert r.status_code == 200
+        too_long = client.post(
+            "/v1/chat/completions",
+            json={"model": "routed", "messages": long_prompt, "max_tokens": 200_000},
+        )
+    assert small.requests == [] and len(large.requests) == 6
+    assert too_long.status_code == 400
+    assert too_long.json()["code"] == "context_length_exceeded"
+
+
+def test_the_request_log_records_the_deployment_that_answered(
+    tmp_path: Path, upstreams: tuple[Upstream, Upstream]
+) -> None:
+    a, b = upstreams
+    a.fail(500)
+    a.up = False
+    with gateway(tmp_path, [routed_card(openai(a), openai(b))]) as client:
+        ids = [ask(client).headers["x-request-id"] for _ in range(3)]
+        ids.append(ask(client, stream=True).headers["x-request-id"])
+        found = client.post(
+            "/v1/observability/chat-completion-events/search",
+            json={"search_params": {"filters": {"field": "model", "op": "eq", "value": "routed"}}},
+        ).json()["completion_events"]["results"]
+    answered = {e["event_id"]: e["extra_fields"]["deployment"] for e in found}
+    assert {answered[i] for i in ids} == {f"openai:{b.url[7:]}/v1/up-model"}
