@@ -3,11 +3,12 @@
     .venv/bin/python -m benchmarks.observability_overhead --rounds 5
 
 Two ``autan serve`` processes on the packaged model, with API keys on (so usage is metered
-and counted): one with everything off (``AUTAN_METRICS__ENABLED=false``, no OTLP endpoint),
-one with everything on (metrics, scraped every second as a busy Prometheus would; traces
-exported over OTLP/HTTP to a receiver in this process, which decodes them; prompt and
-completion text captured into the spans). Each round runs both servers in turn (the order
-alternates):
+and counted): one with everything off (``AUTAN_METRICS__ENABLED=false``,
+``AUTAN_REQUEST_LOG__ENABLED=false``, no OTLP endpoint), one with everything on (metrics,
+scraped every second as a busy Prometheus would; traces exported over OTLP/HTTP to a receiver
+in this process, which decodes them; prompt and completion text captured into the spans; the
+request log on, keeping the bodies of the benchmark key's requests). Each round runs both
+servers in turn (the order alternates):
 
 - autan's added latency: ``--latency-requests`` non-streamed chat requests one at a time,
   alternating between the two servers request by request; per request, the client's whole
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -119,15 +121,31 @@ async def _throughput(target: Target, a: argparse.Namespace) -> None:
             await scraper
 
 
-def _key(server: Server, data_dir: Path) -> dict[str, str]:
-    admin = (data_dir / "admin_key").read_text().strip()
-    r = httpx.post(
-        f"{server.v1}/admin/api-keys",
-        json={"name": "bench"},
-        headers={"Authorization": f"Bearer {admin}"},
-    )
+def _key(server: Server, data_dir: Path, *, bodies: bool) -> dict[str, str]:
+    """A key for the benchmark; with ``bodies`` the request log keeps its requests' bodies."""
+    admin = {"Authorization": f"Bearer {(data_dir / 'admin_key').read_text().strip()}"}
+    r = httpx.post(f"{server.v1}/admin/api-keys", json={"name": "bench"}, headers=admin)
     r.raise_for_status()
-    return {"Authorization": f"Bearer {r.json()['key']}"}
+    key = r.json()
+    if bodies:
+        r = httpx.patch(
+            f"{server.v1}/admin/api-keys/{key['key_id']}",
+            json={"request_log_bodies_days": 30},
+            headers=admin,
+        )
+        r.raise_for_status()
+    return {"Authorization": f"Bearer {key['key']}"}
+
+
+def _logged(data_dir: Path) -> tuple[int, int]:
+    """Chat requests the 'on' server's request log holds (read from its SQLite file once the
+    server has stopped, which writes what was queued), and how many with their bodies."""
+    with sqlite3.connect(data_dir / "autan.db") as db:
+        total, with_bodies = db.execute(
+            "SELECT count(*), count(request_messages) FROM request_log "
+            "WHERE endpoint = '/v1/chat/completions'"
+        ).fetchone()
+    return int(total), int(with_bodies)
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -155,7 +173,15 @@ def main() -> None:
         try:
             targets = []
             for label, env, scrape in (
-                ("off", {"AUTAN_METRICS__ENABLED": "false", "OTEL_SDK_DISABLED": "true"}, False),
+                (
+                    "off",
+                    {
+                        "AUTAN_METRICS__ENABLED": "false",
+                        "AUTAN_REQUEST_LOG__ENABLED": "false",
+                        "OTEL_SDK_DISABLED": "true",
+                    },
+                    False,
+                ),
                 (
                     "on",
                     {
@@ -170,7 +196,8 @@ def main() -> None:
                     *common, "--data-dir", str(data_dir), auth=True, env=env
                 )
                 procs.append(proc)
-                targets.append(Target(label, server, _key(server, data_dir), scrape))
+                headers = _key(server, data_dir, bodies=label == "on")
+                targets.append(Target(label, server, headers, scrape))
             asyncio.run(_latency(targets, 4, a.latency_max_tokens))  # warm both
             for target in targets:
                 target.added_ms.clear()
@@ -183,6 +210,7 @@ def main() -> None:
             for proc in procs:
                 stop_server(proc)
         spans = len(receiver.spans)
+        logged, with_bodies = _logged(Path(tmp) / "on")
 
     off, on = targets
     print(
@@ -192,7 +220,10 @@ def main() -> None:
         f"{a.concurrency}; --threads {a.threads}, API keys on"
     )
     print(f"machine: {_machine()}")
-    print(f"'on': {on.scrapes} scrapes of /metrics, {spans} spans received over OTLP/HTTP")
+    print(
+        f"'on': {on.scrapes} scrapes of /metrics, {spans} spans received over OTLP/HTTP, "
+        f"{logged} requests in the request log, {with_bodies} with their bodies"
+    )
     print()
     print(
         "| observability | added latency p50 ms | p90 ms | Server-Timing autan p50 ms | "
