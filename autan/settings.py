@@ -287,6 +287,38 @@ class JobsSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    """``GET /metrics`` (Prometheus): whether it exists, who may read it, and where."""
+
+    enabled: bool = Field(
+        default=True, description="record metrics and serve them at /metrics; off: /metrics is 404"
+    )
+    auth: Literal["none", "admin"] = Field(
+        default="none",
+        description="who may read /metrics: anyone who reaches the port, or only requests with "
+        "an admin API key (needs API keys on)",
+    )
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="serve /metrics on this port (same address) instead of the API port; "
+        "the API port then answers 404 there",
+    )
+
+
+class TracingSettings(BaseModel):
+    """OpenTelemetry traces. Where they go is read from the standard ``OTEL_*`` variables
+    (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``,
+    ``OTEL_SERVICE_NAME``, ``OTEL_TRACES_SAMPLER``...); without an endpoint nothing is traced."""
+
+    capture_content: bool = Field(
+        default=False,
+        description="put prompt and completion text into spans (gen_ai.input.messages, "
+        "gen_ai.output.messages); off: only sizes, models and timings",
+    )
+
+
 class RequestLogSettings(BaseModel):
     """The request log: one record per API request, written by a thread of its own."""
 
@@ -393,6 +425,8 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     limits: RequestLimits = Field(default_factory=RequestLimits)
     fine_tuning: FineTuningSettings = Field(default_factory=FineTuningSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     request_log: RequestLogSettings = Field(default_factory=RequestLogSettings)
 
@@ -410,7 +444,11 @@ class Settings(BaseSettings):
         return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @model_validator(mode="after")
-    def _check_model_names(self) -> Settings:
+    def _check_consistency(self) -> Settings:
         if self.model.id in self.model.aliases:
             raise ValueError(f"alias {self.model.id!r} repeats the model id")
+        if self.metrics.auth == "admin" and self.no_auth:
+            raise ValueError("metrics auth 'admin' needs API keys: it cannot be used with no_auth")
+        if self.metrics.port is not None and self.metrics.port == self.port:
+            raise ValueError(f"the metrics port {self.metrics.port} is the API port")
         return self

@@ -19,10 +19,11 @@ from autan.fim.service import FimService
 from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
+from autan.observability.tracing import child_span
 from autan.platform import Platform
 from autan.routing.router import Router
 
-_bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)
 
 
 def platform_of(request: Request) -> Platform:
@@ -72,7 +73,7 @@ def _secret(credentials: HTTPAuthorizationCredentials | None) -> str | None:
 async def authenticate(
     request: Request,
     platform: PlatformDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Meter | None:
     """The caller's key, checked and counted against its requests per minute; None when the
     server runs with ``--no-auth``. The meter is left on the request for ``MeteringMiddleware``
@@ -85,14 +86,15 @@ async def authenticate(
             context.workspace_id = LOCAL_WORKSPACE
             context.bodies_days = platform.settings.request_log.no_auth_bodies_days
         return None
-    key = accounts.authenticate(_secret(credentials))
-    if context is not None:
-        context.key_id, context.workspace_id = key.id, key.workspace_id
-        context.bodies_days = key.bodies_days
-    route = request.scope.get("route")
-    meter = accounts.meter(key, getattr(route, "path", request.url.path))
-    request.state.meter = meter
-    meter.limit_request()
+    with child_span("autan.auth"):
+        key = accounts.authenticate(_secret(credentials))
+        if context is not None:
+            context.key_id, context.workspace_id = key.id, key.workspace_id
+            context.bodies_days = key.bodies_days
+        route = request.scope.get("route")
+        meter = accounts.meter(key, getattr(route, "path", request.url.path))
+        request.state.meter = meter
+        meter.limit_request()
     return meter
 
 
@@ -107,7 +109,7 @@ AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 
 async def authenticate_admin(
     accounts: AccountsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> ApiKey:
     """An admin key; 401 without a valid key, 403 for a key that is not an admin key."""
     key = accounts.authenticate(_secret(credentials))

@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from autan.settings import EmbeddingSettings, EngineSettings, LogLevel, ModelSettings, Settings
+from autan.settings import (
+    EmbeddingSettings,
+    EngineSettings,
+    LogLevel,
+    MetricsSettings,
+    ModelSettings,
+    Settings,
+)
 
 ModelOpt = Annotated[
     Path | None,
@@ -107,6 +114,23 @@ ApiKeyOpt = Annotated[
         help="API key for --url (default: the admin key in the data dir, if there is one).",
     ),
 ]
+MetricsPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        envvar="AUTAN_METRICS__PORT",
+        help="Serve /metrics on this port instead of the API port (same address).",
+    ),
+]
+MetricsAuthOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics-auth",
+        envvar="AUTAN_METRICS__AUTH",
+        help="Who may read /metrics: none (anyone who reaches the port, the default) or admin "
+        "(an admin API key).",
+    ),
+]
 LogLevelOpt = Annotated[
     LogLevel | None,
     typer.Option(
@@ -128,6 +152,8 @@ def build_settings(
     prefix_cache: bool | None = None,
     log_level: LogLevel | None = None,
     embeddings: bool | None = None,
+    metrics_port: int | None = None,
+    metrics_auth: str | None = None,
     **top: Any,
 ) -> Settings:
     """Environment first (``AUTAN_*``), flags on top; validated once here."""
@@ -152,7 +178,12 @@ def build_settings(
     embedding_settings = base.embeddings.model_dump()
     if embeddings is not None:
         embedding_settings["enabled"] = embeddings
-    fields = base.model_dump(exclude={"engine", "model", "embeddings"})
+    metrics_settings = base.metrics.model_dump()
+    if metrics_port is not None:
+        metrics_settings["port"] = metrics_port
+    if metrics_auth is not None:
+        metrics_settings["auth"] = metrics_auth
+    fields = base.model_dump(exclude={"engine", "model", "embeddings", "metrics"})
     fields.update({k: v for k, v in top.items() if v is not None})
     if log_level is not None:
         fields["log_level"] = log_level
@@ -162,5 +193,6 @@ def build_settings(
             "engine": EngineSettings.model_validate(engine),
             "model": ModelSettings.model_validate(model_settings),
             "embeddings": EmbeddingSettings.model_validate(embedding_settings),
+            "metrics": MetricsSettings.model_validate(metrics_settings),
         }
     )

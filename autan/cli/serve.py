@@ -21,6 +21,8 @@ from autan.cli.options import (
     EmbeddingsOpt,
     LogLevelOpt,
     MaxLoadedMemoryOpt,
+    MetricsAuthOpt,
+    MetricsPortOpt,
     ModelOpt,
     ModelsFileOpt,
     ParallelOpt,
@@ -90,6 +92,8 @@ def serve(
         ),
     ] = None,
     embeddings: EmbeddingsOpt = None,
+    metrics_port: MetricsPortOpt = None,
+    metrics_auth: MetricsAuthOpt = None,
     no_auth: Annotated[
         bool | None,
         typer.Option(
@@ -120,6 +124,8 @@ def serve(
             log_level=log_level,
             log_format=log_format,
             embeddings=embeddings,
+            metrics_port=metrics_port,
+            metrics_auth=metrics_auth,
             no_auth=no_auth,
         )
     except ValidationError as e:
@@ -144,6 +150,9 @@ def serve(
     )
     first = cards[0].id
     typer.echo(f"autan listening on {url}  (models: {models})")
+    if settings.metrics.enabled:
+        metrics_port = settings.metrics.port or settings.port
+        typer.echo(f"  metrics: http://{settings.host}:{metrics_port}/metrics")
     auth = ""
     if not settings.no_auth:
         key_file = settings.data_dir / ADMIN_KEY_FILE

@@ -10,7 +10,11 @@ the router, for example, records the deployment that answered::
     if context is not None:
         context.deployment = "vllm-a100-1"
 
-This module imports nothing else from autan, so any layer may use it.
+The engine time a request accumulates (``add_engine_time``) is what autan subtracts from the
+request's whole time to tell its own added latency (``autan_gateway_added_latency_seconds``);
+``tracing`` is set when the request's spans are exported.
+
+This module imports nothing else from autan at run time, so any layer may use it.
 """
 
 from __future__ import annotations
@@ -18,10 +22,15 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from autan.observability.tracing import Tracing
 
 # A client's own id is kept when it is short and plain: it lands in logs, headers and CSV.
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -82,6 +91,10 @@ class RequestContext:
     request_messages: list[Any] | None = None
     response_messages: list[Any] | None = None
     tools: list[Any] | None = None
+    # Seconds its completions and embeddings spent in an engine (for the added latency).
+    engine_seconds: float = 0.0
+    # Set when the request's spans are exported.
+    tracing: Tracing | None = None
 
     @property
     def keeps_bodies(self) -> bool:
@@ -112,3 +125,26 @@ def enter_request(context: RequestContext | None) -> object:
 
 def leave_request(token: object) -> None:
     _current.reset(token)  # type: ignore[arg-type]
+
+
+@contextmanager
+def request_scope(context: RequestContext) -> Iterator[RequestContext]:
+    """``context`` is the current request's within the block."""
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
+
+
+def add_engine_time(seconds: float) -> None:
+    """Count ``seconds`` the current request spent waiting on an engine (if any request)."""
+    context = _current.get()
+    if context is not None:
+        context.engine_seconds += seconds
+
+
+def is_traced() -> bool:
+    """Whether the current request's spans are exported."""
+    context = _current.get()
+    return context is not None and context.tracing is not None

@@ -24,6 +24,7 @@ from autan.settings import (
     FilesSettings,
     FineTuningSettings,
     JobsSettings,
+    MetricsSettings,
     RequestLimits,
     Settings,
 )
@@ -36,6 +37,7 @@ def local_app(
     *,
     embeddings: EmbeddingService | None = None,
     limits: RequestLimits | None = None,
+    metrics: MetricsSettings | None = None,
 ) -> FastAPI:
     """An app as ``autan serve --no-auth`` assembles it, without fine-tuning; the registry is
     built when the app starts."""
@@ -44,6 +46,7 @@ def local_app(
         data_dir=data_dir,
         fine_tuning=FineTuningSettings(enabled=False),
         limits=limits or RequestLimits(),
+        metrics=metrics or MetricsSettings(),
     )
     return create_app(
         lambda: AppPlatform.open(settings, open_registry(), embeddings=embeddings),
@@ -102,6 +105,7 @@ def platform_app(
     max_waiting: int = 64,
     decode_delay: float = 0.0,
     embeddings: EmbeddingService | None = None,
+    metrics: MetricsSettings | None = None,
     routed: list[ModelCard] | None = None,
 ) -> Iterator[Platform]:
     """Accounts, files and batch jobs on, data in ``tmp_path``; ``embeddings`` serves
@@ -114,6 +118,7 @@ def platform_app(
         files=files or FilesSettings(),
         jobs=jobs or JobsSettings(),
         fine_tuning=FineTuningSettings(enabled=False),
+        metrics=metrics or MetricsSettings(),
     )
     opened: list[AppPlatform] = []
 

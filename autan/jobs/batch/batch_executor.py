@@ -26,8 +26,10 @@ from autan.jobs.batch.batch_lines import BatchLines, PendingLine
 from autan.jobs.batch.batch_service import KIND
 from autan.jobs.job import JobStatus
 from autan.jobs.runner import JobLease
+from autan.observability.batch_line_span import line_span
 from autan.observability.request_context import enter_request, leave_request
 from autan.observability.request_log import RequestLog
+from autan.observability.tracing import Tracing
 from autan.storage.database import Database
 from autan.storage.tables import utcnow
 
@@ -63,9 +65,11 @@ class BatchExecutor:
         *,
         concurrency: int = 16,
         request_log: RequestLog | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._accounts = accounts
         self._request_log = request_log
+        self._tracing = tracing
         self._files = files
         self._caller = caller
         self._lines = BatchLines(db)
@@ -127,7 +131,10 @@ class BatchExecutor:
                     context = line_context(job.id, endpoint, key, job.workspace_id)
                     token = enter_request(context)
                     try:
-                        result = await self._caller.call(endpoint, line.body, job.model, meter)
+                        with line_span(self._tracing, context, job.id, line.line) as span:
+                            result = await self._caller.call(endpoint, line.body, job.model, meter)
+                            if span is not None:
+                                span.set_attribute("http.response.status_code", result.status_code)
                     finally:
                         leave_request(token)
                     if result.retry_after is None:
