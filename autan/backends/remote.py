@@ -14,7 +14,7 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from autan.embeddings.service import EmbeddingAdmission
 from autan.errors import InvalidRequest, UpstreamError
 from autan.inference.sequence import Priority
 from autan.models.card import Capabilities, Deployment, ModelCard
+from autan.observability.tracing import inject_trace_context
 from autan.protocol.chat import AssistantMessage, ChatCompletionRequest, UsageInfo
 from autan.protocol.embeddings import EmbeddingRequest, EmbeddingResponse, EmbeddingResponseData
 from autan.protocol.fim import FIMCompletionRequest
@@ -40,9 +41,6 @@ _NO_USAGE = UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0)
 # When a request sets no max_tokens and the deployment declares no context: what is reserved
 # against the caller's token limits until the upstream's usage comes back.
 _DEFAULT_RESERVE = 4096
-
-# Headers to pass on upstream (the W3C trace context), set by the tracing layer when it is on.
-trace_headers: Callable[[], Mapping[str, str]] = dict
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +117,8 @@ class RemoteBackend:
     def headers(self) -> dict[str, str]:
         """The API key is read from its variable at each request: a rotated key is used at
         once, and it is never stored anywhere else."""
-        headers = dict(trace_headers())
+        headers: dict[str, str] = {}
+        inject_trace_context(headers)  # the callee's spans join the client's trace
         if self.deployment.api_key_env:
             key = os.environ.get(self.deployment.api_key_env)
             if key:
@@ -151,9 +150,8 @@ class RemoteBackend:
             ):
                 response = await self._client.send(request, stream=True)
         except TimeoutError:
-            raise UpstreamError(
-                self.name, f"no answer within {d.first_token_timeout:g} s"
-            ) from None
+            what = f"no answer within {d.first_token_timeout:g} s"
+            raise UpstreamError(self.name, what, timed_out=True) from None
         except httpx.HTTPError as e:
             raise UpstreamError(self.name, f"cannot reach it: {e!r}") from e
         if response.status_code >= 400:
@@ -332,7 +330,9 @@ class RemoteBackend:
             async with asyncio.timeout_at(wait):
                 raw = await response.aread()
         except TimeoutError:
-            raise UpstreamError(self.name, "the reply did not come in time") from None
+            raise UpstreamError(
+                self.name, "the reply did not come in time", timed_out=True
+            ) from None
         except httpx.HTTPError as e:
             raise UpstreamError(self.name, f"the connection broke: {e!r}") from e
         finally:

@@ -62,7 +62,9 @@ async def upstream_events(
             except StopAsyncIteration:
                 return
             except TimeoutError:
-                raise UpstreamError(deployment, f"no token within {wait:g} s") from None
+                raise UpstreamError(
+                    deployment, f"no token within {wait:g} s", timed_out=True
+                ) from None
             if not line.startswith("data:"):
                 continue
             data = line[5:].strip()
