@@ -74,5 +74,7 @@ class Behaviours:
         """The behaviour for the next API request, counting it down."""
         taken = self.current
         if taken.count is not None:
-            self.current = self.default if taken.count <= 1 else replace(taken, count=taken.count - 1)
+            self.current = (
+                self.default if taken.count <= 1 else replace(taken, count=taken.count - 1)
+            )
         return taken

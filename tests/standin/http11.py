@@ -39,7 +39,9 @@ class Request:
     keep_alive: bool
 
 
-async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Request | None:
+async def read_request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> Request | None:
     """The next request on the connection, or None when the client closed it between requests."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")

@@ -138,7 +138,9 @@ class Platform:
             retry = behaviour.retry_after
             headers.append(("retry-after", str(int(retry)) if retry == int(retry) else str(retry)))
         message = f"stand-in answering {behaviour.status} as asked"
-        return Reply(behaviour.status, replies.error_body(behaviour.status, message), headers=headers)
+        return Reply(
+            behaviour.status, replies.error_body(behaviour.status, message), headers=headers
+        )
 
     def api(self, request: http11.Request, behaviour: Behaviour) -> Reply:
         path = request.path

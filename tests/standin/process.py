@@ -88,7 +88,7 @@ def stop_platform(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def running_platform(*args: str, port: int | None = None) -> Iterator[StandIn]:
-    """The stand-in for the length of a ``with`` block, e.g. ``running_platform("--tokens", "4")``."""
+    """The stand-in for a ``with`` block: ``with running_platform("--tokens", "4") as s:``."""
     proc, standin = start_platform(*args, port=port)
     try:
         yield standin

@@ -238,7 +238,13 @@ def embeddings(body: Any) -> bytes:
     tokens = sum(_prompt_tokens(len(t)) for t in inputs)
     usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
     return _dumps(
-        {"id": f"emb-{next(_ids)}", "object": "list", "model": body["model"], "data": data, "usage": usage}
+        {
+            "id": f"emb-{next(_ids)}",
+            "object": "list",
+            "model": body["model"],
+            "data": data,
+            "usage": usage,
+        }
     )
 
 
