@@ -106,11 +106,14 @@ def _pin(cpus: str) -> Callable[[], None] | None:
     return lambda: os.sched_setaffinity(0, chosen)
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 180) -> None:
+def _wait_healthy(
+    url: str, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 180
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{what} exited with {proc.returncode}; its log ends:\n{tail}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
@@ -141,7 +144,9 @@ def start_litellm(binary: str, api_base: str, workdir: Path, pin: str) -> Target
     proc = subprocess.Popen(
         cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_pin(pin)
     )
-    _wait_healthy(f"http://127.0.0.1:{port}/health/liveliness", proc, "litellm")
+    _wait_healthy(
+        f"http://127.0.0.1:{port}/health/liveliness", proc, "litellm", workdir / "litellm.log"
+    )
     return Target("litellm", f"http://127.0.0.1:{port}/v1/chat/completions", MODEL, proc)
 
 
@@ -172,7 +177,7 @@ def start_autan(api_base: str, workdir: Path, pin: str) -> Target:
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_pin(pin)
     )
-    _wait_healthy(f"http://127.0.0.1:{port}/health", proc, "autan serve")
+    _wait_healthy(f"http://127.0.0.1:{port}/health", proc, "autan serve", workdir / "autan.log")
     return Target("autan", f"http://127.0.0.1:{port}/v1/chat/completions", MODEL, proc)
 
 
