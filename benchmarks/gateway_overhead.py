@@ -331,7 +331,7 @@ def main() -> None:
         "--litellm", help="the litellm executable (in its own venv); omit to skip it"
     )
     parser.add_argument("--targets", default="direct,autan,litellm")
-    parser.add_argument("--rates", default="100,500", help="open-loop requests per second")
+    parser.add_argument("--rates", default="25,100,500", help="open-loop requests per second")
     parser.add_argument("--concurrency", default="4,16,64", help="closed-loop levels")
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=3)
