@@ -217,3 +217,67 @@ class InvalidTrainingData(InvalidRequest):
             code="invalid_training_data",
         )
         self.reasons = reasons
+
+
+class UpstreamError(AutanError):
+    """A routed deployment failed or refused. ``retryable`` failures (no connection, a
+    timeout, 5xx, 429) cool the deployment down and let the router try another one; the others
+    (4xx) are the request's fault and reach the client with the upstream's status and message."""
+
+    type = "server_error"
+
+    def __init__(
+        self,
+        deployment: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        what = f"answered {status}" if status is not None else "failed"
+        super().__init__(f"Upstream {deployment} {what}: {message}", code=code or "upstream_error")
+        self.deployment = deployment
+        self.upstream_status = status
+        self.upstream_message = message
+        self.retry_after = retry_after
+        self.retryable = status is None or status in (408, 429) or status >= 500
+        self.status = 502 if self.retryable else status or 502
+        if not self.retryable:
+            self.type = "invalid_request_error"
+
+
+class InvalidUpstreamReply(UpstreamError):
+    """A deployment's reply broke the request's guarantees (a tool call's arguments outside
+    their schema, content that is not the JSON asked for, a forced call missing): it is never
+    passed on as valid (502)."""
+
+    def __init__(self, deployment: str, problem: str) -> None:
+        super().__init__(deployment, problem, code="invalid_upstream_reply")
+        self.retryable = False
+        self.status = 502
+        self.type = "server_error"
+
+
+class NoDeploymentAvailable(AutanError):
+    """Every deployment of a model, and of its fallbacks, failed or is cooling down (503)."""
+
+    status = 503
+    type = "overloaded_error"
+
+    def __init__(self, model: str, last_error: str | None, retry_after: int = 1) -> None:
+        why = f"; last error: {last_error}" if last_error else ""
+        super().__init__(
+            f"No deployment of model {model} could answer{why}", code="no_deployment_available"
+        )
+        self.retry_after = retry_after
+
+
+class StreamBroken(AutanError):
+    """A stream's source died after its first chunk reached the client: the stream ends with a
+    final chunk and this error as an event, never a hang."""
+
+    status = 502
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="stream_interrupted")

@@ -20,7 +20,11 @@ from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.fine_tuning.training_files import StoredTrainingFiles
 from autan.jobs.batch.batch_caller import BatchCaller
 from autan.jobs.batch.batch_system import BatchSystem
+from autan.models.card import ModelCard
 from autan.models.registry import ModelRegistry
+from autan.routing.deployment_state import LocalState, RedisState, RoutingState
+from autan.routing.models_watch import ModelsWatch
+from autan.routing.router import Router
 from autan.settings import Settings
 from autan.storage.database import Database
 
@@ -42,10 +46,13 @@ class Platform:
     accounts: Accounts | None
     batch: BatchSystem
     fine_tuning: FineTuningService | None
+    router: Router
     # The admin key made on the very first start (shown once), else None.
     admin_secret: str | None = None
     # The database opened without accounts (--no-auth), closed with the platform.
     own_database: Database | None = None
+    # Reloads the models file while serving, when the models come from one.
+    watch: ModelsWatch | None = None
 
     @classmethod
     def open(
@@ -56,24 +63,34 @@ class Platform:
         embeddings: EmbeddingService | None = None,
         limits: LimitStore | None = None,
         prices: Prices | None = None,
+        routed: list[ModelCard] | None = None,
+        watch: ModelsWatch | None = None,
     ) -> Platform:
         """Open the database (migrated), the accounts, files, batch and fine-tuning as
-        ``settings`` say. Nothing runs until ``start``."""
+        ``settings`` say, and the router for the ``routed`` models. Nothing runs until
+        ``start``; ``watch``, when given, then reloads the models file as it changes."""
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         chat = ChatService(registry, settings.limits)
         fim = FimService(registry)
+        state: RoutingState = (
+            LocalState()
+            if settings.redis_url is None
+            else RedisState(settings.redis_url, settings.accounts.redis_prefix)
+        )
+        router = Router(registry, chat, fim, embeddings, settings.routing, settings.limits, state)
+        router.set_routed([c for c in routed or [] if c.routed])
         accounts = None
         admin_secret = None
         own_database = None
         if settings.no_auth:  # one local workspace, nothing metered
             db = own_database = _open_database(settings)
         else:
-            accounts = Accounts.open(settings, prices or CardPrices(registry), limits=limits)
+            accounts = Accounts.open(settings, prices or CardPrices(router), limits=limits)
             admin_secret = accounts.bootstrap_admin_key(settings.data_dir)
             db = accounts.db
         batch = BatchSystem.open(
             accounts,
-            BatchCaller(registry, chat, fim, embeddings),
+            BatchCaller(router),
             data_dir=settings.data_dir,
             db=db,
             files=settings.files.model_copy(update={"public_url": settings.public_url}),
@@ -101,23 +118,31 @@ class Platform:
             accounts,
             batch,
             fine_tuning,
+            router,
             admin_secret,
             own_database,
+            watch,
         )
 
     async def start(self) -> None:
         """Start the job runners, then load the models marked ``preload``."""
         if self.fine_tuning is not None:  # one job runner per process, for both kinds
             await self.fine_tuning.start(self.batch.runner)
+        self.router.start()
+        if self.watch is not None:
+            self.watch.start(self.registry, self.router)
         await self.registry.preload()
         self.batch.start()
 
     async def close(self) -> None:
         """Stop the jobs (handed back for another process or the next start), then close
         the databases and unload the models."""
+        if self.watch is not None:
+            await self.watch.stop()
         if self.fine_tuning is not None:
             await self.fine_tuning.stop()
         await self.batch.close()
+        await self.router.close()
         if self.accounts is not None:
             self.accounts.close()
         if self.own_database is not None:

@@ -286,6 +286,46 @@ class JobsSettings(BaseModel):
     )
 
 
+class RoutingSettings(BaseModel):
+    """How requests for routed models are spread over their deployments (``AUTAN_ROUTING__*``)."""
+
+    affinity: bool = Field(
+        default=True,
+        description="send a prompt that starts like a recent one to the deployment that served "
+        "it, whose prefix cache holds it (off: least outstanding requests alone)",
+    )
+    affinity_load_factor: float = Field(
+        default=1.25,
+        ge=1.0,
+        description="the affine deployment is skipped above this many times the mean load",
+    )
+    affinity_entries: int = Field(default=10_000, ge=1, description="prompt starts remembered")
+    retry_deadline: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds within which a failed request is tried again elsewhere, before "
+        "its first byte reaches the client",
+    )
+    invalid_reply_retries: int = Field(
+        default=1,
+        ge=0,
+        le=5,
+        description="times a reply that breaks its schema or tool_choice is asked again",
+    )
+    batch_share: float = Field(
+        default=0.75,
+        gt=0,
+        le=1,
+        description="share of a deployment's max_concurrent that batch lines may take",
+    )
+    probe_interval: float = Field(
+        default=1.0, gt=0, description="seconds between health probes of deployments that are down"
+    )
+    reload_interval: float = Field(
+        default=1.0, gt=0, description="seconds between checks of the models file for changes"
+    )
+
+
 class Settings(BaseSettings):
     """Everything autan reads at start; validated once, handed down by section."""
 
@@ -314,7 +354,9 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL (PostgreSQL); unset: SQLite in data_dir"
     )
     redis_url: str | None = Field(
-        default=None, description="shared rate limits across processes; unset: in memory"
+        default=None,
+        description="shared rate limits, deployment health and concurrency across processes; "
+        "unset: in memory",
     )
     no_auth: bool = Field(default=False, description="serve without API keys (experiments only)")
     accounts: AccountsSettings = Field(default_factory=AccountsSettings)
@@ -323,6 +365,7 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     limits: RequestLimits = Field(default_factory=RequestLimits)
     fine_tuning: FineTuningSettings = Field(default_factory=FineTuningSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
 
     @property
     def models_path(self) -> Path:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 from autan.accounts.api_key import ApiKey
 from autan.accounts.gcra import Decision
+from autan.accounts.prices import Price
 from autan.accounts.usage_ledger import UsageRecord
+from autan.chat.admission import AdmittedModel
 from autan.errors import Forbidden, RateLimited, UnknownModel
-from autan.models.registry import ServedModel
 from autan.protocol.chat import UsageInfo
 from autan.storage.tables import utcnow
 
@@ -57,6 +58,9 @@ class Meter:
         self.batch = batch
         self.headers: dict[str, str] = {}
         self.model: str | None = None
+        # The deployment that answered (``local``: this server's engine), and its own price.
+        self.deployment: str | None = None
+        self._price: Price | None = None
         self.usage = UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0)
         self.cost = 0.0
         self._started = time.perf_counter()
@@ -94,10 +98,12 @@ class Meter:
             )
 
     def admit(
-        self, model: ServedModel, requested: str, prompt_tokens: int, max_new_tokens: int
+        self, model: AdmittedModel, requested: str, prompt_tokens: int, max_new_tokens: int
     ) -> None:
         if model.workspace is not None and model.workspace != self.key.workspace_id:
             raise UnknownModel(requested)  # another workspace's model is not there for this key
+        self.deployment = model.deployment
+        self._price = None if model.price is None else Price(*model.price)
         self._admit(model.id, model.aliases, requested, prompt_tokens, max_new_tokens)
 
     def admit_embedding(
@@ -147,7 +153,7 @@ class Meter:
         reservation.spend_bucket = f"{workspace.id}:spend:{now:%Y-%m}"
         if workspace.spend_limit is None:
             return
-        price = self._accounts.prices.for_model(model_id)
+        price = self._price_of(model_id)
         most = price.cost(prompt_tokens, max_new_tokens, batch=self.batch)
         total = self._accounts.limits.reserve_spend(
             reservation.spend_bucket,
@@ -165,10 +171,13 @@ class Meter:
             )
         reservation.cost = most
 
+    def _price_of(self, model_id: str) -> Price:
+        return self._price or self._accounts.prices.for_model(model_id)
+
     def settle(self, usage: UsageInfo) -> None:
         self.usage = usage
         if self.model is not None:
-            price = self._accounts.prices.for_model(self.model)
+            price = self._price_of(self.model)
             self.cost = price.cost(usage.prompt_tokens, usage.completion_tokens, batch=self.batch)
         self._give_back(usage.total_tokens, self.cost)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from autan.errors import UnknownModel
-from autan.models.registry import ModelRegistry
+from autan.models.card import ModelCard
 
 # Batch requests are billed at half price, as La Plateforme bills its batch API.
 BATCH_DISCOUNT = 0.5
@@ -46,16 +46,24 @@ class StaticPrices:
         return self._table.get(model_id, Price())
 
 
+class CardSource(Protocol):
+    """Where cards are found by name: the router, which knows local and routed models."""
+
+    def card_of(self, name: str) -> ModelCard | None: ...
+
+
 class CardPrices:
     """Prices from the model cards (``price_input``/``price_output`` per million tokens); a
     card without them is free."""
 
-    def __init__(self, registry: ModelRegistry) -> None:
-        self._registry = registry
+    def __init__(self, cards: CardSource) -> None:
+        self._cards = cards
 
     def for_model(self, model_id: str) -> Price:
         try:
-            card = self._registry.resolve(model_id).card
+            card = self._cards.card_of(model_id)
         except UnknownModel:
+            return Price()
+        if card is None:
             return Price()
         return Price(input=card.price_input, output=card.price_output)

@@ -19,6 +19,7 @@ from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
 from autan.platform import Platform
+from autan.routing.router import Router
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -38,6 +39,10 @@ def get_registry(platform: PlatformDep) -> ModelRegistry:
 
 def get_chat_service(platform: PlatformDep) -> ChatService:
     return platform.chat
+
+
+def get_router(platform: PlatformDep) -> Router:
+    return platform.router
 
 
 def get_fim_service(platform: PlatformDep) -> FimService:
@@ -124,5 +129,6 @@ FimServiceDep = Annotated[FimService, Depends(get_fim_service)]
 EmbeddingServiceDep = Annotated[EmbeddingService | None, Depends(get_embedding_service)]
 # The caller's key, as the Meter that admits and bills its request; None under --no-auth.
 MeterDep = Annotated[Meter | None, Depends(authenticate)]
+RouterDep = Annotated[Router, Depends(get_router)]
 BatchSystemDep = Annotated[BatchSystem, Depends(get_batch_system)]
 AdminKeyDep = Annotated[ApiKey, Depends(authenticate_admin)]

@@ -64,6 +64,21 @@ def _request_schemas(req: ChatCompletionRequest) -> list[tuple[Any, str]]:
     return schemas
 
 
+def check_request(
+    req: ChatCompletionRequest, limits: RequestLimits, *, response_format: bool = True
+) -> ToolPlan:
+    """What every backend checks before anything is sent: fields, messages, schema sizes,
+    tools and (unless the caller compiles it itself) the response format. Returns the tool
+    plan; a 400 names what is wrong."""
+    _reject_unsupported(req)
+    validate_messages(req.messages, max_messages=limits.max_messages)
+    bound_schemas(_request_schemas(req), limits)
+    plan = plan_tools(req)
+    if response_format:
+        _response_rule(req)
+    return plan
+
+
 class ChatService:
     def __init__(self, registry: ModelRegistry, limits: RequestLimits | None = None) -> None:
         self._registry = registry
@@ -95,7 +110,7 @@ class ChatService:
         assert text_rule is not None
         return _compile(grammars, f"start: {text_rule}", "response_format")
 
-    async def _start(
+    async def start(
         self, req: ChatCompletionRequest, admission: Admission | None, priority: Priority
     ) -> Completion:
         return await start_completion(
@@ -104,10 +119,7 @@ class ChatService:
 
     def _prepare(self, req: ChatCompletionRequest, model: ServedModel) -> PreparedCompletion:
         """Check the request, build its prompt and grammar: runs in a worker thread."""
-        _reject_unsupported(req)
-        validate_messages(req.messages, max_messages=self._limits.max_messages)
-        bound_schemas(_request_schemas(req), self._limits)
-        plan = plan_tools(req)
+        plan = check_request(req, self._limits, response_format=False)  # compiled below
         fmt = model.formats.chat
         grammar = self._grammar(req, model, plan, fmt)
         last = req.messages[-1]
@@ -149,7 +161,7 @@ class ChatService:
         priority: Priority = Priority.INTERACTIVE,
     ) -> ChatCompletionResponse:
         """The whole reply; ``priority`` BATCH for batch lines, admitted after interactive work."""
-        return await (await self._start(req, admission, priority)).response()
+        return await (await self.start(req, admission, priority)).response()
 
     async def stream(
         self, req: ChatCompletionRequest, admission: Admission | None = None
@@ -159,7 +171,7 @@ class ChatService:
         Each tool call arrives whole in one chunk. The request is validated and queued before
         the first chunk, so errors surface as a plain HTTP error, never inside a 200 stream.
         """
-        return (await self._start(req, admission, Priority.INTERACTIVE)).chunks()
+        return (await self.start(req, admission, Priority.INTERACTIVE)).chunks()
 
 
 def _compile(grammars: Grammars, lark: str, param: str) -> Grammar:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from autan.cli import jobs, keys, models
+from autan.cli.backends import backends
 from autan.cli.chat import chat
 from autan.cli.serve import serve
 from autan.cli.usage import usage
@@ -16,6 +17,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(keys.app, name="keys")
 app.add_typer(jobs.app, name="jobs")
 app.command()(usage)
+app.command()(backends)
 
 if __name__ == "__main__":
     app()

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from autan.cli.options import DataDirOpt, ModelsFileOpt, build_settings
 from autan.errors import ModelsFileError
-from autan.models.card import Capabilities, DeclaredFormat, ModelCard
+from autan.models.card import BackendName, Capabilities, DeclaredFormat, Deployment, ModelCard
 from autan.models.footprint import Footprint, GgufUnreadable
 from autan.models.loader import declared_cards
 from autan.models.models_file import ModelsFile
@@ -74,11 +74,76 @@ def add(
         ),
     ] = None,
     preload: Annotated[bool, typer.Option(help="Load it when the server starts.")] = False,
+    backend: Annotated[
+        BackendName | None,
+        typer.Option(
+            help="Route the model NAME (the argument) to a remote server instead: openai (vLLM, "
+            "llama-server, Ollama, SGLang, another autan) or mistral (La Plateforme). Run again "
+            "with another --url to add a replica."
+        ),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="With --backend: the base URL as the SDKs take it (ending in /v1 for openai; "
+            "the server_url for mistral)."
+        ),
+    ] = None,
+    upstream_model: Annotated[
+        str | None, typer.Option(help="With --backend: the model's name on that server.")
+    ] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="With --backend: the environment variable holding that server's API key "
+            "(the key itself is never written in the file)."
+        ),
+    ] = None,
+    weight: Annotated[
+        float, typer.Option(help="With --backend: this deployment's share of the traffic.")
+    ] = 1.0,
+    max_concurrent: Annotated[
+        int | None, typer.Option(help="With --backend: requests in flight there at most.")
+    ] = None,
+    fallback: Annotated[
+        list[str] | None,
+        typer.Option(help="Another served model to try when this one fails; repeatable."),
+    ] = None,
     models_file: ModelsFileOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Declare a model in the models file; it loads when first requested."""
+    """Declare a model in the models file; it loads when first requested. With --backend,
+    declare (or add a replica to) a model routed to another server. A running server picks
+    the change up within a second, without a restart."""
     settings = _settings(models_file, data_dir)
+    if backend is not None:
+        _add_deployment(
+            settings.models_path,
+            path,
+            {
+                "backend": backend,
+                "url": url,
+                "upstream_model": upstream_model,
+                "api_key_env": api_key_env,
+                "weight": weight,
+                "max_concurrent": max_concurrent,
+                "context_length": context_length,
+            },
+            {
+                "aliases": tuple(alias or ()),
+                "price_input": price_input,
+                "price_output": price_output,
+                "fallbacks": tuple(fallback or ()),
+                **(
+                    {"capabilities": {c: c in capability for c in CAPABILITIES}}
+                    if capability
+                    else {}
+                ),
+            },
+        )
+        return
+    if url is not None or upstream_model is not None or api_key_env is not None:
+        raise _fail("--url, --upstream-model and --api-key-env go with --backend")
     source: dict[str, object]
     try:
         if path in PACKAGED_MODELS and not Path(path).exists():
@@ -118,6 +183,45 @@ def add(
     except ModelsFileError as e:
         raise _fail(e) from e
     typer.echo(f"added {card.id} to {file.path}")
+
+
+def _capabilities(given: list[str] | None) -> dict[str, object]:
+    return {"capabilities": {c: c in given for c in CAPABILITIES}} if given else {}
+
+
+def _add_deployment(
+    path: Path, name: str, deployment: dict[str, object], model: dict[str, object]
+) -> None:
+    if not deployment["url"] or not deployment["upstream_model"]:
+        raise _fail("--backend needs --url and --upstream-model")
+    file = ModelsFile(path)
+    try:
+        new = Deployment.model_validate({k: v for k, v in deployment.items() if v is not None})
+        cards = file.read()
+        existing = next((c for c in cards if c.id == name), None)
+        if existing is None:
+            card = ModelCard.model_validate({"id": name, "deployments": (new,), **model})
+            cards.append(card)
+        elif not existing.routed:
+            raise _fail(f"model {name!r} is served by this server's engine, not routed")
+        elif any(d.name == new.name for d in existing.deployments):
+            raise _fail(f"model {name!r} already has the deployment {new.name}")
+        else:
+            card = existing.model_copy(update={"deployments": (*existing.deployments, new)})
+            cards = [card if c is existing else c for c in cards]
+        file.write(cards)
+    except ValidationError as e:
+        raise _fail(
+            "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        ) from e
+    except ModelsFileError as e:
+        raise _fail(e) from e
+    count = len(card.deployments)
+    typer.echo(
+        f"added deployment {new.name} to model {name} ({count} deployment"
+        f"{'s' if count > 1 else ''}) in {file.path}\n"
+        "a running server picks it up within a second, without a restart"
+    )
 
 
 @app.command("remove")
@@ -162,7 +266,7 @@ def list_models(
             (
                 c.id,
                 ", ".join(c.aliases) or "-",
-                f"packaged:{c.packaged}" if c.packaged else str(c.path),
+                _source(c),
                 c.format,
                 str(c.context_length or "default"),
                 str(c.parallel or "default"),
@@ -173,6 +277,12 @@ def list_models(
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+def _source(card: ModelCard) -> str:
+    if card.routed:
+        return ", ".join(d.name for d in card.deployments)
+    return f"packaged:{card.packaged}" if card.packaged else str(card.path)
 
 
 def _list_served(url: str, api_key: str | None) -> None:

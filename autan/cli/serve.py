@@ -27,17 +27,26 @@ from autan.cli.options import (
 )
 from autan.embeddings.service import EmbeddingService
 from autan.errors import ModelsFileError
+from autan.models.card import ModelCard
 from autan.models.footprint import GgufUnreadable
-from autan.models.loader import load_registry
+from autan.models.loader import declared_cards, load_registry
 from autan.models.packaged import PackagedModelMissing
 from autan.models.registry import ModelRegistry
 from autan.platform import Platform
+from autan.routing.models_watch import ModelsWatch
 from autan.settings import Settings
 
 
-def _open_platform(settings: Settings, registry: ModelRegistry) -> Platform:
+def _open_platform(settings: Settings, registry: ModelRegistry, cards: list[ModelCard]) -> Platform:
+    watch = None
+    if settings.model.path is None:  # the models come from the models file: follow it
+        watch = ModelsWatch(settings.models_path, cards, settings.routing.reload_interval)
     platform = Platform.open(
-        settings, registry, embeddings=EmbeddingService.load(settings.embeddings)
+        settings,
+        registry,
+        embeddings=EmbeddingService.load(settings.embeddings),
+        routed=cards,
+        watch=watch,
     )
     if platform.admin_secret is not None:
         path = settings.data_dir / ADMIN_KEY_FILE
@@ -102,11 +111,12 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        registry = load_registry(settings)
+        cards = declared_cards(settings)
+        registry = load_registry(settings, cards)
     except (ModelsFileError, GgufUnreadable, PackagedModelMissing) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
-    names = [m.id for m in registry]
+    names = [c.id for c in cards]
     url = f"http://{settings.host}:{settings.port}"
     typer.echo(f"autan listening on {url}  (models: {', '.join(names)})")
     typer.echo(
@@ -125,7 +135,7 @@ def serve(
         typer.echo(f'  or:  Mistral(api_key="any", server_url="{url}").chat.complete(...)')
     else:
         typer.echo(f"  with -H 'Authorization: Bearer <key>' (admin key: {settings.data_dir})")
-    app = create_app(lambda: _open_platform(settings, registry), settings.limits)
+    app = create_app(lambda: _open_platform(settings, registry, cards), settings.limits)
     uvicorn.run(
         app,
         host=settings.host,

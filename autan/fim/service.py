@@ -19,7 +19,7 @@ class FimService:
     def __init__(self, registry: ModelRegistry) -> None:
         self._registry = registry
 
-    async def _start(
+    async def start(
         self, req: FIMCompletionRequest, admission: Admission | None, priority: Priority
     ) -> Completion:
         return await start_completion(
@@ -34,13 +34,13 @@ class FimService:
         priority: Priority = Priority.INTERACTIVE,
     ) -> ChatCompletionResponse:
         """The whole reply; ``priority`` BATCH for batch lines, admitted after interactive work."""
-        return await (await self._start(req, admission, priority)).response()
+        return await (await self.start(req, admission, priority)).response()
 
     async def stream(
         self, req: FIMCompletionRequest, admission: Admission | None = None
     ) -> AsyncIterator[CompletionChunk]:
         """Chat-completion chunks; the request is checked and queued before the first one."""
-        return (await self._start(req, admission, Priority.INTERACTIVE)).chunks()
+        return (await self.start(req, admission, Priority.INTERACTIVE)).chunks()
 
 
 def _prepare(req: FIMCompletionRequest, model: ServedModel) -> PreparedCompletion:

@@ -30,6 +30,40 @@ class Capabilities(BaseModel):
     classification: bool = False
 
 
+BackendName = Literal["openai", "mistral"]
+
+
+class Deployment(BaseModel):
+    """One place a routed model is answered: a server speaking the OpenAI (``openai``) or the
+    Mistral (``mistral``) API. ``url`` is what the official SDKs take: the base URL ending in
+    ``/v1`` for ``openai``, the ``server_url`` for ``mistral``. The API key is read from the
+    environment variable ``api_key_env`` when a request is sent: it is never in the file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: BackendName
+    url: str = Field(min_length=1, pattern=r"^https?://")
+    upstream_model: str = Field(min_length=1)
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    weight: float = Field(default=1.0, gt=0)
+    max_concurrent: int | None = Field(default=None, ge=1)
+    context_length: int | None = Field(default=None, ge=64)
+    # Unset: the model's capabilities. A deployment that lacks one is not sent such requests.
+    capabilities: Capabilities | None = None
+    price_input: float | None = Field(default=None, ge=0, description="per million tokens")
+    price_output: float | None = Field(default=None, ge=0, description="per million tokens")
+    connect_timeout: float = Field(default=5.0, gt=0, description="seconds")
+    first_token_timeout: float = Field(default=120.0, gt=0, description="seconds")
+    token_timeout: float = Field(default=60.0, gt=0, description="seconds between tokens")
+    total_timeout: float = Field(default=600.0, gt=0, description="seconds for the request")
+
+    @property
+    def name(self) -> str:
+        """How logs, ``/health`` and the usage ledger name it: backend, host and model."""
+        host = self.url.split("://", 1)[1].rstrip("/")
+        return f"{self.backend}:{host}/{self.upstream_model}"
+
+
 _QUANTIZATION_TAG = re.compile(r"[.-](i?q\d\w*|bf16|f16|f32)$", re.IGNORECASE)
 
 
@@ -62,6 +96,10 @@ class ModelCard(BaseModel):
     adapter: Path | None = None
     # The only workspace whose keys may use it (a fine-tuned model); None: every workspace.
     workspace: str | None = None
+    # Where a routed model is answered (no ``path`` nor ``packaged`` then).
+    deployments: tuple[Deployment, ...] = ()
+    # Other served models tried, in order, when every deployment of this one fails.
+    fallbacks: tuple[str, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -75,8 +113,20 @@ class ModelCard(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> ModelCard:
-        if (self.path is None) == (self.packaged is None):
-            raise ValueError("give exactly one of `path` (a GGUF file) or `packaged`")
+        if self.deployments:
+            if self.path is not None or self.packaged is not None:
+                raise ValueError(
+                    "a model with `deployments` is routed: it takes no `path` nor `packaged`"
+                )
+            names = [d.name for d in self.deployments]
+            if len(set(names)) != len(names):
+                raise ValueError("a deployment is listed twice (same backend, url and model)")
+        elif (self.path is None) == (self.packaged is None):
+            raise ValueError(
+                "give exactly one of `path` (a GGUF file), `packaged`, or `deployments`"
+            )
+        if self.id in self.fallbacks:
+            raise ValueError("a model cannot be its own fallback")
         if self.packaged is not None and self.packaged not in PACKAGED_MODELS:
             raise ValueError(
                 f"no packaged model is called {self.packaged!r}; "
@@ -91,6 +141,11 @@ class ModelCard(BaseModel):
     @property
     def names(self) -> tuple[str, ...]:
         return (self.id, *self.aliases)
+
+    @property
+    def routed(self) -> bool:
+        """Answered by remote deployments, not by this server's engine."""
+        return bool(self.deployments)
 
     @staticmethod
     def id_for(gguf: Path) -> str:

@@ -114,9 +114,11 @@ def declared_cards(settings: Settings) -> list[ModelCard]:
     return cards or [ModelCard.model_validate({**single, "packaged": PACKAGED_NAME})]
 
 
-def load_registry(settings: Settings) -> ModelRegistry:
+def load_registry(settings: Settings, cards: list[ModelCard] | None = None) -> ModelRegistry:
+    """The registry of the models this server loads itself (routed models are the router's)."""
+    cards = declared_cards(settings) if cards is None else cards
     return ModelRegistry(
-        declared_cards(settings),
+        [c for c in cards if not c.routed],
         LocalLoader(settings),
         max_loaded_memory=settings.max_loaded_memory,
     )

@@ -50,6 +50,14 @@ class ServedModel:
     def max_context_length(self) -> int:
         return self.engine.context
 
+    @property
+    def deployment(self) -> str:
+        return "local"
+
+    @property
+    def price(self) -> tuple[float, float] | None:
+        return None  # the card's, through ``accounts.prices``
+
 
 @dataclass(frozen=True, slots=True)
 class LoadPlan:
@@ -165,6 +173,9 @@ class ModelRegistry:
             return self._by_name[name]
         except KeyError:
             raise UnknownModel(name) from None
+
+    def card_of(self, name: str) -> ModelCard:
+        return self.resolve(name).card
 
     def __iter__(self) -> Iterator[RegisteredModel]:
         return iter(self._models)

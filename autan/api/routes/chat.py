@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from autan.api.deps import ChatServiceDep, MeterDep
+from autan.api.deps import MeterDep, RouterDep
 from autan.api.disconnect import unless_disconnected
 from autan.api.sse import EventStreamResponse
 from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse
@@ -19,13 +19,13 @@ router = APIRouter(tags=["chat"])
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, chat: ChatServiceDep, meter: MeterDep
+    body: ChatCompletionRequest, request: Request, router: RouterDep, meter: MeterDep
 ) -> Response | ChatCompletionResponse:
     """Chat completion. With ``stream: true`` the reply is a server-sent event stream of
     ``chat.completion.chunk`` objects ending with ``data: [DONE]``."""
     if body.stream:
-        return EventStreamResponse(await chat.stream(body, meter))
-    result = await unless_disconnected(request, chat.complete(body, meter))
+        return EventStreamResponse(await router.stream_chat(body, meter))
+    result = await unless_disconnected(request, router.complete_chat(body, meter))
     if result is None:
         return Response(status_code=499)
     return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from autan.api.deps import FimServiceDep, MeterDep
+from autan.api.deps import MeterDep, RouterDep
 from autan.api.disconnect import unless_disconnected
 from autan.api.sse import EventStreamResponse
 from autan.protocol.chat import ChatCompletionResponse
@@ -20,13 +20,13 @@ router = APIRouter(tags=["fim"])
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def fim_completions(
-    body: FIMCompletionRequest, request: Request, fim: FimServiceDep, meter: MeterDep
+    body: FIMCompletionRequest, request: Request, router: RouterDep, meter: MeterDep
 ) -> Response | ChatCompletionResponse:
     """Fill-in-the-middle code completion: the model writes what goes between ``prompt`` and
     ``suffix``. The reply is a chat completion; ``stream: true`` streams it as chat chunks."""
     if body.stream:
-        return EventStreamResponse(await fim.stream(body, meter))
-    result = await unless_disconnected(request, fim.complete(body, meter))
+        return EventStreamResponse(await router.stream_fim(body, meter))
+    result = await unless_disconnected(request, router.complete_fim(body, meter))
     if result is None:
         return Response(status_code=499)
     return result

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
-from autan.api.deps import RegistryDep
+from autan.api.deps import RegistryDep, RouterDep
 from autan.models.registry import RegisteredModel
 
 router = APIRouter(tags=["health"])
@@ -27,12 +27,15 @@ def _model_health(model: RegisteredModel) -> dict[str, object]:
 
 
 @router.get("/health")
-async def health(registry: RegistryDep) -> dict[str, object]:
+async def health(registry: RegistryDep, router: RouterDep) -> dict[str, object]:
     """Liveness, the memory budget, and each declared model's state (``loaded``, ``loading``
-    or ``unloaded``) with its engine counters (slots, running, waiting, tokens) while loaded."""
+    or ``unloaded``) with its engine counters (slots, running, waiting, tokens) while loaded;
+    each routed deployment's state (``healthy``, ``cooling``, ``probing``), load and last
+    error."""
     return {
         "status": "ok",
         "loaded_memory_bytes": registry.loaded_bytes,
         "max_loaded_memory_bytes": registry.max_loaded_memory,
         "models": [_model_health(m) for m in registry],
+        "deployments": router.deployments(),
     }

@@ -24,8 +24,12 @@ from autan.protocol.models import (
     ModelDeletedPublic,
     ModelListPublic,
 )
+from autan.routing.router import Route
 
 router = APIRouter(tags=["models"])
+
+# What a routed model's card says when no deployment declares its context length.
+ROUTED_CONTEXT = 32768
 
 
 def model_card(model: RegisteredModel) -> ModelCardPublic:
@@ -63,6 +67,27 @@ def any_model_card(
     return FineTunedModelCardPublic(**fields, job=ft.job_id, root=ft.root, archived=ft.archived)
 
 
+def routed_model_card(route: Route) -> ModelCardPublic:
+    """A routed model's card: what its deployments can all do, the context they all fit."""
+    card = route.card
+    assert card is not None, "routed models come from cards"
+    contexts = [b.context_length for b in route.backends if b.context_length]
+    capabilities = {
+        name: all(getattr(b.capabilities, name) for b in route.backends)
+        for name in card.capabilities.model_dump()
+    }
+    return ModelCardPublic(
+        id=card.id,
+        created=route.created,
+        name=card.id,
+        description=card.description,
+        capabilities=ModelCapabilities(**capabilities),
+        max_context_length=max(contexts) if contexts else ROUTED_CONTEXT,
+        aliases=list(card.aliases),
+        default_model_temperature=DEFAULT_TEMPERATURE,
+    )
+
+
 def embedding_model_card(service: EmbeddingService) -> ModelCardPublic:
     # La Plateforme's mistral-embed card has every capability false.
     return ModelCardPublic(
@@ -85,6 +110,7 @@ async def list_models(
     fine_tuning, workspace = platform.fine_tuning, workspace_of(key)
     found = (any_model_card(m, fine_tuning, workspace) for m in registry)
     cards: list[ModelCardPublic | FineTunedModelCardPublic] = [c for c in found if c]
+    cards += [routed_model_card(r) for r in platform.router.routed()]
     if embeddings is not None:
         cards.append(embedding_model_card(embeddings))
     return ModelListPublic(data=cards)
@@ -101,6 +127,9 @@ async def retrieve_model(
     """One model card, by id or alias."""
     if embeddings is not None and embeddings.serves(model_id):
         return embedding_model_card(embeddings)
+    route = platform.router.route(model_id)
+    if route.card is not None and route.card.routed:
+        return routed_model_card(route)
     card = any_model_card(registry.resolve(model_id), platform.fine_tuning, workspace_of(key))
     if card is None:
         raise UnknownModel(model_id)

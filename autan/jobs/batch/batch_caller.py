@@ -9,16 +9,13 @@ from typing import Any, cast
 from pydantic import BaseModel, ValidationError
 
 from autan.accounts.meter import Meter
-from autan.chat.service import ChatService
-from autan.embeddings.service import EmbeddingService
-from autan.errors import AutanError, InvalidRequest, Overloaded, UnknownModel
-from autan.fim.service import FimService
+from autan.errors import AutanError, InvalidRequest, NoDeploymentAvailable, Overloaded, UnknownModel
 from autan.inference.sequence import Priority
-from autan.models.registry import ModelRegistry
 from autan.protocol.chat import ChatCompletionRequest
 from autan.protocol.embeddings import EmbeddingRequest
 from autan.protocol.errors import ErrorType, error_body, validation_body
 from autan.protocol.fim import FIMCompletionRequest
+from autan.routing.router import Router
 
 CHAT = "/v1/chat/completions"
 FIM = "/v1/fim/completions"
@@ -46,17 +43,8 @@ def _error(status: int, message: str, type_: str, code: str | None) -> LineResul
 
 
 class BatchCaller:
-    def __init__(
-        self,
-        registry: ModelRegistry,
-        chat: ChatService,
-        fim: FimService,
-        embeddings: EmbeddingService | None,
-    ) -> None:
-        self._registry = registry
-        self._chat = chat
-        self._fim = fim
-        self._embeddings = embeddings
+    def __init__(self, router: Router) -> None:
+        self._router = router
 
     def check(self, endpoint: str, model: str | None) -> None:
         """Refuse a job this server cannot run, before it is queued: 400 for an endpoint, 404
@@ -69,11 +57,8 @@ class BatchCaller:
             )
         if model is None:
             return
-        if endpoint == EMBEDDINGS:
-            if self._embeddings is None or not self._embeddings.serves(model):
-                raise UnknownModel(model)
-        else:
-            self._registry.resolve(model)
+        if not self._router.serves(model, "embedding" if endpoint == EMBEDDINGS else "chat"):
+            raise UnknownModel(model)
 
     async def call(
         self, endpoint: str, body: dict[str, Any], model: str | None, meter: Meter | None
@@ -95,7 +80,7 @@ class BatchCaller:
                 f"Invalid request body: {message}",
                 "invalid_request_schema",
             )
-        except Overloaded as e:
+        except (Overloaded, NoDeploymentAvailable) as e:
             return replace(
                 _error(e.status, e.message, e.type, e.code), retry_after=e.retry_after or 1
             )
@@ -108,14 +93,12 @@ class BatchCaller:
         response: BaseModel
         if endpoint == CHAT:
             chat = ChatCompletionRequest.model_validate(body)
-            response = await self._chat.complete(chat, meter, priority=Priority.BATCH)
+            response = await self._router.complete_chat(chat, meter, priority=Priority.BATCH)
         elif endpoint == FIM:
             fim = FIMCompletionRequest.model_validate(body)
-            response = await self._fim.complete(fim, meter, priority=Priority.BATCH)
+            response = await self._router.complete_fim(fim, meter, priority=Priority.BATCH)
         else:
             req = EmbeddingRequest.model_validate(body)
-            if self._embeddings is None:
-                raise UnknownModel(req.model)
-            response = await self._embeddings.embed(req, meter)
+            response = await self._router.embed(req, meter)
         dumped: dict[str, Any] = response.model_dump(mode="json")
         return dumped
