@@ -1,17 +1,20 @@
-"""Time to first token behind an autan gateway: prefix affinity against plain round robin.
+"""Time to first token behind an autan gateway: prefix affinity on and off.
 
     .venv/bin/python -m benchmarks.prefix_affinity --rounds 5
 
 Two replicas (``autan serve`` on the packaged model, ``--parallel 2``: each keeps the KV of
 about two long prompts) sit behind two autan gateways started from the same models file, one
 routed model with both replicas as ``openai`` deployments: one gateway routes with prefix
-affinity (the default), the other with ``AUTAN_ROUTING__AFFINITY=false`` (round robin).
+affinity (the default), the other with ``AUTAN_ROUTING__AFFINITY=false``, which leaves the
+router's other rule alone: the less loaded of two deployments drawn at random (P2C), which
+with two replicas and even load spreads prompts as round robin would, blind to their prefixes.
 
 Every request carries one of four ~1,000-token system prompts (drawn at random, the same draw
 for both gateways in a round) and a short question, streamed, ``--max-tokens`` output tokens,
 ``--concurrency`` at a time. With affinity each replica sees two of the system prompts and keeps
-them cached; round robin sends all four to both and evicts. Each round sends ``--requests`` to
-each gateway in turn (the order alternates); the figure is the median TTFT over the rounds.
+them cached; without, both see all four and evict them from their two slots. Each round sends
+``--requests`` to each gateway in turn (the order alternates); the figure is the median over the
+rounds of each round's median TTFT.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from benchmarks.compare import MODEL_ID, ROOT, _free_port, _machine, _wait_ready
 from benchmarks.prefix_cache import QUESTIONS, system_prompt
 
 ROUTED = "routed"
-GATEWAYS = {"affinity": {}, "round robin": {"AUTAN_ROUTING__AFFINITY": "false"}}
+GATEWAYS = {"affinity": {}, "no affinity": {"AUTAN_ROUTING__AFFINITY": "false"}}
 
 MODELS = """\
 [[models]]
@@ -167,7 +170,7 @@ def main() -> None:
     for name, v in med.items():
         print(f"| {name} | {v:.0f} |")
     print()
-    print(f"round robin / affinity: {med['round robin'] / med['affinity']:.2f}x")
+    print(f"no affinity / affinity: {med['no affinity'] / med['affinity']:.2f}x")
 
 
 if __name__ == "__main__":
