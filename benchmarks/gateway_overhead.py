@@ -309,16 +309,20 @@ def report(targets: list[Target], args: argparse.Namespace) -> dict[str, object]
                     for r in result["open_loop"]
                     if r["rate"] == rate and r["mode"] == mode
                 }  # type: ignore[attr-defined]
-                ratio = rows["autan"]["p50_added_ms"] / rows["litellm"]["p50_added_ms"]
+                ours, theirs = rows["autan"]["p50_added_ms"], rows["litellm"]["p50_added_ms"]
+                ratio = ours / theirs
                 ratios[f"p50_added_{rate:.0f}_{mode}"] = ratio
                 print(
-                    f"- p50 added at {rate:.0f}/s {mode}, autan / litellm: {ratio:.2f}x "
-                    "(target <= 0.5x)"
+                    f"- p50 added at {rate:.0f}/s {mode}, autan / litellm: {ratio:.3f}x "
+                    f"({ours:.2f} against {theirs:.2f} ms; target <= 0.5x)"
                 )
         m = result["max"]  # type: ignore[assignment]
         ratio = m["autan"]["max_req_s"] / m["litellm"]["max_req_s"]  # type: ignore[index]
         ratios["max_req_s"] = ratio
-        print(f"- max req/s, autan / litellm: {ratio:.2f}x (target >= 1.0x)")
+        print(
+            f"- max req/s, autan / litellm: {ratio:.2f}x ({m['autan']['max_req_s']:.0f} against "  # type: ignore[index]
+            f"{m['litellm']['max_req_s']:.0f}; target >= 1.0x)"  # type: ignore[index]
+        )
         result["ratios"] = ratios
     return result
 
