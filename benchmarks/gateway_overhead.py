@@ -124,6 +124,15 @@ def _wait_healthy(
     raise RuntimeError(f"{what} did not answer {url} in {timeout:.0f} s")
 
 
+def _started(proc: subprocess.Popen[bytes], url: str, what: str, log: Path) -> None:
+    """Healthy, or stopped before the error goes up: no server outlives a failed start."""
+    try:
+        _wait_healthy(url, proc, what, log)
+    except BaseException:
+        stop(proc)
+        raise
+
+
 def start_litellm(binary: str, api_base: str, workdir: Path, pin: str) -> Target:
     port = free_port()
     config = workdir / "litellm.yaml"
@@ -144,9 +153,7 @@ def start_litellm(binary: str, api_base: str, workdir: Path, pin: str) -> Target
     proc = subprocess.Popen(
         cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_pin(pin)
     )
-    _wait_healthy(
-        f"http://127.0.0.1:{port}/health/liveliness", proc, "litellm", workdir / "litellm.log"
-    )
+    _started(proc, f"http://127.0.0.1:{port}/health/liveliness", "litellm", workdir / "litellm.log")
     return Target("litellm", f"http://127.0.0.1:{port}/v1/chat/completions", MODEL, proc)
 
 
@@ -177,7 +184,7 @@ def start_autan(api_base: str, workdir: Path, pin: str) -> Target:
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_pin(pin)
     )
-    _wait_healthy(f"http://127.0.0.1:{port}/health", proc, "autan serve", workdir / "autan.log")
+    _started(proc, f"http://127.0.0.1:{port}/health", "autan serve", workdir / "autan.log")
     return Target("autan", f"http://127.0.0.1:{port}/v1/chat/completions", MODEL, proc)
 
 
