@@ -77,6 +77,16 @@ def autan(
                 proc.kill()
 
 
+def prefix_hits(replicas: list[str]) -> tuple[int, int]:
+    """Requests the replicas admitted and how many of them reused a cached prefix."""
+    admitted = hits = 0
+    for url in replicas:
+        (model,) = httpx.get(f"{url}/health", timeout=10).json()["models"]
+        admitted += int(model["admitted"])
+        hits += int(model["prefix_hits"])
+    return admitted, hits
+
+
 def messages(system: str, question: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
@@ -125,6 +135,7 @@ def main() -> None:
         "--ctx-size", str(a.ctx_size),
     ]  # fmt: skip
     results: dict[str, list[float]] = {name: [] for name in GATEWAYS}
+    counts: dict[str, list[int]] = {name: [0, 0] for name in GATEWAYS}
     with tempfile.TemporaryDirectory(prefix="autan-affinity-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
         replicas = [
@@ -151,9 +162,13 @@ def main() -> None:
             order = list(gateways) if rnd % 2 == 0 else list(reversed(gateways))
             line = []
             for name in order:
+                before = prefix_hits(replicas)
                 ttfts = asyncio.run(_ttfts(gateways[name], prompts, a.concurrency, a.max_tokens))
+                after = prefix_hits(replicas)
                 results[name].append(statistics.median(ttfts))
-                line.append(f"{name} {results[name][-1]:.0f} ms")
+                counts[name][0] += after[0] - before[0]
+                counts[name][1] += after[1] - before[1]
+                line.append(f"{name} {results[name][-1]:.0f} ms ({after[1] - before[1]} hits)")
             print(f"round {rnd + 1}/{a.rounds}: TTFT p50 " + ", ".join(line), flush=True)
     med = {k: statistics.median(v) for k, v in results.items()}
     print()
@@ -165,10 +180,11 @@ def main() -> None:
         f"concurrency {a.concurrency}, median of {a.rounds} rounds"
     )
     print()
-    print("| routing | TTFT p50 ms |")
-    print("|---|---|")
+    print("| routing | TTFT p50 ms | replica prefix hits |")
+    print("|---|---|---|")
     for name, v in med.items():
-        print(f"| {name} | {v:.0f} |")
+        admitted, hits = counts[name]
+        print(f"| {name} | {v:.0f} | {hits} of {admitted} |")
     print()
     print(f"no affinity / affinity: {med['no affinity'] / med['affinity']:.2f}x")
 
