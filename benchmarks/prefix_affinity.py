@@ -77,14 +77,18 @@ def autan(
                 proc.kill()
 
 
-def prefix_hits(replicas: list[str]) -> tuple[int, int]:
-    """Requests the replicas admitted and how many of them reused a cached prefix."""
-    admitted = hits = 0
+def prompt_tokens_cached(replicas: list[str]) -> tuple[int, int]:
+    """Prompt tokens the replicas took from their prefix caches, and those they decoded."""
+    cached = decoded = 0
     for url in replicas:
         (model,) = httpx.get(f"{url}/health", timeout=10).json()["models"]
-        admitted += int(model["admitted"])
-        hits += int(model["prefix_hits"])
-    return admitted, hits
+        cached += int(model["cached_prompt_tokens"])
+        decoded += int(model["prompt_tokens_decoded"])
+    return cached, decoded
+
+
+def _share(cached: int, decoded: int) -> float:
+    return cached / (cached + decoded) if cached + decoded else 0.0
 
 
 def messages(system: str, question: str) -> list[dict[str, str]]:
@@ -162,13 +166,14 @@ def main() -> None:
             order = list(gateways) if rnd % 2 == 0 else list(reversed(gateways))
             line = []
             for name in order:
-                before = prefix_hits(replicas)
+                before = prompt_tokens_cached(replicas)
                 ttfts = asyncio.run(_ttfts(gateways[name], prompts, a.concurrency, a.max_tokens))
-                after = prefix_hits(replicas)
+                after = prompt_tokens_cached(replicas)
                 results[name].append(statistics.median(ttfts))
                 counts[name][0] += after[0] - before[0]
                 counts[name][1] += after[1] - before[1]
-                line.append(f"{name} {results[name][-1]:.0f} ms ({after[1] - before[1]} hits)")
+                share = _share(after[0] - before[0], after[1] - before[1])
+                line.append(f"{name} {results[name][-1]:.0f} ms ({share:.0%} cached)")
             print(f"round {rnd + 1}/{a.rounds}: TTFT p50 " + ", ".join(line), flush=True)
     med = {k: statistics.median(v) for k, v in results.items()}
     print()
@@ -180,11 +185,10 @@ def main() -> None:
         f"concurrency {a.concurrency}, median of {a.rounds} rounds"
     )
     print()
-    print("| routing | TTFT p50 ms | replica prefix hits |")
+    print("| routing | TTFT p50 ms | prompt tokens from the replicas' prefix caches |")
     print("|---|---|---|")
     for name, v in med.items():
-        admitted, hits = counts[name]
-        print(f"| {name} | {v:.0f} | {hits} of {admitted} |")
+        print(f"| {name} | {v:.0f} | {_share(*counts[name]):.0%} |")
     print()
     print(f"no affinity / affinity: {med['no affinity'] / med['affinity']:.2f}x")
 
