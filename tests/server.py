@@ -32,12 +32,12 @@ def _free_port() -> int:
 
 
 def start_server(
-    *args: str, auth: bool = False, env: dict[str, str] | None = None
+    *args: str, auth: bool = False, env: dict[str, str] | None = None, port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], Server]:
     """``autan serve`` with ``args``. Without ``auth`` it runs with ``--no-auth``, so any bearer
     token works; with it, pass ``--data-dir`` (the admin key is written there) and any
-    ``AUTAN_*`` settings in ``env``."""
-    port = _free_port()
+    ``AUTAN_*`` settings in ``env``. ``port``: a given one (a server started again)."""
+    port = port or _free_port()
     cmd = [
         sys.executable,
         "-m",

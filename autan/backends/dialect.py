@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from autan.chat.prompt import SAFE_PROMPT
 from autan.errors import InvalidRequest
+from autan.models.card import StructuredOutputs
 from autan.protocol.chat import (
     AssistantMessage,
     ChatCompletionRequest,
@@ -46,7 +47,10 @@ def finish_reason(upstream: object) -> str:
 
 
 def chat_body(
-    dialect: DialectName, req: ChatCompletionRequest, upstream_model: str
+    dialect: DialectName,
+    req: ChatCompletionRequest,
+    upstream_model: str,
+    structured: StructuredOutputs = "json_schema",
 ) -> dict[str, Any]:
     """The upstream request body for ``req`` (always streamed: first-token and between-token
     timeouts, and a disconnect that frees the upstream slot at once, need it)."""
@@ -67,8 +71,12 @@ def chat_body(
         body["n"] = req.n
     if req.random_seed is not None:
         body["seed" if dialect == "openai" else "random_seed"] = req.random_seed
-    if req.response_format is not None and req.response_format.type != "text":
-        body["response_format"] = req.response_format.model_dump(by_alias=True, exclude_none=True)
+    fmt = req.response_format
+    if fmt is not None and fmt.type != "text" and structured != "none":
+        if fmt.json_schema is not None and structured == "json_object_schema":
+            body["response_format"] = {"type": "json_object", "schema": fmt.json_schema.schema_}
+        else:
+            body["response_format"] = fmt.model_dump(by_alias=True, exclude_none=True)
     functions = [t for t in req.tools or [] if getattr(t, "function", None) is not None]
     if functions:
         body["tools"] = [t.model_dump(exclude_none=True) for t in functions]

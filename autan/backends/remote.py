@@ -236,7 +236,8 @@ class RemoteBackend:
             raise InvalidRequest(
                 f"Model {req.model} does not support function calling", param="tools"
             )
-        body = chat_body(self._dialect, req, self.deployment.upstream_model)
+        d = self.deployment
+        body = chat_body(self._dialect, req, d.upstream_model, d.structured_outputs)
         prompt = prompt_estimate(req)
         n = req.n or 1
         last = req.messages[-1]

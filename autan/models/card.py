@@ -31,6 +31,10 @@ class Capabilities(BaseModel):
 
 
 BackendName = Literal["openai", "mistral"]
+# How a deployment is asked to enforce a JSON schema: ``json_schema`` as OpenAI defines it (vLLM,
+# SGLang, llama-server, La Plateforme); ``json_object_schema``, a ``json_object`` format with the
+# schema beside it (llama-cpp-python's server, llama-server); ``none``: not asked, only checked.
+StructuredOutputs = Literal["json_schema", "json_object_schema", "none"]
 
 
 class Deployment(BaseModel):
@@ -50,6 +54,7 @@ class Deployment(BaseModel):
     context_length: int | None = Field(default=None, ge=64)
     # Unset: the model's capabilities. A deployment that lacks one is not sent such requests.
     capabilities: Capabilities | None = None
+    structured_outputs: StructuredOutputs = "json_schema"
     price_input: float | None = Field(default=None, ge=0, description="per million tokens")
     price_output: float | None = Field(default=None, ge=0, description="per million tokens")
     connect_timeout: float = Field(default=5.0, gt=0, description="seconds")

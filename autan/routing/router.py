@@ -115,6 +115,7 @@ class Router:
         settings: RoutingSettings,
         limits: RequestLimits,
         state: RoutingState | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> None:
         self.registry = registry
         self._chat = chat
@@ -123,7 +124,7 @@ class Router:
         self.settings = settings
         self._limits = limits
         self.state: RoutingState = state or LocalState()
-        self._client = httpx.AsyncClient(
+        self._client = client or httpx.AsyncClient(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
             follow_redirects=False,
         )
@@ -248,7 +249,7 @@ class Router:
         self,
         name: str,
         attempt: Callable[[Backend, str], Awaitable[Reply]],
-        affinity: str | None,
+        affinity: list[str] | None,
     ) -> AsyncIterator[CompletionChunk]:
         slot_box: list[_Slot] = []
 
@@ -264,7 +265,7 @@ class Router:
         kind: ModelKind,
         attempt: Callable[[Backend, str], Awaitable[T]],
         priority: Priority,
-        affinity: str | None,
+        affinity: list[str] | None,
         keep_slot: list[_Slot] | None = None,
     ) -> T:
         """Try the model's deployments, then its fallbacks', until one answers. With
@@ -361,7 +362,7 @@ class Router:
         route: Route,
         tried: set[str],
         priority: Priority,
-        affinity: str | None,
+        affinity: list[str] | None,
         deadline: float,
     ) -> tuple[Backend, _Slot] | None:
         """A deployment not tried yet, healthy, with room; waits for room while every
@@ -393,7 +394,7 @@ class Router:
             await asyncio.sleep(0.02)
             now = time.time()
 
-    def _order(self, route: Route, candidates: list[int], affinity: str | None) -> list[int]:
+    def _order(self, route: Route, candidates: list[int], affinity: list[str] | None) -> list[int]:
         """The candidates in the order to try them: the affine one if not overloaded, then
         the less loaded of two random ones (by weight), then the rest."""
         if len(candidates) == 1:
@@ -404,7 +405,9 @@ class Router:
 
         first: int | None = None
         if affinity is not None and self.settings.affinity:
-            owner = self._affinity.get(affinity)
+            owner = next(
+                (o for o in map(self._affinity.get, reversed(affinity)) if o is not None), None
+            )
             for i in candidates:
                 if route.backends[i].name == owner:
                     mean = sum(load(j) for j in candidates) / len(candidates)
@@ -416,9 +419,10 @@ class Router:
             first = a if load(a) <= load(b) else b
         return [first, *sorted((i for i in candidates if i != first), key=load)]
 
-    def _remember(self, key: str, deployment: str) -> None:
-        self._affinity[key] = deployment
-        self._affinity.move_to_end(key)
+    def _remember(self, keys: list[str], deployment: str) -> None:
+        for key in keys:
+            self._affinity[key] = deployment
+            self._affinity.move_to_end(key)
         while len(self._affinity) > self.settings.affinity_entries:
             self._affinity.popitem(last=False)
 
@@ -505,24 +509,34 @@ def _two_by_weight(candidates: list[int], weights: list[float]) -> tuple[int, in
     return candidates[a], candidates[b]
 
 
-_AFFINITY_CHARS = 2048
+# A prompt's start is read in blocks, as engines cache it: a request matches a recent one on
+# the longest run of whole blocks they share.
+_BLOCK_CHARS = 256
+_BLOCKS = 16
 
 
-def _affinity_key(req: ChatCompletionRequest) -> str | None:
-    """What identifies a prompt's start: the first characters of its messages."""
+def _affinity_key(req: ChatCompletionRequest) -> list[str] | None:
+    """The hashes of the prompt's first whole blocks, each covering all before it; None
+    for a prompt shorter than one block (nothing worth keeping a cache for)."""
     parts: list[str] = []
     size = 0
     for msg in req.messages:
         content = getattr(msg, "content", None)
         text = content if isinstance(content, str) else ""
         parts.append(f"{msg.role}\x00{text}\x00")
-        size += len(text)
-        if size >= _AFFINITY_CHARS:
+        size += len(text) + 2 + len(msg.role)
+        if size >= _BLOCK_CHARS * _BLOCKS:
             break
-    if len(req.messages) < 2 and size < 256:
-        return None  # a short lone prompt: nothing worth keeping a cache for
-    joined = "".join(parts)[:_AFFINITY_CHARS]
-    return hashlib.blake2b(joined.encode(), digest_size=12).hexdigest()
+    joined = "".join(parts).encode()
+    blocks = min(_BLOCKS, len(joined) // _BLOCK_CHARS)
+    if blocks == 0:
+        return None
+    digest = hashlib.blake2b(digest_size=12)
+    keys = []
+    for i in range(blocks):
+        digest.update(joined[i * _BLOCK_CHARS : (i + 1) * _BLOCK_CHARS])
+        keys.append(digest.hexdigest())
+    return keys
 
 
 def _release_all(slots: list[_Slot]) -> None:

@@ -83,3 +83,40 @@ def test_list_without_a_file_shows_what_serve_serves(tmp_path: Path) -> None:
     assert code == 0, out
     assert out.startswith(f"no models declared in {tmp_path / 'none.toml'}; autan serve serves:")
     assert "smollm2-135m-instruct" in out and "mistral-small-latest" in out
+
+
+def test_add_a_routed_model_and_its_replicas(tmp_path: Path) -> None:
+    file = tmp_path / "models.toml"
+    code, out = _models(
+        file, "add", "qwen", "--backend", "openai", "--url", "http://gpu-1:8000/v1",
+        "--upstream-model", "Qwen/Qwen2.5-7B", "--api-key-env", "VLLM_KEY", "--max-concurrent",
+        "32", "--fallback", "smollm2-135m-instruct",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "a running server picks it up" in out
+    code, out = _models(
+        file, "add", "qwen", "--backend", "openai", "--url", "http://gpu-2:8000/v1",
+        "--upstream-model", "Qwen/Qwen2.5-7B",
+    )  # fmt: skip
+    assert code == 0, out
+    (card,) = ModelsFile(file).read()
+    assert card.routed and card.fallbacks == ("smollm2-135m-instruct",)
+    assert [d.url for d in card.deployments] == ["http://gpu-1:8000/v1", "http://gpu-2:8000/v1"]
+    assert card.deployments[0].api_key_env == "VLLM_KEY"
+    assert card.deployments[0].max_concurrent == 32
+    text = file.read_text()
+    assert "VLLM_KEY" in text and "Bearer" not in text
+
+    code, out = _models(
+        file, "add", "qwen", "--backend", "openai", "--url", "http://gpu-2:8000/v1",
+        "--upstream-model", "Qwen/Qwen2.5-7B",
+    )  # fmt: skip
+    assert code == 1 and "already has the deployment" in out
+    code, out = _models(file, "add", "qwen", "--backend", "mistral", "--url", "ftp://x")
+    assert code == 1 and "--upstream-model" in out
+    code, out = _models(
+        file, "add", "qwen", "--backend", "mistral", "--url", "ftp://x", "--upstream-model", "m"
+    )
+    assert code == 1 and "url" in out
+    code, out = _models(file, "list")
+    assert "openai:gpu-1:8000/v1/Qwen/Qwen2.5-7B" in out

@@ -78,7 +78,7 @@ def test_an_absent_file_declares_nothing(tmp_path: Path) -> None:
         ),
         (
             '[[models]]\nid = "a"\n',
-            "model 'a': give exactly one of `path` (a GGUF file) or `packaged`",
+            "model 'a': give exactly one of `path` (a GGUF file), `packaged`, or `deployments`",
         ),
         ('[[models]]\nid = "a"\npath = "missing.gguf"\n', "model 'a': no GGUF file at"),
         ('[[models]]\npackaged = "smollm2-135m-instruct"\n', "model #1: id: Field required"),
@@ -124,3 +124,28 @@ def test_add_refuses_a_taken_name_and_remove_an_unknown_id(tmp_path: Path) -> No
         file.remove("b")
     assert file.remove("a").id == "a"
     assert file.read() == []
+
+
+def test_a_routed_model_takes_deployments_and_no_weights(tmp_path: Path) -> None:
+    file = tmp_path / "models.toml"
+    file.write_text(
+        '[[models]]\nid = "r"\nfallbacks = ["other"]\n'
+        '[[models.deployments]]\nbackend = "mistral"\nurl = "https://api.mistral.ai"\n'
+        'upstream_model = "mistral-small-latest"\napi_key_env = "MISTRAL_API_KEY"\n'
+    )
+    (card,) = ModelsFile(file).read()
+    assert card.routed and card.deployments[0].name == (
+        "mistral:api.mistral.ai/mistral-small-latest"
+    )
+    file.write_text(
+        '[[models]]\nid = "r"\npackaged = "smollm2-135m-instruct"\n'
+        '[[models.deployments]]\nbackend = "openai"\nurl = "http://x/v1"\nupstream_model = "m"\n'
+    )
+    with pytest.raises(ModelsFileError, match="routed: it takes no `path` nor `packaged`"):
+        ModelsFile(file).read()
+    file.write_text(
+        '[[models]]\nid = "r"\n'
+        '[[models.deployments]]\nbackend = "grpc"\nurl = "http://x/v1"\nupstream_model = "m"\n'
+    )
+    with pytest.raises(ModelsFileError, match="backend"):
+        ModelsFile(file).read()
