@@ -6,7 +6,9 @@ registry's engines, the limit store, prices) may be handed in.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +22,13 @@ from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.fine_tuning.training_files import StoredTrainingFiles
 from autan.jobs.batch.batch_caller import BatchCaller
 from autan.jobs.batch.batch_system import BatchSystem
+from autan.jobs.job_store import JobStore
 from autan.models.card import ModelCard
 from autan.models.registry import ModelRegistry
+from autan.observability.gateway_metrics import JobCount
+from autan.observability.metrics import Metrics
+from autan.observability.request_log import RequestLog
+from autan.observability.tracing import Tracing
 from autan.routing.deployment_state import LocalState, RedisState, RoutingState
 from autan.routing.models_watch import ModelsWatch
 from autan.routing.router import Router
@@ -53,6 +60,11 @@ class Platform:
     own_database: Database | None = None
     # Reloads the models file while serving, when the models come from one.
     watch: ModelsWatch | None = None
+    # Every API request's record, written off the request path; None when turned off.
+    request_log: RequestLog | None = None
+    # Prometheus metrics (None: turned off), OpenTelemetry traces (None: no OTLP endpoint).
+    metrics: Metrics | None = None
+    tracing: Tracing | None = None
 
     @classmethod
     def open(
@@ -88,6 +100,19 @@ class Platform:
             accounts = Accounts.open(settings, prices or CardPrices(router), limits=limits)
             admin_secret = accounts.bootstrap_admin_key(settings.data_dir)
             db = accounts.db
+        tracing = Tracing.from_environment(settings.tracing)
+        metrics = None
+        if settings.metrics.enabled:
+            metrics = Metrics(registry, _job_counts(JobStore(db)))
+            registry.on_load.append(metrics.observe_model)
+            for model in registry:
+                if model.served is not None:
+                    metrics.observe_model(model.served)
+            router.metrics = metrics.deployments
+        request_log = None
+        if settings.request_log.enabled:
+            request_log = RequestLog(db, settings.request_log)
+            request_log.start()
         batch = BatchSystem.open(
             accounts,
             BatchCaller(router),
@@ -96,6 +121,8 @@ class Platform:
             files=settings.files.model_copy(update={"public_url": settings.public_url}),
             jobs=settings.jobs,
             batch_sequences=settings.engine.batch_sequences,
+            request_log=request_log,
+            tracing=tracing,
         )
         fine_tuning = None
         if settings.fine_tuning.enabled:
@@ -122,6 +149,9 @@ class Platform:
             admin_secret,
             own_database,
             watch,
+            request_log,
+            metrics,
+            tracing,
         )
 
     async def start(self) -> None:
@@ -135,14 +165,16 @@ class Platform:
         self.batch.start()
 
     async def close(self) -> None:
-        """Stop the jobs (handed back for another process or the next start), then close
-        the databases and unload the models."""
+        """Stop the jobs (handed back for another process or the next start), write what
+        the request log holds, then close the databases and unload the models."""
         if self.watch is not None:
             await self.watch.stop()
         if self.fine_tuning is not None:
             await self.fine_tuning.stop()
         await self.batch.close()
         await self.router.close()
+        if self.request_log is not None:
+            self.request_log.close()
         if self.accounts is not None:
             self.accounts.close()
         if self.own_database is not None:
@@ -150,6 +182,15 @@ class Platform:
         self.registry.close()
         if self.embeddings is not None:
             self.embeddings.close()
+        if self.tracing is not None:  # exports what is left: may wait on the collector
+            await asyncio.to_thread(self.tracing.close)
+
+
+def _job_counts(store: JobStore) -> Callable[[], list[JobCount]]:
+    def counts() -> list[JobCount]:
+        return [JobCount(*row) for row in store.census()]
+
+    return counts
 
 
 def _open_database(settings: Settings) -> Database:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["text", "json"]
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 DEFAULT_ALIASES = ("mistral-small-latest", "mistral-large-latest", "open-mistral-7b")
@@ -286,6 +287,62 @@ class JobsSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    """``GET /metrics`` (Prometheus): whether it exists, who may read it, and where."""
+
+    enabled: bool = Field(
+        default=True, description="record metrics and serve them at /metrics; off: /metrics is 404"
+    )
+    auth: Literal["none", "admin"] = Field(
+        default="none",
+        description="who may read /metrics: anyone who reaches the port, or only requests with "
+        "an admin API key (needs API keys on)",
+    )
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="serve /metrics on this port (same address) instead of the API port; "
+        "the API port then answers 404 there",
+    )
+
+
+class TracingSettings(BaseModel):
+    """OpenTelemetry traces. Where they go is read from the standard ``OTEL_*`` variables
+    (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``,
+    ``OTEL_SERVICE_NAME``, ``OTEL_TRACES_SAMPLER``...); without an endpoint nothing is traced."""
+
+    capture_content: bool = Field(
+        default=False,
+        description="put prompt and completion text into spans (gen_ai.input.messages, "
+        "gen_ai.output.messages); off: only sizes, models and timings",
+    )
+
+
+class RequestLogSettings(BaseModel):
+    """The request log: one record per API request, written by a thread of its own."""
+
+    enabled: bool = Field(default=True, description="record every API request")
+    queue_size: int = Field(
+        default=10_000,
+        ge=1,
+        description="records waiting to be written; past it new ones are dropped (and counted) "
+        "rather than slowing requests",
+    )
+    batch_size: int = Field(default=500, ge=1, description="records written per transaction")
+    flush_seconds: float = Field(default=1.0, gt=0, description="longest a record waits")
+    retention_sweep_seconds: float = Field(
+        default=3600.0, gt=0, description="how often bodies past their retention are removed"
+    )
+    no_auth_bodies_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="under --no-auth (no workspaces to turn it on), keep request and reply "
+        "bodies this many days; unset: never kept",
+    )
+
+
 class RoutingSettings(BaseModel):
     """How requests for routed models are spread over their deployments (``AUTAN_ROUTING__*``)."""
 
@@ -336,6 +393,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: LogLevel = "info"
+    log_format: LogFormat = Field(
+        default="text", description="json: one JSON object a line, with the request id"
+    )
     engine: EngineSettings = Field(default_factory=EngineSettings)
     model: ModelSettings = Field(default_factory=ModelSettings)
     data_dir: Path = Field(
@@ -365,7 +425,10 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     limits: RequestLimits = Field(default_factory=RequestLimits)
     fine_tuning: FineTuningSettings = Field(default_factory=FineTuningSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    request_log: RequestLogSettings = Field(default_factory=RequestLogSettings)
 
     @property
     def models_path(self) -> Path:
@@ -381,7 +444,11 @@ class Settings(BaseSettings):
         return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @model_validator(mode="after")
-    def _check_model_names(self) -> Settings:
+    def _check_consistency(self) -> Settings:
         if self.model.id in self.model.aliases:
             raise ValueError(f"alias {self.model.id!r} repeats the model id")
+        if self.metrics.auth == "admin" and self.no_auth:
+            raise ValueError("metrics auth 'admin' needs API keys: it cannot be used with no_auth")
+        if self.metrics.port is not None and self.metrics.port == self.port:
+            raise ValueError(f"the metrics port {self.metrics.port} is the API port")
         return self

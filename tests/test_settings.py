@@ -74,3 +74,12 @@ def test_a_public_url_must_be_an_http_url() -> None:
     for bad in ("llm.example.com", "ftp://x", "https://a b", "https://h/?q"):
         with pytest.raises(ValidationError):
             Settings.model_validate({"files": {"public_url": bad}})
+
+
+def test_metrics_settings_that_cannot_work_are_refused() -> None:
+    with pytest.raises(ValidationError, match="needs API keys"):
+        Settings(no_auth=True, metrics={"auth": "admin"})  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="is the API port"):
+        Settings(port=9000, metrics={"port": 9000})  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        Settings(metrics={"auth": "anyone"})  # type: ignore[arg-type]

@@ -42,9 +42,19 @@ class ApiKey:
     created_by: str | None
     # Set by ``KeyStore.find``: the key's workspace is archived, so the key is refused.
     workspace_archived: bool = False
+    # Days the request log keeps this key's bodies: 0 never, None as its workspace says.
+    request_log_bodies_days: int | None = None
+    # The workspace's setting, as ``KeyStore.find`` read it with the key.
+    workspace_bodies_days: int | None = None
 
     @classmethod
-    def from_row(cls, row: ApiKeyRow, *, workspace_archived: bool = False) -> ApiKey:
+    def from_row(
+        cls,
+        row: ApiKeyRow,
+        *,
+        workspace_archived: bool = False,
+        workspace_bodies_days: int | None = None,
+    ) -> ApiKey:
         return cls(
             id=row.id,
             name=row.name,
@@ -59,10 +69,21 @@ class ApiKey:
             created_at=row.created_at,
             created_by=row.created_by,
             workspace_archived=workspace_archived,
+            request_log_bodies_days=row.request_log_bodies_days,
+            workspace_bodies_days=workspace_bodies_days,
         )
 
     def usable_at(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+    @property
+    def bodies_days(self) -> int | None:
+        """Days the request log keeps this key's request and reply bodies; None: not kept
+        (the default). The key's own setting wins over its workspace's."""
+        days = self.request_log_bodies_days
+        if days is None:
+            days = self.workspace_bodies_days
+        return days or None
 
     def allows(self, *names: str) -> bool:
         """Whether the key may use a model known by any of ``names`` (its id and aliases)."""

@@ -1,4 +1,5 @@
-"""The usage ledger: one record per request, written by a thread of its own.
+"""The usage ledger: one record per request, written by a thread of its own, with the daily
+rollups (``usage_rollup``) updated in the same transaction.
 
 A request that is answered waits for its record to be committed before the end of its answer
 goes out (``commit``): whatever reached a client is billed, even if the process is killed the
@@ -21,6 +22,7 @@ from datetime import date, datetime
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from autan.accounts.usage_rollup import UsageRollups, add_to_rollups
 from autan.storage.database import Database
 from autan.storage.tables import UsageRow
 
@@ -74,6 +76,7 @@ class UsageLedger:
         self._wake = threading.Event()
         self._stopping = False
         self._writer = threading.Thread(target=self._run, name="autan-usage-writer", daemon=True)
+        self.rollups = UsageRollups(db)
 
     def start(self) -> None:
         self._writer.start()
@@ -135,6 +138,7 @@ class UsageLedger:
         try:
             with self._db.session() as session, session.begin():
                 session.execute(insert(UsageRow), [asdict(item.record) for item in batch])
+                add_to_rollups(session, (item.record for item in batch))
         except SQLAlchemyError as e:  # the database is down or refused them
             return e
         return None
@@ -180,40 +184,24 @@ class UsageLedger:
         workspace_id: str | None = None,
         key_id: str | None = None,
     ) -> list[UsageLine]:
-        """Totals by day, model and key, oldest first."""
-        day = func.date(UsageRow.created_at)
-        query = select(
-            day,
-            UsageRow.model,
-            UsageRow.key_id,
-            func.count(),
-            func.sum(UsageRow.prompt_tokens),
-            func.sum(UsageRow.completion_tokens),
-            func.sum(UsageRow.cost),
-        )
-        if since is not None:
-            query = query.where(UsageRow.created_at >= since)
-        if until is not None:
-            query = query.where(UsageRow.created_at < until)
-        if workspace_id is not None:
-            query = query.where(UsageRow.workspace_id == workspace_id)
-        if key_id is not None:
-            query = query.where(UsageRow.key_id == key_id)
-        query = query.group_by(day, UsageRow.model, UsageRow.key_id).order_by(
-            day, UsageRow.model, UsageRow.key_id
-        )
-        with self._db.session() as session:
-            rows = session.execute(query).all()
-        return [
-            UsageLine(
-                # SQLite's date() gives text, PostgreSQL's a date.
-                day=d if isinstance(d, date) else date.fromisoformat(str(d)),
-                model=model,
-                key_id=key,
-                requests=int(n),
-                prompt_tokens=int(p or 0),
-                completion_tokens=int(c or 0),
-                cost=float(cost or 0.0),
+        """Totals by day, model and key (every call, answered or failed, inference or not),
+        oldest first, from the daily rollups."""
+        totals: dict[tuple[date, str, str], UsageLine] = {}
+        for r in self.rollups.lines(
+            since=since, until=until, workspace_id=workspace_id, key_id=key_id
+        ):
+            line = totals.get((r.day, r.model, r.key_id))
+            requests, prompt, completion, cost = r.requests + r.errors, 0, 0, 0.0
+            if line is not None:
+                requests += line.requests
+                prompt, completion, cost = line.prompt_tokens, line.completion_tokens, line.cost
+            totals[(r.day, r.model, r.key_id)] = UsageLine(
+                day=r.day,
+                model=r.model or None,
+                key_id=r.key_id,
+                requests=requests,
+                prompt_tokens=prompt + r.prompt_tokens,
+                completion_tokens=completion + r.completion_tokens,
+                cost=cost + r.cost,
             )
-            for d, model, key, n, p, c, cost in rows
-        ]
+        return [totals[k] for k in sorted(totals)]

@@ -23,6 +23,8 @@ class Workspace:
     archived: bool
     spend_limit: float | None
     created_at: datetime
+    # Days the request log keeps this workspace's bodies; None: not kept.
+    request_log_bodies_days: int | None = None
 
     @classmethod
     def from_row(cls, row: WorkspaceRow) -> Workspace:
@@ -35,4 +37,5 @@ class Workspace:
             archived=row.archived,
             spend_limit=row.spend_limit,
             created_at=row.created_at,
+            request_log_bodies_days=row.request_log_bodies_days or None,
         )

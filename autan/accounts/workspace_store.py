@@ -113,6 +113,17 @@ class WorkspaceStore:
             {"spend_limit": limit},
         )
 
+    def set_bodies_days(self, workspace_id: str, days: int | None, *, actor: Actor) -> Workspace:
+        """Keep the request bodies of this workspace's keys ``days`` days in the request log
+        (None: not kept); a key's own setting wins."""
+        return self._change(
+            workspace_id,
+            actor,
+            "workspace.request_log.update",
+            "WORKSPACE",
+            {"request_log_bodies_days": days},
+        )
+
     def _change(
         self,
         workspace_id: str,

@@ -12,6 +12,9 @@ from autan.api.access_log import redact_access_log
 from autan.api.body_limit import BodyLimitMiddleware
 from autan.api.errors import install_error_handlers
 from autan.api.metering import MeteringMiddleware
+from autan.api.metrics_server import MetricsServer, create_metrics_app
+from autan.api.request_log import RequestLogMiddleware
+from autan.api.request_observer import RequestObserverMiddleware
 from autan.api.routes import (
     admin_audit,
     admin_billing,
@@ -24,7 +27,9 @@ from autan.api.routes import (
     fim,
     fine_tuning,
     health,
+    metrics,
     models,
+    observability,
 )
 from autan.platform import Platform
 from autan.settings import RequestLimits
@@ -43,10 +48,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform = open_platform()
         app.state.platform = platform
+        metrics_server: MetricsServer | None = None
         try:
             await platform.start()
+            if platform.metrics is not None and platform.settings.metrics.port is not None:
+                metrics_server = await MetricsServer.start(create_metrics_app(platform), platform)
             yield
         finally:
+            if metrics_server is not None:
+                await metrics_server.stop()
             await platform.close()
 
     app = FastAPI(
@@ -59,11 +69,23 @@ def create_app(
     redact_access_log()
     app.add_middleware(MeteringMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
-    for router in (chat.router, fim.router, embeddings.router, models.router, health.router):
+    # Inside the request log's: it sees the request's context (its id) and the whole answer.
+    app.add_middleware(RequestObserverMiddleware)
+    # Outermost: every answer, refusals of the body limit included, carries the request id.
+    app.add_middleware(RequestLogMiddleware)
+    for router in (
+        chat.router,
+        fim.router,
+        embeddings.router,
+        models.router,
+        health.router,
+        metrics.router,
+    ):
         app.include_router(router)
     for router in (files.router, batch.router):
         app.include_router(router)
     app.include_router(fine_tuning.router)
+    app.include_router(observability.router)
     for router in (
         admin_keys.router,
         admin_workspaces.router,

@@ -74,7 +74,7 @@ class BodyLimitMiddleware:
 
     @staticmethod
     async def _refuse(error: AutanError, scope: Scope, receive: Receive, send: Send) -> None:
-        await autan_error_response(error)(scope, receive, send)
+        await autan_error_response(error, scope)(scope, receive, send)
 
 
 class _NotJson(ValueError):

@@ -11,6 +11,7 @@ from autan.accounts.accounts import Accounts
 from autan.accounts.api_key import ApiKey
 from autan.accounts.meter import Meter
 from autan.accounts.workspace import LOCAL_KEY, LOCAL_WORKSPACE
+from autan.api.request_state import request_context
 from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingService
 from autan.errors import Forbidden
@@ -18,43 +19,50 @@ from autan.fim.service import FimService
 from autan.fine_tuning.fine_tuning_service import FineTuningService
 from autan.jobs.batch.batch_system import BatchSystem
 from autan.models.registry import ModelRegistry
+from autan.observability.tracing import child_span
 from autan.platform import Platform
 from autan.routing.router import Router
 
-_bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)
 
 
-def get_platform(request: Request) -> Platform:
+def platform_of(request: Request) -> Platform:
     """The platform the app was assembled with (``autan.platform``)."""
     platform: Platform = request.app.state.platform
     return platform
 
 
+# Dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop that
+# cost a routed request more than its whole translation.
+async def get_platform(request: Request) -> Platform:
+    return platform_of(request)
+
+
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-def get_registry(platform: PlatformDep) -> ModelRegistry:
+async def get_registry(platform: PlatformDep) -> ModelRegistry:
     return platform.registry
 
 
-def get_chat_service(platform: PlatformDep) -> ChatService:
+async def get_chat_service(platform: PlatformDep) -> ChatService:
     return platform.chat
 
 
-def get_router(platform: PlatformDep) -> Router:
+async def get_router(platform: PlatformDep) -> Router:
     return platform.router
 
 
-def get_fim_service(platform: PlatformDep) -> FimService:
+async def get_fim_service(platform: PlatformDep) -> FimService:
     return platform.fim
 
 
-def get_embedding_service(platform: PlatformDep) -> EmbeddingService | None:
+async def get_embedding_service(platform: PlatformDep) -> EmbeddingService | None:
     """None when no embedding model is served (disabled, or its package is not installed)."""
     return platform.embeddings
 
 
-def get_batch_system(platform: PlatformDep) -> BatchSystem:
+async def get_batch_system(platform: PlatformDep) -> BatchSystem:
     return platform.batch
 
 
@@ -65,23 +73,32 @@ def _secret(credentials: HTTPAuthorizationCredentials | None) -> str | None:
 async def authenticate(
     request: Request,
     platform: PlatformDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Meter | None:
     """The caller's key, checked and counted against its requests per minute; None when the
     server runs with ``--no-auth``. The meter is left on the request for ``MeteringMiddleware``
-    (headers, usage record)."""
+    (headers, usage record); the key, its workspace and whether its bodies are kept, on the
+    request's context for the request log."""
     accounts = platform.accounts
+    context = request_context(request.scope)
     if accounts is None:
+        if context is not None:
+            context.workspace_id = LOCAL_WORKSPACE
+            context.bodies_days = platform.settings.request_log.no_auth_bodies_days
         return None
-    key = accounts.authenticate(_secret(credentials))
-    route = request.scope.get("route")
-    meter = accounts.meter(key, getattr(route, "path", request.url.path))
-    request.state.meter = meter
-    meter.limit_request()
+    with child_span("autan.auth"):
+        key = accounts.authenticate(_secret(credentials))
+        if context is not None:
+            context.key_id, context.workspace_id = key.id, key.workspace_id
+            context.bodies_days = key.bodies_days
+        route = request.scope.get("route")
+        meter = accounts.meter(key, getattr(route, "path", request.url.path))
+        request.state.meter = meter
+        meter.limit_request()
     return meter
 
 
-def get_accounts(platform: PlatformDep) -> Accounts:
+async def get_accounts(platform: PlatformDep) -> Accounts:
     if platform.accounts is None:
         raise Forbidden("The admin API needs API keys, and this server runs with --no-auth")
     return platform.accounts
@@ -92,7 +109,7 @@ AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 
 async def authenticate_admin(
     accounts: AccountsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> ApiKey:
     """An admin key; 401 without a valid key, 403 for a key that is not an admin key."""
     key = accounts.authenticate(_secret(credentials))
@@ -101,7 +118,7 @@ async def authenticate_admin(
     return key
 
 
-def get_fine_tuning(platform: PlatformDep) -> FineTuningService:
+async def get_fine_tuning(platform: PlatformDep) -> FineTuningService:
     if platform.fine_tuning is None:
         raise Forbidden("Fine-tuning is turned off on this server")
     return platform.fine_tuning

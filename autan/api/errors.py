@@ -10,9 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
+from autan.api.request_state import REQUEST_ID_HEADER, request_context
 from autan.errors import AutanError
-from autan.protocol.errors import ErrorType, error_body, validation_body
+from autan.protocol.errors import ErrorType, error_body, observability_detail, validation_body
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,29 @@ _TYPE_BY_STATUS: dict[int, ErrorType] = {
 }
 
 
+# Mistral's observability API describes its errors as ``{"detail": {"message", "error_code"}}``.
+_OBSERVABILITY = "/v1/observability/"
+
+
+def _answer(
+    scope: Scope | None,
+    status: int,
+    body: dict[str, Any],
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """``body`` with the request's id (in the envelope and as ``x-request-id``), and its
+    error code noted for the request log."""
+    headers = dict(headers or {})
+    context = None if scope is None else request_context(scope)
+    if context is not None:
+        context.error_code = body.get("code")
+        body["request_id"] = context.request_id
+        headers[REQUEST_ID_HEADER] = context.request_id
+    if scope is not None and str(scope.get("path", "")).startswith(_OBSERVABILITY):
+        body["detail"] = observability_detail(status, body["message"])
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def error_response(
     status: int,
     message: str | dict[str, Any],
@@ -33,16 +58,18 @@ def error_response(
     param: str | None = None,
     code: str | None = None,
     headers: Mapping[str, str] | None = None,
+    scope: Scope | None = None,
 ) -> JSONResponse:
+    """The envelope; with ``scope``, the request's id in it (``request_id``)."""
     if type_ is None:
         type_ = _TYPE_BY_STATUS.get(
             status, "server_error" if status >= 500 else "invalid_request_error"
         )
     body = error_body(message, type_, param=param, code=code)
-    return JSONResponse(body, status_code=status, headers=headers)
+    return _answer(scope, status, body, headers)
 
 
-def autan_error_response(exc: AutanError) -> JSONResponse:
+def autan_error_response(exc: AutanError, scope: Scope | None = None) -> JSONResponse:
     """The envelope for one of our typed errors (for middleware, which runs outside the
     app's exception handlers)."""
     headers = None if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
@@ -53,28 +80,37 @@ def autan_error_response(exc: AutanError) -> JSONResponse:
         param=exc.param,
         code=exc.code,
         headers=headers,
+        scope=scope,
     )
 
 
-async def _autan_error(_: Request, exc: Exception) -> JSONResponse:
+async def _autan_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AutanError)
-    return autan_error_response(exc)
+    return autan_error_response(exc, request.scope)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     """422 with pydantic's details under ``message.detail``, as Mistral sends them."""
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse(validation_body(exc.errors()), status_code=422)
+    return _answer(request.scope, 422, validation_body(exc.errors()))
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+    return error_response(
+        exc.status_code, str(exc.detail), headers=exc.headers, scope=request.scope
+    )
 
 
-async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
-    return error_response(500, "Internal server error", code="internal_error")
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    # Runs outside every middleware: the request id is logged and sent from here.
+    context = request_context(request.scope)
+    log.exception(
+        "unhandled error",
+        exc_info=exc,
+        extra={"request_id": None if context is None else context.request_id},
+    )
+    return error_response(500, "Internal server error", code="internal_error", scope=request.scope)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -6,6 +6,7 @@ Chat and FIM replies share this: both are ``chat.completion`` objects on the wir
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 import weakref
@@ -20,6 +21,9 @@ from autan.inference.engine import ChoiceOutput
 from autan.inference.sampling import SamplingParams
 from autan.inference.sequence import Priority
 from autan.models.registry import ModelLease, ModelRegistry, ServedModel
+from autan.observability.completion_trace import CompletionTrace
+from autan.observability.request_context import add_engine_time, current_request, is_traced
+from autan.observability.tracing import child_span
 from autan.protocol.chat import (
     AssistantMessagePublic,
     ChatCompletionChoice,
@@ -102,6 +106,10 @@ class Completion:
     admission: Admission | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created: int = field(default_factory=lambda: int(time.time()))
+    trace: CompletionTrace | None = None
+    # When the sequences were queued (``time.perf_counter``): the engine's share of the
+    # request's time runs from here to the last output.
+    queued_at: float = 0.0
 
     @classmethod
     def queue(
@@ -111,6 +119,7 @@ class Completion:
         prepared: PreparedCompletion,
         admission: Admission | None,
         priority: Priority,
+        trace: CompletionTrace | None = None,
     ) -> Completion:
         """Admit ``prepared`` (``admission`` may refuse by raising), queue it on the leased
         model's engine, and hold ``lease`` until the outputs end. A completion the engine
@@ -119,7 +128,11 @@ class Completion:
         model = lease.model
         n = len(prepared.params)
         if admission is not None:
-            admission.admit(model, requested, prepared.prompt_tokens, n * prepared.max_new_tokens)
+            with child_span("autan.limits"):
+                admission.admit(
+                    model, requested, prepared.prompt_tokens, n * prepared.max_new_tokens
+                )
+        queued_at = time.perf_counter()
         try:
             outputs = model.engine.generate(prepared.tokens, prepared.params, priority=priority)
         except BaseException:
@@ -133,9 +146,44 @@ class Completion:
             choices=[Choice(i, parser) for i, parser in enumerate(prepared.parsers)],
             prefix=prepared.prefix,
             admission=admission,
+            trace=trace,
+            queued_at=queued_at,
         )
+        completion.outputs = completion._observed(completion.outputs)
         completion.hold(lease)
         return completion
+
+    async def _observed(self, outputs: AsyncIterator[ChoiceOutput]) -> AsyncIterator[ChoiceOutput]:
+        """``outputs``, counting the engine's time into the request's, and ending the trace
+        when they end."""
+        trace = self.trace
+        error: BaseException | None = None
+        try:
+            async for item in outputs:
+                if trace is not None:
+                    trace.output(item[0], item[1].timings)
+                yield item
+        except BaseException as e:
+            error = e
+            raise
+        finally:
+            add_engine_time(time.perf_counter() - self.queued_at)
+            if trace is not None:
+                self._end_trace(trace, error)
+
+    def _end_trace(self, trace: CompletionTrace, error: BaseException | None) -> None:
+        usage = self.usage()
+        trace.end(
+            response_id=self.id,
+            model=self.model_name,
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens or 0,
+            finish_reasons=[c.finish_reason for c in self.choices if c.finish_reason],
+            outputs=lambda: [
+                {"role": "assistant", "content": self.prefix + c.content} for c in self.choices
+            ],
+            error=error,
+        )
 
     def hold(self, lease: Lease) -> None:
         """Keep ``lease`` until the outputs end, fail or are closed."""
@@ -157,8 +205,11 @@ class Completion:
             self.admission = None
 
     async def response(self) -> ChatCompletionResponse:
+        context = current_request()
         try:
             async for index, out in self.outputs:
+                if context is not None:
+                    context.mark_first_token()
                 choice = self.choices[index]
                 choice.completion_tokens = out.completion_tokens
                 choice.take(out.text, out.finish_reason)
@@ -166,21 +217,12 @@ class Completion:
                     choice.finish(out.finish_reason)
         finally:
             self._settle()
-        return ChatCompletionResponse(
-            id=self.id,
-            created=self.created,
-            model=self.model_name,
-            usage=self.usage(),
-            choices=[
-                ChatCompletionChoice(
-                    index=c.index,
-                    message=AssistantMessagePublic(
-                        content=self.prefix + c.content, tool_calls=c.calls or None
-                    ),
-                    finish_reason=c.finish_reason,
-                )
-                for c in self.choices
-            ],
+        return completion_response(
+            self.id,
+            self.created,
+            self.model_name,
+            self.usage(),
+            [(self.prefix + c.content, c.calls, c.finish_reason or "error") for c in self.choices],
         )
 
     async def chunks(self) -> AsyncIterator[CompletionChunk]:
@@ -204,7 +246,10 @@ class Completion:
                 yield chunk(c.index, DeltaMessage(role="assistant", content=""), None)
             prefix_sent = [not self.prefix] * len(self.choices)
             remaining = len(self.choices)
+            context = current_request()
             async for index, out in self.outputs:
+                if context is not None:
+                    context.mark_first_token()
                 choice = self.choices[index]
                 choice.completion_tokens = out.completion_tokens
                 text, calls = choice.take(out.text, out.finish_reason)
@@ -227,12 +272,37 @@ class Completion:
             self._settle()
 
 
+def completion_response(
+    id: str,
+    created: int,
+    model: str,
+    usage: UsageInfo,
+    choices: list[tuple[str, list[ToolCallPublic], str]],
+) -> ChatCompletionResponse:
+    """A whole reply: each choice's content, calls and finish reason, in order."""
+    return ChatCompletionResponse(
+        id=id,
+        created=created,
+        model=model,
+        usage=usage,
+        choices=[
+            ChatCompletionChoice(
+                index=i,
+                message=AssistantMessagePublic(content=content, tool_calls=calls or None),
+                finish_reason=finish,
+            )
+            for i, (content, calls, finish) in enumerate(choices)
+        ],
+    )
+
+
 async def start_completion(
     registry: ModelRegistry,
     requested: str,
     prepare: Callable[[ServedModel], PreparedCompletion],
     admission: Admission | None,
     priority: Priority,
+    trace: Callable[[], CompletionTrace | None] | None = None,
 ) -> Completion:
     """Lease the model (loading it if needed), ``prepare`` the request for it in a worker
     thread, admit, queue. The model is held until the completion's outputs end or are closed,
@@ -241,13 +311,21 @@ async def start_completion(
     Tokenizing a prompt and compiling a grammar take time that grows with the request; in a
     worker thread they never hold up the event loop, and every other request with it.
     """
-    lease = await registry.lease(requested)
-    try:
-        prepared = await _in_worker(prepare, lease.model)
-        return Completion.queue(lease, requested, prepared, admission, priority)
-    except BaseException:
-        lease.release()
-        raise
+    span = trace() if trace is not None and is_traced() else None
+    with span.current() if span is not None else contextlib.nullcontext():
+        try:
+            lease = await registry.lease(requested)
+            try:
+                with child_span("autan.prepare"):
+                    prepared = await _in_worker(prepare, lease.model)
+                return Completion.queue(lease, requested, prepared, admission, priority, span)
+            except BaseException:
+                lease.release()
+                raise
+        except BaseException as e:
+            if span is not None:
+                span.fail(requested, e)
+            raise
 
 
 async def _in_worker(

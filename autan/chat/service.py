@@ -16,6 +16,8 @@ from autan.inference.constraints import Grammar, GrammarError, Grammars
 from autan.inference.sampling import SamplingParams
 from autan.inference.sequence import Priority
 from autan.models.registry import ModelRegistry, ServedModel
+from autan.observability.completion_trace import CompletionTrace
+from autan.observability.tracing import child_span
 from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse, CompletionChunk
 from autan.settings import RequestLimits
 
@@ -103,18 +105,24 @@ class ChatService:
                 what = f"The parameters of function '{t.name}'"
                 check_satisfiable(t.parameters, param=param, what=what)
                 parts.append((lark_json(t.parameters), param))
-        for rule, param in parts:
-            _compile(grammars, f"start: {rule}", param)
-        if plan.active:
-            return _compile(grammars, fmt.lark(plan, text_rule), "tools")
-        assert text_rule is not None
-        return _compile(grammars, f"start: {text_rule}", "response_format")
+        with child_span("autan.grammar", {"autan.grammar.schemas": len(parts)}):
+            for rule, param in parts:
+                _compile(grammars, f"start: {rule}", param)
+            if plan.active:
+                return _compile(grammars, fmt.lark(plan, text_rule), "tools")
+            assert text_rule is not None
+            return _compile(grammars, f"start: {text_rule}", "response_format")
 
     async def start(
         self, req: ChatCompletionRequest, admission: Admission | None, priority: Priority
     ) -> Completion:
         return await start_completion(
-            self._registry, req.model, lambda model: self._prepare(req, model), admission, priority
+            self._registry,
+            req.model,
+            lambda model: self._prepare(req, model),
+            admission,
+            priority,
+            lambda: _trace(req),
         )
 
     def _prepare(self, req: ChatCompletionRequest, model: ServedModel) -> PreparedCompletion:
@@ -172,6 +180,25 @@ class ChatService:
         the first chunk, so errors surface as a plain HTTP error, never inside a 200 stream.
         """
         return (await self.start(req, admission, Priority.INTERACTIVE)).chunks()
+
+
+def _trace(req: ChatCompletionRequest) -> CompletionTrace | None:
+    """The ``chat {model}`` span of a traced request (GenAI semantic conventions)."""
+    return CompletionTrace.start(
+        "chat",
+        req.model,
+        {
+            "gen_ai.request.max_tokens": req.max_tokens,
+            "gen_ai.request.temperature": req.temperature,
+            "gen_ai.request.top_p": req.top_p,
+            "gen_ai.request.seed": req.random_seed,
+            "gen_ai.request.presence_penalty": req.presence_penalty,
+            "gen_ai.request.frequency_penalty": req.frequency_penalty,
+            "gen_ai.request.choice.count": req.n,
+            "gen_ai.request.stream": bool(req.stream),
+        },
+        lambda: [m.model_dump(mode="json", exclude_none=True) for m in req.messages],
+    )
 
 
 def _compile(grammars: Grammars, lark: str, param: str) -> Grammar:

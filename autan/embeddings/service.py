@@ -14,6 +14,7 @@ from autan.embeddings.model import Embedder, EmbeddingModel
 from autan.embeddings.output_format import OutputFormat
 from autan.embeddings.packaged import PackagedEmbeddingMissing
 from autan.errors import InvalidRequest, UnknownModel
+from autan.observability.request_context import add_engine_time
 from autan.protocol.chat import UsageInfo
 from autan.protocol.embeddings import EmbeddingRequest, EmbeddingResponse, EmbeddingResponseData
 from autan.settings import EmbeddingSettings
@@ -116,15 +117,17 @@ class EmbeddingService:
         self._check_inputs(texts)
         output = OutputFormat(req.output_dimension, req.output_dtype, req.encoding_format)
         output.check(self.model.dimension)
-        if admission is None:
-            rows, tokens = await self.batcher.embed(texts, output)
-        else:
+        if admission is not None:
             admission.admit_embedding(self.id, self.aliases, req.model, self.most_tokens(texts))
-            try:
-                rows, tokens = await self.batcher.embed(texts, output)
-            except BaseException:
+        started = time.perf_counter()
+        try:
+            rows, tokens = await self.batcher.embed(texts, output)
+        except BaseException:
+            if admission is not None:
                 admission.settle(_NO_USAGE)
-                raise
+            raise
+        finally:
+            add_engine_time(time.perf_counter() - started)
         usage = UsageInfo(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens)
         if admission is not None:
             admission.settle(usage)

@@ -11,6 +11,7 @@ from autan.errors import InvalidRequest
 from autan.inference.sampling import SamplingParams
 from autan.inference.sequence import Priority
 from autan.models.registry import ModelRegistry, ServedModel
+from autan.observability.completion_trace import CompletionTrace
 from autan.protocol.chat import ChatCompletionResponse, CompletionChunk
 from autan.protocol.fim import FIMCompletionRequest
 
@@ -23,7 +24,23 @@ class FimService:
         self, req: FIMCompletionRequest, admission: Admission | None, priority: Priority
     ) -> Completion:
         return await start_completion(
-            self._registry, req.model, lambda model: _prepare(req, model), admission, priority
+            self._registry,
+            req.model,
+            lambda model: _prepare(req, model),
+            admission,
+            priority,
+            lambda: CompletionTrace.start(
+                "text_completion",
+                req.model,
+                {
+                    "gen_ai.request.max_tokens": req.max_tokens,
+                    "gen_ai.request.temperature": req.temperature,
+                    "gen_ai.request.top_p": req.top_p,
+                    "gen_ai.request.seed": req.random_seed,
+                    "gen_ai.request.stream": bool(req.stream),
+                },
+                lambda: {"prompt": req.prompt, "suffix": req.suffix},
+            ),
         )
 
     async def complete(

@@ -22,7 +22,13 @@ from autan.inference.constraints import Grammars
 from autan.inference.model_info import ModelInfo
 from autan.inference.sampling import SamplingParams
 from autan.inference.scheduler import DecodeBackend, Scheduler
-from autan.inference.sequence import Priority, Sequence, SequenceOutput, SequenceStatus
+from autan.inference.sequence import (
+    Priority,
+    Sequence,
+    SequenceObserver,
+    SequenceOutput,
+    SequenceStatus,
+)
 from autan.settings import EngineSettings
 
 if TYPE_CHECKING:
@@ -58,6 +64,10 @@ class Engine(Protocol):
 
     def stats(self) -> EngineStats: ...
 
+    def observe(self, observer: SequenceObserver | None) -> None:
+        """Tell ``observer`` of every sequence retired from now on (None: stop)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -67,6 +77,9 @@ class EngineStats:
     batch_slots: int
     running: int
     waiting: int
+    kv_cells: int  # every KV stream's cells
+    kv_cells_used: int  # cells the running sequences hold
+    prompt_tokens: int  # of admitted sequences, cached or not
     admitted: int
     finished: int
     cancelled: int
@@ -280,13 +293,20 @@ class LocalEngine:
             seq.emit(SequenceOutput("", len(seq.output), "error", error="server shutting down"))
         self._flush_outbox()
 
+    def observe(self, observer: SequenceObserver | None) -> None:
+        self._scheduler.observer = observer
+
     def stats(self) -> EngineStats:
         s = self._scheduler
+        running = list(s.running)  # copied whole under the GIL, as the engine thread edits it
         return EngineStats(
             slots=s.interactive_slots,
             batch_slots=s.batch_slots,
-            running=len(s.running),
+            running=len(running),
             waiting=len(s.waiting) + len(self._inbox),
+            kv_cells=s.streams * self.context,
+            kv_cells_used=sum(seq.n_cached for seq in running),
+            prompt_tokens=s.stats.prompt_tokens,
             admitted=s.stats.admitted,
             finished=s.stats.finished,
             cancelled=s.stats.cancelled,

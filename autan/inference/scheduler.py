@@ -19,7 +19,13 @@ import numpy.typing as npt
 
 from autan.inference.prefix_cache import MIN_PREFILL, PrefixCache
 from autan.inference.sampling import Logits
-from autan.inference.sequence import Priority, Sequence, SequenceOutput, SequenceStatus
+from autan.inference.sequence import (
+    Priority,
+    Sequence,
+    SequenceObserver,
+    SequenceOutput,
+    SequenceStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +80,7 @@ class SchedulerStats:
     prefix_hits: int = 0  # admissions that found part of their prompt in KV
     cached_prompt_tokens: int = 0  # prompt tokens those admissions did not decode
     prefix_copies: int = 0  # KV streams copied from a busy slot for a hit
+    prompt_tokens: int = 0  # prompt tokens of admitted sequences, cached or decoded
 
 
 class Scheduler:
@@ -123,6 +130,7 @@ class Scheduler:
         self.interactive_hold = interactive_hold
         self._hold_until = 0.0
         self.stats = SchedulerStats()
+        self.observer: SequenceObserver | None = None
         self._eog: npt.NDArray[np.intp] | None = None
 
     @property
@@ -168,7 +176,9 @@ class Scheduler:
             return 0.0
         finally:
             self.stats.decode_seconds += time.perf_counter() - decode_start
+        now = time.perf_counter()
         for seq, row in sampled:
+            seq.timings.token(now)
             allowed = None
             if seq.constraint is not None:
                 mask_start = time.perf_counter()
@@ -193,6 +203,9 @@ class Scheduler:
         for seq in [s for s in self.running if s.cancelled]:
             self.stats.cancelled += 1
             self._release(seq)
+            seq.timings.finished = time.perf_counter()
+            if self.observer is not None:
+                self.observer.finished(seq, "abort")
 
     def _admit(self) -> None:
         batch_running = sum(1 for s in self.running if s.priority is Priority.BATCH)
@@ -228,9 +241,12 @@ class Scheduler:
                 self.backend.copy(where.source, where.slot)
                 self.stats.prefix_copies += 1
             keep = self.backend.truncate(where.slot, where.keep)
+            self.stats.prompt_tokens += len(seq.prompt)
             if keep:
                 self.stats.prefix_hits += 1
                 self.stats.cached_prompt_tokens += keep
+            seq.timings.admitted = time.perf_counter()
+            seq.timings.cached_tokens = keep
             seq.slot, seq.n_cached, seq.status = where.slot, keep, SequenceStatus.RUNNING
             self.running.append(seq)
             self.stats.admitted += 1
@@ -325,9 +341,16 @@ class Scheduler:
     def _finish(self, seq: Sequence, reason: str, text: str, error: str | None = None) -> None:
         self.stats.finished += 1
         self._release(seq)
+        seq.timings.finished = time.perf_counter()
+        if self.observer is not None:
+            self.observer.finished(seq, reason)
         seq.emit(
             SequenceOutput(
-                text=text, completion_tokens=len(seq.output), finish_reason=reason, error=error
+                text=text,
+                completion_tokens=len(seq.output),
+                finish_reason=reason,
+                error=error,
+                timings=seq.timings,
             )
         )
 

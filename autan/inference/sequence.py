@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from autan.inference.constraints import Constraint
 from autan.inference.detokenizer import Detokenizer
@@ -14,14 +16,42 @@ from autan.inference.stop import StopMatcher
 FinishReason = str  # "stop" | "length" | "error"
 
 
+@dataclass(slots=True)
+class SequenceTimings:
+    """When a sequence passed each point, in ``time.perf_counter`` seconds (0.0: not yet).
+
+    ``arrived``: queued to the engine; ``admitted``: given a slot; ``first_token``: its first
+    token sampled (the end of prefill); ``finished``: retired. ``token_gaps`` holds the seconds
+    between consecutive output tokens; ``cached_tokens`` the prompt tokens found in KV.
+    Written by the engine thread only; read once the final output carries it.
+    """
+
+    arrived: float = field(default_factory=time.perf_counter)
+    admitted: float = 0.0
+    first_token: float = 0.0
+    last_token: float = 0.0
+    finished: float = 0.0
+    cached_tokens: int = 0
+    token_gaps: list[float] = field(default_factory=list)
+
+    def token(self, now: float) -> None:
+        if self.first_token == 0.0:
+            self.first_token = now
+        else:
+            self.token_gaps.append(now - self.last_token)
+        self.last_token = now
+
+
 @dataclass(frozen=True, slots=True)
 class SequenceOutput:
-    """What one scheduler step produced for one sequence."""
+    """What one scheduler step produced for one sequence; the last one (with a
+    ``finish_reason``) carries the sequence's ``timings``."""
 
     text: str
     completion_tokens: int
     finish_reason: FinishReason | None = None
     error: str | None = None
+    timings: SequenceTimings | None = None
 
 
 class Priority(enum.IntEnum):
@@ -55,6 +85,7 @@ class Sequence:
     output: list[int] = field(default_factory=list)
     cancelled: bool = False
     priority: Priority = Priority.INTERACTIVE
+    timings: SequenceTimings = field(default_factory=SequenceTimings)
 
     @classmethod
     def create(
@@ -101,3 +132,10 @@ class Sequence:
         if self.prefilling:
             return self.prompt[self.n_cached : self.n_cached + budget]
         return [self.output[-1]]
+
+
+class SequenceObserver(Protocol):
+    """Told of every sequence the scheduler retires, on the engine thread (metrics): it must
+    return quickly and never block."""
+
+    def finished(self, seq: Sequence, reason: FinishReason) -> None: ...

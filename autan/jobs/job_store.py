@@ -140,6 +140,27 @@ class JobStore:
             rows = session.scalars(query.offset(page * page_size).limit(page_size))
             return [Job.from_row(r) for r in rows], total
 
+    def census(self) -> list[tuple[str, str, int, int, int, int]]:
+        """Jobs on record (deleted ones aside) grouped by kind and status: (kind, status, jobs,
+        their items, succeeded items, failed items). One grouped query, for metrics."""
+        query = (
+            select(
+                JobRow.kind,
+                JobRow.status,
+                func.count(),
+                func.coalesce(func.sum(JobRow.total_items), 0),
+                func.coalesce(func.sum(JobRow.succeeded_items), 0),
+                func.coalesce(func.sum(JobRow.failed_items), 0),
+            )
+            .where(~JobRow.deleted)
+            .group_by(JobRow.kind, JobRow.status)
+        )
+        with self.db.session() as session:
+            return [
+                (kind, status, int(n), int(items), int(ok), int(failed))
+                for kind, status, n, items, ok, failed in session.execute(query)
+            ]
+
     def request_cancel(
         self,
         job_id: str,

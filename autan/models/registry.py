@@ -134,6 +134,8 @@ class ModelRegistry:
         self._idle = asyncio.Event()  # set when a model's last request releases it
         self._clock = 0
         self._closed = False
+        # Called with each model as it loads, on the event loop (metrics attach to its engine).
+        self.on_load: list[Callable[[ServedModel], None]] = []
         for card in cards:
             for name in card.names:
                 if name in self._by_name:
@@ -263,6 +265,8 @@ class ModelRegistry:
                     raise ModelLoadFailed(model.id, "the server is shutting down")
                 model.served = served
                 model.loads += 1
+                for hook in self.on_load:
+                    hook(served)
                 return served
         finally:
             model.loading = None

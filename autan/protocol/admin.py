@@ -20,6 +20,10 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Days the request log keeps request and reply bodies; 0 turns keeping them off.
+BodiesDays = Annotated[int, Field(ge=0, le=3650)]
+
+
 class ActionAvailable(PublicModel):
     status: Literal["available"] = "available"
 
@@ -66,6 +70,15 @@ class ApiKeyPublic(PublicModel):
     tokens_per_minute: Nullable[int] = None
     is_admin: bool = False
     revoked_at: Nullable[datetime] = None
+    # The key's own setting (0: never kept); null: as its workspace says.
+    request_log_bodies_days: Nullable[int] = None
+
+
+class ApiKeyUpdate(_Wire):
+    """What an admin may change on a key: how long the request log keeps its bodies (0:
+    never; null: as its workspace says)."""
+
+    request_log_bodies_days: BodiesDays | None = None
 
 
 class ApiKeyListPublic(PublicModel):
@@ -101,6 +114,8 @@ class WorkspaceUpdate(_Wire):
     name: Name | None = None
     description: Name | None = None
     icon: Icon | None = None
+    # Keep the bodies of the workspace's requests this many days in the request log; 0: off.
+    request_log_bodies_days: BodiesDays | None = None
 
 
 class WorkspacePublic(PublicModel):
@@ -111,6 +126,7 @@ class WorkspacePublic(PublicModel):
     members_count: Nullable[int] = None
     spend_limit: Nullable[SpendLimitPublic]
     is_default: bool
+    request_log_bodies_days: int | None = None
 
 
 WorkspaceRole = Literal["A", "M"]  # admin, member
@@ -226,6 +242,16 @@ class UsagePublic(PublicModel):
     total_cost: float = 0.0
     total_prompt_tokens: int = 0
     total_completion_tokens: int = 0
+    # Answered requests by kind (inference ones interactive or batch; management calls such
+    # as listing models or polling a job), and refused or failed ones.
+    requests: RequestCountsPublic = Field(default_factory=lambda: RequestCountsPublic())
+
+
+class RequestCountsPublic(PublicModel):
+    interactive: int = 0
+    batch: int = 0
+    management: int = 0
+    errors: int = 0
 
 
 class AuditLogPublic(PublicModel):

@@ -38,6 +38,25 @@ def error_body(
     return ErrorPublic(message=message, type=type_, param=param, code=code).model_dump()
 
 
+# The observability API's error codes for the statuses it answers with.
+_OBSERVABILITY_CODES = {
+    401: "AUTH_UNAUTHORIZED",
+    403: "AUTH_FORBIDDEN",
+    404: "SEARCH_NOT_FOUND",
+    422: "VALIDATION_ERROR",
+}
+
+
+def observability_detail(status: int, message: str | dict[str, Any]) -> dict[str, Any]:
+    """``ObservabilityErrorDetail``: what Mistral's observability API sends under ``detail``
+    (beside the usual envelope, so either reader finds what it expects)."""
+    text = message if isinstance(message, str) else "Invalid request"
+    code = _OBSERVABILITY_CODES.get(
+        status, "UNKNOWN_ERROR" if status >= 500 else "SEARCH_BAD_REQUEST"
+    )
+    return {"message": text, "error_code": code}
+
+
 def validation_body(errors: Sequence[Any]) -> dict[str, Any]:
     """A 422's envelope: pydantic's errors under ``message.detail``, as Mistral sends them."""
     return error_body(

@@ -55,6 +55,9 @@ from autan.fim.service import FimService
 from autan.inference.sequence import Priority
 from autan.models.card import ModelCard, ModelKind
 from autan.models.registry import ModelRegistry
+from autan.observability.deployment_metrics import DeploymentMetrics, UpstreamOutcome
+from autan.observability.request_context import current_request
+from autan.observability.tracing import child_span
 from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse, CompletionChunk
 from autan.protocol.embeddings import EmbeddingRequest, EmbeddingResponse
 from autan.protocol.fim import FIMCompletionRequest
@@ -133,6 +136,7 @@ class Router:
         self._affinity: OrderedDict[str, str] = OrderedDict()
         self._prober: asyncio.Task[None] | None = None
         self.fallbacks_used = 0
+        self.metrics: DeploymentMetrics | None = None  # set when /metrics is on
 
     # -- the served names ---------------------------------------------------------------
 
@@ -205,7 +209,8 @@ class Router:
             reply = await backend.start_chat(_named(req, model), admission, priority)
             return await reply.response()
 
-        return await self._run(req.model, "chat", attempt, priority, _affinity_key(req))
+        need = _need(req)
+        return await self._run(req.model, "chat", attempt, priority, _affinity_key(req), need)
 
     async def stream_chat(
         self, req: ChatCompletionRequest, admission: Admission | None = None
@@ -213,7 +218,7 @@ class Router:
         async def attempt(backend: Backend, model: str) -> Reply:
             return await backend.start_chat(_named(req, model), admission, Priority.INTERACTIVE)
 
-        return await self._stream(req.model, attempt, _affinity_key(req))
+        return await self._stream(req.model, attempt, _affinity_key(req), _need(req))
 
     async def complete_fim(
         self,
@@ -250,10 +255,12 @@ class Router:
         name: str,
         attempt: Callable[[Backend, str], Awaitable[Reply]],
         affinity: list[str] | None,
+        need: int = 0,
     ) -> AsyncIterator[CompletionChunk]:
         slot_box: list[_Slot] = []
-
-        reply = await self._run(name, "chat", attempt, Priority.INTERACTIVE, affinity, slot_box)
+        reply = await self._run(
+            name, "chat", attempt, Priority.INTERACTIVE, affinity, need, slot_box
+        )
         chunks = _released_after(reply.chunks(), slot_box)
         # A stream dropped before its first chunk never runs its ``finally``.
         weakref.finalize(chunks, _release_all, list(slot_box)).atexit = False
@@ -266,11 +273,13 @@ class Router:
         attempt: Callable[[Backend, str], Awaitable[T]],
         priority: Priority,
         affinity: list[str] | None,
+        need: int = 0,
         keep_slot: list[_Slot] | None = None,
     ) -> T:
         """Try the model's deployments, then its fallbacks', until one answers. With
         ``keep_slot``, the deployment's slot is handed over (a stream holds it until its end);
-        otherwise it is given back when ``attempt`` returns."""
+        otherwise it is given back when ``attempt`` returns. ``need``: about how many tokens
+        the request holds; deployments with a shorter context are passed over."""
         route = self.route(name)
         if route.kind != kind:
             if kind == "embedding" or route.card is None:
@@ -285,6 +294,7 @@ class Router:
         last: AutanError | None = None
         attempts = 0
         invalid_left = self.settings.invalid_reply_retries
+        too_long = False
         for position, model in enumerate((name, *route.fallbacks)):
             if position > 0:
                 try:
@@ -292,18 +302,33 @@ class Router:
                 except UnknownModel:
                     continue
                 self.fallbacks_used += 1
+                if self.metrics is not None:
+                    self.metrics.fallback(name)
                 log.warning("model %s: falling back to %s (%s)", name, model, last)
             tried: set[str] = set()
             while loop.time() < deadline:
-                picked = await self._pick(route, tried, priority, affinity, deadline)
+                fits = [
+                    b.context_length is None or b.context_length >= need for b in route.backends
+                ]
+                too_long = too_long or not all(fits)
+                picked = await self._pick(route, tried, priority, affinity, deadline, fits)
                 if picked is None:
                     break
                 backend, slot = picked
                 tried.add(backend.name)
                 attempts += 1
                 try:
-                    result = await attempt(backend, model)
+                    if backend.name == LOCAL:
+                        result = await attempt(backend, model)
+                    else:
+                        with child_span(
+                            "routed call",
+                            {"gen_ai.request.model": model, "autan.deployment": backend.name},
+                        ):
+                            result = await attempt(backend, model)
+                        self._count(route.id, backend.name, "success")
                 except InvalidUpstreamReply as e:
+                    self._count(route.id, backend.name, "error")
                     slot.release()
                     last = e
                     log.warning("%s", e.message)
@@ -313,12 +338,15 @@ class Router:
                     tried.discard(backend.name)  # may be asked again: replies vary
                     continue
                 except UpstreamError as e:
+                    self._count(route.id, backend.name, _outcome(e))
                     slot.release()
                     if not e.retryable:
                         raise
                     last = e
                     log.warning("%s", e.message)
                     await self.state.failed(backend.name, e.upstream_message, e.retry_after)
+                    if self.metrics is not None:
+                        self.metrics.set_healthy(route.id, backend.name, False)
                     continue
                 except (Overloaded, ModelLoadFailed) as e:
                     slot.release()
@@ -334,6 +362,9 @@ class Router:
                     raise
                 if affinity is not None and backend.name != LOCAL:
                     self._remember(affinity, backend.name)
+                answered = current_request()
+                if answered is not None and backend.name != LOCAL:
+                    answered.deployment = backend.name  # for the request log
                 if keep_slot is None:
                     slot.release()
                 else:
@@ -341,11 +372,22 @@ class Router:
                 return result
         if attempts == 1 and isinstance(last, Overloaded | ModelLoadFailed):
             raise last  # a local model alone: its own answer
+        if attempts == 0 and too_long:
+            raise InvalidRequest(
+                f"The request holds about {need} tokens (prompt + max_tokens), more than any "
+                f"deployment of model {name} takes. Shorten it or lower max_tokens.",
+                param="messages",
+                code="context_length_exceeded",
+            )
         raise NoDeploymentAvailable(
             name,
             last.message if last is not None else "every deployment is cooling down",
             self._retry_after(),
         )
+
+    def _count(self, model: str, deployment: str, outcome: UpstreamOutcome) -> None:
+        if self.metrics is not None and deployment != LOCAL:
+            self.metrics.upstream_request(model, deployment, outcome)
 
     def _retry_after(self) -> int:
         now = time.time()
@@ -364,6 +406,7 @@ class Router:
         priority: Priority,
         affinity: list[str] | None,
         deadline: float,
+        fits: list[bool],
     ) -> tuple[Backend, _Slot] | None:
         """A deployment not tried yet, healthy, with room; waits for room while every
         healthy one is full. None when there is none left."""
@@ -376,7 +419,9 @@ class Router:
             candidates = [
                 i
                 for i, b in enumerate(route.backends)
-                if b.name not in tried and self.state.health(b.name).state(now) == "healthy"
+                if fits[i]
+                and b.name not in tried
+                and self.state.health(b.name).state(now) == "healthy"
             ]
             if not candidates:
                 return None
@@ -449,6 +494,12 @@ class Router:
                 ]
                 if due and await self.state.may_probe():
                     await asyncio.gather(*(self._probe(b) for b in due))
+                if self.metrics is not None:
+                    now = time.time()
+                    for r in routes:
+                        for b in r.backends:
+                            healthy = self.state.health(b.name).state(now) == "healthy"
+                            self.metrics.set_healthy(r.id, b.name, healthy)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a Redis hiccup must not stop the probes for good
@@ -496,6 +547,22 @@ class Router:
             self._prober = None
         await self._client.aclose()
         await self.state.close()
+
+
+def _need(req: ChatCompletionRequest) -> int:
+    """About how many tokens the request holds: its prompt and the most it may generate."""
+    return prompt_estimate(req) + (req.max_tokens or 0)
+
+
+def _outcome(error: UpstreamError) -> UpstreamOutcome:
+    status = error.upstream_status
+    if status == 429:
+        return "rate_limited"
+    if status == 503:
+        return "overloaded"
+    if error.timed_out:
+        return "timeout"
+    return "error"
 
 
 def _named(req: ChatCompletionRequest, model: str) -> ChatCompletionRequest:

@@ -35,6 +35,8 @@ class WorkspaceRow(Base):
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
     # Monthly spend limit in the prices' currency; None means no limit.
     spend_limit: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Days the request log keeps the bodies of this workspace's requests; None or 0: not kept.
+    request_log_bodies_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -56,6 +58,8 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Days the request log keeps this key's bodies; 0: never; None: as its workspace says.
+    request_log_bodies_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class UsageRow(Base):

@@ -16,6 +16,7 @@ from autan.accounts.memory_limits import MemoryLimits
 from autan.accounts.prices import Prices
 from autan.api.app import create_app
 from autan.embeddings.service import EmbeddingService
+from autan.models.card import ModelCard
 from autan.models.registry import ModelRegistry
 from autan.platform import Platform as AppPlatform
 from autan.settings import (
@@ -23,6 +24,7 @@ from autan.settings import (
     FilesSettings,
     FineTuningSettings,
     JobsSettings,
+    MetricsSettings,
     RequestLimits,
     Settings,
 )
@@ -35,6 +37,7 @@ def local_app(
     *,
     embeddings: EmbeddingService | None = None,
     limits: RequestLimits | None = None,
+    metrics: MetricsSettings | None = None,
 ) -> FastAPI:
     """An app as ``autan serve --no-auth`` assembles it, without fine-tuning; the registry is
     built when the app starts."""
@@ -43,6 +46,7 @@ def local_app(
         data_dir=data_dir,
         fine_tuning=FineTuningSettings(enabled=False),
         limits=limits or RequestLimits(),
+        metrics=metrics or MetricsSettings(),
     )
     return create_app(
         lambda: AppPlatform.open(settings, open_registry(), embeddings=embeddings),
@@ -101,9 +105,11 @@ def platform_app(
     max_waiting: int = 64,
     decode_delay: float = 0.0,
     embeddings: EmbeddingService | None = None,
+    metrics: MetricsSettings | None = None,
+    routed: list[ModelCard] | None = None,
 ) -> Iterator[Platform]:
     """Accounts, files and batch jobs on, data in ``tmp_path``; ``embeddings`` serves
-    ``/v1/embeddings``."""
+    ``/v1/embeddings``; ``routed`` models go to their deployments."""
     engine, backend = fake_engine(script, max_waiting=max_waiting, decode_delay=decode_delay)
     settings = Settings(
         data_dir=tmp_path,
@@ -112,6 +118,7 @@ def platform_app(
         files=files or FilesSettings(),
         jobs=jobs or JobsSettings(),
         fine_tuning=FineTuningSettings(enabled=False),
+        metrics=metrics or MetricsSettings(),
     )
     opened: list[AppPlatform] = []
 
@@ -122,6 +129,7 @@ def platform_app(
             embeddings=embeddings,
             limits=limits or MemoryLimits(),
             prices=prices,
+            routed=routed,
         )
         opened.append(platform)
         return platform

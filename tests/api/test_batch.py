@@ -201,6 +201,31 @@ def test_batch_usage_is_billed_at_half_price_and_not_rate_limited(platform: Plat
         assert row.cost == pytest.approx(full / 2)
 
 
+def test_batch_lines_are_in_the_request_log_and_the_rollups_as_batch(
+    platform: Platform,
+) -> None:
+    key, secret = platform.key()
+    job = run_inline(sdk(platform, secret), 3)
+    assert job.succeeded_requests == 3
+    r = platform.client.post(
+        "/v1/observability/chat-completion-events/search",
+        json={"search_params": {"filters": {"field": "batch_job_id", "op": "eq", "value": job.id}}},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    events = r.json()["completion_events"]["results"]
+    assert len(events) == 3
+    for event in events:
+        fields = event["extra_fields"]
+        assert fields["api_key_id"] == key.id and fields["endpoint"] == CHAT
+        assert fields["status"] == 200 and fields["model"] == "fake-model"
+        assert fields["finish_reason"] == "length" and event["nb_output_tokens"] == 5
+        assert fields["cost"] > 0
+    report = platform.client.get(
+        "/v1/admin/usage", headers={"Authorization": f"Bearer {platform.admin_key}"}
+    ).json()
+    assert report["requests"]["batch"] == 3 and report["requests"]["interactive"] == 0
+
+
 def test_list_with_the_sdk_query_quirks(platform: Platform) -> None:
     client = sdk(platform)
     _, other_secret = platform.key()

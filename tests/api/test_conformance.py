@@ -48,6 +48,12 @@ SERVED = (
     "/v1/batch/jobs/{job_id}/cancel",
     "/v1/fine_tuning/models/{model_id}",
     "/v1/fine_tuning/models/{model_id}/archive",
+    "/v1/observability/chat-completion-events/search",
+    "/v1/observability/chat-completion-events/search-ids",
+    "/v1/observability/chat-completion-events/{event_id}",
+    "/v1/observability/chat-completion-fields",
+    "/v1/observability/chat-completion-fields/{field_name}/options",
+    "/v1/observability/chat-completion-fields/{field_name}/options-counts",
 )
 MODEL = "fake-model"
 MAX_TOKENS = 8

@@ -76,3 +76,23 @@ def test_every_request_is_recorded_with_its_status_and_nothing_is_lost_at_stop(
     assert sum(line.requests for line in lines) == 4
     (chat_line,) = [line for line in lines if line.model == "fake-model"]
     assert chat_line.prompt_tokens == chat.json()["usage"]["prompt_tokens"]
+
+
+def test_the_report_counts_inference_apart_from_management_calls_and_errors(
+    priced: Platform,
+) -> None:
+    _, secret = priced.key()
+    auth = bearer(secret)
+    for _ in range(2):
+        assert (
+            priced.client.post("/v1/chat/completions", json=CHAT, headers=auth).status_code == 200
+        )
+    for _ in range(3):
+        assert priced.client.get("/v1/models", headers=auth).status_code == 200
+    bad = priced.client.post("/v1/chat/completions", json={**CHAT, "model": "nope"}, headers=auth)
+    assert bad.status_code == 404
+    report = priced.client.get("/v1/admin/usage", headers=bearer(priced.admin_key)).json()
+    assert report["requests"] == {"interactive": 2, "batch": 0, "management": 3, "errors": 1}
+    (entry,) = report["completion"]["models"]["fake-model"]["input"]
+    assert entry["requests"] == 2 and entry["batch"] is False
+    assert report["currency"] == "USD"

@@ -37,3 +37,13 @@ def test_batch_slots_come_from_the_flag_over_the_environment(
     assert build_settings().engine.batch_sequences == 12
     settings = build_settings(parallel=4, batch_slots=16)
     assert (settings.engine.batch_sequences, settings.engine.streams) == (16, 17)
+
+
+def test_metrics_flags_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert build_settings().metrics.port is None and build_settings().metrics.auth == "none"
+    monkeypatch.setenv("AUTAN_METRICS__PORT", "9464")
+    monkeypatch.setenv("AUTAN_METRICS__ENABLED", "false")
+    assert build_settings().metrics.port == 9464
+    settings = build_settings(metrics_port=9100, metrics_auth="admin")
+    assert (settings.metrics.port, settings.metrics.auth) == (9100, "admin")
+    assert settings.metrics.enabled is False  # what the flags do not set stays

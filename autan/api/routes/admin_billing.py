@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from autan.accounts.accounts import Accounts
 from autan.accounts.audit_log import Actor
 from autan.accounts.prices import currency_symbol
-from autan.accounts.usage_ledger import UsageLine
+from autan.accounts.usage_rollup import RollupLine
 from autan.accounts.workspace import Workspace
 from autan.api.deps import AccountsDep, AdminKeyDep, RegistryDep
 from autan.errors import InvalidRequest
@@ -18,6 +18,7 @@ from autan.protocol.admin import (
     LimitsPublic,
     ModelUsagePublic,
     RateLimitsPublic,
+    RequestCountsPublic,
     SpendLimitUpdate,
     TokenLimitsByModel,
     UsageLimitsPublic,
@@ -118,14 +119,29 @@ async def update_spend_limit(
     return _limits(accounts, workspace)
 
 
-def _model_usage(lines: list[UsageLine]) -> ModelUsagePublic:
+def _model_usage(lines: list[RollupLine]) -> ModelUsagePublic:
+    """Inference usage by model; an entry per day, key and kind (``batch`` true or false),
+    ``requests`` counting the answered ones and ``errors`` the others."""
     models: dict[str, dict[str, list[dict[str, object]]]] = {}
     for line in lines:
-        entry = {"date": line.day.isoformat(), "api_key_id": line.key_id}
-        by_kind = models.setdefault(line.model or "", {"input": [], "output": []})
-        by_kind["input"].append({**entry, "requests": line.requests, "value": line.prompt_tokens})
+        if not line.inference or not line.model:
+            continue
+        entry = {"date": line.day.isoformat(), "api_key_id": line.key_id, "batch": line.batch}
+        by_kind = models.setdefault(line.model, {"input": [], "output": []})
+        by_kind["input"].append(
+            {**entry, "requests": line.requests, "errors": line.errors, "value": line.prompt_tokens}
+        )
         by_kind["output"].append({**entry, "value": line.completion_tokens, "cost": line.cost})
     return ModelUsagePublic(models=models)
+
+
+def _request_counts(lines: list[RollupLine]) -> RequestCountsPublic:
+    counts = RequestCountsPublic()
+    for line in lines:
+        kind = "management" if not line.inference else "batch" if line.batch else "interactive"
+        setattr(counts, kind, getattr(counts, kind) + line.requests)
+        counts.errors += line.errors
+    return counts
 
 
 @router.get("/v1/admin/usage", response_model=UsagePublic)
@@ -137,8 +153,9 @@ async def usage(
     workspace_id: Identifier | None = None,
 ) -> UsagePublic:
     """Tokens and cost for one month (this one by default, ``year`` from 1970 to 9998),
-    by model, day and key; requests still buffered are written first, so the answer is
-    complete."""
+    by model, day, key and batch or interactive, read from the daily rollups; ``requests``
+    counts inference requests apart from management calls and errors, ``currency`` says what
+    costs are in. Requests still buffered are written first, so the answer is complete."""
     now = utcnow()
     try:
         y, m = int(year or now.year), int(month or now.month)
@@ -152,11 +169,7 @@ async def usage(
         )
     start, end = _month(y, m)
     accounts.usage.flush()
-    lines = [
-        line
-        for line in accounts.usage.lines(since=start, until=end, workspace_id=workspace_id)
-        if line.model is not None
-    ]
+    lines = accounts.usage.rollups.lines(since=start, until=end, workspace_id=workspace_id)
     by_model = _model_usage(lines)
     previous = _month(y - 1, 12)[0] if m == 1 else _month(y, m - 1)[0]
     return UsagePublic(
@@ -172,4 +185,5 @@ async def usage(
         total_cost=sum(line.cost for line in lines),
         total_prompt_tokens=sum(line.prompt_tokens for line in lines),
         total_completion_tokens=sum(line.completion_tokens for line in lines),
+        requests=_request_counts(lines),
     )

@@ -17,6 +17,7 @@ from autan.protocol.admin import (
     ApiKeyDeletedPublic,
     ApiKeyListPublic,
     ApiKeyPublic,
+    ApiKeyUpdate,
 )
 from autan.protocol.fields import Filter, Identifier, Offset
 
@@ -39,6 +40,7 @@ def key_public(key: ApiKey, workspace: Workspace | None, secret: str | None = No
         tokens_per_minute=key.tokens_per_minute,
         is_admin=key.is_admin,
         revoked_at=key.revoked_at,
+        request_log_bodies_days=key.request_log_bodies_days,
     )
 
 
@@ -90,3 +92,17 @@ async def delete_api_key(
     """Revoke a key: every process refuses it from its next request on."""
     accounts.keys.revoke(key_id, actor=Actor.key(admin.id))
     return ApiKeyDeletedPublic(detail="API key deleted successfully")
+
+
+@router.patch("/v1/admin/api-keys/{key_id}", response_model=ApiKeyPublic)
+async def update_api_key(
+    key_id: Identifier, body: ApiKeyUpdate, accounts: AccountsDep, admin: AdminKeyDep
+) -> ApiKeyPublic:
+    """Set how many days the request log keeps this key's request and reply bodies
+    (``request_log_bodies_days``: 0 never, null as its workspace says)."""
+    key = accounts.keys.get(key_id)
+    if "request_log_bodies_days" in body.model_fields_set:
+        key = accounts.keys.set_bodies_days(
+            key_id, body.request_log_bodies_days, actor=Actor.key(admin.id)
+        )
+    return key_public(key, accounts.workspaces.get(key.workspace_id))

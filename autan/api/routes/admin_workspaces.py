@@ -35,6 +35,7 @@ def workspace_public(workspace: Workspace, currency: str) -> WorkspacePublic:
             no_monthly_limit=workspace.spend_limit is None,
         ),
         is_default=workspace.is_default,
+        request_log_bodies_days=workspace.request_log_bodies_days,
     )
 
 
@@ -75,7 +76,12 @@ async def create_workspace(
 async def update_workspace(
     workspace_uuid: Identifier, body: WorkspaceUpdate, accounts: AccountsDep, admin: AdminKeyDep
 ) -> WorkspacePublic:
-    """Rename a workspace or change its description or icon."""
+    """Rename a workspace or change its description or icon, or how many days the request
+    log keeps its requests' bodies (``request_log_bodies_days``; 0: not kept, the default)."""
+    if "request_log_bodies_days" in body.model_fields_set:
+        accounts.workspaces.set_bodies_days(
+            workspace_uuid, body.request_log_bodies_days or None, actor=Actor.key(admin.id)
+        )
     workspace = accounts.workspaces.update(
         workspace_uuid,
         actor=Actor.key(admin.id),

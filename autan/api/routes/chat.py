@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from autan.api.deps import MeterDep, RouterDep
 from autan.api.disconnect import unless_disconnected
+from autan.api.request_capture import capture_chat, record_response, record_stream
 from autan.api.sse import EventStreamResponse
 from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse
 
@@ -23,9 +24,10 @@ async def chat_completions(
 ) -> Response | ChatCompletionResponse:
     """Chat completion. With ``stream: true`` the reply is a server-sent event stream of
     ``chat.completion.chunk`` objects ending with ``data: [DONE]``."""
+    context = capture_chat(request, body)
     if body.stream:
-        return EventStreamResponse(await router.stream_chat(body, meter))
+        return EventStreamResponse(record_stream(context, await router.stream_chat(body, meter)))
     result = await unless_disconnected(request, router.complete_chat(body, meter))
     if result is None:
         return Response(status_code=499)
-    return result
+    return record_response(context, result)

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from autan.api.deps import MeterDep, RouterDep
 from autan.api.disconnect import unless_disconnected
+from autan.api.request_capture import capture_fim, record_response, record_stream
 from autan.api.sse import EventStreamResponse
 from autan.protocol.chat import ChatCompletionResponse
 from autan.protocol.fim import FIMCompletionRequest
@@ -24,9 +25,10 @@ async def fim_completions(
 ) -> Response | ChatCompletionResponse:
     """Fill-in-the-middle code completion: the model writes what goes between ``prompt`` and
     ``suffix``. The reply is a chat completion; ``stream: true`` streams it as chat chunks."""
+    context = capture_fim(request, body)
     if body.stream:
-        return EventStreamResponse(await router.stream_fim(body, meter))
+        return EventStreamResponse(record_stream(context, await router.stream_fim(body, meter)))
     result = await unless_disconnected(request, router.complete_fim(body, meter))
     if result is None:
         return Response(status_code=499)
-    return result
+    return record_response(context, result)

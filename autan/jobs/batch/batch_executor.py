@@ -21,10 +21,15 @@ from typing import Any
 from autan.accounts.accounts import Accounts
 from autan.files.file_store import FileStore
 from autan.jobs.batch.batch_caller import BatchCaller
+from autan.jobs.batch.batch_line_record import line_context, settle_line
 from autan.jobs.batch.batch_lines import BatchLines, PendingLine
 from autan.jobs.batch.batch_service import KIND
 from autan.jobs.job import JobStatus
 from autan.jobs.runner import JobLease
+from autan.observability.batch_line_span import line_span
+from autan.observability.request_context import enter_request, leave_request
+from autan.observability.request_log import RequestLog
+from autan.observability.tracing import Tracing
 from autan.storage.database import Database
 from autan.storage.tables import utcnow
 
@@ -59,8 +64,12 @@ class BatchExecutor:
         caller: BatchCaller,
         *,
         concurrency: int = 16,
+        request_log: RequestLog | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._accounts = accounts
+        self._request_log = request_log
+        self._tracing = tracing
         self._files = files
         self._caller = caller
         self._lines = BatchLines(db)
@@ -119,7 +128,15 @@ class BatchExecutor:
                         if accounts is None or key is None
                         else accounts.meter(key, endpoint, batch=True)
                     )
-                    result = await self._caller.call(endpoint, line.body, job.model, meter)
+                    context = line_context(job.id, endpoint, key, job.workspace_id)
+                    token = enter_request(context)
+                    try:
+                        with line_span(self._tracing, context, job.id, line.line) as span:
+                            result = await self._caller.call(endpoint, line.body, job.model, meter)
+                            if span is not None:
+                                span.set_attribute("http.response.status_code", result.status_code)
+                    finally:
+                        leave_request(token)
                     if result.retry_after is None:
                         break
                     if lease.stopping:
@@ -127,6 +144,8 @@ class BatchExecutor:
                     await asyncio.sleep(result.retry_after)
                 record = None if meter is None else meter.record(result.status_code)
                 await asyncio.to_thread(self._lines.answer, job.id, line.line, result, record)
+                if self._request_log is not None:
+                    self._request_log.log(settle_line(context, result, meter))
 
         workers = {asyncio.create_task(worker()) for _ in range(self.concurrency)}
         stop = asyncio.create_task(lease.until_stopping())

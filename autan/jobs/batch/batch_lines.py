@@ -16,6 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from autan.accounts.usage_ledger import UsageRecord
+from autan.accounts.usage_rollup import add_to_rollups
 from autan.jobs.batch.batch_caller import LineResult
 from autan.jobs.batch.batch_input import BatchInputLine
 from autan.protocol.errors import error_body
@@ -112,6 +113,7 @@ class BatchLines:
             )
             if usage is not None:
                 session.execute(insert(UsageRow), [asdict(usage)])
+                add_to_rollups(session, [usage])
             return True
 
     def results(self, job_id: str) -> list[tuple[bool, dict[str, Any]]]:

@@ -13,6 +13,8 @@ from autan.jobs.batch.batch_executor import BatchExecutor
 from autan.jobs.batch.batch_service import BatchService
 from autan.jobs.job_store import JobStore
 from autan.jobs.runner import JobRunner
+from autan.observability.request_log import RequestLog
+from autan.observability.tracing import Tracing
 from autan.settings import FilesSettings, JobsSettings
 from autan.storage.blob_store import LocalBlobStore
 from autan.storage.database import Database
@@ -44,11 +46,15 @@ class BatchSystem:
         files: FilesSettings | None = None,
         jobs: JobsSettings | None = None,
         batch_sequences: int = 8,
+        request_log: RequestLog | None = None,
+        tracing: Tracing | None = None,
     ) -> BatchSystem:
         """Blobs under ``data_dir/files``; jobs run in this process unless ``jobs.enabled`` is
         off (then another process must run them). ``batch_sequences``, the engine's batch
         slots, sizes a job's lines in flight unless ``jobs.batch_concurrency`` says. Without
-        ``accounts`` (``--no-auth``), on ``db``, and lines are not metered."""
+        ``accounts`` (``--no-auth``), on ``db``, and lines are not metered. Each line run
+        is recorded in ``request_log`` when given; with ``tracing`` each line is a trace of
+        its own."""
         if db is None:
             assert accounts is not None, "BatchSystem.open needs accounts or a database"
             db = accounts.db
@@ -61,7 +67,15 @@ class BatchSystem:
         runner = None
         if jobs.enabled:
             concurrency = jobs.batch_concurrency or 2 * batch_sequences
-            executor = BatchExecutor(db, accounts, file_store, caller, concurrency=concurrency)
+            executor = BatchExecutor(
+                db,
+                accounts,
+                file_store,
+                caller,
+                concurrency=concurrency,
+                request_log=request_log,
+                tracing=tracing,
+            )
             runner = JobRunner(
                 store,
                 [executor],
