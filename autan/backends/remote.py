@@ -18,10 +18,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from autan.backends.dialect import chat_body, embedding_body, error_message, fim_body
 from autan.backends.reply_check import check_reply, needs_check
+from autan.backends.upstream_http import UpstreamHttp
 from autan.backends.upstream_reply import Event, Timeouts, UpstreamReply, upstream_events
 from autan.chat.admission import Admission
 from autan.chat.prompt import content_text
@@ -79,12 +80,12 @@ class RemoteBackend:
         self,
         card: ModelCard,
         deployment: Deployment,
-        client: httpx.AsyncClient,
+        http: UpstreamHttp,
         limits: RequestLimits,
     ) -> None:
         self.card = card
         self.deployment = deployment
-        self._client = client
+        self._http = http
         self._limits = limits
         self._dialect = deployment.backend
         url = deployment.url.rstrip("/")
@@ -130,46 +131,43 @@ class RemoteBackend:
         loop = asyncio.get_running_loop()
         return Timeouts(d.first_token_timeout, d.token_timeout, loop.time() + d.total_timeout)
 
-    async def _open(self, path: str, body: dict[str, Any], timeouts: Timeouts) -> httpx.Response:
+    async def _open(
+        self, path: str, body: dict[str, Any], timeouts: Timeouts
+    ) -> aiohttp.ClientResponse:
         """Send ``body`` and wait for the response head; an upstream error becomes an
         ``UpstreamError`` carrying its status, message and ``Retry-After``."""
         d = self.deployment
-        request = self._client.build_request(
-            "POST",
-            self._base + path,
-            json=body,
-            headers=self.headers(),
-            timeout=httpx.Timeout(
-                connect=d.connect_timeout, read=None, write=d.token_timeout, pool=d.connect_timeout
-            ),
-        )
+        headers = self.headers()
+        headers["Content-Type"] = "application/json"
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout_at(
                 min(loop.time() + d.first_token_timeout, timeouts.deadline)
             ):
-                response = await self._client.send(request, stream=True)
+                response = await self._http.session().post(
+                    self._base + path,
+                    data=json.dumps(body).encode(),
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=d.connect_timeout),
+                )
         except TimeoutError:
             what = f"no answer within {d.first_token_timeout:g} s"
             raise UpstreamError(self.name, what, timed_out=True) from None
-        except httpx.HTTPError as e:
+        except (aiohttp.ClientError, OSError) as e:
             raise UpstreamError(self.name, f"cannot reach it: {e!r}") from e
-        if response.status_code >= 400:
+        if response.status >= 400:
             body_bytes = b""
             try:
-                async for piece in response.aiter_bytes():
-                    body_bytes += piece
-                    if len(body_bytes) >= _ERROR_BODY_BYTES:
-                        break
-            except httpx.HTTPError:
+                body_bytes = await response.content.read(_ERROR_BODY_BYTES)
+            except (aiohttp.ClientError, OSError):
                 pass
             finally:
-                await response.aclose()
+                response.release()
             raise UpstreamError(
                 self.name,
                 error_message(body_bytes),
-                status=response.status_code,
-                retry_after=_retry_after(response.headers.get("retry-after")),
+                status=response.status,
+                retry_after=_retry_after(response.headers.get("Retry-After")),
             )
         return response
 
@@ -200,7 +198,7 @@ class RemoteBackend:
         try:
             first = await anext(events)
         except BaseException as e:
-            await response.aclose()
+            response.release()
             if admission is not None:
                 admission.settle(_NO_USAGE)
             if isinstance(e, StopAsyncIteration):
@@ -214,7 +212,9 @@ class RemoteBackend:
             rest=events,
             prompt_estimate=prompt_tokens,
             admission=admission,
-            close=response.aclose,
+            # Read to its end, the connection goes back to the pool; cut short, it is closed
+            # (the upstream frees the request's slot).
+            close=response.release,
             prefix=prefix,
         )
 
@@ -328,15 +328,15 @@ class RemoteBackend:
             loop = asyncio.get_running_loop()
             wait = min(loop.time() + self.deployment.first_token_timeout, timeouts.deadline)
             async with asyncio.timeout_at(wait):
-                raw = await response.aread()
+                raw = await response.read()
         except TimeoutError:
             raise UpstreamError(
                 self.name, "the reply did not come in time", timed_out=True
             ) from None
-        except httpx.HTTPError as e:
+        except (aiohttp.ClientError, OSError) as e:
             raise UpstreamError(self.name, f"the connection broke: {e!r}") from e
         finally:
-            await response.aclose()
+            response.release()
         data = json.loads(raw)
         if not isinstance(data, dict):
             raise UpstreamError(self.name, "the reply is not a JSON object")
@@ -346,17 +346,17 @@ class RemoteBackend:
         """Ask the deployment for its model list; raise ``UpstreamError`` unless it answers."""
         d = self.deployment
         try:
-            response = await self._client.get(
+            async with self._http.session().get(
                 self.models_url,
                 headers=self.headers(),
-                timeout=httpx.Timeout(d.connect_timeout, connect=d.connect_timeout),
-            )
-        except httpx.HTTPError as e:
+                timeout=aiohttp.ClientTimeout(total=d.connect_timeout),
+            ) as response:
+                status = response.status
+                content = await response.content.read(_ERROR_BODY_BYTES)
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
             raise UpstreamError(self.name, f"cannot reach it: {e!r}") from e
-        if response.status_code >= 400:
-            raise UpstreamError(
-                self.name, error_message(response.content), status=response.status_code
-            )
+        if status >= 400:
+            raise UpstreamError(self.name, error_message(content), status=status)
 
 
 def _retry_after(value: str | None) -> int | None:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from autan.backends.dialect import finish_reason
 from autan.chat.admission import Admission
@@ -46,34 +46,33 @@ class Timeouts:
 
 
 async def upstream_events(
-    response: httpx.Response, deployment: str, timeouts: Timeouts
+    response: aiohttp.ClientResponse, deployment: str, timeouts: Timeouts
 ) -> AsyncIterator[Event]:
     """The JSON objects of an upstream's server-sent events, up to ``[DONE]``. The first must
     come within ``first_token`` seconds, each next within ``token`` seconds, all before the
     deadline; an error event, a broken connection or a timeout raises ``UpstreamError``."""
-    lines = response.aiter_lines()
+    content = response.content
     loop = asyncio.get_running_loop()
     wait = timeouts.first_token
     try:
         while True:
             try:
                 async with asyncio.timeout_at(min(loop.time() + wait, timeouts.deadline)):
-                    line = await anext(lines)
-            except StopAsyncIteration:
-                return
+                    raw = await content.readline()
             except TimeoutError:
                 raise UpstreamError(
                     deployment, f"no token within {wait:g} s", timed_out=True
                 ) from None
-            if not line.startswith("data:"):
+            if not raw:
+                return  # the body ended
+            if not raw.startswith(b"data:"):
                 continue
-            data = line[5:].strip()
+            data = raw[5:].strip().decode("utf-8", "replace")
             if data == "[DONE]":
                 # Read the body to its end: a connection read whole goes back to the pool,
                 # one closed early costs the next request a new connection.
                 async with asyncio.timeout_at(min(loop.time() + wait, timeouts.deadline)):
-                    async for _ in lines:
-                        pass
+                    await content.read()
                 return
             try:
                 event = json.loads(data)
@@ -88,7 +87,7 @@ async def upstream_events(
                 raise UpstreamError(deployment, f"error event: {message}")
             wait = timeouts.token
             yield event
-    except (httpx.TransportError, httpx.StreamError) as e:
+    except (aiohttp.ClientError, OSError) as e:
         raise UpstreamError(deployment, f"the connection broke: {e!r}") from e
 
 

@@ -32,11 +32,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import httpx
-
 from autan.backends.backend import Backend, Reply
 from autan.backends.local import LOCAL, LocalBackend
 from autan.backends.remote import RemoteBackend, prompt_estimate
+from autan.backends.upstream_http import UpstreamHttp
 from autan.chat.admission import Admission
 from autan.chat.service import ChatService
 from autan.embeddings.service import EmbeddingAdmission, EmbeddingService
@@ -118,7 +117,6 @@ class Router:
         settings: RoutingSettings,
         limits: RequestLimits,
         state: RoutingState | None = None,
-        client: httpx.AsyncClient | None = None,
     ) -> None:
         self.registry = registry
         self._chat = chat
@@ -127,10 +125,7 @@ class Router:
         self.settings = settings
         self._limits = limits
         self.state: RoutingState = state or LocalState()
-        self._client = client or httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
-            follow_redirects=False,
-        )
+        self._http = UpstreamHttp()
         self._routes: dict[str, Route] = {}  # routed names
         self._local: dict[str, Route] = {}  # local names, made on first use
         self._affinity: OrderedDict[str, str] = OrderedDict()
@@ -146,7 +141,7 @@ class Router:
         routes: dict[str, Route] = {}
         for card in cards:
             backends: list[Backend] = [
-                RemoteBackend(card, d, self._client, self._limits) for d in card.deployments
+                RemoteBackend(card, d, self._http, self._limits) for d in card.deployments
             ]
             route = Route(
                 card.id,
@@ -545,7 +540,7 @@ class Router:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._prober
             self._prober = None
-        await self._client.aclose()
+        await self._http.close()
         await self.state.close()
 
 
