@@ -234,12 +234,14 @@ class UpstreamError(AutanError):
         status: int | None = None,
         retry_after: int | None = None,
         code: str | None = None,
+        timed_out: bool = False,
     ) -> None:
         what = f"answered {status}" if status is not None else "failed"
         super().__init__(f"Upstream {deployment} {what}: {message}", code=code or "upstream_error")
         self.deployment = deployment
         self.upstream_status = status
         self.upstream_message = message
+        self.timed_out = timed_out
         self.retry_after = retry_after
         self.retryable = status is None or status in (408, 429) or status >= 500
         self.status = 502 if self.retryable else status or 502

@@ -108,6 +108,7 @@ class Platform:
             for model in registry:
                 if model.served is not None:
                     metrics.observe_model(model.served)
+            router.metrics = metrics.deployments
         request_log = None
         if settings.request_log.enabled:
             request_log = RequestLog(db, settings.request_log)

@@ -17,6 +17,16 @@ from tests.tiny_models import (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every test, and every server a test starts, keeps its files in a temporary data dir:
+    nothing lands in the user's own (~/.local/share/autan) whatever a test forgets to pass."""
+    path = tmp_path_factory.mktemp("autan-data")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUTAN_DATA_DIR", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
     """One real ``autan serve`` on the packaged model, shared by the SDK and CLI tests."""

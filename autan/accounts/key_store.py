@@ -42,12 +42,7 @@ class KeyStore:
     ) -> tuple[ApiKey, str]:
         """A new key and its secret: the only time the secret exists outside the client. A
         key that would be expired already, or belong to an archived workspace, is refused."""
-        if expires_at is not None and expires_at <= utcnow():
-            raise InvalidRequest(
-                f"The expiration {expires_at:%Y-%m-%d} is not in the future: the key would be "
-                "expired already (a key expires as its expiration date begins, UTC).",
-                param="expiration",
-            )
+        _check_expiry(expires_at)
         secret = new_secret()
         row = ApiKeyRow(
             id=str(uuid.uuid4()),
@@ -200,6 +195,23 @@ class KeyStore:
             )
             return ApiKey.from_row(row)
 
+    def set_expiry(self, key_id: str, expires_at: datetime | None, *, actor: Actor) -> ApiKey:
+        """Give a key a new expiry (None: it never expires); one already past is refused."""
+        _check_expiry(expires_at)
+        with self._db.session() as session, session.begin():
+            row = self._row(session, key_id)
+            row.expires_at = expires_at
+            AuditLog.add(
+                session,
+                actor,
+                "admin_api_key.update" if row.is_admin else "api_key.update",
+                target_type="ADMIN_API_KEY" if row.is_admin else "API_KEY",
+                target_id=row.id,
+                workspace_id=row.workspace_id,
+                details={"expires_at": f"{expires_at:%Y-%m-%d}" if expires_at else "never"},
+            )
+            return ApiKey.from_row(row)
+
     def set_bodies_days(self, key_id: str, days: int | None, *, actor: Actor) -> ApiKey:
         """Keep this key's request bodies ``days`` days in the request log (0: never; None:
         as its workspace says)."""
@@ -223,3 +235,12 @@ class KeyStore:
         if row is None:
             raise NotFound("API key", key_id)
         return row
+
+
+def _check_expiry(expires_at: datetime | None) -> None:
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidRequest(
+            f"The expiration {expires_at:%Y-%m-%d} is not in the future: the key would be "
+            "expired already (a key expires as its expiration date begins, UTC).",
+            param="expiration",
+        )

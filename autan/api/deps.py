@@ -26,37 +26,43 @@ from autan.routing.router import Router
 bearer = HTTPBearer(auto_error=False)
 
 
-def get_platform(request: Request) -> Platform:
+def platform_of(request: Request) -> Platform:
     """The platform the app was assembled with (``autan.platform``)."""
     platform: Platform = request.app.state.platform
     return platform
 
 
+# Dependencies are coroutines: FastAPI runs a plain function in a worker thread, a hop that
+# cost a routed request more than its whole translation.
+async def get_platform(request: Request) -> Platform:
+    return platform_of(request)
+
+
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-def get_registry(platform: PlatformDep) -> ModelRegistry:
+async def get_registry(platform: PlatformDep) -> ModelRegistry:
     return platform.registry
 
 
-def get_chat_service(platform: PlatformDep) -> ChatService:
+async def get_chat_service(platform: PlatformDep) -> ChatService:
     return platform.chat
 
 
-def get_router(platform: PlatformDep) -> Router:
+async def get_router(platform: PlatformDep) -> Router:
     return platform.router
 
 
-def get_fim_service(platform: PlatformDep) -> FimService:
+async def get_fim_service(platform: PlatformDep) -> FimService:
     return platform.fim
 
 
-def get_embedding_service(platform: PlatformDep) -> EmbeddingService | None:
+async def get_embedding_service(platform: PlatformDep) -> EmbeddingService | None:
     """None when no embedding model is served (disabled, or its package is not installed)."""
     return platform.embeddings
 
 
-def get_batch_system(platform: PlatformDep) -> BatchSystem:
+async def get_batch_system(platform: PlatformDep) -> BatchSystem:
     return platform.batch
 
 
@@ -92,7 +98,7 @@ async def authenticate(
     return meter
 
 
-def get_accounts(platform: PlatformDep) -> Accounts:
+async def get_accounts(platform: PlatformDep) -> Accounts:
     if platform.accounts is None:
         raise Forbidden("The admin API needs API keys, and this server runs with --no-auth")
     return platform.accounts
@@ -112,7 +118,7 @@ async def authenticate_admin(
     return key
 
 
-def get_fine_tuning(platform: PlatformDep) -> FineTuningService:
+async def get_fine_tuning(platform: PlatformDep) -> FineTuningService:
     if platform.fine_tuning is None:
         raise Forbidden("Fine-tuning is turned off on this server")
     return platform.fine_tuning

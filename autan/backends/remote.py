@@ -14,7 +14,7 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,7 @@ from autan.embeddings.service import EmbeddingAdmission
 from autan.errors import InvalidRequest, UpstreamError
 from autan.inference.sequence import Priority
 from autan.models.card import Capabilities, Deployment, ModelCard
+from autan.observability.tracing import inject_trace_context
 from autan.protocol.chat import AssistantMessage, ChatCompletionRequest, UsageInfo
 from autan.protocol.embeddings import EmbeddingRequest, EmbeddingResponse, EmbeddingResponseData
 from autan.protocol.fim import FIMCompletionRequest
@@ -40,9 +41,6 @@ _NO_USAGE = UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0)
 # When a request sets no max_tokens and the deployment declares no context: what is reserved
 # against the caller's token limits until the upstream's usage comes back.
 _DEFAULT_RESERVE = 4096
-
-# Headers to pass on upstream (the W3C trace context), set by the tracing layer when it is on.
-trace_headers: Callable[[], Mapping[str, str]] = dict
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +117,8 @@ class RemoteBackend:
     def headers(self) -> dict[str, str]:
         """The API key is read from its variable at each request: a rotated key is used at
         once, and it is never stored anywhere else."""
-        headers = dict(trace_headers())
+        headers: dict[str, str] = {}
+        inject_trace_context(headers)  # the callee's spans join the client's trace
         if self.deployment.api_key_env:
             key = os.environ.get(self.deployment.api_key_env)
             if key:
@@ -151,9 +150,8 @@ class RemoteBackend:
             ):
                 response = await self._client.send(request, stream=True)
         except TimeoutError:
-            raise UpstreamError(
-                self.name, f"no answer within {d.first_token_timeout:g} s"
-            ) from None
+            what = f"no answer within {d.first_token_timeout:g} s"
+            raise UpstreamError(self.name, what, timed_out=True) from None
         except httpx.HTTPError as e:
             raise UpstreamError(self.name, f"cannot reach it: {e!r}") from e
         if response.status_code >= 400:
@@ -183,20 +181,30 @@ class RemoteBackend:
         requested: str,
         choices: int,
         prompt_tokens: int,
+        max_new_tokens: int,
         admission: Admission | None,
         prefix: str = "",
     ) -> UpstreamReply:
-        """Open the upstream stream and read up to its first event."""
-        timeouts = self._timeouts()
-        response = await self._open(path, body, timeouts)
+        """Admit the request, open the upstream stream and read up to its first event; what
+        was reserved is given back when that fails."""
+        if admission is not None:
+            admission.admit(self._target, requested, prompt_tokens, max_new_tokens)
+        try:
+            timeouts = self._timeouts()
+            response = await self._open(path, body, timeouts)
+        except BaseException:
+            if admission is not None:
+                admission.settle(_NO_USAGE)
+            raise
         events: AsyncIterator[Event] = upstream_events(response, self.name, timeouts)
         try:
             first = await anext(events)
-        except StopAsyncIteration:
+        except BaseException as e:
             await response.aclose()
-            raise UpstreamError(self.name, "the stream ended before its first event") from None
-        except BaseException:
-            await response.aclose()
+            if admission is not None:
+                admission.settle(_NO_USAGE)
+            if isinstance(e, StopAsyncIteration):
+                raise UpstreamError(self.name, "the stream ended before its first event") from None
             raise
         return UpstreamReply(
             model=requested,
@@ -209,12 +217,6 @@ class RemoteBackend:
             close=response.aclose,
             prefix=prefix,
         )
-
-    def _admit(
-        self, admission: Admission | None, requested: str, prompt: int, max_new: int
-    ) -> None:
-        if admission is not None:
-            admission.admit(self._target, requested, prompt, max_new)
 
     def _max_new(self, max_tokens: int | None, prompt: int) -> int:
         if max_tokens is not None:
@@ -244,21 +246,16 @@ class RemoteBackend:
         prefix = ""
         if isinstance(last, AssistantMessage) and last.prefix and self._dialect == "openai":
             prefix = content_text(last.content, where="messages")  # vLLM sends only what follows
-        self._admit(admission, req.model, prompt, n * self._max_new(req.max_tokens, prompt))
-        try:
-            reply = await self._stream(
-                "/chat/completions",
-                body,
-                requested=req.model,
-                choices=n,
-                prompt_tokens=prompt,
-                admission=admission,
-                prefix=prefix,
-            )
-        except BaseException:
-            if admission is not None:
-                admission.settle(_NO_USAGE)
-            raise
+        reply = await self._stream(
+            "/chat/completions",
+            body,
+            requested=req.model,
+            choices=n,
+            prompt_tokens=prompt,
+            max_new_tokens=n * self._max_new(req.max_tokens, prompt),
+            admission=admission,
+            prefix=prefix,
+        )
         if needs_check(req, plan):
             try:
                 await reply.read_all()
@@ -280,20 +277,15 @@ class RemoteBackend:
             )
         path, body = fim_body(self._dialect, req, self.deployment.upstream_model)
         prompt = (len(req.prompt) + len(req.suffix or "")) // 3 + 1
-        self._admit(admission, req.model, prompt, self._max_new(req.max_tokens, prompt))
-        try:
-            return await self._stream(
-                path,
-                body,
-                requested=req.model,
-                choices=1,
-                prompt_tokens=prompt,
-                admission=admission,
-            )
-        except BaseException:
-            if admission is not None:
-                admission.settle(_NO_USAGE)
-            raise
+        return await self._stream(
+            path,
+            body,
+            requested=req.model,
+            choices=1,
+            prompt_tokens=prompt,
+            max_new_tokens=self._max_new(req.max_tokens, prompt),
+            admission=admission,
+        )
 
     async def embed(
         self, req: EmbeddingRequest, admission: EmbeddingAdmission | None
@@ -338,7 +330,9 @@ class RemoteBackend:
             async with asyncio.timeout_at(wait):
                 raw = await response.aread()
         except TimeoutError:
-            raise UpstreamError(self.name, "the reply did not come in time") from None
+            raise UpstreamError(
+                self.name, "the reply did not come in time", timed_out=True
+            ) from None
         except httpx.HTTPError as e:
             raise UpstreamError(self.name, f"the connection broke: {e!r}") from e
         finally:

@@ -22,11 +22,11 @@ import httpx
 
 from autan.backends.dialect import finish_reason
 from autan.chat.admission import Admission
+from autan.chat.completion import completion_response
 from autan.chat.tools import new_call_id
 from autan.errors import StreamBroken, UpstreamError
+from autan.observability.request_context import current_request
 from autan.protocol.chat import (
-    AssistantMessagePublic,
-    ChatCompletionChoice,
     ChatCompletionResponse,
     CompletionChunk,
     CompletionResponseStreamChoice,
@@ -62,11 +62,18 @@ async def upstream_events(
             except StopAsyncIteration:
                 return
             except TimeoutError:
-                raise UpstreamError(deployment, f"no token within {wait:g} s") from None
+                raise UpstreamError(
+                    deployment, f"no token within {wait:g} s", timed_out=True
+                ) from None
             if not line.startswith("data:"):
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
+                # Read the body to its end: a connection read whole goes back to the pool,
+                # one closed early costs the next request a new connection.
+                async with asyncio.timeout_at(min(loop.time() + wait, timeouts.deadline)):
+                    async for _ in lines:
+                        pass
                 return
             try:
                 event = json.loads(data)
@@ -129,6 +136,7 @@ class UpstreamReply:
         self._choices = [_Choice(i) for i in range(choices)]
         self._rest = rest
         self._usage: UsageInfo | None = None
+        self._context = current_request()
         # Content already folded in from events read ahead, not yet sent: (choice, text).
         self._replay: list[tuple[int, str]] = [d for event in read for d in self._take(event)]
         self._prompt_estimate = prompt_estimate
@@ -186,6 +194,8 @@ class UpstreamReply:
             delta = raw.get("delta") or raw.get("message") or {}
             text = _text(delta.get("content")) if "text" not in raw else _text(raw["text"])
             if text:
+                if self._context is not None and not choice.content:
+                    self._context.mark_first_token()
                 choice.content += text
                 choice.pieces += 1
                 out.append((index, text))
@@ -219,21 +229,12 @@ class UpstreamReply:
                 raise UpstreamError(self.deployment, "the reply ended before it finished")
         finally:
             self._end()
-        return ChatCompletionResponse(
-            id=self.id,
-            created=self.created,
-            model=self.model,
-            usage=self.usage(),
-            choices=[
-                ChatCompletionChoice(
-                    index=c.index,
-                    message=AssistantMessagePublic(
-                        content=self._prefix + c.content, tool_calls=c.public_calls() or None
-                    ),
-                    finish_reason=_final_reason(c),
-                )
-                for c in self._choices
-            ],
+        return completion_response(
+            self.id,
+            self.created,
+            self.model,
+            self.usage(),
+            [(self._prefix + c.content, c.public_calls(), _final_reason(c)) for c in self._choices],
         )
 
     def _chunk(

@@ -217,21 +217,12 @@ class Completion:
                     choice.finish(out.finish_reason)
         finally:
             self._settle()
-        return ChatCompletionResponse(
-            id=self.id,
-            created=self.created,
-            model=self.model_name,
-            usage=self.usage(),
-            choices=[
-                ChatCompletionChoice(
-                    index=c.index,
-                    message=AssistantMessagePublic(
-                        content=self.prefix + c.content, tool_calls=c.calls or None
-                    ),
-                    finish_reason=c.finish_reason,
-                )
-                for c in self.choices
-            ],
+        return completion_response(
+            self.id,
+            self.created,
+            self.model_name,
+            self.usage(),
+            [(self.prefix + c.content, c.calls, c.finish_reason or "error") for c in self.choices],
         )
 
     async def chunks(self) -> AsyncIterator[CompletionChunk]:
@@ -279,6 +270,30 @@ class Completion:
                     yield chunk(index, delta, choice.finish(out.finish_reason))
         finally:
             self._settle()
+
+
+def completion_response(
+    id: str,
+    created: int,
+    model: str,
+    usage: UsageInfo,
+    choices: list[tuple[str, list[ToolCallPublic], str]],
+) -> ChatCompletionResponse:
+    """A whole reply: each choice's content, calls and finish reason, in order."""
+    return ChatCompletionResponse(
+        id=id,
+        created=created,
+        model=model,
+        usage=usage,
+        choices=[
+            ChatCompletionChoice(
+                index=i,
+                message=AssistantMessagePublic(content=content, tool_calls=calls or None),
+                finish_reason=finish,
+            )
+            for i, (content, calls, finish) in enumerate(choices)
+        ],
+    )
 
 
 async def start_completion(

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from autan.cli.keys import open_database
+from autan.cli.database_opener import open_database
 from autan.cli.options import DataDirOpt
 from autan.cli.table import Table
 from autan.errors import AutanError
@@ -27,6 +27,7 @@ app = typer.Typer(
 )
 
 KindOpt = Annotated[str, typer.Option(help="Job kind: batch or fine_tuning.")]
+JobIdArg = Annotated[str, typer.Argument(help="The job's id (see `autan jobs list`).")]
 
 
 def _progress(job: Job) -> str:
@@ -68,7 +69,7 @@ def list_jobs(
 
 
 @app.command("show")
-def show(job_id: str, kind: KindOpt = "batch", data_dir: DataDirOpt = None) -> None:
+def show(job_id: JobIdArg, kind: KindOpt = "batch", data_dir: DataDirOpt = None) -> None:
     """Every field of one job, as JSON."""
     db = open_database(data_dir)
     try:
@@ -101,7 +102,7 @@ def show(job_id: str, kind: KindOpt = "batch", data_dir: DataDirOpt = None) -> N
 
 
 @app.command("cancel")
-def cancel(job_id: str, kind: KindOpt = "batch", data_dir: DataDirOpt = None) -> None:
+def cancel(job_id: JobIdArg, kind: KindOpt = "batch", data_dir: DataDirOpt = None) -> None:
     """Ask for a job to stop: a batch job ends CANCELLED with the lines answered so far; a
     fine-tuning job that is not training is CANCELLED at once, a training one once its
     trainer is killed."""

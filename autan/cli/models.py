@@ -183,6 +183,10 @@ def add(
     except ModelsFileError as e:
         raise _fail(e) from e
     typer.echo(f"added {card.id} to {file.path}")
+    typer.echo(
+        "A running autan serve on this models file serves it without a restart: it reloads "
+        "the file when it changes."
+    )
 
 
 def _capabilities(given: list[str] | None) -> dict[str, object]:
@@ -245,7 +249,9 @@ def list_models(
         str | None,
         typer.Option(help="Ask a running server instead, e.g. http://127.0.0.1:8000."),
     ] = None,
-    api_key: Annotated[str | None, typer.Option(envvar="MISTRAL_API_KEY")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="MISTRAL_API_KEY", help="API key for --url.")
+    ] = None,
     models_file: ModelsFileOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:

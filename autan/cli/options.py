@@ -18,30 +18,50 @@ from autan.settings import (
 
 ModelOpt = Annotated[
     Path | None,
-    typer.Option("--model", help="GGUF file to serve (default: the packaged SmolLM2-135M)."),
+    typer.Option(
+        "--model",
+        envvar="AUTAN_MODEL__PATH",
+        help="GGUF file to serve (default: the packaged SmolLM2-135M).",
+    ),
 ]
 ParallelOpt = Annotated[
-    int | None, typer.Option("--parallel", help="Sequences decoded together (default 8).")
+    int | None,
+    typer.Option(
+        "--parallel",
+        envvar="AUTAN_ENGINE__PARALLEL",
+        help="Sequences decoded together (default 8).",
+    ),
 ]
 BatchSlotsOpt = Annotated[
     int | None,
     typer.Option(
         "--batch-slots",
+        envvar="AUTAN_ENGINE__BATCH_SLOTS",
         help="Sequences batch jobs decode together; above --parallel adds KV streams that only "
         "batch lines use (default: --parallel).",
     ),
 ]
 ThreadsOpt = Annotated[
-    int | None, typer.Option("--threads", help="CPU threads for llama.cpp (default: all cores).")
+    int | None,
+    typer.Option(
+        "--threads",
+        envvar="AUTAN_ENGINE__THREADS",
+        help="CPU threads for llama.cpp (default: all cores).",
+    ),
 ]
 ContextOpt = Annotated[
     int | None,
-    typer.Option("--ctx-size", help="Tokens each sequence may hold, prompt and output (4096)."),
+    typer.Option(
+        "--ctx-size",
+        envvar="AUTAN_ENGINE__CONTEXT_PER_SEQUENCE",
+        help="Tokens each sequence may hold, prompt and output (4096).",
+    ),
 ]
 DataDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
+        envvar="AUTAN_DATA_DIR",
         help="Where autan keeps its files: models file, database, admin key "
         "(~/.local/share/autan).",
     ),
@@ -49,13 +69,16 @@ DataDirOpt = Annotated[
 ModelsFileOpt = Annotated[
     Path | None,
     typer.Option(
-        "--models-file", help="The TOML file declaring the models (DATA_DIR/models.toml)."
+        "--models-file",
+        envvar="AUTAN_MODELS_FILE",
+        help="The TOML file declaring the models (DATA_DIR/models.toml).",
     ),
 ]
 MaxLoadedMemoryOpt = Annotated[
     str | None,
     typer.Option(
         "--max-loaded-memory",
+        envvar="AUTAN_MAX_LOADED_MEMORY",
         help="Memory the loaded models may take together, e.g. 8GiB (default: half the RAM).",
     ),
 ]
@@ -63,6 +86,7 @@ EmbeddingsOpt = Annotated[
     bool | None,
     typer.Option(
         "--embeddings/--no-embeddings",
+        envvar="AUTAN_EMBEDDINGS__ENABLED",
         help="Serve /v1/embeddings with the packaged all-MiniLM-L6-v2 (default: on).",
     ),
 ]
@@ -70,13 +94,31 @@ PrefixCacheOpt = Annotated[
     bool | None,
     typer.Option(
         "--prefix-cache/--no-prefix-cache",
+        envvar="AUTAN_ENGINE__PREFIX_CACHE",
         help="Reuse the KV of a prompt prefix an earlier request decoded (on by default).",
+    ),
+]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="AUTAN_URL",
+        help="A running server, e.g. http://127.0.0.1:8000.",
+    ),
+]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="MISTRAL_API_KEY",
+        help="API key for --url (default: the admin key in the data dir, if there is one).",
     ),
 ]
 MetricsPortOpt = Annotated[
     int | None,
     typer.Option(
         "--metrics-port",
+        envvar="AUTAN_METRICS__PORT",
         help="Serve /metrics on this port instead of the API port (same address).",
     ),
 ]
@@ -84,13 +126,19 @@ MetricsAuthOpt = Annotated[
     str | None,
     typer.Option(
         "--metrics-auth",
+        envvar="AUTAN_METRICS__AUTH",
         help="Who may read /metrics: none (anyone who reaches the port, the default) or admin "
         "(an admin API key).",
     ),
 ]
 LogLevelOpt = Annotated[
     LogLevel | None,
-    typer.Option("--log-level", help="debug also shows llama.cpp's own log."),
+    typer.Option(
+        "--log-level",
+        envvar="AUTAN_LOG_LEVEL",
+        metavar="LEVEL",
+        help="debug, info, warning or error; debug also shows llama.cpp's own log (info).",
+    ),
 ]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import shlex
+import socket
 from typing import Annotated
 
 import typer
@@ -10,6 +13,7 @@ from pydantic import ValidationError
 
 from autan.accounts.accounts import ADMIN_KEY_FILE
 from autan.api.app import create_app
+from autan.cli.command_group import fail, validation_problems
 from autan.cli.options import (
     BatchSlotsOpt,
     ContextOpt,
@@ -26,6 +30,7 @@ from autan.cli.options import (
     ThreadsOpt,
     build_settings,
 )
+from autan.cli.ps import size
 from autan.embeddings.service import EmbeddingService
 from autan.errors import ModelsFileError
 from autan.models.card import ModelCard
@@ -62,8 +67,13 @@ def _open_platform(settings: Settings, registry: ModelRegistry, cards: list[Mode
 
 
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on (127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (8000).")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(envvar="AUTAN_HOST", help="Address to listen on (default 127.0.0.1)."),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(envvar="AUTAN_PORT", help="Port to listen on (default 8000).")
+    ] = None,
     model: ModelOpt = None,
     models_file: ModelsFileOpt = None,
     data_dir: DataDirOpt = None,
@@ -87,7 +97,9 @@ def serve(
     no_auth: Annotated[
         bool | None,
         typer.Option(
-            "--no-auth", help="Serve without API keys, limits or usage: local experiments only."
+            "--no-auth",
+            envvar="AUTAN_NO_AUTH",
+            help="Serve without API keys, limits or usage: local experiments only.",
         ),
     ] = None,
 ) -> None:
@@ -117,10 +129,7 @@ def serve(
             no_auth=no_auth,
         )
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
-        raise typer.BadParameter(problems) from e
+        raise typer.BadParameter(validation_problems(e)) from e
     configure_logging(settings.log_level, settings.log_format)
     try:
         cards = declared_cards(settings)
@@ -128,15 +137,29 @@ def serve(
     except (ModelsFileError, GgufUnreadable, PackagedModelMissing) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
-    names = [c.id for c in cards]
-    url = f"http://{settings.host}:{settings.port}"
-    typer.echo(f"autan listening on {url}  (models: {', '.join(names)})")
+    try:
+        sock = _bind(settings.host, settings.port)
+    except typer.Exit:
+        registry.close()
+        raise
+    url = _served_url(settings)
+    local = {m.id: m for m in registry}
+    models = ", ".join(
+        f"{c.id} ({size(local[c.id].plan.memory_bytes)})" if c.id in local else f"{c.id} (routed)"
+        for c in cards
+    )
+    first = cards[0].id
+    typer.echo(f"autan listening on {url}  (models: {models})")
     if settings.metrics.enabled:
         metrics_port = settings.metrics.port or settings.port
         typer.echo(f"  metrics: http://{settings.host}:{metrics_port}/metrics")
+    auth = ""
+    if not settings.no_auth:
+        key_file = settings.data_dir / ADMIN_KEY_FILE
+        auth = f'-H "Authorization: Bearer $(cat {shlex.quote(str(key_file))})" '
     typer.echo(
-        f"  try: curl {url}/v1/chat/completions -H 'Content-Type: application/json' "
-        f'-d \'{{"model": "{names[0]}", '
+        f"  try: curl {url}/v1/chat/completions {auth}-H 'Content-Type: application/json' "
+        f'-d \'{{"model": "{first}", '
         f'"messages": [{{"role": "user", "content": "Hello!"}}]}}\''
     )
     if settings.no_auth:
@@ -149,11 +172,14 @@ def serve(
         )
         typer.echo(f'  or:  Mistral(api_key="any", server_url="{url}").chat.complete(...)')
     else:
-        typer.echo(f"  with -H 'Authorization: Bearer <key>' (admin key: {settings.data_dir})")
+        typer.echo(
+            f"  the admin key is in {settings.data_dir / ADMIN_KEY_FILE}; "
+            "make others with `autan keys create`"
+        )
     app = create_app(lambda: _open_platform(settings, registry, cards), settings.limits)
     # JSON logs: configure_logging has set the handlers uvicorn would otherwise set.
     uvicorn_logs = {"log_config": None} if settings.log_format == "json" else {}
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -161,3 +187,28 @@ def serve(
         timeout_graceful_shutdown=5,
         **uvicorn_logs,  # type: ignore[arg-type]
     )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is printed or written: a port in use stops
+    the server here, before the admin key is made."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family = infos[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except socket.gaierror as e:
+        raise fail(f"cannot listen on {host}: {e.strerror}") from e
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise fail(
+                f"port {port} on {host} is in use (another autan serve?): stop it or pick "
+                "another with --port"
+            ) from e
+        raise fail(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+
+
+def _served_url(settings: Settings) -> str:
+    return settings.model_copy(
+        update={"files": settings.files.model_copy(update={"public_url": None})}
+    ).public_url

@@ -74,6 +74,19 @@ class LlamaModel:
     def handle(self) -> Any:
         return self._model
 
+    def _description(self, llama_desc: str) -> str:
+        """llama.cpp's "arch size ftype" with the size counted from the weights: its own size
+        is a bucket of known models (SmolLM2-135M reads "256M")."""
+        parts = llama_desc.split(" ", 2)
+        if len(parts) < 2:
+            return llama_desc
+        params = int(L.llama_model_n_params(self._model))
+        for scale, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+            if params >= scale:
+                parts[1] = f"{params / scale:.3g}{unit}"
+                break
+        return " ".join(parts)
+
     def _read_info(self, path: Path) -> ModelInfo:
         metadata = self._metadata()
         template = L.llama_model_chat_template(self._model, None)
@@ -83,7 +96,7 @@ class LlamaModel:
         L.llama_model_desc(self._model, desc, len(desc))
         return ModelInfo(
             path=path,
-            description=desc.value.decode("utf-8", errors="replace"),
+            description=self._description(desc.value.decode("utf-8", errors="replace")),
             n_vocab=self.n_vocab,
             context_train=int(L.llama_model_n_ctx_train(self._model)),
             chat_template=template.decode("utf-8") if template else None,

@@ -10,9 +10,9 @@ it also removes bodies past their retention. A full queue drops the new record a
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,8 +27,6 @@ from autan.storage.request_log_tables import RequestLogRow
 from autan.storage.tables import utcnow
 
 log = logging.getLogger(__name__)
-
-_STOP = object()
 
 
 def _json(items: list[Any] | None) -> list[dict[str, Any]] | None:
@@ -78,8 +76,12 @@ class RequestLog:
     def __init__(self, db: Database, settings: RequestLogSettings | None = None) -> None:
         self._db = db
         self.settings = settings or RequestLogSettings()
-        # (context, perf_counter at its end), or _STOP.
-        self._queue: queue.Queue[object] = queue.Queue(self.settings.queue_size)
+        # (context, perf_counter at its end). A deque, not a queue.Queue: appending takes no
+        # lock and wakes no thread, so a request pays for neither; the writer wakes every
+        # ``flush_seconds``, or at once when a batch is waiting.
+        self._pending: deque[tuple[RequestContext, float]] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
         self._writer = threading.Thread(target=self._run, name="autan-request-log", daemon=True)
         self._write_lock = threading.Lock()  # one batch at a time: the thread's or flush's
         self.dropped = 0
@@ -91,9 +93,8 @@ class RequestLog:
 
     def log(self, context: RequestContext) -> None:
         """Queue the record of a request that has ended: the only work on its path."""
-        try:
-            self._queue.put_nowait((context, time.perf_counter()))
-        except queue.Full:
+        waiting = len(self._pending)
+        if waiting >= self.settings.queue_size:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.warning(
@@ -101,22 +102,21 @@ class RequestLog:
                     self.settings.queue_size,
                     self.dropped,
                 )
+            return
+        self._pending.append((context, time.perf_counter()))
+        if waiting + 1 == self.settings.batch_size:
+            self._wake.set()
 
-    def _take(self, first: object) -> tuple[list[dict[str, Any]], bool]:
-        """``first`` and whatever else waits, up to a batch, as rows; and whether to stop."""
+    def _take(self) -> list[dict[str, Any]]:
+        """What waits, up to a batch, as rows."""
         rows: list[dict[str, Any]] = []
-        item = first
-        while True:
-            if item is _STOP:
-                return rows, True
-            assert isinstance(item, tuple), f"the request log queue holds {item!r}"
-            rows.append(_row(*item))
-            if len(rows) >= self.settings.batch_size:
-                return rows, False
+        while len(rows) < self.settings.batch_size:
             try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return rows, False
+                item = self._pending.popleft()
+            except IndexError:
+                break
+            rows.append(_row(*item))
+        return rows
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
@@ -130,32 +130,19 @@ class RequestLog:
 
     def _run(self) -> None:
         next_sweep = time.monotonic()
-        stopping = False
-        while not stopping:
+        while not self._stopping:
             if time.monotonic() >= next_sweep:
                 self.sweep()
                 next_sweep = time.monotonic() + self.settings.retention_sweep_seconds
-            try:
-                first = self._queue.get(timeout=self.settings.flush_seconds)
-            except queue.Empty:
-                continue
-            with self._write_lock:
-                rows, stopping = self._take(first)
-                self._write(rows)
+            self._wake.wait(self.settings.flush_seconds)
+            self._wake.clear()
+            self.flush()
 
     def flush(self) -> None:
         """Write every record queued so far, on this thread."""
         with self._write_lock:
-            while True:
-                try:
-                    first = self._queue.get_nowait()
-                except queue.Empty:
-                    return
-                rows, stop = self._take(first)
-                self._write(rows)
-                if stop:  # the writer thread's own stop sign: hand it back
-                    self._queue.put(_STOP)
-                    return
+            while self._pending:
+                self._write(self._take())
 
     def sweep(self, now: datetime | None = None) -> int:
         """Remove the bodies whose retention has passed; how many records lost theirs."""
@@ -179,7 +166,8 @@ class RequestLog:
 
     def close(self) -> None:
         """Stop the writer once it has written everything queued before."""
+        self._stopping = True
         if self._writer.is_alive():
-            self._queue.put(_STOP)
+            self._wake.set()
             self._writer.join()
         self.flush()

@@ -55,7 +55,9 @@ from autan.fim.service import FimService
 from autan.inference.sequence import Priority
 from autan.models.card import ModelCard, ModelKind
 from autan.models.registry import ModelRegistry
+from autan.observability.deployment_metrics import DeploymentMetrics, UpstreamOutcome
 from autan.observability.request_context import current_request
+from autan.observability.tracing import child_span
 from autan.protocol.chat import ChatCompletionRequest, ChatCompletionResponse, CompletionChunk
 from autan.protocol.embeddings import EmbeddingRequest, EmbeddingResponse
 from autan.protocol.fim import FIMCompletionRequest
@@ -134,6 +136,7 @@ class Router:
         self._affinity: OrderedDict[str, str] = OrderedDict()
         self._prober: asyncio.Task[None] | None = None
         self.fallbacks_used = 0
+        self.metrics: DeploymentMetrics | None = None  # set when /metrics is on
 
     # -- the served names ---------------------------------------------------------------
 
@@ -299,6 +302,8 @@ class Router:
                 except UnknownModel:
                     continue
                 self.fallbacks_used += 1
+                if self.metrics is not None:
+                    self.metrics.fallback(name)
                 log.warning("model %s: falling back to %s (%s)", name, model, last)
             tried: set[str] = set()
             while loop.time() < deadline:
@@ -313,8 +318,17 @@ class Router:
                 tried.add(backend.name)
                 attempts += 1
                 try:
-                    result = await attempt(backend, model)
+                    if backend.name == LOCAL:
+                        result = await attempt(backend, model)
+                    else:
+                        with child_span(
+                            "routed call",
+                            {"gen_ai.request.model": model, "autan.deployment": backend.name},
+                        ):
+                            result = await attempt(backend, model)
+                        self._count(route.id, backend.name, "success")
                 except InvalidUpstreamReply as e:
+                    self._count(route.id, backend.name, "error")
                     slot.release()
                     last = e
                     log.warning("%s", e.message)
@@ -324,12 +338,15 @@ class Router:
                     tried.discard(backend.name)  # may be asked again: replies vary
                     continue
                 except UpstreamError as e:
+                    self._count(route.id, backend.name, _outcome(e))
                     slot.release()
                     if not e.retryable:
                         raise
                     last = e
                     log.warning("%s", e.message)
                     await self.state.failed(backend.name, e.upstream_message, e.retry_after)
+                    if self.metrics is not None:
+                        self.metrics.set_healthy(route.id, backend.name, False)
                     continue
                 except (Overloaded, ModelLoadFailed) as e:
                     slot.release()
@@ -367,6 +384,10 @@ class Router:
             last.message if last is not None else "every deployment is cooling down",
             self._retry_after(),
         )
+
+    def _count(self, model: str, deployment: str, outcome: UpstreamOutcome) -> None:
+        if self.metrics is not None and deployment != LOCAL:
+            self.metrics.upstream_request(model, deployment, outcome)
 
     def _retry_after(self) -> int:
         now = time.time()
@@ -473,6 +494,12 @@ class Router:
                 ]
                 if due and await self.state.may_probe():
                     await asyncio.gather(*(self._probe(b) for b in due))
+                if self.metrics is not None:
+                    now = time.time()
+                    for r in routes:
+                        for b in r.backends:
+                            healthy = self.state.health(b.name).state(now) == "healthy"
+                            self.metrics.set_healthy(r.id, b.name, healthy)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a Redis hiccup must not stop the probes for good
@@ -525,6 +552,17 @@ class Router:
 def _need(req: ChatCompletionRequest) -> int:
     """About how many tokens the request holds: its prompt and the most it may generate."""
     return prompt_estimate(req) + (req.max_tokens or 0)
+
+
+def _outcome(error: UpstreamError) -> UpstreamOutcome:
+    status = error.upstream_status
+    if status == 429:
+        return "rate_limited"
+    if status == 503:
+        return "overloaded"
+    if error.timed_out:
+        return "timeout"
+    return "error"
 
 
 def _named(req: ChatCompletionRequest, model: str) -> ChatCompletionRequest:

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -141,3 +141,13 @@ def test_archiving_refuses_the_default_workspace_and_the_last_admin_keys(db: Dat
     assert not workspaces.get(ops.id).archived
     keys.create(workspace_id=workspaces.default().id, actor=CLI, is_admin=True)
     assert workspaces.update(ops.id, actor=CLI, archived=True).archived
+
+
+def test_set_expiry_refuses_a_past_date_and_clears(db: Database) -> None:
+    store = KeyStore(db)
+    workspace = WorkspaceStore(db).default().id
+    key, _ = store.create(workspace_id=workspace, actor=Actor.command_line())
+    assert store.set_expiry(key.id, datetime(2040, 1, 1), actor=Actor.command_line()).expires_at
+    with pytest.raises(InvalidRequest, match="is not in the future"):
+        store.set_expiry(key.id, datetime(2001, 1, 1), actor=Actor.command_line())
+    assert store.set_expiry(key.id, None, actor=Actor.command_line()).expires_at is None

@@ -46,14 +46,24 @@ def _chat(*args: str, typed: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_chat_against_a_running_server_streams_a_reply(server: Server) -> None:
-    out = _chat("--url", server.url, typed="Say hi.\n/exit\n")
-    reply = out.stdout.split("> ", 2)[1]
+    out = _chat("--url", server.url, "--max-tokens", "20", typed="Say hi.\n/bye\n")
+    assert out.stdout.startswith(f"autan chat · smollm2-135m-instruct · {server.url}")
+    reply = out.stdout.split(">>> ")[1]
     assert reply.strip(), out.stdout
 
 
 def test_chat_in_process_loads_the_packaged_model() -> None:
-    out = _chat("--threads", "2", typed="Say hi.\n")
-    assert out.stdout.startswith("> ") and len(out.stdout.strip()) > 2
+    out = _chat("--threads", "2", "--max-tokens", "20", typed="Say hi.\n")
+    assert "autan chat · smollm2-135m-instruct · in this process" in out.stdout
+    assert len(out.stdout.split(">>> ")[1].strip()) > 2
+
+
+def test_chat_in_process_with_a_models_file_defaults_to_its_first_model(tmp_path: Path) -> None:
+    file = tmp_path / "models.toml"
+    file.write_text('[[models]]\nid = "tiny"\npackaged = "smollm2-135m-instruct"\n')
+    out = _chat("--models-file", str(file), "--max-tokens", "5", typed="/model\n/bye\n")
+    assert "autan chat · tiny · in this process" in out.stdout
+    assert "available: tiny" in out.stdout
 
 
 def test_serve_help_lists_the_flags() -> None:

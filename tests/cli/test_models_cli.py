@@ -34,7 +34,9 @@ def test_add_list_remove(tmp_path: Path) -> None:
     assert card.aliases == ("mistral-small-latest",)
     assert (card.price_input, card.price_output, card.parallel, card.preload) == (0.1, 0.3, 2, True)
     assert card.capabilities.completion_fim and not card.capabilities.function_calling
-    assert out.strip() == f"added smollm2-135m-instruct to {file}"
+    added, reload = out.strip().splitlines()
+    assert added == f"added smollm2-135m-instruct to {file}"
+    assert reload.startswith("A running autan serve on this models file serves it")
 
     code, out = _models(
         file, "add", "smollm2-135m-instruct", "--id", "tiny", "--context-length", "512"

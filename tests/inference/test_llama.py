@@ -222,3 +222,8 @@ def test_a_short_prompt_reusing_the_template_opening_gives_the_cold_greedy_token
     fresh = submit_tokens(cold_run, second)
     run(cold_run)
     assert hit.output == fresh.output
+
+
+def test_the_description_counts_the_parameters(model: LlamaModel) -> None:
+    # llama.cpp's own label for this 30-layer model is its "256M" bucket
+    assert model.info.description == "llama 135M Q4_1"

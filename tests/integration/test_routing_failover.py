@@ -7,7 +7,6 @@ import json
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.databases import REDIS_URL, _unavailable
+from tests.databases import REDIS_URL, redis_prefix
 from tests.routing.scripted_upstream import Script, scripted_upstream
 from tests.server import Server, _free_port, start_server, stop_server
 
@@ -100,6 +99,7 @@ def test_a_replica_killed_under_load_fails_no_request_that_had_not_started(
         two, server_two = start_server(
             "--data-dir", str(tmp_path / "two"), "--parallel", "8", port=port_two
         )
+        procs.append(two)
         # Timeouts that a busy two-core machine cannot hit: only the kill may fail requests.
         file = _models_file(
             tmp_path / "models.toml",
@@ -151,19 +151,9 @@ def test_a_replica_killed_under_load_fails_no_request_that_had_not_started(
             stop_server(proc)
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError as e:
-        _unavailable("Redis", e)
-    prefix = f"autan-gw-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
+@pytest.fixture(name="redis_prefix")
+def _redis_prefix() -> Iterator[str]:
+    yield from redis_prefix()
 
 
 def test_two_gateways_on_one_redis_share_cooldowns_and_concurrency(
@@ -225,3 +215,59 @@ def test_two_gateways_on_one_redis_share_cooldowns_and_concurrency(
         finally:
             for proc in procs:
                 stop_server(proc)
+
+
+def test_a_client_that_leaves_frees_the_upstream_at_once(tmp_path: Path) -> None:
+    with scripted_upstream() as up:
+        up.script = Script(token_delay=0.5, content="word " * 60)
+        file = _models_file(tmp_path / "models.toml", [f"{up.url}/v1"])
+        proc, gateway = start_server("--data-dir", str(tmp_path / "gw"), "--models-file", str(file))
+        try:
+            body = {"model": "routed", "messages": ASK}
+            with httpx.stream(
+                "POST", f"{gateway.v1}/chat/completions", json={**body, "stream": True}, timeout=60
+            ) as r:
+                lines = r.iter_lines()
+                while not next(lines).startswith("data: {"):
+                    pass
+                assert up.in_flight == 1
+            deadline = time.monotonic() + 3
+            while up.in_flight:
+                assert time.monotonic() < deadline, "the upstream stream was left running"
+                time.sleep(0.05)
+
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(f"{gateway.v1}/chat/completions", json=body, timeout=1.5)
+            deadline = time.monotonic() + 3
+            while up.in_flight:
+                assert time.monotonic() < deadline, "the upstream request was left running"
+                time.sleep(0.05)
+            assert len(up.requests) == 2
+        finally:
+            stop_server(proc)
+
+
+def test_autan_backends_shows_each_deployment(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from autan.cli.main import app
+
+    dead = f"http://127.0.0.1:{_free_port()}/v1"
+    with scripted_upstream() as up:
+        file = _models_file(tmp_path / "models.toml", [f"{up.url}/v1", dead])
+        proc, gateway = start_server("--data-dir", str(tmp_path / "gw"), "--models-file", str(file))
+        try:
+            body = {"model": "routed", "messages": ASK}
+            for _ in range(20):  # until one reaches the dead deployment
+                assert httpx.post(f"{gateway.v1}/chat/completions", json=body).status_code == 200
+            out = CliRunner().invoke(app, ["backends", "--url", gateway.url]).output
+        finally:
+            stop_server(proc)
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["MODEL", "DEPLOYMENT", "STATE"]
+    live = next(line for line in lines if up.url[7:] in line)
+    down = next(line for line in lines if dead[7:] in line)
+    assert "healthy" in live
+    assert ("cooling" in down or "probing" in down) and "ago: cannot reach it" in down
+    refused = CliRunner().invoke(app, ["backends", "--url", dead[:-3]])
+    assert refused.exit_code == 1 and "cannot reach" in refused.output

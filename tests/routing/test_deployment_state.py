@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from autan.routing.deployment_state import MAX_COOLDOWN, Health, LocalState, RedisState
-from tests.databases import REDIS_URL, _unavailable
+from tests.databases import REDIS_URL, redis_prefix
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError as e:
-        _unavailable("Redis", e)
-    prefix = f"autan-test-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
+@pytest.fixture(name="redis_prefix")
+def _redis_prefix() -> Iterator[str]:
+    yield from redis_prefix()
 
 
 def test_cooldowns_double_and_honour_a_longer_retry_after() -> None:

@@ -392,3 +392,50 @@ def test_the_request_log_records_the_deployment_that_answered(
         ).json()["completion_events"]["results"]
     answered = {e["event_id"]: e["extra_fields"]["deployment"] for e in found}
     assert {answered[i] for i in ids} == {f"openai:{b.url[7:]}/v1/up-model"}
+
+
+def test_deployment_health_calls_and_fallbacks_are_on_metrics(
+    tmp_path: Path, upstreams: tuple[Upstream, Upstream]
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    a, _ = upstreams
+    a.fail(429, retry_after=30)
+    card = routed_card(openai(a), fallbacks=["fake-model"])
+    with gateway(tmp_path, [card]) as client:
+        assert ask(client).status_code == 200  # by the fallback
+        text = client.get("/metrics").text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    name = f"openai:{a.url[7:]}/v1/up-model"
+    model = (("model_name", "routed"),)
+    outcome = (("deployment", name), ("model_name", "routed"), ("outcome", "rate_limited"))
+    assert samples[("autan_upstream_requests_total", outcome)] == 1
+    assert samples[("autan_fallbacks_total", model)] == 1
+    assert (
+        samples[("autan_deployment_healthy", (("deployment", name), ("model_name", "routed")))] == 0
+    )
+
+
+def test_a_routed_call_is_a_span_and_the_upstream_joins_the_clients_trace(
+    tmp_path: Path, upstreams: tuple[Upstream, Upstream], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.observability.otlp_receiver import otlp_receiver
+
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    a, _ = upstreams
+    with otlp_receiver() as receiver:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+        with gateway(tmp_path, [routed_card(openai(a))]) as client:
+            body = {"model": "routed", "messages": [{"role": "user", "content": "hi"}]}
+            headers = {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}
+            assert client.post("/v1/chat/completions", json=body, headers=headers).is_success
+    (call,) = receiver.named("routed call")
+    assert call.attributes["autan.deployment"] == f"openai:{a.url[7:]}/v1/up-model"
+    _, sent_trace, sent_parent, _ = a.headers[-1]["traceparent"].split("-")
+    assert sent_trace == trace_id == call.trace_id
+    assert sent_parent == call.span_id  # the upstream's spans hang under the call

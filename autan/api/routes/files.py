@@ -17,8 +17,8 @@ from autan.api.deps import (
     BatchSystemDep,
     MeterDep,
     authenticate,
-    get_platform,
     key_of,
+    platform_of,
     workspace_of,
 )
 from autan.errors import FileTooLarge, InvalidRequest, NotFound
@@ -221,7 +221,7 @@ async def download_file(
             raise NotFound("file", file_id)
         file = system.files.get_any(file_id)
     else:
-        meter = await authenticate(request, get_platform(request), await _bearer(request))
+        meter = await authenticate(request, platform_of(request), await _bearer(request))
         file = system.files.get(workspace_of(meter), file_id, key_id=key_of(meter))
     return StreamingResponse(
         system.files.content(file),
