@@ -149,10 +149,10 @@ def serve(
         for c in cards
     )
     first = cards[0].id
-    typer.echo(f"autan listening on {url}  (models: {models})")
-    if settings.metrics.enabled:
-        metrics_port = settings.metrics.port or settings.port
-        typer.echo(f"  metrics: http://{settings.host}:{metrics_port}/metrics")
+    metrics = ""
+    if settings.metrics.enabled and settings.metrics.port is not None:
+        metrics = f"  (metrics: http://{settings.host}:{settings.metrics.port}/metrics)"
+    typer.echo(f"autan listening on {url}  (models: {models}){metrics}")
     auth = ""
     if not settings.no_auth:
         key_file = settings.data_dir / ADMIN_KEY_FILE
