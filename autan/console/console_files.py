@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -35,6 +36,9 @@ class ConsoleFiles(StaticFiles):
         super().__init__(directory=STATIC_DIR, html=True)
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
+        try:
+            response = await super().get_response(path, scope)
+        except HTTPException as e:  # not found, method not allowed: plain text, same headers
+            response = PlainTextResponse(e.detail, status_code=e.status_code, headers=e.headers)
         response.headers.update(SECURITY_HEADERS)
         return response

@@ -1,4 +1,4 @@
-// Building elements. Data only ever goes in as text (textContent): never innerHTML.
+// Building elements. Data only ever goes in as text (text nodes, textContent), never as markup.
 
 // el("td", {className: "x"}, "text", child) — string children become text nodes.
 export function el(tag, props = {}, ...children) {
