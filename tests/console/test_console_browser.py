@@ -44,6 +44,7 @@ def test_the_console_is_served_with_a_policy_forbidding_inline_scripts(console: 
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy
         assert "connect-src 'self'" in policy
         assert "set-cookie" not in r.headers
+    assert httpx.get(f"{console.server.url}/console", follow_redirects=True).status_code == 200
 
 
 def test_a_wrong_key_is_refused_at_sign_in(console: Console, browser: Any) -> None:
@@ -55,6 +56,13 @@ def test_a_wrong_key_is_refused_at_sign_in(console: Console, browser: Any) -> No
     page.get_by_text("This API key is not accepted.").wait_for()
     assert page.evaluate("sessionStorage.length") == 0
     context.close()
+
+
+def test_the_overview_shows_the_server_and_this_months_usage(page: Any) -> None:
+    facts = page.locator("#overview-facts")
+    facts.get_by_text("Server: ok").wait_for()
+    facts.get_by_text("This month:").wait_for()
+    assert "declared" in facts.text_content()
 
 
 def test_navigation_names_every_page_and_unbuilt_ones_say_coming(page: Any) -> None:

@@ -4,7 +4,7 @@ import { ApiError, api, apiKey, setApiKey } from "./api.js";
 import { el, errorBox } from "./dom.js";
 
 const PAGES = [
-  ["overview", "Overview", null],
+  ["overview", "Overview", "./pages/overview.js"],
   ["usage", "Usage", "./pages/usage.js"],
   ["keys", "API keys", "./pages/keys.js"],
   ["workspaces", "Workspaces", null],
