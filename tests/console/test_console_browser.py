@@ -187,3 +187,54 @@ def test_no_request_leaves_the_server(page: Any, console: Console) -> None:
         page.wait_for_load_state("networkidle")
     hosts = {urlsplit(url).netloc for url in page.requested}
     assert hosts == {urlsplit(console.server.url).netloc}, hosts
+
+
+def test_stop_ends_a_reply_and_keeps_what_arrived(page: Any) -> None:
+    page.get_by_role("link", name="Playground").click()
+    page.get_by_label("Max tokens").fill("400")
+    _send(page, "Write a long story about a lighthouse.")
+    reply = page.locator("#pg-transcript .assistant")
+    page.wait_for_function(
+        "() => document.querySelector('#pg-transcript .assistant')?.textContent.length > 20",
+        timeout=120_000,
+    )
+    page.get_by_role("button", name="Stop").click()
+    page.locator("#pg-transcript .stats").filter(has_text="stopped").wait_for()
+    assert reply.text_content()
+    assert page.get_by_role("button", name="Send").is_enabled()
+
+
+def _key(console: Console, name: str) -> tuple[str, str]:
+    r = httpx.post(
+        f"{console.server.v1}/admin/api-keys",
+        json={"name": name},
+        headers={"Authorization": f"Bearer {console.admin_key}"},
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["key_id"], r.json()["key"]
+
+
+def test_a_plain_key_is_refused_the_admin_pages_and_sent_back_to_sign_in_once_revoked(
+    console: Console, browser: Any
+) -> None:
+    key_id, secret = _key(console, "console-plain")
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(console.url)
+    page.get_by_label("API key").fill(secret)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Usage is shown to admin keys.").wait_for()
+    page.get_by_role("link", name="API keys").click()
+    page.get_by_role("alert").filter(has_text="403").wait_for()
+
+    r = httpx.delete(
+        f"{console.server.v1}/admin/api-keys/{key_id}",
+        headers={"Authorization": f"Bearer {console.admin_key}"},
+    )
+    assert r.status_code == 200, r.text
+    page.get_by_role("link", name="Models").click()
+    page.get_by_text("The API key is no longer accepted.").wait_for()
+    assert page.get_by_label("API key").is_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+    context.close()

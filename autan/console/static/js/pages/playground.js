@@ -14,11 +14,15 @@ export async function render(container) {
   const maxTokens = el("input", { id: "pg-max-tokens", type: "number", min: 1, value: "256" });
   const message = el("textarea", { id: "pg-message", rows: 3, required: true });
   const sendButton = el("button", { type: "submit" }, "Send");
+  const stop = el("button", { type: "button", hidden: true }, "Stop");
   const clear = el("button", { type: "button" }, "Clear");
+  let controller = null;
   const transcript = el("div", { className: "messages", id: "pg-transcript" });
   const history = [];
 
   clear.addEventListener("click", () => { history.length = 0; transcript.replaceChildren(); });
+  // Stopping keeps what arrived so far: the server ends the generation when the stream closes.
+  stop.addEventListener("click", () => controller?.abort());
 
   const form = el("form", {
     onsubmit: async (event) => {
@@ -29,6 +33,8 @@ export async function render(container) {
       transcript.append(el("div", { className: "message user" }, text));
       message.value = "";
       sendButton.disabled = true;
+      stop.hidden = false;
+      controller = new AbortController();
       try {
         history.push({ role: "assistant", content: await stream() });
       } catch (error) {
@@ -36,6 +42,8 @@ export async function render(container) {
         transcript.append(errorBox(error));
       } finally {
         sendButton.disabled = false;
+        stop.hidden = true;
+        controller = null;
       }
     },
   },
@@ -46,7 +54,7 @@ export async function render(container) {
   el("label", { htmlFor: "pg-system" }, "System prompt"), system,
   transcript,
   el("label", { htmlFor: "pg-message" }, "Message"), message,
-  el("p", {}, sendButton, " ", clear));
+  el("p", {}, sendButton, " ", stop, " ", clear));
   container.append(form);
 
   async function stream() {
@@ -62,28 +70,34 @@ export async function render(container) {
       temperature: Number(temperature.value),
       max_tokens: Number.parseInt(maxTokens.value, 10),
       stream: true,
-    });
+    }, controller.signal);
     let text = "";
     let firstAt = null;
     let usage = null;
     let pieces = 0;
-    for await (const data of sseData(response)) {
-      const chunk = JSON.parse(data);
-      if (chunk.usage) usage = chunk.usage;
-      const piece = chunk.choices?.[0]?.delta?.content;
-      if (typeof piece === "string" && piece) {
-        firstAt ??= performance.now();
-        pieces += 1;
-        text += piece;
-        reply.textContent = text;  // text, never markup
+    let stopped = false;
+    try {
+      for await (const data of sseData(response)) {
+        const chunk = JSON.parse(data);
+        if (chunk.usage) usage = chunk.usage;
+        const piece = chunk.choices?.[0]?.delta?.content;
+        if (typeof piece === "string" && piece) {
+          firstAt ??= performance.now();
+          pieces += 1;
+          text += piece;
+          reply.textContent = text;  // text, never markup
+        }
       }
+    } catch (error) {
+      if (error.name !== "AbortError") throw error;
+      stopped = true;
     }
     const ended = performance.now();
     const tokens = usage?.completion_tokens ?? pieces;
     const ttft = firstAt === null ? null : firstAt - started;
     const rate = firstAt !== null && ended > firstAt ? (tokens / ((ended - firstAt) / 1000)) : null;
     stats.textContent = `${tokens} tokens · TTFT ${ttft === null ? "–" : `${Math.round(ttft)} ms`}`
-      + ` · ${rate === null ? "–" : rate.toFixed(1)} tok/s`;
+      + ` · ${rate === null ? "–" : rate.toFixed(1)} tok/s${stopped ? " · stopped" : ""}`;
     return text;
   }
 }
