@@ -10,6 +10,13 @@ const COLUMNS = [
   ["latency_ms", "Latency (ms)"], ["ttft_ms", "TTFT (ms)"],
 ];
 
+function shown(name, value) {
+  if (value === null || value === undefined) return "";
+  if (name.endsWith("_ms")) return Math.round(value);
+  if (name === "created_at") return String(value).replace("T", " ").slice(0, 19);
+  return value;
+}
+
 export async function render(container) {
   const model = el("input", { id: "log-model", placeholder: "any" });
   const listBox = el("div", { id: "log-list" });
@@ -29,12 +36,12 @@ export async function render(container) {
     cursor = page.cursor;
     more.hidden = !cursor;
     const rows = page.results.map((event) => [
-      ...COLUMNS.map(([name]) => event[name] ?? event.extra_fields[name] ?? ""),
+      ...COLUMNS.map(([name]) => shown(name, event[name] ?? event.extra_fields[name])),
       el("button", { type: "button", onclick: () => open(event.event_id) }, "Open"),
     ]);
-    const shown = table([...COLUMNS.map(([, label]) => label), ""], rows);
-    if (next) listBox.querySelector("tbody").append(...shown.querySelector("tbody").children);
-    else listBox.replaceChildren(shown);
+    const found = table([...COLUMNS.map(([, label]) => label), ""], rows);
+    if (next) listBox.querySelector("tbody").append(...found.querySelector("tbody").children);
+    else listBox.replaceChildren(found);
   }
 
   async function open(id) {

@@ -22,6 +22,20 @@ function monthsBetween(from, to) {
   return months;
 }
 
+// Every day (YYYY-MM-DD, UTC) of the months, up to today: days without usage chart as zero.
+function daysOf(months) {
+  const today = new Date().toISOString().slice(0, 10);
+  const dates = [];
+  for (const [y, m] of months) {
+    for (let d = new Date(Date.UTC(y, m - 1, 1)); d.getUTCMonth() === m - 1; d.setUTCDate(d.getUTCDate() + 1)) {
+      const day = d.toISOString().slice(0, 10);
+      if (day > today) return dates;
+      dates.push(day);
+    }
+  }
+  return dates;
+}
+
 export async function render(container) {
   const now = new Date();
   const from = el("input", { id: "usage-from", type: "month", value: monthValue(now) });
@@ -62,7 +76,7 @@ export async function render(container) {
       }
     }
     const currency = answers[0]?.currency ?? "";
-    const dates = [...days.keys()].sort();
+    const dates = daysOf(months);
     const chart = el("div", { id: "usage-chart" });
     output.replaceChildren(
       el("p", { id: "usage-totals" },
@@ -73,10 +87,12 @@ export async function render(container) {
       el("h2", {}, "By model"),
       table(["Model", "Requests", "Prompt tokens", "Completion tokens", `Cost (${currency})`],
         [...byModel].map(([name, t]) => [name, t.requests, t.input, t.output, t.cost.toFixed(4)])));
-    if (!dates.length) {
+    if (!days.size) {
       chart.append(el("p", { className: "note" }, "No usage in this range."));
       return;
     }
+    const zero = { input: 0, output: 0, requests: 0 };
+    const from0 = (u, min, max) => [0, Math.max(1, max)];
     const x = dates.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000);
     new uPlot({
       width: Math.min(900, container.clientWidth || 900),
@@ -87,9 +103,10 @@ export async function render(container) {
         { label: "Completion tokens", stroke: "#dc3912" },
         { label: "Requests", stroke: "#109618", scale: "requests" },
       ],
+      scales: { y: { range: from0 }, requests: { range: from0 } },
       axes: [{}, { label: "tokens" }, { side: 1, scale: "requests", grid: { show: false } }],
-    }, [x, dates.map((d) => days.get(d).input), dates.map((d) => days.get(d).output),
-      dates.map((d) => days.get(d).requests)], chart);
+    }, [x, ...["input", "output", "requests"].map((k) => dates.map((d) => (days.get(d) ?? zero)[k]))],
+    chart);
   }
 
   await show();
