@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from autan.console.console_files import STATIC_DIR
 from tests.server import Server, start_server, stop_server
 
 CHROMIUM = Path(os.environ.get("AUTAN_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -35,6 +36,8 @@ class Console:
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    if not (STATIC_DIR / "vendor" / "uPlot.esm.js").is_file():
+        _unavailable("The console's chart library is not in autan/console/static/vendor")
     data_dir = tmp_path_factory.mktemp("console")
     args = ("--data-dir", str(data_dir), "--ctx-size", "1024", "--threads", "1")
     proc, server = start_server(*args, auth=True)
