@@ -91,12 +91,14 @@ def test_a_created_key_is_shown_once_then_revoked_and_refused(page: Any, console
     page.get_by_role("link", name="API keys").click()
     page.locator("#key-name").fill("console-test")
     page.locator("#key-rpm").fill("60")
+    assert page.locator("#key-workspace option").count() >= 1
     page.get_by_role("button", name="Create key").click()
     secret = page.locator("#new-secret").text_content()
     assert secret and len(secret) > 20
     assert page.get_by_role("button", name="Copy").is_visible()
     row = page.locator("tr", has_text="console-test")
     row.wait_for()
+    assert "60" in row.text_content()  # its requests-per-minute limit
     assert secret not in page.locator("#key-list").text_content()
     models = f"{console.server.v1}/models"
     assert httpx.get(models, headers={"Authorization": f"Bearer {secret}"}).status_code == 200

@@ -15,6 +15,9 @@ export async function render(container) {
   const models = el("input", { id: "key-models", placeholder: "all" });
   const expiration = el("input", { id: "key-expiration", type: "date" });
   const admin = el("input", { id: "key-admin", type: "checkbox" });
+  const { items: workspaces } = await api("GET", "/v1/admin/workspaces?page_size=1000");
+  const workspace = el("select", { id: "key-workspace" },
+    ...workspaces.map((w) => el("option", { value: w.uuid, selected: w.is_default }, w.name)));
 
   async function refresh() {
     const { keys } = await api("GET", "/v1/admin/api-keys?limit=1000");
@@ -49,6 +52,7 @@ export async function render(container) {
       try {
         const key = await api("POST", "/v1/admin/api-keys", {
           name: name.value,
+          workspace_uuid: workspace.value || null,
           requests_per_minute: optionalInt(rpm),
           tokens_per_minute: optionalInt(tpm),
           models: list.length ? list : null,
@@ -77,6 +81,7 @@ export async function render(container) {
   el("h2", {}, "Create a key"),
   el("div", { className: "row" },
     el("label", {}, "Name ", name),
+    el("label", {}, "Workspace ", workspace),
     el("label", {}, "Requests per minute ", rpm),
     el("label", {}, "Tokens per minute ", tpm),
     el("label", {}, "Models (comma-separated) ", models),
