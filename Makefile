@@ -24,10 +24,16 @@ endif
 NATIVE_ENV := CFLAGS="$(NATIVE_FLAGS)" CXXFLAGS="$(NATIVE_FLAGS)"
 # The JavaScript clients the integration tests drive (versions pinned by the lock file).
 JS_CLIENTS := tests/js/node_modules/.installed
+# The web console's third-party browser files (uPlot, pinned by console/package-lock.json),
+# copied from node_modules into the package's static folder (git-ignored there).
+CONSOLE_VENDOR := autan/console/static/vendor
+CONSOLE_ASSETS := $(CONSOLE_VENDOR)/uPlot.esm.js $(CONSOLE_VENDOR)/uPlot.min.css
+# The console tests drive Debian's Chromium; installed here when running as root.
+CHROMIUM := /usr/bin/chromium
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install dev serve test lint typecheck unit clean distclean bench
+.PHONY: install dev serve test lint typecheck unit clean distclean bench console-assets chromium
 
 # llama-cpp-python compiles llama.cpp (about 6 minutes on 2 cores); the wheel is kept in
 # .wheels so a new virtualenv does not compile it again.
@@ -57,9 +63,28 @@ $(JS_CLIENTS): tests/js/package.json tests/js/package-lock.json
 		echo "npm not found: the JavaScript client tests are skipped (and fail with CI=true)"; \
 	fi
 
-install: $(VENV)/.installed
+console/node_modules/.installed: console/package.json console/package-lock.json
+	npm ci --prefix console --no-audit --no-fund
+	touch $@
 
-dev: $(VENV)/.dev $(JS_CLIENTS)
+$(CONSOLE_ASSETS): console/node_modules/.installed
+	mkdir -p $(CONSOLE_VENDOR)
+	cp console/node_modules/uplot/dist/uPlot.esm.js console/node_modules/uplot/dist/uPlot.min.css \
+		$(CONSOLE_VENDOR)/
+
+console-assets: $(CONSOLE_ASSETS)
+
+chromium:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y chromium || (apt-get update && apt-get install -y chromium); \
+	else \
+		echo "chromium not found: the console tests are skipped (and fail with CI=true)"; \
+	fi
+
+install: $(VENV)/.installed $(CONSOLE_ASSETS)
+
+dev: $(VENV)/.dev $(JS_CLIENTS) $(CONSOLE_ASSETS) chromium
 
 serve: install
 	$(VENV)/bin/autan serve --host $(HOST) --port $(PORT)

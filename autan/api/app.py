@@ -31,6 +31,7 @@ from autan.api.routes import (
     models,
     observability,
 )
+from autan.console.console_files import ConsoleFiles
 from autan.platform import Platform
 from autan.settings import RequestLimits
 
@@ -64,6 +65,9 @@ def create_app(
         version=__version__,
         description="The Mistral API, served from your own machine.",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN; /openapi.json stays.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     redact_access_log()
@@ -93,4 +97,5 @@ def create_app(
         admin_audit.router,
     ):
         app.include_router(router)
+    app.mount("/console", ConsoleFiles(), name="console")
     return app

@@ -1,0 +1,1 @@
+"""The web console: static pages served at ``/console``, a client of the public HTTP API."""

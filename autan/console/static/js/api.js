@@ -1,0 +1,52 @@
+// The console's only way to the server: autan's public HTTP API, with the user's key as a bearer
+// token, exactly as an SDK calls it. The key lives in sessionStorage (this tab, until it closes):
+// never in a URL, never in a cookie.
+
+const KEY = "autan.apiKey";
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export function apiKey() {
+  return sessionStorage.getItem(KEY);
+}
+
+export function setApiKey(key) {
+  if (key) sessionStorage.setItem(KEY, key);
+  else sessionStorage.removeItem(KEY);
+}
+
+// The raw Response, for streaming; throws ApiError on an error status.
+export async function send(method, path, body = undefined, signal = undefined) {
+  const headers = { Authorization: `Bearer ${apiKey()}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "omit",
+    signal,
+  });
+  if (!response.ok) throw new ApiError(response.status, await errorMessage(response));
+  return response;
+}
+
+export async function api(method, path, body = undefined) {
+  return (await send(method, path, body)).json();
+}
+
+// The Mistral error envelope's message, or the status line.
+async function errorMessage(response) {
+  const text = await response.text();
+  try {
+    const data = JSON.parse(text);
+    const message = data.message ?? data.detail ?? text;
+    return `${response.status}: ${typeof message === "string" ? message : JSON.stringify(message)}`;
+  } catch {
+    return `${response.status}: ${text || response.statusText}`;
+  }
+}

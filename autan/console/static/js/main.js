@@ -1,0 +1,94 @@
+// The console's shell: sign-in, navigation, and one module per page (pages/*.js), each
+// exporting `render(container)`. Pages are chosen by the URL fragment (#/keys).
+import { ApiError, api, apiKey, setApiKey } from "./api.js";
+import { el, errorBox } from "./dom.js";
+
+const PAGES = [
+  ["overview", "Overview", "./pages/overview.js"],
+  ["usage", "Usage", "./pages/usage.js"],
+  ["keys", "API keys", "./pages/keys.js"],
+  ["workspaces", "Workspaces", null],
+  ["models", "Models", "./pages/models.js"],
+  ["playground", "Playground", "./pages/playground.js"],
+  ["files", "Files", null],
+  ["batch", "Batch jobs", null],
+  ["fine-tuning", "Fine-tuning", null],
+  ["requests", "Request log", "./pages/request_log.js"],
+];
+
+const page = document.getElementById("page");
+const nav = document.getElementById("nav");
+const signOut = document.getElementById("sign-out");
+
+function showSignIn(message) {
+  nav.hidden = true;
+  signOut.hidden = true;
+  const input = el("input", { id: "api-key", type: "password", autocomplete: "off", required: true });
+  const form = el("form", {
+    onsubmit: async (event) => {
+      event.preventDefault();
+      setApiKey(input.value.trim());
+      try {
+        await api("GET", "/v1/models");
+      } catch (error) {
+        setApiKey(null);
+        showSignIn(error instanceof ApiError && error.status === 401
+          ? "This API key is not accepted." : String(error.message));
+        return;
+      }
+      route();
+    },
+  },
+  el("h1", {}, "Sign in"),
+  el("label", { htmlFor: "api-key" }, "API key"), input,
+  el("p", {}, el("button", { type: "submit" }, "Sign in")),
+  el("p", { className: "note" },
+    "The key stays in this tab (sessionStorage) and is sent to this server only."),
+  message ? errorBox(message) : null);
+  page.replaceChildren(form);
+  input.focus();
+}
+
+function showNav(current) {
+  nav.replaceChildren(...PAGES.map(([id, title]) =>
+    el("a", { href: `#/${id}`, className: id === current ? "current" : "" }, title)));
+  nav.hidden = false;
+  signOut.hidden = false;
+}
+
+async function route() {
+  if (!apiKey()) {
+    showSignIn();
+    return;
+  }
+  const id = location.hash.replace(/^#\//, "") || "overview";
+  const entry = PAGES.find(([pageId]) => pageId === id) ?? PAGES[0];
+  const [pageId, title, module] = entry;
+  showNav(pageId);
+  document.title = `${title} · autan console`;
+  const container = el("section", { id: `page-${pageId}` }, el("h1", {}, title));
+  page.replaceChildren(container);
+  if (!module) {
+    container.append(el("p", { className: "note" },
+      `The ${title} page is coming; until then, use the API or the autan command.`));
+    return;
+  }
+  try {
+    await (await import(module)).render(container);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      setApiKey(null);
+      showSignIn("The API key is no longer accepted.");
+      return;
+    }
+    container.append(errorBox(error));
+  }
+}
+
+signOut.addEventListener("click", () => {
+  setApiKey(null);
+  location.hash = "";
+  showSignIn();
+});
+window.addEventListener("hashchange", route);
+route();

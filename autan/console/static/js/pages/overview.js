@@ -1,0 +1,25 @@
+// Overview: the server's state at a glance (models, memory) and, for an admin key, this
+// month's usage.
+import { ApiError, api } from "../api.js";
+import { el, formatBytes } from "../dom.js";
+
+export async function render(container) {
+  const health = await api("GET", "/health");
+  const loaded = health.models.filter((m) => m.state === "loaded").length;
+  const list = el("ul", { id: "overview-facts" },
+    el("li", {}, `Server: ${health.status}`),
+    el("li", {}, `Models: ${health.models.length} declared, ${loaded} loaded, `
+      + `${(health.deployments ?? []).length} routed deployments`),
+    el("li", {}, `Memory of loaded models: ${formatBytes(health.loaded_memory_bytes)}`
+      + (health.max_loaded_memory_bytes ? ` of ${formatBytes(health.max_loaded_memory_bytes)}` : "")));
+  container.append(list);
+  try {
+    const usage = await api("GET", "/v1/admin/usage");
+    list.append(el("li", {}, `This month: ${usage.requests.interactive} requests, `
+      + `${usage.total_prompt_tokens} prompt and ${usage.total_completion_tokens} completion tokens, `
+      + `${usage.total_cost.toFixed(4)} ${usage.currency}`));
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 403)) throw error;
+    list.append(el("li", { className: "note" }, "Usage is shown to admin keys."));
+  }
+}
