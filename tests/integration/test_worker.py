@@ -1,6 +1,7 @@
 """``autan serve --no-jobs`` beside ``autan worker`` processes on one PostgreSQL and Redis: the
 batch job created through the server runs on a worker; a worker killed (SIGKILL) in the middle
-of it is replaced by another that ends it with every line answered, and billed, exactly once."""
+of it is replaced by another; one stopped (SIGTERM) exits 0 and hands the job back at once; the
+last ends it with every line answered, and billed, exactly once."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from mistralai import Mistral
 from sqlalchemy import create_engine, func, select
 
+from autan.storage.job_tables import JobRow
 from autan.storage.tables import UsageRow
 from tests.databases import REDIS_URL, fresh_postgres, redis_prefix
 from tests.server import start_server, start_worker, stop_server
@@ -63,6 +65,15 @@ def _stop(proc: subprocess.Popen[bytes]) -> int:
         raise
 
 
+def _lease_owner(url: str, job_id: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(select(JobRow.lease_owner).where(JobRow.id == job_id))
+    finally:
+        engine.dispose()
+
+
 def test_batch_created_on_a_server_runs_on_workers_exactly_once(
     tmp_path: Path, postgres_url: str, prefix: str
 ) -> None:
@@ -100,6 +111,19 @@ def test_batch_created_on_a_server_runs_on_workers_exactly_once(
         job = client.batch.jobs.get(job_id=job.id)
         assert job.status == "RUNNING" and 3 <= job.completed_requests < LINES, job
 
+        # SIGTERM: the second worker hands the job back at once (no lease left to lapse).
+        workers.append(start_worker(*args, env=env))
+        answered = job.completed_requests
+        for _ in range(3000):
+            job = client.batch.jobs.get(job_id=job.id)
+            if job.completed_requests >= answered + 2:
+                break
+            time.sleep(0.05)
+        assert _stop(workers[1]) == 0
+        job = client.batch.jobs.get(job_id=job.id)
+        assert job.status == "RUNNING" and job.completed_requests < LINES, job
+        assert _lease_owner(postgres_url, job.id) is None
+
         workers.append(start_worker(*args, env=env))
         for _ in range(3000):
             job = client.batch.jobs.get(job_id=job.id)
@@ -113,7 +137,7 @@ def test_batch_created_on_a_server_runs_on_workers_exactly_once(
             json.loads(line)
             for line in client.files.download(file_id=job.output_file).read().splitlines()
         ]
-        assert _stop(workers[1]) == 0  # SIGTERM: a clean exit
+        assert _stop(workers[2]) == 0
     finally:
         for proc in workers:
             if proc.poll() is None:
