@@ -1,7 +1,8 @@
 """Two ``autan serve --no-jobs`` processes and one ``autan worker``, each with a data directory
 of its own (as on three machines), on one PostgreSQL and one Redis, behave as one platform: a
 key revoked through one is refused by the other at its next request; a file uploaded to one is
-downloaded from the other; a batch job created on one runs on the worker."""
+downloaded from the other; a batch job created on one runs on the worker; both are ready
+(database and Redis reachable)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,10 @@ def test_two_servers_and_a_worker_on_one_database_are_one_platform(
         procs.append(proc_b)
         admin = (tmp_path / "a" / "admin_key").read_text().strip()
         assert not (tmp_path / "b" / "admin_key").exists()  # one admin key for the platform
+        for server in (a, b):  # both reach the database and Redis
+            ready = httpx.get(f"{server.url}/readyz", timeout=30)
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "models": "ok"}
 
         # A key made on A works on B; revoked on A, B refuses its next request.
         made = httpx.post(
