@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncIterable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert, select, update
 
@@ -20,6 +21,8 @@ from autan.errors import FileTooLarge
 from autan.storage.blob_store import CHUNK, BlobStore, StoredBlob
 from autan.storage.blob_tables import BlobChunkRow, BlobRow
 from autan.storage.database import Database
+
+T = TypeVar("T")
 
 
 class DatabaseBlobStore:
@@ -36,11 +39,11 @@ class DatabaseBlobStore:
         size = lines = seq = 0
         last = b"\n"
         pending = bytearray()
-        connection = await asyncio.to_thread(self._db.engine.connect)
+        connection = await _off_loop(self._db.engine.connect)
         try:
-            transaction = await asyncio.to_thread(connection.begin)
+            transaction = await _off_loop(connection.begin)
             now = datetime.now(UTC).replace(tzinfo=None)
-            await asyncio.to_thread(
+            await _off_loop(
                 connection.execute, insert(BlobRow).values(key=key, size=0, created_at=now)
             )
             async for chunk in chunks:
@@ -56,22 +59,22 @@ class DatabaseBlobStore:
                 while len(pending) >= CHUNK:
                     data = bytes(pending[:CHUNK])
                     del pending[:CHUNK]
-                    await asyncio.to_thread(
+                    await _off_loop(
                         connection.execute,
                         insert(BlobChunkRow).values(key=key, seq=seq, data=data),
                     )
                     seq += 1
             if pending:
-                await asyncio.to_thread(
+                await _off_loop(
                     connection.execute,
                     insert(BlobChunkRow).values(key=key, seq=seq, data=bytes(pending)),
                 )
-            await asyncio.to_thread(
+            await _off_loop(
                 connection.execute, update(BlobRow).where(BlobRow.key == key).values(size=size)
             )
-            await asyncio.to_thread(transaction.commit)
+            await _off_loop(transaction.commit)
         finally:
-            await asyncio.to_thread(connection.close)  # rolls back what was not committed
+            await _off_loop(connection.close)  # rolls back what was not committed
         return StoredBlob(key, size, digest.hexdigest(), lines + (last != b"\n"))
 
     def read(self, key: str) -> Iterator[bytes]:
@@ -103,3 +106,14 @@ class DatabaseBlobStore:
             connection.execute(delete(BlobRow).where(BlobRow.key == key))
         if self._fallback is not None:
             self._fallback.delete(key)
+
+
+async def _off_loop(call: Callable[..., T], *args: Any) -> T:
+    """``call`` in a thread. Cancelled meanwhile, it still waits for the call to end, so that
+    the writer's connection is never closed under a statement another thread is running."""
+    task = asyncio.ensure_future(asyncio.to_thread(call, *args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait({task})
+        raise

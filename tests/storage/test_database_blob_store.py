@@ -99,3 +99,24 @@ def test_neither_writing_nor_reading_holds_the_blob_in_memory(db: Database) -> N
     assert total == blob.size == size
     assert write_peak < 6 * CHUNK, write_peak  # a chunk or two in flight, not 24 MiB
     assert read_peak < 6 * CHUNK, read_peak
+
+
+def test_an_upload_cancelled_midway_leaves_no_row(db: Database) -> None:
+    store = DatabaseBlobStore(db)
+    stalled = asyncio.Event()
+
+    async def stalling() -> AsyncIterator[bytes]:
+        yield b"x" * (2 * CHUNK + 1)  # two chunk rows written in the open transaction
+        stalled.set()
+        await asyncio.Event().wait()  # the client goes quiet
+        yield b""
+
+    async def cancel_midway() -> None:
+        task = asyncio.create_task(store.write(stalling(), limit=None))
+        await stalled.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_midway())
+    assert _rows(db) == (0, 0)
