@@ -1,8 +1,8 @@
 """Two ``autan serve --no-jobs`` processes and one ``autan worker``, each with a data directory
 of its own (as on three machines), on one PostgreSQL and one Redis, behave as one platform: a
 key revoked through one is refused by the other at its next request; a file uploaded to one is
-downloaded from the other; a batch job created on one runs on the worker; both are ready
-(database and Redis reachable)."""
+downloaded from the other, with a key or through a URL the first signed; a batch job created
+on one runs on the worker; both are ready (database and Redis reachable)."""
 
 from __future__ import annotations
 
@@ -104,6 +104,16 @@ def test_two_servers_and_a_worker_on_one_database_are_one_platform(
         )
         assert client_b.files.download(file_id=file.id).read() == content
         assert not any((tmp_path / "a").glob("files/*"))  # the bytes are in the database
+        # A signed URL made by A is good on B: the signing secret is in the database too.
+        signed = httpx.get(
+            f"{a.url}/v1/files/{file.id}/url",
+            headers={"Authorization": f"Bearer {admin}"},
+            timeout=30,
+        )
+        assert signed.status_code == 200, signed.text
+        url = signed.json()["url"]
+        assert url.startswith(a.url)
+        assert httpx.get(b.url + url.removeprefix(a.url), timeout=30).content == content
 
         # A batch job created on A runs on the worker; B reads its output.
         job = client_a.batch.jobs.create(

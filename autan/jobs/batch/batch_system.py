@@ -91,7 +91,12 @@ class BatchSystem:
                 store, file_store, caller, on_created=runner.wake, on_cancelled=runner.cancelled
             )
         )
-        return cls(file_store, batches, UrlSigner.from_data_dir(data_dir), runner, files)
+        signer = (
+            UrlSigner.from_database(db, data_dir)
+            if db.dialect == "postgresql"
+            else UrlSigner.from_data_dir(data_dir)
+        )
+        return cls(file_store, batches, signer, runner, files)
 
     def start(self) -> None:
         """Start running jobs; needs the event loop the services run on."""

@@ -1,5 +1,6 @@
 """Blobs kept in the database: what uploaded files are stored in on PostgreSQL, so that every
-process on the database reads every file. Chunks of at most 1 MiB, in order.
+process on the database reads every file. Chunks of at most 1 MiB, in order. And the secrets
+every process on the database holds alike (the key that signs file URLs).
 
 Revision ID: 0006_blobs
 Revises: 0005_request_log
@@ -34,8 +35,14 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer, primary_key=True),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )
+    op.create_table(
+        "platform_secrets",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.String(256), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("platform_secrets")
     op.drop_table("blob_chunks")
     op.drop_table("blobs")
