@@ -29,6 +29,7 @@ from autan.observability.gateway_metrics import JobCount
 from autan.observability.metrics import Metrics
 from autan.observability.request_log import RequestLog
 from autan.observability.tracing import Tracing
+from autan.readiness import Readiness
 from autan.routing.deployment_state import LocalState, RedisState, RoutingState
 from autan.routing.models_watch import ModelsWatch
 from autan.routing.router import Router
@@ -65,6 +66,8 @@ class Platform:
     # Prometheus metrics (None: turned off), OpenTelemetry traces (None: no OTLP endpoint).
     metrics: Metrics | None = None
     tracing: Tracing | None = None
+    # What GET /readyz checks: the database, Redis, the preload models.
+    readiness: Readiness | None = None
 
     @classmethod
     def open(
@@ -152,6 +155,7 @@ class Platform:
             request_log,
             metrics,
             tracing,
+            Readiness(db, registry, settings.redis_url),
         )
 
     async def start(self) -> None:
@@ -162,6 +166,8 @@ class Platform:
         if self.watch is not None:
             self.watch.start(self.registry, self.router)
         await self.registry.preload()
+        if self.readiness is not None:
+            self.readiness.preloaded = True
         self.batch.start()
 
     async def close(self) -> None:
@@ -175,6 +181,8 @@ class Platform:
         await self.router.close()
         if self.request_log is not None:
             self.request_log.close()
+        if self.readiness is not None:
+            self.readiness.close()
         if self.accounts is not None:
             self.accounts.close()
         if self.own_database is not None:

@@ -225,6 +225,12 @@ class FilesSettings(BaseModel):
         description="the server's address as clients reach it (https://llm.example.com), "
         "which signed download URLs start with; unset: http://HOST:PORT as served",
     )
+    store: Literal["auto", "filesystem", "database"] = Field(
+        default="auto",
+        description="where file contents live: filesystem (DATA_DIR/files, one machine's), "
+        "database (chunked rows, read by every process on the database), or auto: database "
+        "on PostgreSQL, filesystem on SQLite",
+    )
 
 
 class RequestLimits(BaseModel):

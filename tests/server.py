@@ -74,3 +74,12 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def start_worker(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``autan worker`` with ``args`` and the ``AUTAN_*`` settings in ``env``; it serves no
+    HTTP, so it is running once started (it claims jobs as soon as its platform is open)."""
+    cmd = [sys.executable, "-m", "autan.cli.main", "worker", "--log-level", "warning", *args]
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    )

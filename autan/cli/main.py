@@ -15,6 +15,7 @@ from autan.cli.ps import ps
 from autan.cli.pull import pull
 from autan.cli.serve import serve
 from autan.cli.usage import usage
+from autan.cli.worker import worker
 
 app = typer.Typer(
     cls=AutanGroup,
@@ -50,6 +51,7 @@ def main(
 
 
 app.command()(serve)
+app.command()(worker)
 app.command()(chat)
 app.command()(ps)
 app.command()(pull)

@@ -154,6 +154,7 @@ def build_settings(
     embeddings: bool | None = None,
     metrics_port: int | None = None,
     metrics_auth: str | None = None,
+    jobs: bool | None = None,
     **top: Any,
 ) -> Settings:
     """Environment first (``AUTAN_*``), flags on top; validated once here."""
@@ -187,6 +188,8 @@ def build_settings(
     fields.update({k: v for k, v in top.items() if v is not None})
     if log_level is not None:
         fields["log_level"] = log_level
+    if jobs is not None:
+        fields["jobs"] = {**fields["jobs"], "enabled": jobs}
     return Settings.model_validate(
         {
             **fields,

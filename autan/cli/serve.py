@@ -44,7 +44,7 @@ from autan.routing.models_watch import ModelsWatch
 from autan.settings import LogFormat, Settings
 
 
-def _open_platform(settings: Settings, registry: ModelRegistry, cards: list[ModelCard]) -> Platform:
+def open_platform(settings: Settings, registry: ModelRegistry, cards: list[ModelCard]) -> Platform:
     watch = None
     if settings.model.path is None:  # the models come from the models file: follow it
         watch = ModelsWatch(settings.models_path, cards, settings.routing.reload_interval)
@@ -102,6 +102,14 @@ def serve(
             help="Serve without API keys, limits or usage: local experiments only.",
         ),
     ] = None,
+    no_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--no-jobs",
+            help="Run no batch or fine-tuning job here: `autan worker` processes on the same "
+            "database run them (else AUTAN_JOBS__ENABLED).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the Mistral API (and its OpenAI-compatible subset) on HOST:PORT.
 
@@ -127,6 +135,7 @@ def serve(
             metrics_port=metrics_port,
             metrics_auth=metrics_auth,
             no_auth=no_auth,
+            jobs=False if no_jobs else None,
         )
     except ValidationError as e:
         raise typer.BadParameter(validation_problems(e)) from e
@@ -176,7 +185,7 @@ def serve(
             f"  the admin key is in {settings.data_dir / ADMIN_KEY_FILE}; "
             "make others with `autan keys create`"
         )
-    app = create_app(lambda: _open_platform(settings, registry, cards), settings.limits)
+    app = create_app(lambda: open_platform(settings, registry, cards), settings.limits)
     # JSON logs: configure_logging has set the handlers uvicorn would otherwise set.
     uvicorn_logs = {"log_config": None} if settings.log_format == "json" else {}
     config = uvicorn.Config(

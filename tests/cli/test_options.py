@@ -47,3 +47,14 @@ def test_metrics_flags_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings = build_settings(metrics_port=9100, metrics_auth="admin")
     assert (settings.metrics.port, settings.metrics.auth) == (9100, "admin")
     assert settings.metrics.enabled is False  # what the flags do not set stays
+
+
+def test_jobs_follow_the_environment_unless_a_command_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert build_settings().jobs.enabled
+    monkeypatch.setenv("AUTAN_JOBS__ENABLED", "false")
+    monkeypatch.setenv("AUTAN_JOBS__LEASE_SECONDS", "7")
+    assert not build_settings().jobs.enabled
+    worker = build_settings(jobs=True).jobs  # `autan worker` runs jobs whatever the environment
+    assert worker.enabled and worker.lease_seconds == 7
+    monkeypatch.delenv("AUTAN_JOBS__ENABLED")
+    assert not build_settings(jobs=False).jobs.enabled  # `autan serve --no-jobs`

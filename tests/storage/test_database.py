@@ -24,6 +24,7 @@ def test_migrations_create_every_table_and_run_again_as_a_no_op(db: Database) ->
     assert {"workspaces", "api_keys", "usage_records", "audit_logs", "alembic_version"} <= tables
     assert {"files", "jobs", "batch_lines"} <= tables
     assert {"fine_tuning_events", "fine_tuning_checkpoints", "fine_tuned_models"} <= tables
+    assert {"blobs", "blob_chunks"} <= tables
     assert "fine_tuning_jobs" not in tables  # fine-tuning jobs are rows of jobs
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head()

@@ -1,12 +1,14 @@
-"""``GET /health``: liveness for load balancers and ``autan chat``."""
+"""``GET /health``: the process and its models, for ``autan chat``, ``autan ps`` and load
+balancers; ``GET /livez`` and ``GET /readyz``: liveness and readiness for orchestrators."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
-from autan.api.deps import EmbeddingServiceDep, RegistryDep, RouterDep
+from autan.api.deps import EmbeddingServiceDep, PlatformDep, RegistryDep, RouterDep
 from autan.models.registry import RegisteredModel
 
 router = APIRouter(tags=["health"])
@@ -45,3 +47,28 @@ async def health(
             {"id": embeddings.id, "aliases": embeddings.aliases} if embeddings is not None else None
         ),
     }
+
+
+@router.get("/livez")
+async def livez() -> dict[str, str]:
+    """Liveness: the process answers. Checks nothing else, so that a database or Redis
+    outage does not get every replica restarted; restart on this, route on ``/readyz``."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "a check failed; it is named"}})
+async def readyz(platform: PlatformDep) -> JSONResponse:
+    """Readiness: the database reachable, Redis reachable when configured, the models marked
+    ``preload`` loaded. 200 when all pass, else 503; either way ``checks`` gives each check's
+    result and ``failing`` names the checks that failed."""
+    assert platform.readiness is not None, "Platform.open builds the readiness checks"
+    checks = await platform.readiness.check()
+    failing = [c.name for c in checks if not c.ok]
+    return JSONResponse(
+        {
+            "status": "not ready" if failing else "ready",
+            "checks": {c.name: c.detail for c in checks},
+            "failing": failing,
+        },
+        status_code=503 if failing else 200,
+    )

@@ -16,8 +16,9 @@ from autan.jobs.runner import JobRunner
 from autan.observability.request_log import RequestLog
 from autan.observability.tracing import Tracing
 from autan.settings import FilesSettings, JobsSettings
-from autan.storage.blob_store import LocalBlobStore
+from autan.storage.blob_store import BlobStore, LocalBlobStore
 from autan.storage.database import Database
+from autan.storage.database_blob_store import DatabaseBlobStore
 
 
 class BatchSystem:
@@ -61,7 +62,7 @@ class BatchSystem:
         files = files or FilesSettings()
         jobs = jobs or JobsSettings()
         file_store = FileStore(
-            db, LocalBlobStore(data_dir / "files"), max_bytes=files.max_upload_bytes
+            db, _blob_store(db, data_dir, files), max_bytes=files.max_upload_bytes
         )
         store = JobStore(db)
         runner = None
@@ -90,7 +91,12 @@ class BatchSystem:
                 store, file_store, caller, on_created=runner.wake, on_cancelled=runner.cancelled
             )
         )
-        return cls(file_store, batches, UrlSigner.from_data_dir(data_dir), runner, files)
+        signer = (
+            UrlSigner.from_database(db, data_dir)
+            if db.dialect == "postgresql"
+            else UrlSigner.from_data_dir(data_dir)
+        )
+        return cls(file_store, batches, signer, runner, files)
 
     def start(self) -> None:
         """Start running jobs; needs the event loop the services run on."""
@@ -100,3 +106,13 @@ class BatchSystem:
     async def close(self) -> None:
         if self.runner is not None:
             await self.runner.close()
+
+
+def _blob_store(db: Database, data_dir: Path, files: FilesSettings) -> BlobStore:
+    """The store ``files.store`` names; in the database, files written to the data directory
+    before stay readable there."""
+    local = LocalBlobStore(data_dir / "files")
+    store = files.store
+    if store == "auto":
+        store = "database" if db.dialect == "postgresql" else "filesystem"
+    return local if store == "filesystem" else DatabaseBlobStore(db, fallback=local)
