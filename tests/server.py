@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +37,17 @@ def start_server(
 ) -> tuple[subprocess.Popen[bytes], Server]:
     """``autan serve`` with ``args``. Without ``auth`` it runs with ``--no-auth``, so any bearer
     token works; with it, pass ``--data-dir`` (the admin key is written there) and any
-    ``AUTAN_*`` settings in ``env``. ``port``: a given one (a server started again)."""
+    ``AUTAN_*`` settings in ``env``. ``port``: a given one (a server started again).
+
+    A server given no data dir gets a fresh one of its own: what one test's server keeps (a
+    fine-tuned model, a file) must not show up in another's."""
     port = port or _free_port()
+    if "--data-dir" not in args and "AUTAN_DATA_DIR" not in (env or {}):
+        args = (
+            *args,
+            "--data-dir",
+            tempfile.mkdtemp(prefix=f"server-{port}-", dir=os.environ.get("AUTAN_DATA_DIR")),
+        )
     cmd = [
         sys.executable,
         "-m",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,20 @@ from typer.testing import CliRunner
 
 from autan.cli.fine_tuning import training_progress
 from autan.cli.main import app
-from tests.server import Server
+from tests.server import Server, start_server, stop_server
 
 runner = CliRunner()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """A server of its own: the fine-tuned model it makes must not show up in the shared one's
+    model list."""
+    proc, srv = start_server()
+    try:
+        yield srv
+    finally:
+        stop_server(proc)
 
 
 @pytest.mark.model
