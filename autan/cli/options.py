@@ -10,6 +10,7 @@ import typer
 from autan.settings import (
     EmbeddingSettings,
     EngineSettings,
+    LogFormat,
     LogLevel,
     MetricsSettings,
     ModelSettings,
@@ -129,6 +130,14 @@ MetricsAuthOpt = Annotated[
         envvar="AUTAN_METRICS__AUTH",
         help="Who may read /metrics: none (anyone who reaches the port, the default) or admin "
         "(an admin API key).",
+    ),
+]
+LogFormatOpt = Annotated[
+    LogFormat | None,
+    typer.Option(
+        "--log-format",
+        envvar="AUTAN_LOG_FORMAT",
+        help="json: one JSON object a line, with the request id.",
     ),
 ]
 LogLevelOpt = Annotated[

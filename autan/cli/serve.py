@@ -19,6 +19,7 @@ from autan.cli.options import (
     ContextOpt,
     DataDirOpt,
     EmbeddingsOpt,
+    LogFormatOpt,
     LogLevelOpt,
     MaxLoadedMemoryOpt,
     MetricsAuthOpt,
@@ -41,7 +42,7 @@ from autan.models.registry import ModelRegistry
 from autan.observability.log_format import configure_logging
 from autan.platform import Platform
 from autan.routing.models_watch import ModelsWatch
-from autan.settings import LogFormat, Settings
+from autan.settings import Settings
 
 
 def open_platform(settings: Settings, registry: ModelRegistry, cards: list[ModelCard]) -> Platform:
@@ -84,13 +85,7 @@ def serve(
     ctx_size: ContextOpt = None,
     prefix_cache: PrefixCacheOpt = None,
     log_level: LogLevelOpt = None,
-    log_format: Annotated[
-        LogFormat | None,
-        typer.Option(
-            "--log-format",
-            help="json: one JSON object a line, with the request id (AUTAN_LOG_FORMAT).",
-        ),
-    ] = None,
+    log_format: LogFormatOpt = None,
     embeddings: EmbeddingsOpt = None,
     metrics_port: MetricsPortOpt = None,
     metrics_auth: MetricsAuthOpt = None,
@@ -140,12 +135,7 @@ def serve(
     except ValidationError as e:
         raise typer.BadParameter(validation_problems(e)) from e
     configure_logging(settings.log_level, settings.log_format)
-    try:
-        cards = declared_cards(settings)
-        registry = load_registry(settings, cards)
-    except (ModelsFileError, GgufUnreadable, PackagedModelMissing) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+    cards, registry = load_models(settings)
     try:
         sock = _bind(settings.host, settings.port)
     except typer.Exit:
@@ -197,6 +187,17 @@ def serve(
         **uvicorn_logs,  # type: ignore[arg-type]
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def load_models(settings: Settings) -> tuple[list[ModelCard], ModelRegistry]:
+    """The declared models and the registry of those this process loads itself; a models
+    file or a GGUF that does not read is one error line and exit 1."""
+    try:
+        cards = declared_cards(settings)
+        return cards, load_registry(settings, cards)
+    except (ModelsFileError, GgufUnreadable, PackagedModelMissing) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -15,6 +15,7 @@ from autan.cli.options import (
     ContextOpt,
     DataDirOpt,
     EmbeddingsOpt,
+    LogFormatOpt,
     LogLevelOpt,
     MaxLoadedMemoryOpt,
     ModelOpt,
@@ -24,15 +25,11 @@ from autan.cli.options import (
     ThreadsOpt,
     build_settings,
 )
-from autan.cli.serve import open_platform
-from autan.errors import ModelsFileError
+from autan.cli.serve import load_models, open_platform
 from autan.models.card import ModelCard
-from autan.models.footprint import GgufUnreadable
-from autan.models.loader import declared_cards, load_registry
-from autan.models.packaged import PackagedModelMissing
 from autan.models.registry import ModelRegistry
 from autan.observability.log_format import configure_logging
-from autan.settings import LogFormat, Settings
+from autan.settings import Settings
 
 
 def worker(
@@ -46,13 +43,7 @@ def worker(
     ctx_size: ContextOpt = None,
     prefix_cache: PrefixCacheOpt = None,
     log_level: LogLevelOpt = None,
-    log_format: Annotated[
-        LogFormat | None,
-        typer.Option(
-            "--log-format",
-            help="json: one JSON object a line (AUTAN_LOG_FORMAT).",
-        ),
-    ] = None,
+    log_format: LogFormatOpt = None,
     embeddings: EmbeddingsOpt = None,
     no_auth: Annotated[
         bool | None,
@@ -91,12 +82,7 @@ def worker(
     except ValidationError as e:
         raise typer.BadParameter(validation_problems(e)) from e
     configure_logging(settings.log_level, settings.log_format)
-    try:
-        cards = declared_cards(settings)
-        registry = load_registry(settings, cards)
-    except (ModelsFileError, GgufUnreadable, PackagedModelMissing) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1) from e
+    cards, registry = load_models(settings)
     asyncio.run(_run(settings, registry, cards))
 
 
