@@ -13,11 +13,14 @@ from mistralai import Mistral
 from sqlalchemy import create_engine, func, select
 
 from autan.storage.tables import UsageRow
+from tests.integration.batch_input import counting_lines
 from tests.server import start_server, stop_server
 
 pytestmark = pytest.mark.model
 
 LINES = 24
+
+
 # A short lease, so the restarted process takes the dead one's job over quickly.
 ENV = {"AUTAN_JOBS__LEASE_SECONDS": "2", "AUTAN_JOBS__POLL_SECONDS": "0.2"}
 
@@ -28,20 +31,7 @@ def test_sigkill_mid_job_then_restart_answers_every_line_exactly_once(tmp_path: 
     try:
         key = (tmp_path / "admin_key").read_text().strip()
         client = Mistral(api_key=key, server_url=server.url)
-        content = b"".join(
-            json.dumps(
-                {
-                    "custom_id": f"line-{i}",
-                    "body": {
-                        "max_tokens": 16,
-                        "temperature": 0,
-                        "messages": [{"role": "user", "content": f"Count from {i} to {i + 9}."}],
-                    },
-                }
-            ).encode()
-            + b"\n"
-            for i in range(LINES)
-        )
+        content = counting_lines(LINES)
         file = client.files.upload(
             file={"file_name": "count.jsonl", "content": content}, purpose="batch"
         )

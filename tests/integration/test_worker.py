@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, func, select
 from autan.storage.job_tables import JobRow
 from autan.storage.tables import UsageRow
 from tests.databases import REDIS_URL, fresh_postgres, redis_prefix
+from tests.integration.batch_input import counting_lines
 from tests.server import start_server, start_worker, stop_server
 
 pytestmark = pytest.mark.model
@@ -39,20 +40,7 @@ def prefix() -> Iterator[str]:
 
 
 def _batch_input() -> bytes:
-    return b"".join(
-        json.dumps(
-            {
-                "custom_id": f"line-{i}",
-                "body": {
-                    "max_tokens": 16,
-                    "temperature": 0,
-                    "messages": [{"role": "user", "content": f"Count from {i} to {i + 9}."}],
-                },
-            }
-        ).encode()
-        + b"\n"
-        for i in range(LINES)
-    )
+    return counting_lines(LINES)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> int:
