@@ -75,6 +75,12 @@ class EngineSettings(BaseModel):
     )
     batch_tokens: int = Field(default=512, ge=16, description="tokens per llama_decode call")
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    gpu_layers: int = Field(
+        default=0,
+        ge=-1,
+        description="model layers offloaded to the GPU when llama-cpp-python was built with one "
+        "(CUDA, Metal, Vulkan); -1 offloads every layer; ignored by a CPU-only build",
+    )
     max_waiting: int = Field(
         default=256,
         ge=0,

@@ -58,10 +58,11 @@ def init_backend(*, verbose: bool) -> None:
 class LlamaModel:
     """Weights and vocabulary of one GGUF, shared by every context made from it."""
 
-    def __init__(self, path: Path, *, verbose: bool = False) -> None:
+    def __init__(self, path: Path, *, verbose: bool = False, gpu_layers: int = 0) -> None:
         init_backend(verbose=verbose)
         params = L.llama_model_default_params()
-        params.n_gpu_layers = 0
+        # -1: every layer (more layers than any model has, as llama-server -ngl 999).
+        params.n_gpu_layers = 999 if gpu_layers < 0 else gpu_layers
         self._model = L.llama_model_load_from_file(str(path).encode(), params)
         if not self._model:
             raise LlamaError(f"could not load model from {path}")

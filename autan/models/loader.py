@@ -59,7 +59,11 @@ class LocalLoader:
     def load(self, card: ModelCard, plan: LoadPlan) -> ServedModel:
         engine_settings = self._engine_settings(card, plan.context)
         path = card.gguf_path()
-        model = LlamaModel(path, verbose=self._settings.log_level == "debug")
+        model = LlamaModel(
+            path,
+            verbose=self._settings.log_level == "debug",
+            gpu_layers=engine_settings.gpu_layers,
+        )
         try:
             mistral = match_mistral_tokenizer(model, card.format, card.tokenizer)
             if mistral is not None:
