@@ -68,9 +68,12 @@ def _link_shared_libraries(bin_dir: Path) -> None:
 def autan_serve_cmd(
     port: int, *, threads: int, parallel: int, ctx_size: int, flags: tuple[str, ...] = ()
 ) -> list[str]:
-    """``autan serve`` as every benchmark starts it: without keys (``--no-auth``), quiet."""
+    """``autan serve`` as every benchmark starts it: without keys (``--no-auth``), quiet. The
+    project's ``.venv`` when there is one, else this interpreter's ``python -m autan``."""
+    script = ROOT / ".venv" / "bin" / "autan"
+    program = [str(script)] if script.exists() else [sys.executable, "-m", "autan"]
     return [
-        str(ROOT / ".venv" / "bin" / "autan"),
+        *program,
         "serve",
         "--no-auth",
         "--port",
@@ -89,9 +92,10 @@ def autan_serve_cmd(
 
 def autan_cmd(a: argparse.Namespace, port: int) -> tuple[list[str], dict[str, str]]:
     flags = ("--model", a.model_path)
+    env = {"AUTAN_ENGINE__GPU_LAYERS": str(a.gpu_layers)} if a.gpu_layers else {}
     return autan_serve_cmd(
         port, threads=a.threads, parallel=a.parallel, ctx_size=a.ctx_size, flags=flags
-    ), {}
+    ), env
 
 
 def llama_server_cmd(a: argparse.Namespace, port: int) -> tuple[list[str], dict[str, str]]:
@@ -114,6 +118,7 @@ def llama_server_cmd(a: argparse.Namespace, port: int) -> tuple[list[str], dict[
         str(a.parallel * a.ctx_size),
         "--alias",
         MODEL_ID,
+        *(("-ngl", str(999 if a.gpu_layers < 0 else a.gpu_layers)) if a.gpu_layers else ()),
     ], env
 
 
@@ -170,6 +175,13 @@ def _wait_ready(
     raise SystemExit(f"{url} not ready after {timeout}s")
 
 
+def _served_id(url: str) -> str:
+    """The id to ask for: the peers serve the GGUF under ``MODEL_ID``; autan names a model
+    given by path after its file."""
+    ids = [m["id"] for m in httpx.get(f"{url}/v1/models", timeout=10).json()["data"]]
+    return MODEL_ID if MODEL_ID in ids or not ids else ids[0]
+
+
 def bench_server(name: str, a: argparse.Namespace, levels: list[int]) -> list[dict[str, float]]:
     port = _free_port()
     cmd, extra_env = SERVERS[name](a, port)
@@ -180,7 +192,7 @@ def bench_server(name: str, a: argparse.Namespace, levels: list[int]) -> list[di
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, proc)
-        return loadgen.run(f"{url}/v1", MODEL_ID, levels, a.requests, a.max_tokens)
+        return loadgen.run(f"{url}/v1", _served_id(url), levels, a.requests, a.max_tokens)
     finally:
         proc.terminate()
         try:
@@ -231,6 +243,12 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
+    ap.add_argument(
+        "--gpu-layers",
+        type=int,
+        default=0,
+        help="layers on the GPU, for every server (-1: all); needs GPU builds of llama.cpp",
+    )
     ap.add_argument("--json-out", type=Path, default=None)
     a = ap.parse_args()
     if a.model_path is None:
