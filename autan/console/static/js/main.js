@@ -12,7 +12,7 @@ const PAGES = [
   ["models", "Models", "./pages/models.js"],
   ["playground", "Playground", "./pages/playground.js"],
   ["files", "Files", "./pages/files.js"],
-  ["batch", "Batch jobs", null],
+  ["batch", "Batch jobs", "./pages/batch.js"],
   ["fine-tuning", "Fine-tuning", null],
   ["requests", "Request log", "./pages/request_log.js"],
 ];
