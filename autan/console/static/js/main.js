@@ -13,7 +13,7 @@ const PAGES = [
   ["playground", "Playground", "./pages/playground.js"],
   ["files", "Files", "./pages/files.js"],
   ["batch", "Batch jobs", "./pages/batch.js"],
-  ["fine-tuning", "Fine-tuning", null],
+  ["fine-tuning", "Fine-tuning", "./pages/fine_tuning.js"],
   ["requests", "Request log", "./pages/request_log.js"],
 ];
 
