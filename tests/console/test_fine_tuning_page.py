@@ -72,8 +72,9 @@ def test_a_fine_tuning_job_is_created_validated_and_shown_through_its_statuses(
     detail = page.locator("#ft-detail").text_content()
     assert "training_steps 2" in detail and "learning_rate 0.001" in detail
     assert "No checkpoints yet" in detail
-    stray_text = "[...document.getElementById('ft-detail').childNodes].filter(n => n.nodeType === 3)"
-    assert page.evaluate(f"{stray_text}.length") == 0
+    # Nothing stray (a "null") among the job's elements.
+    text_nodes = "[...document.querySelector('#ft-detail').childNodes].filter(n => n.nodeType == 3)"
+    assert page.evaluate(f"{text_nodes}.length") == 0
     screenshot(page, "fine-tuning")
     page.get_by_role("button", name="Cancel").click()
     page.locator("#ft-status", has_text="CANCELLED").wait_for(timeout=60_000)
