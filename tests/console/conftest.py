@@ -37,12 +37,18 @@ class Console:
 
 
 def start_console(
-    tmp_path_factory: pytest.TempPathFactory, env: dict[str, str] | None = None
+    tmp_path_factory: pytest.TempPathFactory,
+    env: dict[str, str] | None = None,
+    model: Path | None = None,
 ) -> Iterator[Console]:
+    """A server with keys for the console, with the ``AUTAN_*`` settings in ``env``, serving
+    ``model`` (a GGUF) or the packaged model."""
     if not (STATIC_DIR / "vendor" / "uPlot.esm.js").is_file():
         _unavailable("The console's chart library is not in autan/console/static/vendor")
     data_dir = tmp_path_factory.mktemp("console")
     args = ("--data-dir", str(data_dir), "--ctx-size", "1024", "--threads", "1")
+    if model is not None:
+        args = (*args, "--model", str(model))
     proc, server = start_server(*args, auth=True, env=env)
     try:
         yield Console(server, (data_dir / "admin_key").read_text().strip())
