@@ -75,6 +75,35 @@ def test_files_uploaded_by_picker_and_by_drop_are_listed_downloaded_and_deleted(
     assert page.errors == []
 
 
+def test_the_upload_progress_bar_moves_while_a_file_is_sent(page: Any) -> None:
+    # Uploads throttled to 1 MB/s (Chromium's own network emulation): 3 MB take about 3 s.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 1e6},
+    )
+    page.get_by_role("link", name="Files").click()
+    page.locator("#upload-progress").wait_for(state="attached")
+    page.evaluate(
+        """() => {
+            window.progress = [];
+            const bar = document.getElementById('upload-progress');
+            new MutationObserver(() => window.progress.push(bar.value))
+                .observe(bar, {attributes: true, attributeFilter: ['value']});
+        }"""
+    )
+    content = b"{}\n" * 1_000_000
+    page.locator("#file-picker").set_input_files(
+        files=[{"name": "large.jsonl", "mimeType": "application/jsonl", "buffer": content}]
+    )
+    page.locator("#upload-status").filter(has_text="Uploaded large.jsonl").wait_for(timeout=60_000)
+    progress = page.evaluate("window.progress")
+    assert progress[-1] == 100
+    assert any(0 < value < 100 for value in progress), progress
+    assert page.errors == []
+
+
 def test_a_file_name_holding_markup_shows_as_text(page: Any) -> None:
     name = "<script>alert(1)</script>.jsonl"
     _pick(page, name, b"{}\n", "batch")
