@@ -4,7 +4,6 @@ the server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,26 +13,6 @@ import pytest
 from tests.console.conftest import Console
 
 pytestmark = pytest.mark.model
-
-
-@pytest.fixture
-def page(console: Console, browser: Any) -> Iterator[Any]:
-    """A signed-in page (admin key); every URL it requested is in ``page.requested``."""
-    context = browser.new_context()
-    page = context.new_page()
-    requested: list[str] = []
-    page.on("request", lambda request: requested.append(request.url))
-    page.requested = requested
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.set_default_timeout(30_000)
-    page.goto(console.url)
-    page.get_by_label("API key").fill(console.admin_key)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("link", name="Overview").wait_for()
-    try:
-        yield page
-    finally:
-        context.close()
 
 
 def test_the_console_is_served_with_a_policy_forbidding_inline_scripts(console: Console) -> None:

@@ -39,14 +39,45 @@ export async function api(method, path, body = undefined) {
   return (await send(method, path, body)).json();
 }
 
-// The Mistral error envelope's message, or the status line.
+// A file of the Files API as a Blob (its bytes, whatever they hold).
+export async function fileContent(fileId) {
+  return (await send("GET", `/v1/files/${encodeURIComponent(fileId)}/content`)).blob();
+}
+
+// Uploads a file (multipart, as the SDKs do) with XMLHttpRequest, whose upload events report
+// progress (fetch has none): onProgress(sentBytes, totalBytes). Resolves to the file's record.
+export function uploadFile(file, purpose, onProgress = () => {}, name = file.name) {
+  const form = new FormData();
+  form.append("purpose", purpose);
+  form.append("file", file, name);
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", "/v1/files");
+    request.setRequestHeader("Authorization", `Bearer ${apiKey()}`);
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(event.loaded, event.total);
+    });
+    request.addEventListener("load", () => {
+      if (request.status >= 200 && request.status < 300) resolve(JSON.parse(request.responseText));
+      else reject(new ApiError(request.status, messageOf(request.status, request.responseText, request.statusText)));
+    });
+    request.addEventListener("error", () => reject(new Error("The upload failed: the server did not answer.")));
+    request.addEventListener("abort", () => reject(new Error("The upload was stopped.")));
+    request.send(form);
+  });
+}
+
 async function errorMessage(response) {
-  const text = await response.text();
+  return messageOf(response.status, await response.text(), response.statusText);
+}
+
+// The Mistral error envelope's message, or the status line.
+function messageOf(status, text, statusText) {
   try {
     const data = JSON.parse(text);
     const message = data.message ?? data.detail ?? text;
-    return `${response.status}: ${typeof message === "string" ? message : JSON.stringify(message)}`;
+    return `${status}: ${typeof message === "string" ? message : JSON.stringify(message)}`;
   } catch {
-    return `${response.status}: ${text || response.statusText}`;
+    return `${status}: ${text || statusText}`;
   }
 }

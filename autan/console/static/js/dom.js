@@ -32,3 +32,38 @@ export function formatBytes(n) {
   while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
+
+// Offers a Blob as a download named `name` (an object URL, released once the click is handled).
+export function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const link = el("a", { href: url, download: name, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+// "2026-12-04 17:20:05" (UTC) from seconds since the epoch.
+export function formatTime(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  return new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19);
+}
+
+// Calls `tick` every `ms` until it returns false or the node leaves the page.
+export function poll(node, ms, tick) {
+  const timer = setInterval(async () => {
+    if (!node.isConnected) { clearInterval(timer); return; }
+    try {
+      if ((await tick()) === false) clearInterval(timer);
+    } catch (error) {
+      clearInterval(timer);
+      node.append(errorBox(error));
+    }
+  }, ms);
+  return () => clearInterval(timer);
+}
+
+// "1 file", "3 files".
+export function count(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}

@@ -1,5 +1,6 @@
 // The console's shell: sign-in, navigation, and one module per page (pages/*.js), each
-// exporting `render(container)`. Pages are chosen by the URL fragment (#/keys).
+// exporting `render(container, params)`. Pages are chosen by the URL fragment (#/keys), which
+// may carry parameters for the page (#/playground?model=ft:...).
 import { ApiError, api, apiKey, setApiKey } from "./api.js";
 import { el, errorBox } from "./dom.js";
 
@@ -10,9 +11,9 @@ const PAGES = [
   ["workspaces", "Workspaces", null],
   ["models", "Models", "./pages/models.js"],
   ["playground", "Playground", "./pages/playground.js"],
-  ["files", "Files", null],
-  ["batch", "Batch jobs", null],
-  ["fine-tuning", "Fine-tuning", null],
+  ["files", "Files", "./pages/files.js"],
+  ["batch", "Batch jobs", "./pages/batch.js"],
+  ["fine-tuning", "Fine-tuning", "./pages/fine_tuning.js"],
   ["requests", "Request log", "./pages/request_log.js"],
 ];
 
@@ -61,7 +62,8 @@ async function route() {
     showSignIn();
     return;
   }
-  const id = location.hash.replace(/^#\//, "") || "overview";
+  const [path, query] = location.hash.replace(/^#\//, "").split("?");
+  const id = path || "overview";
   const entry = PAGES.find(([pageId]) => pageId === id) ?? PAGES[0];
   const [pageId, title, module] = entry;
   showNav(pageId);
@@ -74,7 +76,7 @@ async function route() {
     return;
   }
   try {
-    await (await import(module)).render(container);
+    await (await import(module)).render(container, new URLSearchParams(query ?? ""));
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
       setApiKey(null);

@@ -4,11 +4,13 @@ import { api, send } from "../api.js";
 import { el, errorBox } from "../dom.js";
 import { sseData } from "../sse.js";
 
-export async function render(container) {
+// params: `model` preselects a model (the Fine-tuning page's "Open in playground").
+export async function render(container, params = new URLSearchParams()) {
   const { data } = await api("GET", "/v1/models");
   const chatModels = data.filter((m) => m.capabilities?.completion_chat !== false);
+  const wanted = params.get("model");
   const model = el("select", { id: "pg-model" },
-    ...chatModels.map((m) => el("option", { value: m.id }, m.id)));
+    ...chatModels.map((m) => el("option", { value: m.id, selected: m.id === wanted }, m.id)));
   const system = el("textarea", { id: "pg-system", rows: 2 });
   const temperature = el("input", { id: "pg-temperature", type: "number", min: 0, max: 2, step: 0.1, value: "0.7" });
   const maxTokens = el("input", { id: "pg-max-tokens", type: "number", min: 1, value: "256" });
