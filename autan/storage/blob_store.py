@@ -35,6 +35,9 @@ class StoredBlob:
 
 
 class BlobStore(Protocol):
+    # Whether every process on the database reads this store's blobs (not one machine's disk).
+    shared: bool
+
     async def write(self, chunks: AsyncIterable[bytes], *, limit: int | None) -> StoredBlob:
         """Store the chunks under a new key; ``FileTooLarge`` past ``limit`` bytes, when
         given (nothing is kept then)."""
@@ -56,6 +59,8 @@ class LocalBlobStore:
     the store removes every temporary file nobody holds, what a killed process left behind.
     Other processes writing into the same directory keep theirs (their lock is held).
     """
+
+    shared = False
 
     def __init__(self, root: Path) -> None:
         self.root = root

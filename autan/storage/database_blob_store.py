@@ -29,6 +29,8 @@ class DatabaseBlobStore:
     """Blobs as rows of ``db``. ``fallback``: where blobs written before this store was
     used live (the data directory's), read and deleted there when not found here."""
 
+    shared = True
+
     def __init__(self, db: Database, fallback: BlobStore | None = None) -> None:
         self._db = db
         self._fallback = fallback
