@@ -102,7 +102,7 @@ class FineTunedModels:
             shutil.rmtree(Path(model.adapter_path).parent, ignore_errors=True)
             return
         if self._shared is not None:
-            self._shared.delete(model.adapter_blob)
+            self._shared.delete(model.adapter_blob.key)
         self.adapter_copy(model.adapter_blob).unlink(missing_ok=True)
         # The job's run directory, when it trained here.
         shutil.rmtree(self._work_dir / model.job_id, ignore_errors=True)

@@ -108,9 +108,7 @@ class FineTuningService:
             validate=self._validate,
             prepare_run=self._prepare_run,
             finish=self._finish,
-            checkpoint=None
-            if self._shared is None
-            else SharedCheckpoint(self._shared, self.jobs.store),
+            checkpoint=None if self._shared is None else SharedCheckpoint(self._shared, self.jobs),
         )
         self._runner: JobRunner | None = None
         self._own_runner = False

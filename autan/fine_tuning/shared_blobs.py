@@ -48,9 +48,10 @@ class SharedBlobs:
         assert blobs.shared, "fine-tuning files are shared only through a shared blob store"
         self._blobs = blobs
 
-    async def upload(self, path: Path) -> BlobRef:
+    async def upload(self, path: Path, key: str | None = None) -> BlobRef:
         """Store the file's bytes as they are when it is opened (a file replaced by a rename
-        meanwhile is read whole, in its old version); read off the event loop."""
+        meanwhile is read whole, in its old version); read off the event loop. ``key``: the
+        blob's, replacing any blob under it; else a new one."""
         f = await asyncio.to_thread(path.open, "rb")
         try:
 
@@ -58,7 +59,9 @@ class SharedBlobs:
                 while chunk := await asyncio.to_thread(f.read, CHUNK):
                     yield chunk
 
-            stored = await self._blobs.write(chunks(), limit=None)
+            if key is not None:
+                await asyncio.to_thread(self._blobs.delete, key)
+            stored = await self._blobs.write(chunks(), limit=None, key=key)
         finally:
             f.close()
         return BlobRef(stored.key, stored.size, stored.sha256)
@@ -92,5 +95,5 @@ class SharedBlobs:
             partial.unlink(missing_ok=True)
         return path
 
-    def delete(self, ref: BlobRef) -> None:
-        self._blobs.delete(ref.key)
+    def delete(self, key: str) -> None:
+        self._blobs.delete(key)

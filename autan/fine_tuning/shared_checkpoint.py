@@ -7,6 +7,11 @@ job's result (``checkpoint_state``: key, size, sha256, step), then deletes the o
 A worker that lost the lease records nothing. The worker that takes the job over fetches the
 state into its own run directory before its trainer starts, unless its own is as recent (the
 same machine, restarted). The blob is deleted when the job ends.
+
+Each blob is named after its job and step (``ckpt-<job id>-<step>``): a worker killed between
+uploading a state and recording it leaves a blob that no record names, but the worker that
+takes over makes that step again and overwrites it, and the job's end deletes the blob of every
+step recorded, so none outlives the job.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from autan.fine_tuning.fine_tuning_jobs import FineTuningJobs
 from autan.fine_tuning.shared_blobs import BlobMismatch, BlobRef, SharedBlobs
 from autan.fine_tuning.training_config import PROGRESS_FILE, STATE_FILE
-from autan.jobs.job_store import JobStore
 from autan.jobs.runner import JobLease
 from autan.storage.job_tables import JobRow
 
@@ -39,13 +44,14 @@ class CheckpointLost(Exception):
 
 
 class SharedCheckpoint:
-    def __init__(self, blobs: SharedBlobs, store: JobStore) -> None:
+    def __init__(self, blobs: SharedBlobs, jobs: FineTuningJobs) -> None:
         self._blobs = blobs
-        self._store = store
+        self._jobs = jobs
+        self._store = jobs.store
 
     async def save(self, lease: JobLease, run_dir: Path, step: int) -> None:
         """Upload the run directory's ``state.pt`` (as of ``step`` or later) for the job."""
-        ref = await self._blobs.upload(run_dir / STATE_FILE)
+        ref = await self._blobs.upload(run_dir / STATE_FILE, _key(lease.job.id, step))
         outcome: dict[str, Any] = {}
 
         def record(session: Session, row: JobRow) -> None:
@@ -57,9 +63,9 @@ class SharedCheckpoint:
 
         await asyncio.to_thread(self._store.update, lease.job.id, record)
         if not outcome.get("recorded"):
-            await asyncio.to_thread(self._blobs.delete, ref)
-        elif outcome["replaced"] is not None:
-            await asyncio.to_thread(self._blobs.delete, BlobRef.from_json(outcome["replaced"]))
+            await asyncio.to_thread(self._blobs.delete, ref.key)
+        elif outcome["replaced"] is not None and outcome["replaced"]["key"] != ref.key:
+            await asyncio.to_thread(self._blobs.delete, outcome["replaced"]["key"])
 
     def restore(self, job_id: str, run_dir: Path) -> int | None:
         """Put the job's shared state into ``run_dir`` unless the state there is as recent;
@@ -81,17 +87,23 @@ class SharedCheckpoint:
         return step
 
     async def drop(self, job_id: str) -> None:
-        """Forget the job's shared state and delete its blob (the job has ended)."""
-        dropped: list[dict[str, Any]] = []
+        """Forget the job's shared state and delete its blobs (the job has ended)."""
+        keys: set[str] = set()
 
         def forget(session: Session, row: JobRow) -> None:
             if RESULT_KEY in row.result:
-                dropped.append(row.result[RESULT_KEY])
+                keys.add(row.result[RESULT_KEY]["key"])
                 row.result = {k: v for k, v in row.result.items() if k != RESULT_KEY}
 
         await asyncio.to_thread(self._store.update, job_id, forget)
-        for old in dropped:
-            await asyncio.to_thread(self._blobs.delete, BlobRef.from_json(old))
+        job = await asyncio.to_thread(self._jobs.get, job_id)
+        keys.update(_key(job_id, c.step_number) for c in job.checkpoints)
+        for key in sorted(keys):
+            await asyncio.to_thread(self._blobs.delete, key)
+
+
+def _key(job_id: str, step: int) -> str:
+    return f"ckpt-{job_id}-{step}"
 
 
 def _local_step(run_dir: Path) -> int:

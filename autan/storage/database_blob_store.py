@@ -35,8 +35,10 @@ class DatabaseBlobStore:
         self._db = db
         self._fallback = fallback
 
-    async def write(self, chunks: AsyncIterable[bytes], *, limit: int | None) -> StoredBlob:
-        key = uuid.uuid4().hex
+    async def write(
+        self, chunks: AsyncIterable[bytes], *, limit: int | None, key: str | None = None
+    ) -> StoredBlob:
+        key = key or uuid.uuid4().hex
         digest = hashlib.sha256()
         size = lines = seq = 0
         last = b"\n"

@@ -45,7 +45,7 @@ def test_a_blob_that_is_not_the_one_recorded_is_refused(db: Database, tmp_path: 
     with pytest.raises(BlobMismatch):
         blobs.download(dataclasses.replace(ref, size=ref.size - 1), target)
     assert not list(target.parent.iterdir())  # nothing half-written is left
-    blobs.delete(ref)
+    blobs.delete(ref.key)
     with pytest.raises(FileNotFoundError):
         blobs.download(ref, target)
 

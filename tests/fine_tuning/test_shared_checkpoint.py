@@ -1,6 +1,7 @@
 """A running job's last checkpoint in the shared store: uploaded by the worker holding the
 job's lease only, each replacing the one before; fetched by the worker that takes the job
-over unless its own is as recent; deleted when the job ends."""
+over unless its own is as recent; deleted when the job ends, with any a killed worker uploaded
+without recording it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from autan.fine_tuning.fine_tuning_jobs import KIND, FineTuningJobs
-from autan.fine_tuning.shared_blobs import BlobRef, SharedBlobs
+from autan.fine_tuning.shared_blobs import SharedBlobs
 from autan.fine_tuning.shared_checkpoint import RESULT_KEY, CheckpointLost, SharedCheckpoint
 from autan.fine_tuning.training_config import PROGRESS_FILE, STATE_FILE
 from autan.jobs.job_store import JobStore
@@ -39,11 +40,13 @@ def _checkpoint(run_dir: Path, step: int, state: bytes) -> None:
 def test_a_checkpoint_is_shared_by_the_lease_holder_and_resumed_elsewhere(
     db: Database, tmp_path: Path
 ) -> None:
-    store = JobStore(db)
-    job = waiting_job(FineTuningJobs(store))
+    jobs = FineTuningJobs(JobStore(db))
+    store = jobs.store
+    job = waiting_job(jobs)
     claimed = store.claim([KIND], "worker-1", 30)
     assert claimed is not None and claimed.id == job.id
-    shared = SharedCheckpoint(SharedBlobs(DatabaseBlobStore(db)), store)
+    blobs = SharedBlobs(DatabaseBlobStore(db))
+    shared = SharedCheckpoint(blobs, jobs)
     first = tmp_path / "machine-1" / job.id
 
     _checkpoint(first, 2, b"state at 2")
@@ -64,6 +67,12 @@ def test_a_checkpoint_is_shared_by_the_lease_holder_and_resumed_elsewhere(
     assert (second / STATE_FILE).read_bytes() == b"state at 4"
     assert shared.restore(job.id, first) is None  # its own state is more recent
 
+    # A worker killed between uploading step 8 and recording it: the step is made again and
+    # recorded by the worker that takes over (on another run here), so the job's end finds it.
+    asyncio.run(blobs.upload(first / STATE_FILE, f"ckpt-{job.id}-8"))
+    jobs.add_checkpoint(job.id, 8, {})
+    assert _blobs(db) == 2
+
     asyncio.run(shared.drop(job.id))
     assert RESULT_KEY not in store.get(job.id).result
     assert _blobs(db) == 0
@@ -71,14 +80,15 @@ def test_a_checkpoint_is_shared_by_the_lease_holder_and_resumed_elsewhere(
 
 
 def test_a_checkpoint_whose_blob_is_gone_cannot_be_resumed(db: Database, tmp_path: Path) -> None:
-    store = JobStore(db)
-    job = waiting_job(FineTuningJobs(store))
+    jobs = FineTuningJobs(JobStore(db))
+    store = jobs.store
+    job = waiting_job(jobs)
     claimed = store.claim([KIND], "worker-1", 30)
     assert claimed is not None
     blobs = SharedBlobs(DatabaseBlobStore(db))
-    shared = SharedCheckpoint(blobs, store)
+    shared = SharedCheckpoint(blobs, jobs)
     _checkpoint(tmp_path / "run", 3, b"state")
     asyncio.run(shared.save(JobLease(store, claimed, "worker-1"), tmp_path / "run", 3))
-    blobs.delete(BlobRef.from_json(store.get(job.id).result[RESULT_KEY]))
+    blobs.delete(store.get(job.id).result[RESULT_KEY]["key"])
     with pytest.raises(CheckpointLost, match="could not be fetched"):
         shared.restore(job.id, tmp_path / "elsewhere")
