@@ -85,15 +85,17 @@ class FineTuningExecutor:
         await self._train(lease, await asyncio.to_thread(self._jobs.get, job.id))
 
     async def _cancelled(self, job_id: str) -> None:
+        await self._ending(job_id)
         await asyncio.to_thread(
             self._jobs.transition,
             job_id,
             JobStatus.CANCELLED,
             only_from=[JobStatus.CANCELLATION_REQUESTED],
         )
-        await self._ended(job_id)
 
-    async def _ended(self, job_id: str) -> None:
+    async def _ending(self, job_id: str) -> None:
+        """Delete the job's shared checkpoint. Before its end status: that lets the lease go,
+        and the runner stops a job whose lease is gone at its next heartbeat."""
         if self._checkpoint is not None:
             await self._checkpoint.drop(job_id)
 
@@ -129,6 +131,7 @@ class FineTuningExecutor:
             return
         if code == 0 and done:
             model_id = await self._finish(job)
+            await self._ending(job.id)
             if not await asyncio.to_thread(
                 self._jobs.transition,
                 job.id,
@@ -137,14 +140,13 @@ class FineTuningExecutor:
                 result={"fine_tuned_model": model_id},
             ):
                 await self._cancelled(job.id)
-                return
-            await self._ended(job.id)
             return
         await self._failed(
             job.id, error or f"the trainer exited with code {code}: {proc.log_tail()}"
         )
 
     async def _failed(self, job_id: str, reason: str) -> None:
+        await self._ending(job_id)
         await asyncio.to_thread(
             self._jobs.transition,
             job_id,
@@ -153,7 +155,6 @@ class FineTuningExecutor:
             data={"error": reason},
             result={"error": reason},
         )
-        await self._ended(job_id)
 
     async def _watch(
         self, lease: JobLease, job: FineTuningJob, proc: TrainerProcess
