@@ -178,7 +178,13 @@ class FineTunedModels:
                 f"the adapter of {card.id} is in the database blob store, which this process "
                 "does not use (files.store is filesystem)"
             )
-        self._shared.download(model.adapter_blob, card.adapter)
+        try:
+            self._shared.download(model.adapter_blob, card.adapter)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"the adapter of {card.id} is no longer in the shared store (the model was "
+                "deleted through another process?)"
+            ) from None
         try:
             LoraAdapter.check(card.adapter)
         except BaseException:
