@@ -119,6 +119,8 @@ class FineTunedModels:
                 await self.sync()
             except SQLAlchemyError as e:  # the database is away: the next look retries
                 log.warning("could not list the fine-tuned models: %s", e)
+            except Exception:  # the loop outlives one bad look, as the job runner's does
+                log.exception("looking for fine-tuned models made or deleted elsewhere failed")
 
     async def sync(self) -> None:
         """Serve the models recorded since the last look, drop those deleted since."""
@@ -132,8 +134,11 @@ class FineTunedModels:
         new = [m for m in models.values() if m.id not in self._served and m.id not in self._refused]
         for model in new:
             if await asyncio.to_thread(self.servable, model):
-                with contextlib.suppress(ValueError):  # registered meanwhile
+                try:
                     self.serve(model)
+                except ValueError as e:  # its id is another model's here
+                    log.error("not serving %s: %s", model.id, e)
+                    self._refused.add(model.id)
 
     def servable(self, model: FineTunedModel) -> bool:
         """Whether this process can serve the model: its base is here, and its adapter is
