@@ -138,6 +138,7 @@ class Platform:
                 settings.data_dir / "fine_tuning",
                 settings.jobs,
                 currency=settings.accounts.currency,
+                blobs=batch.files.blobs,
             )
         return cls(
             settings,

@@ -177,6 +177,12 @@ class FineTuningSettings(BaseModel):
     poll_seconds: float = Field(
         default=0.5, gt=0, description="how often a running trainer's progress is read"
     )
+    models_sync_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="how often a server looks for fine-tuned models made or deleted through "
+        "other processes on its database",
+    )
     bf16: bool = Field(
         default=False,
         description="train under bfloat16 autocast: faster only where the CPU has fast bf16 "

@@ -43,6 +43,11 @@ class FileStore:
         self._blobs = blobs
         self.max_bytes = max_bytes
 
+    @property
+    def blobs(self) -> BlobStore:
+        """Where the files' bytes live (fine-tuning keeps its own files there too)."""
+        return self._blobs
+
     async def create(
         self,
         workspace_id: str,

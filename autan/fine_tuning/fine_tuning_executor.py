@@ -3,7 +3,10 @@
 The runner claims a job with a lease it renews while the job runs; when a server stops or dies,
 its lease runs out and the next server to look (itself, after a restart) claims the job again:
 a job caught VALIDATING is validated again, a RUNNING one resumes from its trainer's last
-checkpoint, a CANCELLATION_REQUESTED one ends CANCELLED. A cancel reaches a running job through
+checkpoint, a CANCELLATION_REQUESTED one ends CANCELLED. With ``checkpoint`` (a shared blob
+store), each checkpoint is uploaded as it is made, so the worker that takes a job over resumes
+from it on any machine; without, a job taken over on a machine that lacks its run directory
+starts its training again (event ``training-restarted``). A cancel reaches a running job through
 its lease at once (``lease.stopping``): its trainer is killed within ``poll_seconds``.
 
 Every database call runs in a thread: the event loop serves HTTP meanwhile.
@@ -19,8 +22,9 @@ from pathlib import Path
 from autan.errors import TrainingFileNotFound
 from autan.fine_tuning.fine_tuning_job import FineTuningJob
 from autan.fine_tuning.fine_tuning_jobs import KIND, FineTuningJobs
+from autan.fine_tuning.shared_checkpoint import CheckpointLost, SharedCheckpoint
 from autan.fine_tuning.trainer_process import TrainerProcess
-from autan.fine_tuning.training_config import DATA_DIR
+from autan.fine_tuning.training_config import DATA_DIR, STATE_FILE
 from autan.jobs.job import JobStatus
 from autan.jobs.runner import JobLease
 from autan.settings import FineTuningSettings
@@ -41,6 +45,7 @@ class FineTuningExecutor:
         validate: Callable[[FineTuningJob], Awaitable[bool]],
         prepare_run: Callable[[FineTuningJob], Path],
         finish: Callable[[FineTuningJob], Awaitable[str]],
+        checkpoint: SharedCheckpoint | None = None,
     ) -> None:
         self._jobs = jobs
         self._settings = settings
@@ -48,6 +53,7 @@ class FineTuningExecutor:
         self._validate = validate
         self._prepare_run = prepare_run
         self._finish = finish
+        self._checkpoint = checkpoint
 
     async def run(self, lease: JobLease) -> None:
         job = await asyncio.to_thread(self._jobs.get, lease.job.id)
@@ -79,6 +85,7 @@ class FineTuningExecutor:
         await self._train(lease, await asyncio.to_thread(self._jobs.get, job.id))
 
     async def _cancelled(self, job_id: str) -> None:
+        await self._ending(job_id)
         await asyncio.to_thread(
             self._jobs.transition,
             job_id,
@@ -86,14 +93,29 @@ class FineTuningExecutor:
             only_from=[JobStatus.CANCELLATION_REQUESTED],
         )
 
+    async def _ending(self, job_id: str) -> None:
+        """Delete the job's shared checkpoint. Before its end status: that lets the lease go,
+        and the runner stops a job whose lease is gone at its next heartbeat."""
+        if self._checkpoint is not None:
+            await self._checkpoint.drop(job_id)
+
     async def _train(self, lease: JobLease, job: FineTuningJob) -> None:
         run_dir = self._work_dir / job.id
         try:
             try:
                 await asyncio.to_thread(self._prepare_run, job)
-            except TrainingFileNotFound as e:  # deleted since the job was validated
+                if self._checkpoint is not None:
+                    await asyncio.to_thread(self._checkpoint.restore, job.id, run_dir)
+            except (TrainingFileNotFound, CheckpointLost) as e:  # deleted since validated
                 await self._failed(job.id, e.message)
                 return
+            if job.checkpoints and not (run_dir / STATE_FILE).is_file():
+                await asyncio.to_thread(
+                    self._jobs.add_event,
+                    job.id,
+                    "training-restarted",
+                    {"reason": "its last checkpoint is on another machine's disk"},
+                )
             proc = await TrainerProcess.start(run_dir)
             try:
                 code, done, error = await self._watch(lease, job, proc)
@@ -109,6 +131,7 @@ class FineTuningExecutor:
             return
         if code == 0 and done:
             model_id = await self._finish(job)
+            await self._ending(job.id)
             if not await asyncio.to_thread(
                 self._jobs.transition,
                 job.id,
@@ -123,6 +146,7 @@ class FineTuningExecutor:
         )
 
     async def _failed(self, job_id: str, reason: str) -> None:
+        await self._ending(job_id)
         await asyncio.to_thread(
             self._jobs.transition,
             job_id,
@@ -149,6 +173,8 @@ class FineTuningExecutor:
                 kind = event.get("type")
                 if kind == "checkpoint" and event["step"] not in recorded:
                     recorded.add(event["step"])
+                    if self._checkpoint is not None:  # before it counts as made
+                        await self._checkpoint.save(lease, proc.run_dir, event["step"])
                     await asyncio.to_thread(self._jobs.add_checkpoint, job.id, event["step"], event)
                     await asyncio.to_thread(
                         self._jobs.update_result, job.id, trained_tokens=event.get("trained_tokens")

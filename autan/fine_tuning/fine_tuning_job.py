@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from autan.fine_tuning.shared_blobs import BlobRef
 from autan.jobs.job import JobStatus
 
 
@@ -62,7 +63,9 @@ class FineTuningJob:
 
 @dataclass(frozen=True, slots=True)
 class FineTunedModel:
-    """A model a job made: the adapter on its base GGUF, served under ``id``."""
+    """A model a job made: the adapter on its base GGUF, served under ``id``. With
+    ``adapter_blob``, the adapter is in the shared blob store, which every process on the
+    database reads; ``adapter_path`` is then where the training node first wrote it."""
 
     id: str
     workspace_id: str
@@ -74,3 +77,4 @@ class FineTunedModel:
     name: str | None = None
     description: str | None = None
     archived: bool = False
+    adapter_blob: BlobRef | None = None

@@ -5,12 +5,16 @@ A fine-tuned model is served as its base GGUF with the job's LoRA adapter applie
 in an engine of its own (llama.cpp sets adapters per context, so the base model's engine cannot
 serve it too). The adapter is a few MB; the base weights are memory-mapped, so the two engines
 share them in the page cache.
+
+On a shared blob store (``files.store`` database, PostgreSQL's default) adapters and the
+checkpoints of running jobs live in it too: any process on the database serves a model
+another trained (``FineTunedModels``), and any worker resumes a job another started
+(``SharedCheckpoint``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import math
@@ -27,14 +31,15 @@ from autan.errors import (
     InvalidTrainingData,
     NotFound,
     TrainingFileNotFound,
-    UnknownModel,
 )
 from autan.fine_tuning.dataset import Dataset
+from autan.fine_tuning.fine_tuned_models import FineTunedModels
 from autan.fine_tuning.fine_tuning_executor import MAX_JOBS, FineTuningExecutor
 from autan.fine_tuning.fine_tuning_job import FineTunedModel, FineTuningJob, TrainingFileRef
 from autan.fine_tuning.fine_tuning_jobs import FineTuningJobs
-from autan.fine_tuning.lora_adapter import LoraAdapter
 from autan.fine_tuning.model_store import FineTunedModelStore
+from autan.fine_tuning.shared_blobs import SharedBlobs
+from autan.fine_tuning.shared_checkpoint import SharedCheckpoint
 from autan.fine_tuning.training_config import (
     ADAPTER_FILE,
     DATA_DIR,
@@ -48,6 +53,7 @@ from autan.jobs.runner import JobRunner
 from autan.models.card import ModelCard
 from autan.models.registry import ModelRegistry
 from autan.settings import DEFAULT_CURRENCY, FineTuningSettings, JobsSettings
+from autan.storage.blob_store import BlobStore
 from autan.storage.database import Database
 from autan.storage.tables import utcnow
 
@@ -79,7 +85,10 @@ class FineTuningService:
         jobs: JobsSettings | None = None,
         *,
         currency: str = DEFAULT_CURRENCY,
+        blobs: BlobStore | None = None,
     ) -> None:
+        """``blobs``: the Files API's blob store; when shared (in the database), adapters and
+        the checkpoints of running jobs are kept in it too."""
         self.jobs = FineTuningJobs(JobStore(db))
         self._currency = currency  # of estimated costs: AccountsSettings.currency
         self.models = FineTunedModelStore(db)
@@ -88,6 +97,10 @@ class FineTuningService:
         self._settings = settings
         self._jobs_settings = jobs or JobsSettings()
         self._work_dir = work_dir
+        self._shared = SharedBlobs(blobs) if blobs is not None and blobs.shared else None
+        self.served = FineTunedModels(
+            self.models, registry, work_dir, self._shared, sync_seconds=settings.models_sync_seconds
+        )
         self.executor = FineTuningExecutor(
             self.jobs,
             settings,
@@ -95,6 +108,7 @@ class FineTuningService:
             validate=self._validate,
             prepare_run=self._prepare_run,
             finish=self._finish,
+            checkpoint=None if self._shared is None else SharedCheckpoint(self._shared, self.jobs),
         )
         self._runner: JobRunner | None = None
         self._own_runner = False
@@ -105,8 +119,7 @@ class FineTuningService:
         of their own (a server without batch jobs), unless jobs are off in this process."""
         # Copies of uploaded files that earlier versions kept for good.
         shutil.rmtree(self._work_dir / "files", ignore_errors=True)
-        for model in self.models.all():
-            self._register(model)
+        self.served.start()
         if runner is None and self._jobs_settings.enabled:
             settings = self._jobs_settings
             runner = JobRunner(
@@ -126,6 +139,7 @@ class FineTuningService:
     async def stop(self) -> None:
         """Stop running jobs here (a runner of its own only); a job training now stays
         RUNNING, its trainer killed, and resumes on the next start."""
+        await self.served.stop()
         if self._own_runner and self._runner is not None:
             await self._runner.close()
 
@@ -203,21 +217,19 @@ class FineTuningService:
         self.models.get(model_id, workspace_id)
         return self.models.update(model_id, archived=archived)
 
-    def delete_model(self, workspace_id: str | None, model_id: str) -> None:
-        """Stop serving the model and delete its adapter; 403 for a base model."""
+    async def delete_model(self, workspace_id: str | None, model_id: str) -> None:
+        """Stop serving the model and delete its adapter, on every process (the others at
+        their next look); 403 for a base model."""
         try:
-            model = self.models.get(model_id, workspace_id)
+            model = await asyncio.to_thread(self.models.get, model_id, workspace_id)
         except NotFound:
-            if self.fine_tuned(model_id) is not None:
+            if await asyncio.to_thread(self.fine_tuned, model_id) is not None:
                 raise  # another workspace's
             self._registry.resolve(model_id)  # 404 when it is no model at all
             raise Forbidden(
                 f"Model {model_id} is not a fine-tuned model; it cannot be deleted"
             ) from None
-        with contextlib.suppress(UnknownModel):  # not served: its adapter was refused at start
-            self._registry.unregister(model_id)
-        self.models.delete(model_id)
-        shutil.rmtree(Path(model.adapter_path).parent, ignore_errors=True)
+        await self.served.delete(model)
 
     def fine_tuned(self, model_id: str) -> FineTunedModel | None:
         try:
@@ -309,43 +321,29 @@ class FineTuningService:
         base = self._base_card(job.model)
         tag = job.suffix or hashlib.sha256(job.workspace_id.encode()).hexdigest()[:8]
         model_id = f"ft:{base.id}:{tag}:{utcnow():%Y%m%d}:{job.id[:8]}"
+        adapter, blob = self._work_dir / job.id / ADAPTER_FILE, None
+        if self._shared is not None:  # every process serves it: up, and kept as their copy
+            blob = await self._shared.upload(adapter)
+            copy = self.served.adapter_copy(blob)
+            await asyncio.to_thread(copy.parent.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(adapter.replace, copy)
+            adapter = copy
         model = FineTunedModel(
             id=model_id,
             workspace_id=job.workspace_id,
             job_id=job.id,
             root=base.id,
             base_path=str(base.gguf_path()),
-            adapter_path=str(self._work_dir / job.id / ADAPTER_FILE),
+            adapter_path=str(adapter),
+            adapter_blob=blob,
             created_at=utcnow(),
         )
         await asyncio.to_thread(self.models.add, model)
-        self._register(model)
+        if await asyncio.to_thread(self.served.servable, model):
+            self.served.serve(model)
         return model_id
 
     # Helpers
-
-    def _register(self, model: FineTunedModel) -> None:
-        # llama.cpp aborts the whole process on some malformed adapters: check the file first.
-        try:
-            LoraAdapter.check(Path(model.adapter_path))
-        except (OSError, ValueError) as e:
-            log.error("not serving %s: its adapter cannot be used (%s)", model.id, e)
-            return
-        try:
-            root: ModelCard | None = self._registry.resolve(model.root).card
-        except UnknownModel:  # its base left the models file; the GGUF path is kept
-            root = None
-        card = ModelCard(
-            id=model.id,
-            path=Path(model.base_path),
-            adapter=Path(model.adapter_path),
-            format=root.format if root else "auto",
-            context_length=root.context_length if root else None,
-            parallel=root.parallel if root else None,
-            description=f"{model.root} fine-tuned by job {model.job_id}",
-            workspace=model.workspace_id,
-        )
-        self._registry.register(card)
 
     def _base_card(self, name: str) -> ModelCard:
         card = self._registry.resolve(name).card

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from autan.errors import NotFound
 from autan.fine_tuning.fine_tuning_job import FineTunedModel
+from autan.fine_tuning.shared_blobs import BlobRef
 from autan.storage.database import Database
 from autan.storage.fine_tuning_tables import FineTunedModelRow
 from autan.storage.tables import utcnow
@@ -25,6 +26,9 @@ class FineTunedModelStore:
                     root=model.root,
                     base_path=model.base_path,
                     adapter_path=model.adapter_path,
+                    adapter_blob=None
+                    if model.adapter_blob is None
+                    else model.adapter_blob.to_json(),
                     name=model.name,
                     description=model.description,
                     archived=model.archived,
@@ -54,11 +58,15 @@ class FineTunedModelStore:
                 setattr(row, key, value)
         return self.get(model_id)
 
-    def delete(self, model_id: str) -> None:
+    def delete(self, model_id: str) -> bool:
+        """Whether this call deleted it (False: gone already, deleted through another
+        process)."""
         with self._db.session() as s, s.begin():
             row = s.get(FineTunedModelRow, model_id)
-            if row is not None:
-                s.delete(row)
+            if row is None:
+                return False
+            s.delete(row)
+            return True
 
 
 def _model(row: FineTunedModelRow) -> FineTunedModel:
@@ -69,6 +77,7 @@ def _model(row: FineTunedModelRow) -> FineTunedModel:
         root=row.root,
         base_path=row.base_path,
         adapter_path=row.adapter_path,
+        adapter_blob=None if row.adapter_blob is None else BlobRef.from_json(row.adapter_blob),
         created_at=row.created_at,
         name=row.name,
         description=row.description,

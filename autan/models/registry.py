@@ -136,6 +136,10 @@ class ModelRegistry:
         self._closed = False
         # Called with each model as it loads, on the event loop (metrics attach to its engine).
         self.on_load: list[Callable[[ServedModel], None]] = []
+        # Called with each card just before it loads, in the loading thread: what a card needs
+        # on local disk first (a fine-tuned model's adapter, fetched from the shared store).
+        # OSError or ValueError: the load fails (``ModelLoadFailed``).
+        self.before_load: list[Callable[[ModelCard], None]] = []
         for card in cards:
             for name in card.names:
                 if name in self._by_name:
@@ -256,7 +260,7 @@ class ModelRegistry:
                 await self._make_room(model)
                 log.info("loading %s (%d MiB estimated)", model.id, model.plan.memory_bytes >> 20)
                 try:
-                    served = await asyncio.to_thread(self._loader.load, model.card, model.plan)
+                    served = await asyncio.to_thread(self._prepare_and_load, model)
                 except (OSError, ValueError, RuntimeError) as e:
                     log.error("loading %s failed: %s", model.id, e)
                     raise ModelLoadFailed(model.id, str(e)) from e
@@ -270,6 +274,11 @@ class ModelRegistry:
                 return served
         finally:
             model.loading = None
+
+    def _prepare_and_load(self, model: RegisteredModel) -> ServedModel:
+        for hook in self.before_load:
+            hook(model.card)
+        return self._loader.load(model.card, model.plan)
 
     async def _make_room(self, model: RegisteredModel) -> None:
         need = model.plan.memory_bytes

@@ -35,9 +35,14 @@ class StoredBlob:
 
 
 class BlobStore(Protocol):
-    async def write(self, chunks: AsyncIterable[bytes], *, limit: int | None) -> StoredBlob:
-        """Store the chunks under a new key; ``FileTooLarge`` past ``limit`` bytes, when
-        given (nothing is kept then)."""
+    # Whether every process on the database reads this store's blobs (not one machine's disk).
+    shared: bool
+
+    async def write(
+        self, chunks: AsyncIterable[bytes], *, limit: int | None, key: str | None = None
+    ) -> StoredBlob:
+        """Store the chunks under a new key (``key``, when given: one no blob has); ``FileTooLarge``
+        past ``limit`` bytes, when given (nothing is kept then)."""
         ...
 
     def read(self, key: str) -> Iterator[bytes]:
@@ -56,6 +61,8 @@ class LocalBlobStore:
     the store removes every temporary file nobody holds, what a killed process left behind.
     Other processes writing into the same directory keep theirs (their lock is held).
     """
+
+    shared = False
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -86,8 +93,10 @@ class LocalBlobStore:
         if removed:
             log.info("removed %d unfinished blob(s) left in %s", removed, self.root)
 
-    async def write(self, chunks: AsyncIterable[bytes], *, limit: int | None) -> StoredBlob:
-        key = uuid.uuid4().hex
+    async def write(
+        self, chunks: AsyncIterable[bytes], *, limit: int | None, key: str | None = None
+    ) -> StoredBlob:
+        key = key or uuid.uuid4().hex
         final = self._path(key)
         partial = final.with_suffix(PARTIAL)
         digest = hashlib.sha256()

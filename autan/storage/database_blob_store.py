@@ -29,12 +29,16 @@ class DatabaseBlobStore:
     """Blobs as rows of ``db``. ``fallback``: where blobs written before this store was
     used live (the data directory's), read and deleted there when not found here."""
 
+    shared = True
+
     def __init__(self, db: Database, fallback: BlobStore | None = None) -> None:
         self._db = db
         self._fallback = fallback
 
-    async def write(self, chunks: AsyncIterable[bytes], *, limit: int | None) -> StoredBlob:
-        key = uuid.uuid4().hex
+    async def write(
+        self, chunks: AsyncIterable[bytes], *, limit: int | None, key: str | None = None
+    ) -> StoredBlob:
+        key = key or uuid.uuid4().hex
         digest = hashlib.sha256()
         size = lines = seq = 0
         last = b"\n"

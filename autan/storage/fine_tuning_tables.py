@@ -45,6 +45,8 @@ class FineTunedModelRow(Base):
     root: Mapped[str] = mapped_column(String(255))
     base_path: Mapped[str] = mapped_column(Text)  # the base GGUF the adapter was trained on
     adapter_path: Mapped[str] = mapped_column(Text)
+    # {"key", "size", "sha256"} of the adapter in the shared blob store; None: only on disk.
+    adapter_blob: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)

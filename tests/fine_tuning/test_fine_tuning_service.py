@@ -70,14 +70,14 @@ def test_model_ids_follow_mistral_and_belong_to_their_workspace(
     with pytest.raises(NotFound):
         service.update_model("ws-2", model_id, name="mine now")
     with pytest.raises(NotFound):  # not "not a fine-tuned model": it is, but not theirs
-        service.delete_model("ws-2", model_id)
+        asyncio.run(service.delete_model("ws-2", model_id))
     with pytest.raises(Forbidden):
-        service.delete_model("ws-1", "fake-model")
+        asyncio.run(service.delete_model("ws-1", "fake-model"))
     assert service._registry.resolve(model_id).card.adapter is not None
-    service.delete_model("ws-1", model_id)
+    asyncio.run(service.delete_model("ws-1", model_id))
     assert service.fine_tuned(model_id) is None
     with pytest.raises(UnknownModel):  # 404: served no more
-        service.delete_model("ws-1", model_id)
+        asyncio.run(service.delete_model("ws-1", model_id))
 
 
 def test_jobs_need_files_of_their_workspace_and_a_base_chat_model(

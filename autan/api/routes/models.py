@@ -141,5 +141,5 @@ async def delete_model(
     model_id: Identifier, fine_tuning: FineTuningDep, key: MeterDep
 ) -> ModelDeletedPublic:
     """Delete a fine-tuned model (its adapter too); base models answer 403."""
-    fine_tuning.delete_model(workspace_of(key), model_id)
+    await fine_tuning.delete_model(workspace_of(key), model_id)
     return ModelDeletedPublic(id=model_id)
