@@ -110,8 +110,11 @@ class KeyStore:
         offset: int = 0,
         name: str | None = None,
         include_revoked: bool = False,
+        workspace_id: str | None = None,
     ) -> list[ApiKey]:
         query = select(ApiKeyRow)
+        if workspace_id is not None:
+            query = query.where(ApiKeyRow.workspace_id == workspace_id)
         if not include_revoked:
             query = query.where(ApiKeyRow.revoked_at.is_(None))
         if name:

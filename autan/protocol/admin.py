@@ -75,9 +75,17 @@ class ApiKeyPublic(PublicModel):
 
 
 class ApiKeyUpdate(_Wire):
-    """What an admin may change on a key: how long the request log keeps its bodies (0:
-    never; null: as its workspace says)."""
+    """What an admin may change on a key. Only the fields sent change; ``null`` removes a
+    limit (the server's default applies), an expiry (the key never expires), or the key's
+    own request-log setting (as its workspace says)."""
 
+    models: list[Name] | None = Field(
+        default=None, max_length=1000, description="model ids or aliases the key may use"
+    )
+    requests_per_minute: PositiveInt32 | None = None
+    tokens_per_minute: PositiveInt32 | None = None
+    expiration: date | None = None
+    # How long the request log keeps the key's bodies (0: never; null: as its workspace says).
     request_log_bodies_days: BodiesDays | None = None
 
 

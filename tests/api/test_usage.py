@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from autan.accounts.prices import Price, StaticPrices
 from autan.accounts.usage_ledger import UsageLedger
 from autan.storage.database import Database
+from autan.storage.request_log_tables import UsageDailyRow
 from tests.api.conftest import Platform, platform_app
 from tests.api.test_auth import CHAT, bearer
 from tests.databases import database_url
@@ -96,3 +98,50 @@ def test_the_report_counts_inference_apart_from_management_calls_and_errors(
     (entry,) = report["completion"]["models"]["fake-model"]["input"]
     assert entry["requests"] == 2 and entry["batch"] is False
     assert report["currency"] == "USD"
+
+
+def test_usage_over_a_date_range_by_workspace_and_kind(platform: Platform) -> None:
+    admin = bearer(platform.admin_key)
+    workspace = platform.accounts.workspaces.default().id
+    days = [date(2025, 12, 31), date(2026, 1, 1), date(2026, 2, 14), date(2026, 3, 1)]
+    with platform.accounts.db.session() as session, session.begin():
+        for i, day in enumerate(days):
+            session.add(
+                UsageDailyRow(
+                    day=day,
+                    workspace_id=workspace,
+                    key_id="k",
+                    model="fake-model",
+                    batch=i % 2 == 1,
+                    inference=True,
+                    requests=10 + i,
+                    errors=0,
+                    prompt_tokens=100 * (i + 1),
+                    completion_tokens=1,
+                    cost=0.5,
+                )
+            )
+    r = platform.client.get(
+        "/v1/admin/usage",
+        params={"start_date": "2026-01-01", "end_date": "2026-02-14"},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    report = r.json()
+    entries = report["completion"]["models"]["fake-model"]["input"]
+    assert [e["date"] for e in entries] == ["2026-01-01", "2026-02-14"]
+    assert {e["workspace_id"] for e in entries} == {workspace}
+    assert [e["batch"] for e in entries] == [True, False]
+    assert report["total_prompt_tokens"] == 200 + 300
+    assert report["requests"]["batch"] == 11 and report["requests"]["interactive"] == 12
+    assert report["start_date"].startswith("2026-01-01")
+    assert report["end_date"].startswith("2026-02-15")
+
+    for params, param in (
+        ({"start_date": "2026-02-01", "end_date": "2026-01-01"}, "end_date"),
+        ({"start_date": "2000-01-01", "end_date": "2026-01-01"}, "start_date"),
+    ):
+        r = platform.client.get("/v1/admin/usage", params=params, headers=admin)
+        assert r.status_code == 400 and r.json()["param"] == param, r.text
+    r = platform.client.get("/v1/admin/usage", params={"start_date": "soon"}, headers=admin)
+    assert r.status_code == 422

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from autan.accounts.audit_log import Actor
 from autan.accounts.workspace import Workspace
-from autan.api.deps import AccountsDep, AdminKeyDep
+from autan.api.deps import AccountsDep, AdminKeyDep, KeyDep
 from autan.protocol.admin import (
     SpendLimitPublic,
     WorkspaceCreate,
@@ -42,17 +42,27 @@ def workspace_public(workspace: Workspace, currency: str) -> WorkspacePublic:
 @router.get("/v1/admin/workspaces", response_model=WorkspaceListPublic)
 async def list_workspaces(
     accounts: AccountsDep,
-    _admin: AdminKeyDep,
+    caller: KeyDep,
     is_archived: bool = False,
     page: Annotated[PageIndex, Query(gt=0)] = 1,
     page_size: Annotated[int, Query(gt=0, le=1000)] = 25,
     search: Filter | None = None,
 ) -> WorkspaceListPublic:
-    """Workspaces, oldest first; ``search`` matches a name substring."""
+    """Workspaces, oldest first; ``search`` matches a name substring. An admin key sees
+    them all; any other key sees only its own workspace."""
     accounts.workspaces.default()
-    total, items = accounts.workspaces.page(
-        archived=is_archived, page=page, page_size=page_size, search=search
-    )
+    if caller.is_admin:
+        total, items = accounts.workspaces.page(
+            archived=is_archived, page=page, page_size=page_size, search=search
+        )
+    else:
+        own = accounts.workspaces.get(caller.workspace_id)
+        shown = (
+            own.archived == is_archived
+            and (not search or search.lower() in own.name.lower())
+            and page == 1
+        )
+        total, items = int(shown), [own] if shown else []
     return WorkspaceListPublic(
         total=total,
         items=[workspace_public(w, accounts.settings.currency) for w in items],
