@@ -61,3 +61,36 @@ def browser() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@dataclass
+class SignedIn:
+    """A page signed in with a key; the browser's console errors and uncaught exceptions
+    are collected in ``errors``."""
+
+    page: Any
+    errors: list[str]
+
+
+def sign_in(console: Console, browser: Any, key: str) -> SignedIn:
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(console.url)
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Overview").wait_for()
+    return SignedIn(page, errors)
+
+
+def screenshot(page: Any, name: str) -> None:
+    """The page as users see it, into docs/console/ (the README shows the main ones)."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
