@@ -273,3 +273,35 @@ class AuditLogPublic(PublicModel):
     log_id: int
     organization_uuid: Nullable[str] = None
     workspace_uuid: Nullable[str] = None
+
+
+UsageDimension = Literal["day", "model", "key", "workspace", "kind"]
+# The line's field is named ``date``, which would hide the type inside the class.
+Day = date
+
+
+class UsageSummaryLinePublic(PublicModel):
+    """One group's totals; a dimension the summary is not grouped by is absent."""
+
+    date: Day | None = None
+    model: str | None = None
+    api_key_id: str | None = None
+    workspace_id: str | None = None
+    kind: Literal["interactive", "batch", "management"] | None = None
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+
+
+class UsageSummaryPublic(PublicModel):
+    """Usage from ``start_date`` to ``end_date`` (both included), summed by ``group_by``."""
+
+    object: Literal["usage.summary"] = "usage.summary"
+    start_date: date
+    end_date: date
+    group_by: list[UsageDimension]
+    currency: str
+    currency_symbol: str
+    data: list[UsageSummaryLinePublic]

@@ -145,3 +145,88 @@ def test_usage_over_a_date_range_by_workspace_and_kind(platform: Platform) -> No
         assert r.status_code == 400 and r.json()["param"] == param, r.text
     r = platform.client.get("/v1/admin/usage", params={"start_date": "soon"}, headers=admin)
     assert r.status_code == 422
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_usage_summary_sums_in_the_database_by_what_is_asked(kind: str, tmp_path: Path) -> None:
+    for url in database_url(kind, tmp_path):
+        for platform in platform_app(tmp_path, database_url=url):
+            _summary_checks(platform)
+
+
+def _summary_checks(platform: Platform) -> None:
+    admin = bearer(platform.admin_key)
+    default = platform.accounts.workspaces.default().id
+    rows = [
+        (date(2026, 1, 1), default, "k1", "m1", False, True, 3),
+        (date(2026, 1, 1), default, "k2", "m1", True, True, 5),
+        (date(2026, 1, 2), "w2", "k3", "m2", False, True, 7),
+        (date(2026, 1, 2), "w2", "k3", "", False, False, 11),
+        (date(2026, 3, 1), "w2", "k3", "m2", False, True, 100),
+    ]
+    with platform.accounts.db.session() as session, session.begin():
+        for day, workspace, key, model, batch, inference, requests in rows:
+            session.add(
+                UsageDailyRow(
+                    day=day,
+                    workspace_id=workspace,
+                    key_id=key,
+                    model=model,
+                    batch=batch,
+                    inference=inference,
+                    requests=requests,
+                    errors=1,
+                    prompt_tokens=10 * requests,
+                    completion_tokens=requests,
+                    cost=0.25,
+                )
+            )
+
+    def summary(*group_by: str, **params: str) -> dict:  # type: ignore[type-arg]
+        r = platform.client.get(
+            "/v1/admin/usage/summary",
+            params={
+                "start_date": "2026-01-01",
+                "end_date": "2026-01-31",
+                **params,
+                "group_by": list(group_by),
+            },
+            headers=admin,
+        )
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    totals = summary()
+    assert totals["data"] == [
+        {"requests": 26, "errors": 4, "prompt_tokens": 260, "completion_tokens": 26, "cost": 1.0}
+    ]
+    assert totals["currency"] == "USD" and totals["end_date"] == "2026-01-31"
+    by_kind = {line["kind"]: line["requests"] for line in summary("kind")["data"]}
+    assert by_kind == {"interactive": 10, "batch": 5, "management": 11}
+    by_day_kind = summary("day", "kind")["data"]
+    assert [(x["date"], x["kind"], x["requests"]) for x in by_day_kind] == [
+        ("2026-01-01", "batch", 5),
+        ("2026-01-01", "interactive", 3),
+        ("2026-01-02", "interactive", 7),
+        ("2026-01-02", "management", 11),
+    ]
+    by_workspace = summary("workspace", workspace_id="w2")["data"]
+    assert by_workspace == [
+        {
+            "workspace_id": "w2",
+            "requests": 18,
+            "errors": 2,
+            "prompt_tokens": 180,
+            "completion_tokens": 18,
+            "cost": 0.5,
+        }
+    ]
+    full = summary("day", "model", "key", "workspace", "kind")["data"]
+    assert len(full) == 4 and {x["api_key_id"] for x in full} == {"k1", "k2", "k3"}
+
+    bad = platform.client.get(
+        "/v1/admin/usage/summary", params={"group_by": "colour"}, headers=admin
+    )
+    assert bad.status_code == 422
+    _, secret = platform.key()
+    assert platform.client.get("/v1/admin/usage/summary", headers=bearer(secret)).status_code == 403

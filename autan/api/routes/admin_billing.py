@@ -1,10 +1,13 @@
-"""``/v1/admin/rate-limit``, ``/v1/admin/spend-limit`` and ``/v1/admin/usage``. Admin keys only."""
+"""``/v1/admin/rate-limit``, ``/v1/admin/spend-limit``, ``/v1/admin/usage`` and its summary."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from starlette.responses import Response
 
 from autan.accounts.accounts import Accounts
 from autan.accounts.audit_log import Actor
@@ -21,8 +24,10 @@ from autan.protocol.admin import (
     RequestCountsPublic,
     SpendLimitUpdate,
     TokenLimitsByModel,
+    UsageDimension,
     UsageLimitsPublic,
     UsagePublic,
+    UsageSummaryPublic,
 )
 from autan.protocol.fields import Identifier
 from autan.storage.tables import utcnow
@@ -229,3 +234,65 @@ def _range(first: date | None, last: date | None, today: date) -> tuple[datetime
     if last.year > _LAST_YEAR:
         raise InvalidRequest(f"end_date must be before {_LAST_YEAR + 1}", param="end_date")
     return datetime.combine(first, time()), datetime.combine(last + timedelta(days=1), time())
+
+
+@router.get(
+    "/v1/admin/usage/summary",
+    response_model=UsageSummaryPublic,
+    response_model_exclude_none=True,
+)
+def usage_summary(
+    accounts: AccountsDep,
+    _admin: AdminKeyDep,
+    group_by: Annotated[list[UsageDimension] | None, Query(max_length=5)] = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    workspace_id: Identifier | None = None,
+) -> Response:
+    """Requests, errors, tokens and cost from ``start_date`` to ``end_date`` (UTC days, both
+    included, at most 3,660; by default this month to today), summed in the database by each
+    ``group_by`` given (repeat it): ``day``, ``model``, ``key``, ``workspace``, ``kind``
+    (``interactive``, ``batch`` or ``management``); none: one line of totals. What the
+    console's Overview and Usage pages read: a year of rollups answers in a few hundred
+    lines."""
+    now = utcnow()
+    start, end = _range(start_date, end_date, now.date())
+    dimensions = list(dict.fromkeys(group_by or []))
+    accounts.usage.flush()
+    lines = accounts.usage.rollups.summary(
+        since=start, until=end, group_by=dimensions, workspace_id=workspace_id
+    )
+    # Written straight to JSON: a year's export by all five dimensions is tens of thousands of
+    # lines, which pydantic would build and check twice; the shape is UsageSummaryPublic's.
+    names = (
+        ("date", "day"),
+        ("model", "model"),
+        ("api_key_id", "key_id"),
+        ("workspace_id", "workspace_id"),
+        ("kind", "kind"),
+    )
+    data = []
+    for line in lines:
+        item: dict[str, object] = {
+            wire: getattr(line, field) for wire, field in names if getattr(line, field) is not None
+        }
+        if line.day is not None:
+            item["date"] = line.day.isoformat()
+        item.update(
+            requests=line.requests,
+            errors=line.errors,
+            prompt_tokens=line.prompt_tokens,
+            completion_tokens=line.completion_tokens,
+            cost=line.cost,
+        )
+        data.append(item)
+    answer = {
+        "object": "usage.summary",
+        "start_date": start.date().isoformat(),
+        "end_date": (end - timedelta(days=1)).date().isoformat(),
+        "group_by": dimensions,
+        "currency": accounts.settings.currency,
+        "currency_symbol": currency_symbol(accounts.settings.currency),
+        "data": data,
+    }
+    return Response(json.dumps(answer, separators=(",", ":")), media_type="application/json")

@@ -1,8 +1,9 @@
-// Usage: tokens and requests by day over any range of days (one /v1/admin/usage call with
-// start_date and end_date), charted with uPlot, totalled by model and by workspace with
-// interactive apart from batch, and exported as CSV by day, model, key, workspace and kind.
+// Usage: tokens and requests by day over any range of days, charted with uPlot, totalled by
+// model, kind (interactive, batch, management), workspace and key, and exported as CSV by day,
+// model, key, workspace and kind. The server sums (/v1/admin/usage/summary), so a year of a
+// busy server's usage is a few hundred lines.
 import { api } from "../api.js";
-import { el, table } from "../dom.js";
+import { el, errorBox, table } from "../dom.js";
 import uPlot from "../../vendor/uPlot.esm.js";
 
 const MAX_DAYS = 3660;  // the API's longest range
@@ -21,26 +22,11 @@ function daysBetween(first, last) {
   return dates;
 }
 
-// One line per day, model, key, workspace and kind, from the answer's input and output entries.
-export function usageLines(answer) {
-  const lines = new Map();
-  for (const [model, kinds] of Object.entries(answer.completion.models)) {
-    for (const [side, entries] of [["input", kinds.input ?? []], ["output", kinds.output ?? []]]) {
-      for (const e of entries) {
-        const id = [e.date, model, e.api_key_id, e.workspace_id, e.batch].join("\u0000");
-        const line = lines.get(id) ?? { date: e.date, model, key: e.api_key_id,
-          workspace: e.workspace_id ?? "", batch: Boolean(e.batch),
-          requests: 0, errors: 0, prompt: 0, completion: 0, cost: 0 };
-        if (side === "input") {
-          line.requests += e.requests ?? 0; line.errors += e.errors ?? 0; line.prompt += e.value;
-        } else {
-          line.completion += e.value; line.cost += e.cost ?? 0;
-        }
-        lines.set(id, line);
-      }
-    }
-  }
-  return [...lines.values()];
+// The usage summary for the days, grouped by `dimensions`: lines summed by the server.
+async function summary(first, last, dimensions) {
+  const query = [`start_date=${first}`, `end_date=${last}`,
+    ...dimensions.map((d) => `group_by=${d}`)].join("&");
+  return api("GET", `/v1/admin/usage/summary?${query}`);
 }
 
 function csvField(value) {
@@ -53,9 +39,9 @@ function csvField(value) {
 export function usageCsv(lines, names, currency) {
   const header = ["date", "model", "api_key_id", "api_key_name", "workspace_id", "workspace_name",
     "kind", "requests", "errors", "prompt_tokens", "completion_tokens", "cost", "currency"];
-  const rows = lines.map((l) => [l.date, l.model, l.key, names.keys.get(l.key) ?? "", l.workspace,
-    names.workspaces.get(l.workspace) ?? "", l.batch ? "batch" : "interactive", l.requests,
-    l.errors, l.prompt, l.completion, l.cost.toFixed(6), currency]);
+  const rows = lines.map((l) => [l.date, l.model, l.api_key_id, names.keys.get(l.api_key_id) ?? "",
+    l.workspace_id, names.workspaces.get(l.workspace_id) ?? "", l.kind, l.requests,
+    l.errors, l.prompt_tokens, l.completion_tokens, l.cost.toFixed(6), currency]);
   return [header, ...rows].map((r) => r.map(csvField).join(",")).join("\r\n") + "\r\n";
 }
 
@@ -76,8 +62,8 @@ function sumBy(lines, keyOf) {
   for (const l of lines) {
     const id = keyOf(l);
     const t = totals.get(id) ?? { requests: 0, errors: 0, prompt: 0, completion: 0, cost: 0 };
-    t.requests += l.requests; t.errors += l.errors; t.prompt += l.prompt;
-    t.completion += l.completion; t.cost += l.cost;
+    t.requests += l.requests; t.errors += l.errors; t.prompt += l.prompt_tokens;
+    t.completion += l.completion_tokens; t.cost += l.cost;
     totals.set(id, t);
   }
   return [...totals].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -90,15 +76,26 @@ export async function render(container) {
   const to = el("input", { id: "usage-to", type: "date", value: isoDay(today) });
   const output = el("div", { id: "usage-output" });
   const exportButton = el("button", { type: "button", id: "usage-export", disabled: true }, "Export CSV");
-  let exported = null;
-  exportButton.addEventListener("click", () => {
-    if (!exported) return;
-    const link = el("a", {
-      href: URL.createObjectURL(new Blob([exported.csv], { type: "text/csv" })),
-      download: exported.name,
-    });
-    link.click();
-    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  const exportStatus = el("span", { id: "usage-export-status" });
+  let shown = null;  // the range on screen and the names known then
+  exportButton.addEventListener("click", async () => {
+    if (!shown) return;
+    exportButton.disabled = true;
+    try {
+      const { data, currency } = await summary(shown.first, shown.last,
+        ["day", "model", "key", "workspace", "kind"]);
+      const link = el("a", {
+        href: URL.createObjectURL(new Blob([usageCsv(data, shown.names, currency)], { type: "text/csv" })),
+        download: `autan-usage-${shown.first}-to-${shown.last}.csv`,
+      });
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+      exportStatus.replaceChildren();
+    } catch (error) {
+      exportStatus.replaceChildren(errorBox(error));
+    } finally {
+      exportButton.disabled = false;
+    }
   });
   const form = el("form", {
     onsubmit: async (event) => {
@@ -107,7 +104,7 @@ export async function render(container) {
     },
   }, el("div", { className: "row" },
     el("label", {}, "From ", from), el("label", {}, "To ", to),
-    el("button", { type: "submit" }, "Show"), exportButton));
+    el("button", { type: "submit" }, "Show"), exportButton, exportStatus));
   container.append(form, output);
 
   async function show() {
@@ -122,41 +119,47 @@ export async function render(container) {
       output.replaceChildren(el("p", { className: "error", role: "alert" }, `A range is at most ${MAX_DAYS} days.`));
       return;
     }
-    const [answer, known] = await Promise.all([
-      api("GET", `/v1/admin/usage?start_date=${first}&end_date=${last}`), names()]);
-    const lines = usageLines(answer);
-    const currency = answer.currency;
-    exported = { csv: usageCsv(lines, known, currency), name: `autan-usage-${first}-to-${last}.csv` };
+    const [byDay, groups, known] = await Promise.all([
+      summary(first, last, ["day", "kind"]),
+      summary(first, last, ["model", "key", "workspace", "kind"]),
+      names()]);
+    const lines = groups.data;
+    const inference = lines.filter((l) => l.kind !== "management");
+    const currency = groups.currency;
+    shown = { first, last, names: known };
     exportButton.disabled = false;
 
-    const days = new Map();  // date -> {input, output, requests}
-    for (const l of lines) {
+    const days = new Map();  // date -> {input, output, requests}: inference only
+    for (const l of byDay.data) {
+      if (l.kind === "management") continue;
       const day = days.get(l.date) ?? { input: 0, output: 0, requests: 0 };
-      day.input += l.prompt; day.output += l.completion; day.requests += l.requests;
+      day.input += l.prompt_tokens; day.output += l.completion_tokens; day.requests += l.requests;
       days.set(l.date, day);
     }
+    const all = sumBy(lines, () => "all")[0]?.[1]
+      ?? { requests: 0, errors: 0, prompt: 0, completion: 0, cost: 0 };
+    const kinds = new Map(sumBy(lines, (l) => l.kind));
+    const count = (kind) => kinds.get(kind)?.requests ?? 0;
     const totals = (rows) => rows.map(([name, t]) =>
       [name, t.requests, t.errors, t.prompt, t.completion, t.cost.toFixed(4)]);
     const heads = (first) => [first, "Requests", "Errors", "Prompt tokens", "Completion tokens", `Cost (${currency})`];
     const chart = el("div", { id: "usage-chart" });
-    const r = answer.requests;
     output.replaceChildren(
       el("p", { id: "usage-totals" },
-        `${answer.total_prompt_tokens} prompt tokens, ${answer.total_completion_tokens} completion tokens, `
-        + `${answer.total_cost.toFixed(4)} ${currency}; requests: ${r.interactive} interactive, `
-        + `${r.batch} batch, ${r.management} management, ${r.errors} errors`),
+        `${all.prompt} prompt tokens, ${all.completion} completion tokens, `
+        + `${all.cost.toFixed(4)} ${currency}; requests: ${count("interactive")} interactive, `
+        + `${count("batch")} batch, ${count("management")} management, ${all.errors} errors`),
       chart,
       el("h2", {}, "By model"),
-      el("div", { id: "usage-by-model" }, table(heads("Model"), totals(sumBy(lines, (l) => l.model)))),
-      el("h2", {}, "Interactive and batch"),
-      el("div", { id: "usage-by-kind" },
-        table(heads("Kind"), totals(sumBy(lines, (l) => (l.batch ? "batch" : "interactive"))))),
+      el("div", { id: "usage-by-model" }, table(heads("Model"), totals(sumBy(inference, (l) => l.model)))),
+      el("h2", {}, "By kind"),
+      el("div", { id: "usage-by-kind" }, table(heads("Kind"), totals([...kinds]))),
       el("h2", {}, "By workspace"),
       el("div", { id: "usage-by-workspace" }, table(heads("Workspace"),
-        totals(sumBy(lines, (l) => known.workspaces.get(l.workspace) ?? l.workspace)))),
+        totals(sumBy(lines, (l) => known.workspaces.get(l.workspace_id) ?? l.workspace_id)))),
       el("h2", {}, "By key"),
       el("div", { id: "usage-by-key" }, table(heads("Key"),
-        totals(sumBy(lines, (l) => known.keys.get(l.key) ?? l.key)))));
+        totals(sumBy(lines, (l) => known.keys.get(l.api_key_id) ?? l.api_key_id)))));
     if (!days.size) {
       chart.append(el("p", { className: "note" }, "No usage in this range."));
       return;
