@@ -91,7 +91,14 @@ def test_workspaces_are_created_limited_and_archived_and_their_keys_refused(
     )
 
     row.get_by_role("button", name="Keys and limits").click()
-    page.locator("#workspace-detail tr", has_text="research-member").wait_for()
+    member_row = page.locator("#workspace-detail tr", has_text="research-member")
+    member_row.get_by_role("button", name="Edit limits").click()
+    page.locator("#ws-key-editor .edit-rpm").fill("7")
+    page.locator("#ws-key-editor").get_by_role("button", name="Save limits").click()
+    page.locator("#ws-key-editor form").wait_for(state="detached")  # saved, the list shown again
+    assert "7" in page.locator("#workspace-detail tr", has_text="research-member").text_content()
+    limits = _admin(console, "GET", "/admin/rate-limit", params={"key_id": member["key_id"]})
+    assert limits["requests_per_minute"] == 7
     page.locator("#ws-spend-limit").fill("12.5")
     page.get_by_role("button", name="Set spend limit").click()
     page.locator("#ws-spend", has_text="limit 12.5").wait_for()

@@ -12,8 +12,9 @@ function modelList(input) {
   return list.length ? list : null;
 }
 
-// A form in the key's row: its limits, sent as a PATCH of every field (empty: no limit).
-function limitsEditor(key, done) {
+// A form for a key's limits, sent as a PATCH of every field (empty: no limit). Also used by
+// the Workspaces page for its members' keys.
+export function limitsEditor(key, done) {
   const rpm = el("input", { className: "edit-rpm", type: "number", min: 1, value: key.requests_per_minute ?? "" });
   const tpm = el("input", { className: "edit-tpm", type: "number", min: 1, value: key.tokens_per_minute ?? "" });
   const models = el("input", { className: "edit-models", placeholder: "all", value: key.models ? key.models.join(", ") : "" });

@@ -3,6 +3,7 @@
 // read-only (the admin API answers it only that one).
 import { api, isAdminKey, send } from "../api.js";
 import { el, errorBox, table } from "../dom.js";
+import { limitsEditor } from "./keys.js";
 
 function spendText(limits) {
   const c = limits.limits.completion;
@@ -121,15 +122,22 @@ export async function render(container) {
         el("label", {}, `Monthly spend limit (${spend.limits.currency}; empty: none) `, amount),
         el("button", { type: "submit" }, "Set spend limit"))));
     }
+    const editor = el("div", { id: "ws-key-editor" });
     parts.push(el("h3", {}, "Members' keys"), keys.length ? table(
-      ["Name", "Key", "Models", "Requests/min", "Tokens/min", "Expires", "Admin"],
+      ["Name", "Key", "Models", "Requests/min", "Tokens/min", "Expires", "Admin", ""],
       keys.map((key) => [
         key.name ?? "", key.hidden_key, key.models ? key.models.join(", ") : "all",
         key.requests_per_minute ?? "", key.tokens_per_minute ?? "",
         key.expiration_date ?? "", key.is_admin ? "yes" : "",
+        admin && !archivedToggle.checked ? el("button", {
+          type: "button", className: "edit-limits", "data-key-name": key.name,
+          onclick: () => editor.replaceChildren(
+            el("h3", {}, `Rate limits of "${key.name ?? key.hidden_key}"`),
+            limitsEditor(key, () => showWorkspace(workspace))),
+        }, "Edit limits") : "",
       ])) : el("p", { className: "note" }, "No keys."),
-    admin ? el("p", { className: "note" },
-      "Keys are created in this workspace, and their rate limits changed, on the API keys page.")
+    editor,
+    admin ? el("p", { className: "note" }, "Keys are created in a workspace on the API keys page.")
       : null,
     status);
     detail.replaceChildren(...parts);
