@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.console.conftest import Console, SignedIn, screenshot, sign_in
+from tests.server import start_server, stop_server
 
 pytestmark = pytest.mark.model
 
@@ -304,3 +305,45 @@ def test_usage_charts_todays_requests_and_exports_them_as_csv(
     page.locator("#usage-to").fill("2020-01-31")
     page.get_by_role("button", name="Show").click()
     page.get_by_text("No usage in this range.").wait_for()
+
+
+def test_fim_mode_completes_between_a_prompt_and_a_suffix(
+    browser: Any, codestral_tekken: Path, tmp_path: Path
+) -> None:
+    """A model whose card says it fills in the middle (a tiny random-weight Codestral) gets
+    FIM mode: a prompt and a suffix, sent to /v1/fim/completions and streamed back."""
+    proc, server = start_server(
+        "--model",
+        str(codestral_tekken),
+        "--data-dir",
+        str(tmp_path),
+        "--ctx-size",
+        "1024",
+        "--threads",
+        "1",
+        auth=True,
+    )
+    try:
+        console = Console(server, (tmp_path / "admin_key").read_text().strip())
+        signed_in = sign_in(console, browser, console.admin_key)
+        page = signed_in.page
+        _playground(page)
+        page.get_by_label("Max tokens").fill("8")
+        page.locator("#pg-mode").select_option("fim")
+        assert page.locator("#pg-chat-fields").is_hidden()
+        page.get_by_label("Prompt (the code before the gap)").fill("def add(a, b):\n    return ")
+        page.get_by_label("Suffix (the code after the gap)").fill("\n\nprint(add(1, 2))\n")
+        page.get_by_role("button", name="View code").click()
+        assert "client.fim.stream(" in page.locator("#pg-code-mistralai").text_content()
+        with page.expect_request("**/v1/fim/completions") as sent:
+            page.get_by_role("button", name="Send").click()
+        body = json.loads(sent.value.post_data)
+        assert body["prompt"] == "def add(a, b):\n    return "
+        assert body["suffix"] == "\n\nprint(add(1, 2))\n" and body["stream"] is True
+        stats = page.locator("#pg-transcript .stats").filter(has_text="tok/s")
+        stats.wait_for(timeout=120_000)
+        assert 1 <= int(stats.text_content().split()[0]) <= 8  # "N tokens · TTFT ..."
+        assert signed_in.errors == []
+        page.context.close()
+    finally:
+        stop_server(proc)
