@@ -158,8 +158,10 @@ def _request_counts(lines: list[RollupLine]) -> RequestCountsPublic:
     return counts
 
 
+# A plain function: FastAPI runs it on its thread pool, so a long range read from the database
+# and built into its answer never holds the event loop.
 @router.get("/v1/admin/usage", response_model=UsagePublic)
-async def usage(
+def usage(
     accounts: AccountsDep,
     _admin: AdminKeyDep,
     month: str | None = None,
@@ -236,6 +238,7 @@ def _range(first: date | None, last: date | None, today: date) -> tuple[datetime
     return datetime.combine(first, time()), datetime.combine(last + timedelta(days=1), time())
 
 
+# A plain function too, for the same reason (a year's export is tens of thousands of lines).
 @router.get(
     "/v1/admin/usage/summary",
     response_model=UsageSummaryPublic,
