@@ -88,7 +88,12 @@ def sign_in(console: Console, browser: Any, key: str) -> SignedIn:
 
 
 def screenshot(page: Any, name: str) -> None:
-    """The page as users see it, into docs/console/ (the README shows the main ones)."""
+    """The page as users see it. With ``AUTAN_CONSOLE_SCREENSHOTS=1`` it is saved in
+    docs/console/ (the README shows the main ones); otherwise it is only taken, so a test run
+    leaves the checkout as it was."""
+    if os.environ.get("AUTAN_CONSOLE_SCREENSHOTS") != "1":
+        page.screenshot(full_page=True)
+        return
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
