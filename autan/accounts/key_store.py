@@ -88,15 +88,24 @@ class KeyStore:
         """
         with self._db.session() as session:
             found = session.execute(
-                select(ApiKeyRow, WorkspaceRow.archived, WorkspaceRow.request_log_bodies_days)
+                select(
+                    ApiKeyRow,
+                    WorkspaceRow.archived,
+                    WorkspaceRow.request_log_bodies_days,
+                    WorkspaceRow.requests_per_minute,
+                    WorkspaceRow.tokens_per_minute,
+                )
                 .outerjoin(WorkspaceRow, WorkspaceRow.id == ApiKeyRow.workspace_id)
                 .where(ApiKeyRow.key_hash == hash_secret(secret))
             ).first()
             if found is None:
                 return None
-            row, archived, bodies_days = found
+            row, archived, bodies_days, workspace_rpm, workspace_tpm = found
             return ApiKey.from_row(
-                row, workspace_archived=bool(archived), workspace_bodies_days=bodies_days
+                row,
+                workspace_archived=bool(archived),
+                workspace_bodies_days=bodies_days,
+                workspace_limits=(workspace_rpm, workspace_tpm),
             )
 
     def get(self, key_id: str) -> ApiKey:

@@ -124,6 +124,9 @@ class WorkspaceUpdate(_Wire):
     icon: Icon | None = None
     # Keep the bodies of the workspace's requests this many days in the request log; 0: off.
     request_log_bodies_days: BodiesDays | None = None
+    # Per-minute limits shared by all the workspace's keys, on top of each key's; null: none.
+    requests_per_minute: PositiveInt32 | None = None
+    tokens_per_minute: PositiveInt32 | None = None
 
 
 class WorkspacePublic(PublicModel):
@@ -135,6 +138,8 @@ class WorkspacePublic(PublicModel):
     spend_limit: Nullable[SpendLimitPublic]
     is_default: bool
     request_log_bodies_days: int | None = None
+    requests_per_minute: Nullable[int] = None
+    tokens_per_minute: Nullable[int] = None
 
 
 WorkspaceRole = Literal["A", "M"]  # admin, member

@@ -104,6 +104,16 @@ def test_workspaces_are_created_limited_and_archived_and_their_keys_refused(
     page.get_by_role("button", name="Set spend limit").click()
     page.locator("#ws-spend", has_text="limit 12.5").wait_for()
     page.locator("#workspace-list tr", has_text="limit 12.5").wait_for()
+    page.locator("#ws-rpm").fill("600")
+    page.locator("#ws-tpm").fill("90000")
+    page.get_by_role("button", name="Set rate limits").click()
+    page.locator("#ws-rate-limits", has_text="600 requests and 90000 tokens").wait_for()
+    (changed,) = [
+        w
+        for w in _admin(console, "GET", "/admin/workspaces", params={"page_size": 1000})["items"]
+        if w["name"] == "Research"
+    ]
+    assert changed["requests_per_minute"] == 600 and changed["tokens_per_minute"] == 90000
     screenshot(page, "workspaces")
 
     models = f"{console.server.v1}/models"

@@ -36,6 +36,8 @@ def workspace_public(workspace: Workspace, currency: str) -> WorkspacePublic:
         ),
         is_default=workspace.is_default,
         request_log_bodies_days=workspace.request_log_bodies_days,
+        requests_per_minute=workspace.requests_per_minute,
+        tokens_per_minute=workspace.tokens_per_minute,
     )
 
 
@@ -86,8 +88,25 @@ async def create_workspace(
 async def update_workspace(
     workspace_uuid: Identifier, body: WorkspaceUpdate, accounts: AccountsDep, admin: AdminKeyDep
 ) -> WorkspacePublic:
-    """Rename a workspace or change its description or icon, or how many days the request
-    log keeps its requests' bodies (``request_log_bodies_days``; 0: not kept, the default)."""
+    """Rename a workspace or change its description or icon, how many days the request log
+    keeps its requests' bodies (``request_log_bodies_days``; 0: not kept, the default), or its
+    ``requests_per_minute`` and ``tokens_per_minute``: limits shared by all its keys, on top
+    of each key's own (null: none; a field not sent stays as it was)."""
+    sent = body.model_fields_set
+    if sent & {"requests_per_minute", "tokens_per_minute"}:
+        current = accounts.workspaces.get(workspace_uuid)
+        accounts.workspaces.set_rate_limits(
+            workspace_uuid,
+            requests_per_minute=(
+                body.requests_per_minute
+                if "requests_per_minute" in sent
+                else current.requests_per_minute
+            ),
+            tokens_per_minute=(
+                body.tokens_per_minute if "tokens_per_minute" in sent else current.tokens_per_minute
+            ),
+            actor=Actor.key(admin.id),
+        )
     if "request_log_bodies_days" in body.model_fields_set:
         accounts.workspaces.set_bodies_days(
             workspace_uuid, body.request_log_bodies_days or None, actor=Actor.key(admin.id)

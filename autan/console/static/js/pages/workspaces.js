@@ -1,5 +1,5 @@
-// Workspaces: create, archive, a monthly spend limit each, and their members' keys with their
-// rate limits. An admin key sees and changes every workspace; any other key sees its own,
+// Workspaces: create, archive, a monthly spend limit and per-minute limits shared by its keys
+// each, and their members' keys with their own rate limits. An admin key sees and changes every workspace; any other key sees its own,
 // read-only (the admin API answers it only that one).
 import { api, isAdminKey, send } from "../api.js";
 import { el, errorBox, table } from "../dom.js";
@@ -60,11 +60,12 @@ export async function render(container) {
     const spends = await Promise.all(items.map((w) => archived ? null
       : api("GET", `/v1/admin/spend-limit?workspace_id=${encodeURIComponent(w.uuid)}`)));
     listBox.replaceChildren(table(
-      ["Name", "Description", "Spend", ""],
+      ["Name", "Description", "Spend", "Requests/min", "Tokens/min", ""],
       items.map((w, i) => [
         w.name + (w.is_default ? " (default)" : ""),
         w.description ?? "",
         spends[i] ? spendText(spends[i]) : "archived",
+        w.requests_per_minute ?? "", w.tokens_per_minute ?? "",
         el("span", {},
           el("button", {
             type: "button", className: "open-workspace", "data-workspace": w.name,
@@ -123,6 +124,31 @@ export async function render(container) {
         el("button", { type: "submit" }, "Set spend limit"))));
     }
     const editor = el("div", { id: "ws-key-editor" });
+    const limits = [workspace.requests_per_minute, workspace.tokens_per_minute];
+    parts.push(el("p", { id: "ws-rate-limits" }, "Shared by its keys, on top of their own: "
+      + `${limits[0] ?? "no limit of"} requests and ${limits[1] ?? "no limit of"} tokens per minute`));
+    if (admin && !archivedToggle.checked) {
+      const rpm = el("input", { id: "ws-rpm", type: "number", min: 1, value: limits[0] ?? "" });
+      const tpm = el("input", { id: "ws-tpm", type: "number", min: 1, value: limits[1] ?? "" });
+      const number = (input) => (input.value === "" ? null : Number.parseInt(input.value, 10));
+      parts.push(el("form", {
+        id: "ws-rate-form",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          try {
+            const changed = await api("PATCH", `/v1/admin/workspaces/${id}`,
+              { requests_per_minute: number(rpm), tokens_per_minute: number(tpm) });
+            await showWorkspace(changed);
+            await refresh();
+          } catch (error) {
+            status.replaceChildren(errorBox(error));
+          }
+        },
+      }, el("div", { className: "row" },
+        el("label", {}, "Workspace requests per minute (empty: none) ", rpm),
+        el("label", {}, "Workspace tokens per minute (empty: none) ", tpm),
+        el("button", { type: "submit" }, "Set rate limits"))));
+    }
     parts.push(el("h3", {}, "Members' keys"), keys.length ? table(
       ["Name", "Key", "Models", "Requests/min", "Tokens/min", "Expires", "Admin", ""],
       keys.map((key) => [
