@@ -46,6 +46,9 @@ class ApiKey:
     request_log_bodies_days: int | None = None
     # The workspace's setting, as ``KeyStore.find`` read it with the key.
     workspace_bodies_days: int | None = None
+    # The workspace's per-minute limits (shared by its keys), as ``KeyStore.find`` read them.
+    workspace_requests_per_minute: int | None = None
+    workspace_tokens_per_minute: int | None = None
 
     @classmethod
     def from_row(
@@ -54,6 +57,7 @@ class ApiKey:
         *,
         workspace_archived: bool = False,
         workspace_bodies_days: int | None = None,
+        workspace_limits: tuple[int | None, int | None] = (None, None),
     ) -> ApiKey:
         return cls(
             id=row.id,
@@ -71,6 +75,8 @@ class ApiKey:
             workspace_archived=workspace_archived,
             request_log_bodies_days=row.request_log_bodies_days,
             workspace_bodies_days=workspace_bodies_days,
+            workspace_requests_per_minute=workspace_limits[0],
+            workspace_tokens_per_minute=workspace_limits[1],
         )
 
     def usable_at(self, now: datetime) -> bool:

@@ -88,15 +88,24 @@ class KeyStore:
         """
         with self._db.session() as session:
             found = session.execute(
-                select(ApiKeyRow, WorkspaceRow.archived, WorkspaceRow.request_log_bodies_days)
+                select(
+                    ApiKeyRow,
+                    WorkspaceRow.archived,
+                    WorkspaceRow.request_log_bodies_days,
+                    WorkspaceRow.requests_per_minute,
+                    WorkspaceRow.tokens_per_minute,
+                )
                 .outerjoin(WorkspaceRow, WorkspaceRow.id == ApiKeyRow.workspace_id)
                 .where(ApiKeyRow.key_hash == hash_secret(secret))
             ).first()
             if found is None:
                 return None
-            row, archived, bodies_days = found
+            row, archived, bodies_days, workspace_rpm, workspace_tpm = found
             return ApiKey.from_row(
-                row, workspace_archived=bool(archived), workspace_bodies_days=bodies_days
+                row,
+                workspace_archived=bool(archived),
+                workspace_bodies_days=bodies_days,
+                workspace_limits=(workspace_rpm, workspace_tpm),
             )
 
     def get(self, key_id: str) -> ApiKey:
@@ -110,8 +119,11 @@ class KeyStore:
         offset: int = 0,
         name: str | None = None,
         include_revoked: bool = False,
+        workspace_id: str | None = None,
     ) -> list[ApiKey]:
         query = select(ApiKeyRow)
+        if workspace_id is not None:
+            query = query.where(ApiKeyRow.workspace_id == workspace_id)
         if not include_revoked:
             query = query.where(ApiKeyRow.revoked_at.is_(None))
         if name:

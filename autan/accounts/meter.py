@@ -44,6 +44,7 @@ def _next_month_start(now: datetime) -> datetime:
 @dataclass(slots=True)
 class _Reservation:
     tokens: int = 0
+    workspace_tokens: int = 0
     cost: float = 0.0
     spend_bucket: str | None = None
 
@@ -68,14 +69,21 @@ class Meter:
         defaults = accounts.settings
         self._rpm = key.requests_per_minute or defaults.default_requests_per_minute
         self._tpm = key.tokens_per_minute or defaults.default_tokens_per_minute
+        # Shared by every key of the workspace, on top of the key's own.
+        self._workspace_rpm = key.workspace_requests_per_minute
+        self._workspace_tpm = key.workspace_tokens_per_minute
         if batch:  # batch lines do not count against real-time limits (spend limits still hold)
-            self._rpm = self._tpm = None
+            self._rpm = self._tpm = self._workspace_rpm = self._workspace_tpm = None
 
     # A bucket's state is a time, which means a different thing under another limit: a
     # changed limit starts a fresh bucket.
     @property
     def _token_bucket(self) -> str:
         return f"{self.key.id}:tokens:{self._tpm}"
+
+    @property
+    def _workspace_token_bucket(self) -> str:
+        return f"{self.key.workspace_id}:workspace-tokens:{self._workspace_tpm}"
 
     def _show(self, kind: str, decision: Decision) -> None:
         self.headers[f"x-ratelimit-limit-{kind}-minute"] = str(decision.limit)
@@ -86,13 +94,26 @@ class Meter:
         limits = self._accounts.limits
         if self._tpm is not None:
             self._show("tokens", limits.peek(self._token_bucket, self._tpm))
-        if self._rpm is None:
+        bucket = f"{self.key.id}:requests:{self._rpm}"
+        if self._rpm is not None:
+            decision = limits.take(bucket, self._rpm, 1)
+            self._show("req", decision)
+            if not decision.allowed:
+                raise RateLimited(
+                    f"Requests rate limit exceeded: {self._rpm} per minute for this key",
+                    retry_after=decision.retry_after_s,
+                    code="requests_rate_limited",
+                )
+        if self._workspace_rpm is None:
             return
-        decision = limits.take(f"{self.key.id}:requests:{self._rpm}", self._rpm, 1)
-        self._show("req", decision)
+        shared = f"{self.key.workspace_id}:workspace-requests:{self._workspace_rpm}"
+        decision = limits.take(shared, self._workspace_rpm, 1)
         if not decision.allowed:
+            if self._rpm is not None:
+                limits.refund(bucket, self._rpm, 1)  # not served: the key's request comes back
             raise RateLimited(
-                f"Requests rate limit exceeded: {self._rpm} per minute for this key",
+                f"Requests rate limit exceeded: {self._workspace_rpm} per minute for this "
+                "key's workspace",
                 retry_after=decision.retry_after_s,
                 code="requests_rate_limited",
             )
@@ -135,6 +156,21 @@ class Meter:
                 raise RateLimited(
                     f"Tokens rate limit exceeded: {self._tpm} per minute for this key; this "
                     f"request needs {reservation.tokens} (prompt + max_tokens)",
+                    retry_after=decision.retry_after_s,
+                    code="tokens_rate_limited",
+                )
+        if self._workspace_tpm is not None:
+            reservation.workspace_tokens = min(prompt_tokens + max_new_tokens, self._workspace_tpm)
+            decision = self._accounts.limits.take(
+                self._workspace_token_bucket, self._workspace_tpm, reservation.workspace_tokens
+            )
+            if not decision.allowed:
+                if self._tpm is not None:
+                    self._accounts.limits.refund(self._token_bucket, self._tpm, reservation.tokens)
+                raise RateLimited(
+                    f"Tokens rate limit exceeded: {self._workspace_tpm} per minute for this "
+                    f"key's workspace; this request needs {reservation.workspace_tokens} "
+                    "(prompt + max_tokens)",
                     retry_after=decision.retry_after_s,
                     code="tokens_rate_limited",
                 )
@@ -188,6 +224,12 @@ class Meter:
         limits = self._accounts.limits
         if self._tpm is not None and reservation.tokens > used_tokens:
             limits.refund(self._token_bucket, self._tpm, reservation.tokens - used_tokens)
+        if self._workspace_tpm is not None and reservation.workspace_tokens > used_tokens:
+            limits.refund(
+                self._workspace_token_bucket,
+                self._workspace_tpm,
+                reservation.workspace_tokens - used_tokens,
+            )
         if reservation.spend_bucket is not None and cost != reservation.cost:
             limits.add_spend(reservation.spend_bucket, cost - reservation.cost)
 

@@ -25,6 +25,9 @@ class Workspace:
     created_at: datetime
     # Days the request log keeps this workspace's bodies; None: not kept.
     request_log_bodies_days: int | None = None
+    # Shared by all the workspace's keys, on top of each key's own; None: no such limit.
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
 
     @classmethod
     def from_row(cls, row: WorkspaceRow) -> Workspace:
@@ -38,4 +41,6 @@ class Workspace:
             spend_limit=row.spend_limit,
             created_at=row.created_at,
             request_log_bodies_days=row.request_log_bodies_days or None,
+            requests_per_minute=row.requests_per_minute,
+            tokens_per_minute=row.tokens_per_minute,
         )

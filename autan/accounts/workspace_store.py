@@ -113,6 +113,24 @@ class WorkspaceStore:
             {"spend_limit": limit},
         )
 
+    def set_rate_limits(
+        self,
+        workspace_id: str,
+        *,
+        requests_per_minute: int | None,
+        tokens_per_minute: int | None,
+        actor: Actor,
+    ) -> Workspace:
+        """Per-minute limits shared by all the workspace's keys (None: none), on top of each
+        key's own; every process applies them from the keys' next request on."""
+        return self._change(
+            workspace_id,
+            actor,
+            "rate_limit.rule.update",
+            "WORKSPACE",
+            {"requests_per_minute": requests_per_minute, "tokens_per_minute": tokens_per_minute},
+        )
+
     def set_bodies_days(self, workspace_id: str, days: int | None, *, actor: Actor) -> Workspace:
         """Keep the request bodies of this workspace's keys ``days`` days in the request log
         (None: not kept); a key's own setting wins."""

@@ -107,6 +107,15 @@ async def get_accounts(platform: PlatformDep) -> Accounts:
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 
 
+async def authenticate_key(
+    accounts: AccountsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> ApiKey:
+    """Any key that works, for the admin API's read-only answers scoped to its workspace;
+    401 without one."""
+    return accounts.authenticate(_secret(credentials))
+
+
 async def authenticate_admin(
     accounts: AccountsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -149,3 +158,5 @@ MeterDep = Annotated[Meter | None, Depends(authenticate)]
 RouterDep = Annotated[Router, Depends(get_router)]
 BatchSystemDep = Annotated[BatchSystem, Depends(get_batch_system)]
 AdminKeyDep = Annotated[ApiKey, Depends(authenticate_admin)]
+# Any working key: what it may read of the admin API is its own workspace's.
+KeyDep = Annotated[ApiKey, Depends(authenticate_key)]

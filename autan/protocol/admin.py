@@ -75,9 +75,17 @@ class ApiKeyPublic(PublicModel):
 
 
 class ApiKeyUpdate(_Wire):
-    """What an admin may change on a key: how long the request log keeps its bodies (0:
-    never; null: as its workspace says)."""
+    """What an admin may change on a key. Only the fields sent change; ``null`` removes a
+    limit (the server's default applies), an expiry (the key never expires), or the key's
+    own request-log setting (as its workspace says)."""
 
+    models: list[Name] | None = Field(
+        default=None, max_length=1000, description="model ids or aliases the key may use"
+    )
+    requests_per_minute: PositiveInt32 | None = None
+    tokens_per_minute: PositiveInt32 | None = None
+    expiration: date | None = None
+    # How long the request log keeps the key's bodies (0: never; null: as its workspace says).
     request_log_bodies_days: BodiesDays | None = None
 
 
@@ -116,6 +124,9 @@ class WorkspaceUpdate(_Wire):
     icon: Icon | None = None
     # Keep the bodies of the workspace's requests this many days in the request log; 0: off.
     request_log_bodies_days: BodiesDays | None = None
+    # Per-minute limits shared by all the workspace's keys, on top of each key's; null: none.
+    requests_per_minute: PositiveInt32 | None = None
+    tokens_per_minute: PositiveInt32 | None = None
 
 
 class WorkspacePublic(PublicModel):
@@ -127,6 +138,8 @@ class WorkspacePublic(PublicModel):
     spend_limit: Nullable[SpendLimitPublic]
     is_default: bool
     request_log_bodies_days: int | None = None
+    requests_per_minute: Nullable[int] = None
+    tokens_per_minute: Nullable[int] = None
 
 
 WorkspaceRole = Literal["A", "M"]  # admin, member
@@ -265,3 +278,35 @@ class AuditLogPublic(PublicModel):
     log_id: int
     organization_uuid: Nullable[str] = None
     workspace_uuid: Nullable[str] = None
+
+
+UsageDimension = Literal["day", "model", "key", "workspace", "kind"]
+# The line's field is named ``date``, which would hide the type inside the class.
+Day = date
+
+
+class UsageSummaryLinePublic(PublicModel):
+    """One group's totals; a dimension the summary is not grouped by is absent."""
+
+    date: Day | None = None
+    model: str | None = None
+    api_key_id: str | None = None
+    workspace_id: str | None = None
+    kind: Literal["interactive", "batch", "management"] | None = None
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+
+
+class UsageSummaryPublic(PublicModel):
+    """Usage from ``start_date`` to ``end_date`` (both included), summed by ``group_by``."""
+
+    object: Literal["usage.summary"] = "usage.summary"
+    start_date: date
+    end_date: date
+    group_by: list[UsageDimension]
+    currency: str
+    currency_symbol: str
+    data: list[UsageSummaryLinePublic]

@@ -37,6 +37,9 @@ class WorkspaceRow(Base):
     spend_limit: Mapped[float | None] = mapped_column(Float, nullable=True)
     # Days the request log keeps the bodies of this workspace's requests; None or 0: not kept.
     request_log_bodies_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Per-minute limits shared by all the workspace's keys, on top of each key's; None: none.
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tokens_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -6,11 +6,14 @@ import pytest
 
 from autan.accounts.accounts import ADMIN_KEY_FILE, Accounts
 from autan.accounts.audit_log import Actor
+from autan.accounts.key_store import KeyLimits
 from autan.accounts.memory_limits import MemoryLimits
 from autan.accounts.prices import Price, StaticPrices
-from autan.errors import Unauthorized
+from autan.accounts.redis_limits import RedisLimits
+from autan.errors import RateLimited, Unauthorized
 from autan.protocol.chat import UsageInfo
 from autan.storage.database import Database
+from tests.databases import REDIS_URL, database_url, redis_prefix
 from tests.fakes import fake_engine, served_model
 
 
@@ -94,3 +97,33 @@ def test_a_model_owned_by_a_workspace_is_unknown_to_other_workspaces(db: Databas
             accounts.meter(theirs, "/v1/chat/completions").admit(model, "ft:tiny:1", 10, 10)
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_key_s_changed_limits_hold_at_once_in_every_process(kind: str, tmp_path: Path) -> None:
+    """Two processes on one database and one Redis: limits changed through one hold on the
+    other's very next request, as a revocation does."""
+    for url in database_url(kind, tmp_path):
+        for prefix in redis_prefix():
+            dbs = [Database.open(url, tmp_path) for _ in range(2)]
+            try:
+                here, there = (Accounts(d, RedisLimits(REDIS_URL, prefix=prefix)) for d in dbs)
+                key, secret = here.keys.create(
+                    workspace_id=here.workspaces.default().id,
+                    actor=Actor.command_line(),
+                    limits=KeyLimits(requests_per_minute=100, models=("m1",)),
+                )
+                there.meter(there.authenticate(secret), "/v1/chat/completions").limit_request()
+                here.keys.set_limits(
+                    key.id,
+                    KeyLimits(requests_per_minute=1, models=("m2",)),
+                    actor=Actor.command_line(),
+                )
+                seen = there.authenticate(secret)
+                assert seen.requests_per_minute == 1 and seen.allows("m2") and not seen.allows("m1")
+                there.meter(seen, "/v1/chat/completions").limit_request()
+                with pytest.raises(RateLimited):
+                    there.meter(there.authenticate(secret), "/v1/chat/completions").limit_request()
+            finally:
+                for d in dbs:
+                    d.close()

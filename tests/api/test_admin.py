@@ -124,3 +124,103 @@ def test_the_audit_log_says_who_did_what(platform: Platform) -> None:
         headers=admin,
     ).json()
     assert [e["event_type"] for e in only] == ["api_key.create"]
+
+
+def test_a_key_s_limits_and_expiry_change_and_hold_at_once(platform: Platform) -> None:
+    admin = bearer(platform.admin_key)
+    key, secret = platform.key(rpm=30, models=("fake-model",))
+    url = f"/v1/admin/api-keys/{key.id}"
+
+    r = platform.client.patch(
+        url,
+        json={"requests_per_minute": 2, "tokens_per_minute": 5000, "expiration": "2999-01-01"},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    changed = r.json()
+    assert changed["requests_per_minute"] == 2 and changed["tokens_per_minute"] == 5000
+    assert changed["models"] == ["fake-model"], "a field not sent stays as it was"
+    assert changed["expiration_date"] == "2999-01-01"
+    used = platform.client.post("/v1/chat/completions", json=CHAT, headers=bearer(secret))
+    assert used.headers["x-ratelimit-limit-req-minute"] == "2"
+    platform.client.post("/v1/chat/completions", json=CHAT, headers=bearer(secret))
+    third = platform.client.post("/v1/chat/completions", json=CHAT, headers=bearer(secret))
+    assert third.status_code == 429
+
+    r = platform.client.patch(url, json={"models": ["other-model"]}, headers=admin)
+    assert r.json()["models"] == ["other-model"] and r.json()["requests_per_minute"] == 2
+    r = platform.client.patch(
+        url, json={"requests_per_minute": None, "models": None, "expiration": None}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["requests_per_minute"] is None and r.json()["models"] is None
+    assert r.json()["expiration_date"] is None
+    assert (
+        platform.client.post("/v1/chat/completions", json=CHAT, headers=bearer(secret)).status_code
+        == 200
+    )
+
+    events = platform.client.get(
+        "/v1/admin/audit-logs", params={"event_type": "rate_limit.rule.update"}, headers=admin
+    ).json()
+    assert len(events) == 3 and {e["target_metadata"]["id"] for e in events} == {key.id}
+
+
+def test_a_key_s_limits_refuse_bad_values(platform: Platform) -> None:
+    admin = bearer(platform.admin_key)
+    key, _ = platform.key()
+    url = f"/v1/admin/api-keys/{key.id}"
+    for body in (
+        {"requests_per_minute": 0},
+        {"tokens_per_minute": -1},
+        {"models": ["x" * 1000]},
+        {"rotate": True},
+    ):
+        r = platform.client.patch(url, json=body, headers=admin)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["object"] == "error"
+    r = platform.client.patch(url, json={"expiration": "2000-01-01"}, headers=admin)
+    assert r.status_code == 400 and r.json()["param"] == "expiration"
+    nope = "/v1/admin/api-keys/00000000-0000-0000-0000-000000000000"
+    assert platform.client.patch(nope, json={}, headers=admin).status_code == 404
+
+
+def test_a_workspace_key_reads_only_its_own_workspace(platform: Platform) -> None:
+    admin = bearer(platform.admin_key)
+    team = platform.client.post("/v1/admin/workspaces", json={"name": "Team"}, headers=admin).json()
+    other = platform.client.post(
+        "/v1/admin/workspaces", json={"name": "Other"}, headers=admin
+    ).json()
+    _, team_secret = platform.key(workspace_id=team["uuid"])
+    platform.key(workspace_id=team["uuid"])
+    other_key, _ = platform.key(workspace_id=other["uuid"])
+    member = bearer(team_secret)
+
+    workspaces = platform.client.get("/v1/admin/workspaces", headers=member).json()
+    assert [w["name"] for w in workspaces["items"]] == ["Team"] and workspaces["total"] == 1
+    keys = platform.client.get("/v1/admin/api-keys", headers=member).json()["keys"]
+    assert len(keys) == 2 and {k["workspace_id"] for k in keys} == {team["uuid"]}
+    assert all(k["key"] is None for k in keys)
+    asked = platform.client.get(
+        "/v1/admin/api-keys", params={"workspace_id": other["uuid"]}, headers=member
+    ).json()["keys"]
+    assert other_key.id not in {k["key_id"] for k in asked}
+    assert platform.client.get("/v1/admin/spend-limit", headers=member).status_code == 200
+    r = platform.client.get(
+        "/v1/admin/spend-limit", params={"workspace_id": other["uuid"]}, headers=member
+    )
+    assert r.status_code == 403
+    # Read-only: changing anything stays an admin's.
+    assert (
+        platform.client.patch(
+            f"/v1/admin/api-keys/{other_key.id}", json={"requests_per_minute": 1}, headers=member
+        ).status_code
+        == 403
+    )
+    # The admin key sees every workspace's keys, or one workspace's when asked.
+    everything = platform.client.get("/v1/admin/api-keys", headers=admin).json()["keys"]
+    assert other_key.id in {k["key_id"] for k in everything}
+    only = platform.client.get(
+        "/v1/admin/api-keys", params={"workspace_id": other["uuid"]}, headers=admin
+    ).json()["keys"]
+    assert [k["key_id"] for k in only] == [other_key.id]

@@ -93,12 +93,13 @@ def test_a_key_may_name_its_model_by_alias(platform: Platform) -> None:
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", "/v1/admin/api-keys"),
         ("POST", "/v1/admin/api-keys"),
+        ("PATCH", "/v1/admin/api-keys/00000000-0000-0000-0000-000000000000"),
         ("DELETE", "/v1/admin/api-keys/00000000-0000-0000-0000-000000000000"),
-        ("GET", "/v1/admin/workspaces"),
+        ("POST", "/v1/admin/workspaces"),
+        ("DELETE", "/v1/admin/workspaces/00000000-0000-0000-0000-000000000000"),
         ("GET", "/v1/admin/rate-limit"),
-        ("GET", "/v1/admin/spend-limit"),
+        ("POST", "/v1/admin/spend-limit"),
         ("GET", "/v1/admin/usage"),
         ("GET", "/v1/admin/audit-logs"),
     ],

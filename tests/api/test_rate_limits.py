@@ -117,3 +117,58 @@ def test_a_workspace_over_its_monthly_spend_limit_gets_429s(tmp_path: Path) -> N
         small = {**CHAT, "max_tokens": 100 - spent - first.json()["usage"]["prompt_tokens"]}
         third = platform.client.post("/v1/chat/completions", json=small, headers=bearer(secret))
         assert third.status_code == 200
+
+
+def test_a_workspace_s_limits_are_shared_by_its_keys_on_top_of_their_own(
+    platform: Platform,
+) -> None:
+    admin = bearer(platform.admin_key)
+    team = platform.client.post("/v1/admin/workspaces", json={"name": "Team"}, headers=admin)
+    workspace = team.json()["uuid"]
+    r = platform.client.patch(
+        f"/v1/admin/workspaces/{workspace}",
+        json={"requests_per_minute": 3, "tokens_per_minute": 100_000},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["requests_per_minute"] == 3 and r.json()["tokens_per_minute"] == 100_000
+    _, first = platform.key(workspace_id=workspace, rpm=10)
+    _, second = platform.key(workspace_id=workspace)
+    _, elsewhere = platform.key()
+
+    codes = [
+        platform.client.get("/v1/models", headers=bearer(s)).status_code
+        for s in (first, second, first, second)
+    ]
+    assert codes == [200, 200, 200, 429]
+    refused = platform.client.get("/v1/models", headers=bearer(first))
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "requests_rate_limited"
+    assert "workspace" in refused.json()["message"] and refused.headers["retry-after"]
+    # Refused by its workspace, the key's own request came back: 10 - 3 taken.
+    assert refused.headers["x-ratelimit-remaining-req-minute"] == "7"
+    assert platform.client.get("/v1/models", headers=bearer(elsewhere)).status_code == 200
+
+    # Tokens: a reservation past the workspace's minute is refused before running, and the
+    # key's own tokens are given back; removing the limits (null) frees the keys at once.
+    r = platform.client.patch(
+        f"/v1/admin/workspaces/{workspace}",
+        json={"requests_per_minute": None, "tokens_per_minute": 50},
+        headers=admin,
+    )
+    assert r.json()["requests_per_minute"] is None and r.json()["tokens_per_minute"] == 50
+    body = {**CHAT, "max_tokens": 60}
+    r = platform.client.post("/v1/chat/completions", json=body, headers=bearer(second))
+    assert r.status_code == 200, "a reservation larger than a minute waits for a full bucket"
+    r = platform.client.post("/v1/chat/completions", json=body, headers=bearer(second))
+    assert r.status_code == 429 and r.json()["code"] == "tokens_rate_limited"
+    assert "workspace" in r.json()["message"]
+    platform.client.patch(
+        f"/v1/admin/workspaces/{workspace}", json={"tokens_per_minute": None}, headers=admin
+    )
+    r = platform.client.post("/v1/chat/completions", json=body, headers=bearer(second))
+    assert r.status_code == 200
+    bad = platform.client.patch(
+        f"/v1/admin/workspaces/{workspace}", json={"requests_per_minute": 0}, headers=admin
+    )
+    assert bad.status_code == 422

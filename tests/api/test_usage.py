@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from autan.accounts.prices import Price, StaticPrices
 from autan.accounts.usage_ledger import UsageLedger
 from autan.storage.database import Database
+from autan.storage.request_log_tables import UsageDailyRow
 from tests.api.conftest import Platform, platform_app
 from tests.api.test_auth import CHAT, bearer
 from tests.databases import database_url
@@ -96,3 +98,135 @@ def test_the_report_counts_inference_apart_from_management_calls_and_errors(
     (entry,) = report["completion"]["models"]["fake-model"]["input"]
     assert entry["requests"] == 2 and entry["batch"] is False
     assert report["currency"] == "USD"
+
+
+def test_usage_over_a_date_range_by_workspace_and_kind(platform: Platform) -> None:
+    admin = bearer(platform.admin_key)
+    workspace = platform.accounts.workspaces.default().id
+    days = [date(2025, 12, 31), date(2026, 1, 1), date(2026, 2, 14), date(2026, 3, 1)]
+    with platform.accounts.db.session() as session, session.begin():
+        for i, day in enumerate(days):
+            session.add(
+                UsageDailyRow(
+                    day=day,
+                    workspace_id=workspace,
+                    key_id="k",
+                    model="fake-model",
+                    batch=i % 2 == 1,
+                    inference=True,
+                    requests=10 + i,
+                    errors=0,
+                    prompt_tokens=100 * (i + 1),
+                    completion_tokens=1,
+                    cost=0.5,
+                )
+            )
+    r = platform.client.get(
+        "/v1/admin/usage",
+        params={"start_date": "2026-01-01", "end_date": "2026-02-14"},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    report = r.json()
+    entries = report["completion"]["models"]["fake-model"]["input"]
+    assert [e["date"] for e in entries] == ["2026-01-01", "2026-02-14"]
+    assert {e["workspace_id"] for e in entries} == {workspace}
+    assert [e["batch"] for e in entries] == [True, False]
+    assert report["total_prompt_tokens"] == 200 + 300
+    assert report["requests"]["batch"] == 11 and report["requests"]["interactive"] == 12
+    assert report["start_date"].startswith("2026-01-01")
+    assert report["end_date"].startswith("2026-02-15")
+
+    for params, param in (
+        ({"start_date": "2026-02-01", "end_date": "2026-01-01"}, "end_date"),
+        ({"start_date": "2000-01-01", "end_date": "2026-01-01"}, "start_date"),
+    ):
+        r = platform.client.get("/v1/admin/usage", params=params, headers=admin)
+        assert r.status_code == 400 and r.json()["param"] == param, r.text
+    r = platform.client.get("/v1/admin/usage", params={"start_date": "soon"}, headers=admin)
+    assert r.status_code == 422
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_usage_summary_sums_in_the_database_by_what_is_asked(kind: str, tmp_path: Path) -> None:
+    for url in database_url(kind, tmp_path):
+        for platform in platform_app(tmp_path, database_url=url):
+            _summary_checks(platform)
+
+
+def _summary_checks(platform: Platform) -> None:
+    admin = bearer(platform.admin_key)
+    default = platform.accounts.workspaces.default().id
+    rows = [
+        (date(2026, 1, 1), default, "k1", "m1", False, True, 3),
+        (date(2026, 1, 1), default, "k2", "m1", True, True, 5),
+        (date(2026, 1, 2), "w2", "k3", "m2", False, True, 7),
+        (date(2026, 1, 2), "w2", "k3", "", False, False, 11),
+        (date(2026, 3, 1), "w2", "k3", "m2", False, True, 100),
+    ]
+    with platform.accounts.db.session() as session, session.begin():
+        for day, workspace, key, model, batch, inference, requests in rows:
+            session.add(
+                UsageDailyRow(
+                    day=day,
+                    workspace_id=workspace,
+                    key_id=key,
+                    model=model,
+                    batch=batch,
+                    inference=inference,
+                    requests=requests,
+                    errors=1,
+                    prompt_tokens=10 * requests,
+                    completion_tokens=requests,
+                    cost=0.25,
+                )
+            )
+
+    def summary(*group_by: str, **params: str) -> dict:  # type: ignore[type-arg]
+        r = platform.client.get(
+            "/v1/admin/usage/summary",
+            params={
+                "start_date": "2026-01-01",
+                "end_date": "2026-01-31",
+                **params,
+                "group_by": list(group_by),
+            },
+            headers=admin,
+        )
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    totals = summary()
+    assert totals["data"] == [
+        {"requests": 26, "errors": 4, "prompt_tokens": 260, "completion_tokens": 26, "cost": 1.0}
+    ]
+    assert totals["currency"] == "USD" and totals["end_date"] == "2026-01-31"
+    by_kind = {line["kind"]: line["requests"] for line in summary("kind")["data"]}
+    assert by_kind == {"interactive": 10, "batch": 5, "management": 11}
+    by_day_kind = summary("day", "kind")["data"]
+    assert [(x["date"], x["kind"], x["requests"]) for x in by_day_kind] == [
+        ("2026-01-01", "batch", 5),
+        ("2026-01-01", "interactive", 3),
+        ("2026-01-02", "interactive", 7),
+        ("2026-01-02", "management", 11),
+    ]
+    by_workspace = summary("workspace", workspace_id="w2")["data"]
+    assert by_workspace == [
+        {
+            "workspace_id": "w2",
+            "requests": 18,
+            "errors": 2,
+            "prompt_tokens": 180,
+            "completion_tokens": 18,
+            "cost": 0.5,
+        }
+    ]
+    full = summary("day", "model", "key", "workspace", "kind")["data"]
+    assert len(full) == 4 and {x["api_key_id"] for x in full} == {"k1", "k2", "k3"}
+
+    bad = platform.client.get(
+        "/v1/admin/usage/summary", params={"group_by": "colour"}, headers=admin
+    )
+    assert bad.status_code == 422
+    _, secret = platform.key()
+    assert platform.client.get("/v1/admin/usage/summary", headers=bearer(secret)).status_code == 403

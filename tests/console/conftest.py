@@ -81,7 +81,7 @@ def signed_in(browser: Any, console: Console, key: str) -> Any:
     """A new page signed in with ``key``. Every URL it requested is in ``page.requested``, every
     error its console logged or script threw in ``page.errors``, every dialog's message (each
     one accepted) in ``page.dialogs``."""
-    context = browser.new_context()
+    context = browser.new_context(accept_downloads=True)
     page = context.new_page()
     page.requested = []
     page.errors = []
@@ -118,8 +118,26 @@ def page(console: Console, browser: Any) -> Iterator[Any]:
         page.context.close()
 
 
+@dataclass
+class SignedIn:
+    """A page signed in with a key, and the errors its console logged or its scripts threw."""
+
+    page: Any
+    errors: list[str]
+
+
+def sign_in(console: Console, browser: Any, key: str) -> SignedIn:
+    page = signed_in(browser, console, key)
+    return SignedIn(page, page.errors)
+
+
 def screenshot(page: Any, name: str) -> None:
-    """The page as shown, for docs/console.md: ``docs/console/<name>.png``."""
+    """The page as users see it. With ``AUTAN_CONSOLE_SCREENSHOTS=1`` it is saved in
+    docs/console/ (the README shows the main ones); otherwise it is only taken, so a test run
+    leaves the checkout as it was."""
+    if os.environ.get("AUTAN_CONSOLE_SCREENSHOTS") != "1":
+        page.screenshot(full_page=True)
+        return
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 

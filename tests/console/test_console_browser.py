@@ -58,8 +58,8 @@ def test_navigation_names_every_page_and_unbuilt_ones_say_coming(page: Any) -> N
         "Request log",
     ):
         assert page.get_by_role("link", name=name, exact=True).count() == 1, name
-    page.get_by_role("link", name="Workspaces").click()
-    page.get_by_text("The Workspaces page is coming").wait_for()
+    page.get_by_role("link", name="Files").click()
+    page.get_by_text("The Files page is coming").wait_for()
     # The key is kept in the tab's sessionStorage, never in the URL or a cookie.
     assert page.evaluate("sessionStorage.getItem('autan.apiKey')")
     assert "key" not in page.url.lower()
@@ -163,7 +163,15 @@ def test_usage_and_the_request_log_show_what_was_asked(page: Any) -> None:
 
 
 def test_no_request_leaves_the_server(page: Any, console: Console) -> None:
-    for name in ("Usage", "API keys", "Models", "Playground", "Request log", "Overview"):
+    for name in (
+        "Usage",
+        "API keys",
+        "Workspaces",
+        "Models",
+        "Playground",
+        "Request log",
+        "Overview",
+    ):
         page.get_by_role("link", name=name).click()
         page.wait_for_load_state("networkidle")
     hosts = {urlsplit(url).netloc for url in page.requested}
@@ -206,7 +214,7 @@ def test_a_plain_key_is_refused_the_admin_pages_and_sent_back_to_sign_in_once_re
     page.get_by_label("API key").fill(secret)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("Usage is shown to admin keys.").wait_for()
-    page.get_by_role("link", name="API keys").click()
+    page.get_by_role("link", name="Usage").click()
     page.get_by_role("alert").filter(has_text="403").wait_for()
 
     r = httpx.delete(

@@ -1,18 +1,21 @@
-"""``/v1/admin/rate-limit``, ``/v1/admin/spend-limit`` and ``/v1/admin/usage``. Admin keys only."""
+"""``/v1/admin/rate-limit``, ``/v1/admin/spend-limit``, ``/v1/admin/usage`` and its summary."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
+from starlette.responses import Response
 
 from autan.accounts.accounts import Accounts
 from autan.accounts.audit_log import Actor
 from autan.accounts.prices import currency_symbol
 from autan.accounts.usage_rollup import RollupLine
 from autan.accounts.workspace import Workspace
-from autan.api.deps import AccountsDep, AdminKeyDep, RegistryDep
-from autan.errors import InvalidRequest
+from autan.api.deps import AccountsDep, AdminKeyDep, KeyDep, RegistryDep
+from autan.errors import Forbidden, InvalidRequest
 from autan.protocol.admin import (
     LimitsContextPublic,
     LimitsPublic,
@@ -21,8 +24,10 @@ from autan.protocol.admin import (
     RequestCountsPublic,
     SpendLimitUpdate,
     TokenLimitsByModel,
+    UsageDimension,
     UsageLimitsPublic,
     UsagePublic,
+    UsageSummaryPublic,
 )
 from autan.protocol.fields import Identifier
 from autan.storage.tables import utcnow
@@ -30,6 +35,8 @@ from autan.storage.tables import utcnow
 router = APIRouter(tags=["admin"])
 # Usage cannot predate the epoch; a month's neighbours must be dates too.
 _FIRST_YEAR, _LAST_YEAR = 1970, 9998
+# The longest date range one usage answer covers: ten years of days.
+_MAX_RANGE_DAYS = 3660
 
 
 def _month(year: int, month: int) -> tuple[datetime, datetime]:
@@ -88,11 +95,13 @@ def _year_month(t: datetime) -> tuple[int, int]:
 
 @router.get("/v1/admin/spend-limit", response_model=LimitsPublic)
 async def spend_limit(
-    accounts: AccountsDep, admin: AdminKeyDep, workspace_id: Identifier | None = None
+    accounts: AccountsDep, caller: KeyDep, workspace_id: Identifier | None = None
 ) -> LimitsPublic:
-    """This month's spend and the monthly limit of the caller's workspace (or
-    ``workspace_id``)."""
-    return _limits(accounts, accounts.workspaces.get(workspace_id or admin.workspace_id))
+    """This month's spend and the monthly limit of the caller's workspace (or, for an admin
+    key, ``workspace_id``; any other key gets 403 for another workspace)."""
+    if workspace_id and workspace_id != caller.workspace_id and not caller.is_admin:
+        raise Forbidden("Only an admin key may read another workspace's spend")
+    return _limits(accounts, accounts.workspaces.get(workspace_id or caller.workspace_id))
 
 
 @router.post("/v1/admin/spend-limit", response_model=LimitsPublic)
@@ -126,7 +135,12 @@ def _model_usage(lines: list[RollupLine]) -> ModelUsagePublic:
     for line in lines:
         if not line.inference or not line.model:
             continue
-        entry = {"date": line.day.isoformat(), "api_key_id": line.key_id, "batch": line.batch}
+        entry = {
+            "date": line.day.isoformat(),
+            "api_key_id": line.key_id,
+            "workspace_id": line.workspace_id,
+            "batch": line.batch,
+        }
         by_kind = models.setdefault(line.model, {"input": [], "output": []})
         by_kind["input"].append(
             {**entry, "requests": line.requests, "errors": line.errors, "value": line.prompt_tokens}
@@ -144,19 +158,57 @@ def _request_counts(lines: list[RollupLine]) -> RequestCountsPublic:
     return counts
 
 
+# A plain function: FastAPI runs it on its thread pool, so a long range read from the database
+# and built into its answer never holds the event loop.
 @router.get("/v1/admin/usage", response_model=UsagePublic)
-async def usage(
+def usage(
     accounts: AccountsDep,
     _admin: AdminKeyDep,
     month: str | None = None,
     year: str | None = None,
     workspace_id: Identifier | None = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
 ) -> UsagePublic:
-    """Tokens and cost for one month (this one by default, ``year`` from 1970 to 9998),
-    by model, day, key and batch or interactive, read from the daily rollups; ``requests``
-    counts inference requests apart from management calls and errors, ``currency`` says what
-    costs are in. Requests still buffered are written first, so the answer is complete."""
+    """Tokens and cost for one month (this one by default, ``year`` from 1970 to 9998), or
+    from ``start_date`` to ``end_date`` (days, UTC, both included; at most 3,660 days; either
+    one alone runs to today or from the first of its month), by model, day, key, workspace and
+    batch or interactive, read from the daily rollups; ``requests`` counts inference requests
+    apart from management calls and errors, ``currency`` says what costs are in. Requests
+    still buffered are written first, so the answer is complete."""
     now = utcnow()
+    if start_date is not None or end_date is not None:
+        start, end = _range(start_date, end_date, now.date())
+        previous_month = next_month = None
+    else:
+        start, end = _month(*_year_month_of(year, month, now))
+        previous = (
+            _month(start.year - 1, 12)[0]
+            if start.month == 1
+            else _month(start.year, start.month - 1)[0]
+        )
+        previous_month, next_month = f"{previous:%Y-%m}", f"{end:%Y-%m}"
+    accounts.usage.flush()
+    lines = accounts.usage.rollups.lines(since=start, until=end, workspace_id=workspace_id)
+    by_model = _model_usage(lines)
+    return UsagePublic(
+        completion=by_model,
+        chat=by_model,
+        date=now.replace(tzinfo=UTC),
+        previous_month=previous_month,
+        next_month=next_month,
+        start_date=start.replace(tzinfo=UTC),
+        end_date=end.replace(tzinfo=UTC),
+        currency=accounts.settings.currency,
+        currency_symbol=currency_symbol(accounts.settings.currency),
+        total_cost=sum(line.cost for line in lines),
+        total_prompt_tokens=sum(line.prompt_tokens for line in lines),
+        total_completion_tokens=sum(line.completion_tokens for line in lines),
+        requests=_request_counts(lines),
+    )
+
+
+def _year_month_of(year: str | None, month: str | None, now: datetime) -> tuple[int, int]:
     try:
         y, m = int(year or now.year), int(month or now.month)
     except ValueError as e:
@@ -167,23 +219,83 @@ async def usage(
         raise InvalidRequest(
             f"year must be from {_FIRST_YEAR} to {_LAST_YEAR}, not {y}", param="year"
         )
-    start, end = _month(y, m)
+    return y, m
+
+
+def _range(first: date | None, last: date | None, today: date) -> tuple[datetime, datetime]:
+    """``[start, end)`` covering the days ``first`` to ``last``, both included."""
+    last = last or today
+    first = first or last.replace(day=1)
+    if last < first:
+        raise InvalidRequest(f"end_date {last} is before start_date {first}", param="end_date")
+    if (last - first).days >= _MAX_RANGE_DAYS:
+        raise InvalidRequest(
+            f"A usage range is at most {_MAX_RANGE_DAYS} days, not {(last - first).days + 1}",
+            param="start_date",
+        )
+    if last.year > _LAST_YEAR:
+        raise InvalidRequest(f"end_date must be before {_LAST_YEAR + 1}", param="end_date")
+    return datetime.combine(first, time()), datetime.combine(last + timedelta(days=1), time())
+
+
+# A plain function too, for the same reason (a year's export is tens of thousands of lines).
+@router.get(
+    "/v1/admin/usage/summary",
+    response_model=UsageSummaryPublic,
+    response_model_exclude_none=True,
+)
+def usage_summary(
+    accounts: AccountsDep,
+    _admin: AdminKeyDep,
+    group_by: Annotated[list[UsageDimension] | None, Query(max_length=5)] = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    workspace_id: Identifier | None = None,
+) -> Response:
+    """Requests, errors, tokens and cost from ``start_date`` to ``end_date`` (UTC days, both
+    included, at most 3,660; by default this month to today), summed in the database by each
+    ``group_by`` given (repeat it): ``day``, ``model``, ``key``, ``workspace``, ``kind``
+    (``interactive``, ``batch`` or ``management``); none: one line of totals. What the
+    console's Overview and Usage pages read: a year of rollups answers in a few hundred
+    lines."""
+    now = utcnow()
+    start, end = _range(start_date, end_date, now.date())
+    dimensions = list(dict.fromkeys(group_by or []))
     accounts.usage.flush()
-    lines = accounts.usage.rollups.lines(since=start, until=end, workspace_id=workspace_id)
-    by_model = _model_usage(lines)
-    previous = _month(y - 1, 12)[0] if m == 1 else _month(y, m - 1)[0]
-    return UsagePublic(
-        completion=by_model,
-        chat=by_model,
-        date=now.replace(tzinfo=UTC),
-        previous_month=f"{previous:%Y-%m}",
-        next_month=f"{end:%Y-%m}",
-        start_date=start.replace(tzinfo=UTC),
-        end_date=end.replace(tzinfo=UTC),
-        currency=accounts.settings.currency,
-        currency_symbol=currency_symbol(accounts.settings.currency),
-        total_cost=sum(line.cost for line in lines),
-        total_prompt_tokens=sum(line.prompt_tokens for line in lines),
-        total_completion_tokens=sum(line.completion_tokens for line in lines),
-        requests=_request_counts(lines),
+    lines = accounts.usage.rollups.summary(
+        since=start, until=end, group_by=dimensions, workspace_id=workspace_id
     )
+    # Written straight to JSON: a year's export by all five dimensions is tens of thousands of
+    # lines, which pydantic would build and check twice; the shape is UsageSummaryPublic's.
+    names = (
+        ("date", "day"),
+        ("model", "model"),
+        ("api_key_id", "key_id"),
+        ("workspace_id", "workspace_id"),
+        ("kind", "kind"),
+    )
+    data = []
+    for line in lines:
+        item: dict[str, object] = {
+            wire: getattr(line, field) for wire, field in names if getattr(line, field) is not None
+        }
+        if line.day is not None:
+            item["date"] = line.day.isoformat()
+        item.update(
+            requests=line.requests,
+            errors=line.errors,
+            prompt_tokens=line.prompt_tokens,
+            completion_tokens=line.completion_tokens,
+            cost=line.cost,
+        )
+        data.append(item)
+    answer = {
+        "object": "usage.summary",
+        "start_date": start.date().isoformat(),
+        "end_date": (end - timedelta(days=1)).date().isoformat(),
+        "group_by": dimensions,
+        "currency": accounts.settings.currency,
+        "currency_symbol": currency_symbol(accounts.settings.currency),
+        "data": data,
+    }
+    return Response(json.dumps(answer, separators=(",", ":")), media_type="application/json")

@@ -11,7 +11,7 @@ from autan.accounts.api_key import ApiKey
 from autan.accounts.audit_log import Actor
 from autan.accounts.key_store import KeyLimits
 from autan.accounts.workspace import Workspace
-from autan.api.deps import AccountsDep, AdminKeyDep
+from autan.api.deps import AccountsDep, AdminKeyDep, KeyDep
 from autan.protocol.admin import (
     ApiKeyCreate,
     ApiKeyDeletedPublic,
@@ -47,14 +47,18 @@ def key_public(key: ApiKey, workspace: Workspace | None, secret: str | None = No
 @router.get("/v1/admin/api-keys", response_model=ApiKeyListPublic)
 async def list_api_keys(
     accounts: AccountsDep,
-    _admin: AdminKeyDep,
+    caller: KeyDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
     name: Filter | None = None,
+    workspace_id: Identifier | None = None,
 ) -> ApiKeyListPublic:
     """API keys that are not revoked; ``name`` matches a name substring or the last 4
-    characters of the key."""
-    keys = accounts.keys.list(limit=limit, offset=offset, name=name)
+    characters of the key, ``workspace_id`` keeps one workspace's. An admin key sees every
+    workspace's keys; any other key sees only its own workspace's (never a secret)."""
+    if not caller.is_admin:
+        workspace_id = caller.workspace_id
+    keys = accounts.keys.list(limit=limit, offset=offset, name=name, workspace_id=workspace_id)
     workspaces = {w: accounts.workspaces.get(w) for w in {k.workspace_id for k in keys}}
     return ApiKeyListPublic(keys=[key_public(k, workspaces[k.workspace_id]) for k in keys])
 
@@ -98,10 +102,34 @@ async def delete_api_key(
 async def update_api_key(
     key_id: Identifier, body: ApiKeyUpdate, accounts: AccountsDep, admin: AdminKeyDep
 ) -> ApiKeyPublic:
-    """Set how many days the request log keeps this key's request and reply bodies
-    (``request_log_bodies_days``: 0 never, null as its workspace says)."""
+    """Change a key's limits: only the fields sent change, ``null`` removes one.
+    ``models``, ``requests_per_minute``, ``tokens_per_minute``, ``expiration`` (the key
+    expires as that date begins, UTC; null: never), and ``request_log_bodies_days`` (how many
+    days the request log keeps its bodies: 0 never, null as its workspace says). Every process
+    applies the change from its next request on."""
     key = accounts.keys.get(key_id)
-    if "request_log_bodies_days" in body.model_fields_set:
+    sent = body.model_fields_set
+    if "expiration" in sent:
+        expires_at = datetime.combine(body.expiration, time()) if body.expiration else None
+        key = accounts.keys.set_expiry(key_id, expires_at, actor=Actor.key(admin.id))
+    if sent & {"models", "requests_per_minute", "tokens_per_minute"}:
+        models = body.models if "models" in sent else key.models
+        key = accounts.keys.set_limits(
+            key_id,
+            KeyLimits(
+                models=tuple(models) if models is not None else None,
+                requests_per_minute=(
+                    body.requests_per_minute
+                    if "requests_per_minute" in sent
+                    else key.requests_per_minute
+                ),
+                tokens_per_minute=(
+                    body.tokens_per_minute if "tokens_per_minute" in sent else key.tokens_per_minute
+                ),
+            ),
+            actor=Actor.key(admin.id),
+        )
+    if "request_log_bodies_days" in sent:
         key = accounts.keys.set_bodies_days(
             key_id, body.request_log_bodies_days, actor=Actor.key(admin.id)
         )

@@ -81,3 +81,15 @@ function messageOf(status, text, statusText) {
     return `${status}: ${text || statusText}`;
   }
 }
+
+// Whether the signed-in key is an admin key: the admin API's rate-limit read is for admin
+// keys only. Pages that any key may read use it to offer changes to admin keys alone.
+export async function isAdminKey() {
+  try {
+    await api("GET", "/v1/admin/rate-limit");
+    return true;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 403) return false;
+    throw error;
+  }
+}

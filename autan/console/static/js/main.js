@@ -8,7 +8,7 @@ const PAGES = [
   ["overview", "Overview", "./pages/overview.js"],
   ["usage", "Usage", "./pages/usage.js"],
   ["keys", "API keys", "./pages/keys.js"],
-  ["workspaces", "Workspaces", null],
+  ["workspaces", "Workspaces", "./pages/workspaces.js"],
   ["models", "Models", "./pages/models.js"],
   ["playground", "Playground", "./pages/playground.js"],
   ["files", "Files", "./pages/files.js"],

@@ -14,10 +14,14 @@ export async function render(container) {
       + (health.max_loaded_memory_bytes ? ` of ${formatBytes(health.max_loaded_memory_bytes)}` : "")));
   container.append(list);
   try {
-    const usage = await api("GET", "/v1/admin/usage");
-    list.append(el("li", {}, `This month: ${usage.requests.interactive} requests, `
-      + `${usage.total_prompt_tokens} prompt and ${usage.total_completion_tokens} completion tokens, `
-      + `${usage.total_cost.toFixed(4)} ${usage.currency}`));
+    // This month to today, by kind, summed by the server.
+    const usage = await api("GET", "/v1/admin/usage/summary?group_by=kind");
+    const sum = (field, kinds = ["interactive", "batch", "management"]) => usage.data
+      .filter((line) => kinds.includes(line.kind)).reduce((n, line) => n + line[field], 0);
+    list.append(el("li", {}, `This month: ${sum("requests", ["interactive"])} requests, `
+      + `${sum("requests", ["batch"])} batch requests, `
+      + `${sum("prompt_tokens")} prompt and ${sum("completion_tokens")} completion tokens, `
+      + `${sum("cost").toFixed(4)} ${usage.currency}`));
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 403)) throw error;
     list.append(el("li", { className: "note" }, "Usage is shown to admin keys."));
