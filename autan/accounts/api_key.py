@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from autan.storage.tables import ApiKeyRow
@@ -27,6 +27,13 @@ def hide_secret(secret: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class SpendLimit:
+    """A workspace's monthly spend limit; ``amount`` None: none."""
+
+    amount: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class ApiKey:
     id: str
     name: str | None
@@ -46,6 +53,9 @@ class ApiKey:
     request_log_bodies_days: int | None = None
     # The workspace's setting, as ``KeyStore.find`` read it with the key.
     workspace_bodies_days: int | None = None
+    # The workspace's monthly spend limit as ``KeyStore.find`` read it with the key (a
+    # request then needs no second query for it); None when the key came from elsewhere.
+    workspace_spend: SpendLimit | None = field(default=None, compare=False)
 
     @classmethod
     def from_row(
@@ -54,6 +64,7 @@ class ApiKey:
         *,
         workspace_archived: bool = False,
         workspace_bodies_days: int | None = None,
+        workspace_spend: SpendLimit | None = None,
     ) -> ApiKey:
         return cls(
             id=row.id,
@@ -71,6 +82,7 @@ class ApiKey:
             workspace_archived=workspace_archived,
             request_log_bodies_days=row.request_log_bodies_days,
             workspace_bodies_days=workspace_bodies_days,
+            workspace_spend=workspace_spend,
         )
 
     def usable_at(self, now: datetime) -> bool:
