@@ -437,6 +437,13 @@ class Settings(BaseSettings):
         "unset: in memory",
     )
     no_auth: bool = Field(default=False, description="serve without API keys (experiments only)")
+    shutdown_grace_seconds: float = Field(
+        default=10.0,
+        ge=1,
+        le=3600,
+        description="on SIGTERM, how long `autan serve` lets requests in flight end (streams "
+        "included) before it cuts them; it accepts no new connection meanwhile",
+    )
     accounts: AccountsSettings = Field(default_factory=AccountsSettings)
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     files: FilesSettings = Field(default_factory=FilesSettings)

@@ -229,19 +229,29 @@ async def open_loop(
 
 async def closed_loop(endpoint: Endpoint, concurrency: int, duration_s: float) -> Sample:
     """``concurrency`` workers, each sending its next request when the last one ends."""
-    pool = Pool(endpoint)
-    await pool.warm(concurrency)
+    return await closed_loop_spread([endpoint], concurrency, duration_s)
+
+
+async def closed_loop_spread(
+    endpoints: list[Endpoint], concurrency: int, duration_s: float
+) -> Sample:
+    """``closed_loop`` over several servers: worker ``i`` sends to ``endpoints[i % n]``, so
+    the requests in flight are spread evenly (a load balancer's round robin)."""
+    pools = [Pool(e) for e in endpoints]
+    shares = [len(range(i, concurrency, len(pools))) for i in range(len(pools))]
+    await asyncio.gather(*(pool.warm(n) for pool, n in zip(pools, shares, strict=True) if n))
     sample = Sample()
     start = time.perf_counter()
     stop = start + duration_s
 
-    async def worker() -> None:
+    async def worker(pool: Pool) -> None:
         while time.perf_counter() < stop:
             await _timed(pool, time.perf_counter(), sample)
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(pools[i % len(pools)]) for i in range(concurrency)))
     sample.wall_s = time.perf_counter() - start
-    pool.close()
+    for pool in pools:
+        pool.close()
     return sample
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from autan.storage.tables import ApiKeyRow
@@ -24,6 +24,13 @@ def hash_secret(secret: str) -> str:
 
 def hide_secret(secret: str) -> str:
     return f"{secret[: len(KEY_PREFIX) + 4]}...{secret[-4:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class SpendLimit:
+    """A workspace's monthly spend limit; ``amount`` None: none."""
+
+    amount: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,9 @@ class ApiKey:
     # The workspace's per-minute limits (shared by its keys), as ``KeyStore.find`` read them.
     workspace_requests_per_minute: int | None = None
     workspace_tokens_per_minute: int | None = None
+    # The workspace's monthly spend limit as ``KeyStore.find`` read it with the key (a
+    # request then needs no second query for it); None when the key came from elsewhere.
+    workspace_spend: SpendLimit | None = field(default=None, compare=False)
 
     @classmethod
     def from_row(
@@ -58,6 +68,7 @@ class ApiKey:
         workspace_archived: bool = False,
         workspace_bodies_days: int | None = None,
         workspace_limits: tuple[int | None, int | None] = (None, None),
+        workspace_spend: SpendLimit | None = None,
     ) -> ApiKey:
         return cls(
             id=row.id,
@@ -77,6 +88,7 @@ class ApiKey:
             workspace_bodies_days=workspace_bodies_days,
             workspace_requests_per_minute=workspace_limits[0],
             workspace_tokens_per_minute=workspace_limits[1],
+            workspace_spend=workspace_spend,
         )
 
     def usable_at(self, now: datetime) -> bool:

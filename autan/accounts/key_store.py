@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from autan.accounts.api_key import ApiKey, hash_secret, hide_secret, new_secret
+from autan.accounts.api_key import ApiKey, SpendLimit, hash_secret, hide_secret, new_secret
 from autan.accounts.audit_log import Actor, AuditLog
 from autan.errors import Conflict, InvalidRequest, NotFound
 from autan.storage.database import Database
@@ -94,18 +94,20 @@ class KeyStore:
                     WorkspaceRow.request_log_bodies_days,
                     WorkspaceRow.requests_per_minute,
                     WorkspaceRow.tokens_per_minute,
+                    WorkspaceRow.spend_limit,
                 )
                 .outerjoin(WorkspaceRow, WorkspaceRow.id == ApiKeyRow.workspace_id)
                 .where(ApiKeyRow.key_hash == hash_secret(secret))
             ).first()
             if found is None:
                 return None
-            row, archived, bodies_days, workspace_rpm, workspace_tpm = found
+            row, archived, bodies_days, workspace_rpm, workspace_tpm, spend_limit = found
             return ApiKey.from_row(
                 row,
                 workspace_archived=bool(archived),
                 workspace_bodies_days=bodies_days,
                 workspace_limits=(workspace_rpm, workspace_tpm),
+                workspace_spend=SpendLimit(spend_limit),
             )
 
     def get(self, key_id: str) -> ApiKey:

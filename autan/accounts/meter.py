@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from autan.accounts.api_key import ApiKey
+from autan.accounts.api_key import ApiKey, SpendLimit
 from autan.accounts.gcra import Decision
 from autan.accounts.prices import Price
 from autan.accounts.usage_ledger import UsageRecord
@@ -185,22 +185,26 @@ class Meter:
         self, model_id: str, reservation: _Reservation, prompt_tokens: int, max_new_tokens: int
     ) -> None:
         now = utcnow()
-        workspace = self._accounts.workspaces.get(self.key.workspace_id)
-        reservation.spend_bucket = f"{workspace.id}:spend:{now:%Y-%m}"
-        if workspace.spend_limit is None:
+        workspace_id = self.key.workspace_id
+        reservation.spend_bucket = f"{workspace_id}:spend:{now:%Y-%m}"
+        spend = self.key.workspace_spend  # read with the key: no query on the event loop
+        if spend is None:
+            spend = SpendLimit(self._accounts.workspaces.get(workspace_id).spend_limit)
+        spend_limit = spend.amount
+        if spend_limit is None:
             return
         price = self._price_of(model_id)
         most = price.cost(prompt_tokens, max_new_tokens, batch=self.batch)
         total = self._accounts.limits.reserve_spend(
             reservation.spend_bucket,
-            workspace.spend_limit,
+            spend_limit,
             most,
-            lambda: self._accounts.usage.spent(workspace.id, _month_start(now)),
+            lambda: self._accounts.usage.spent(workspace_id, _month_start(now)),
         )
         if total is None:
             wait = (_next_month_start(now) - now).total_seconds()
             raise RateLimited(
-                f"The workspace's monthly spend limit of {workspace.spend_limit:g} "
+                f"The workspace's monthly spend limit of {spend_limit:g} "
                 f"{self._accounts.settings.currency} is reached",
                 retry_after=int(wait) + 1,
                 code="spend_limit_exceeded",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -86,16 +87,23 @@ async def authenticate(
             context.workspace_id = LOCAL_WORKSPACE
             context.bodies_days = platform.settings.request_log.no_auth_bodies_days
         return None
-    with child_span("autan.auth"):
-        key = accounts.authenticate(_secret(credentials))
+    secret = _secret(credentials)
+    route = request.scope.get("route")
+
+    def check() -> Meter:
+        key = accounts.authenticate(secret)
         if context is not None:
             context.key_id, context.workspace_id = key.id, key.workspace_id
             context.bodies_days = key.bodies_days
-        route = request.scope.get("route")
         meter = accounts.meter(key, getattr(route, "path", request.url.path))
         request.state.meter = meter
         meter.limit_request()
-    return meter
+        return meter
+
+    with child_span("autan.auth"):
+        # A worker thread: the key is read from the database and counted in Redis, waits
+        # that on the event loop would hold every other request of this process.
+        return await asyncio.to_thread(check)
 
 
 async def get_accounts(platform: PlatformDep) -> Accounts:

@@ -183,7 +183,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
         **uvicorn_logs,  # type: ignore[arg-type]
     )
     uvicorn.Server(config).run(sockets=[sock])

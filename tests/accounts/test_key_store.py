@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from autan.accounts.api_key import KEY_PREFIX, hash_secret
+from autan.accounts.api_key import KEY_PREFIX, SpendLimit, hash_secret
 from autan.accounts.audit_log import Actor, AuditLog
 from autan.accounts.key_store import KeyLimits, KeyStore
 from autan.accounts.workspace_store import WorkspaceStore
@@ -26,6 +26,18 @@ def test_the_secret_is_shown_once_and_only_its_hash_is_stored(db: Database) -> N
     assert secret not in {str(v) for v in vars(row).values()}
     assert keys.find(secret) == key
     assert keys.find(secret + "x") is None
+
+
+def test_a_found_key_carries_its_workspace_spend_limit_as_it_is_now(db: Database) -> None:
+    workspaces = WorkspaceStore(db)
+    workspace = workspaces.default()
+    keys = KeyStore(db)
+    _, secret = keys.create(workspace_id=workspace.id, actor=CLI)
+    found = keys.find(secret)
+    assert found is not None and found.workspace_spend == SpendLimit(None)
+    workspaces.set_spend_limit(workspace.id, 12.5, actor=CLI)
+    found = keys.find(secret)
+    assert found is not None and found.workspace_spend == SpendLimit(12.5)
 
 
 def test_limits_models_and_expiry_round_trip(db: Database) -> None:

@@ -99,8 +99,9 @@ def test_batch_created_on_a_server_runs_on_workers_exactly_once(
         job = client.batch.jobs.get(job_id=job.id)
         assert job.status == "RUNNING" and 3 <= job.completed_requests < LINES, job
 
-        # SIGTERM: the second worker hands the job back at once (no lease left to lapse).
-        workers.append(start_worker(*args, env=env))
+        # SIGTERM: the second worker hands the job back at once. Its lease is ten minutes: only
+        # a lease let go lets the third worker finish the job within this test's waits.
+        workers.append(start_worker(*args, env={**env, "AUTAN_JOBS__LEASE_SECONDS": "600"}))
         answered = job.completed_requests
         for _ in range(3000):
             job = client.batch.jobs.get(job_id=job.id)
@@ -112,12 +113,14 @@ def test_batch_created_on_a_server_runs_on_workers_exactly_once(
         assert job.status == "RUNNING" and job.completed_requests < LINES, job
         assert _lease_owner(postgres_url, job.id) is None
 
+        handed_back = time.monotonic()
         workers.append(start_worker(*args, env=env))
         for _ in range(3000):
             job = client.batch.jobs.get(job_id=job.id)
             if job.status not in ("QUEUED", "RUNNING"):
                 break
             time.sleep(0.1)
+        assert time.monotonic() - handed_back < 300  # well within the second worker's lease
         assert job.status == "SUCCESS", job
         assert (job.succeeded_requests, job.failed_requests) == (LINES, 0)
         assert job.output_file is not None
