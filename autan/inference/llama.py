@@ -344,6 +344,9 @@ class LlamaContext:
         # the range is always everything; the caller truncates the copy afterwards.
         L.llama_memory_seq_cp(self._memory, src, dst, -1, -1)
 
+    def rollback(self, slot: int, keep: int) -> None:
+        L.llama_memory_seq_rm(self._memory, slot, keep, -1)
+
     def is_eog(self, token: int) -> bool:
         return self._model.is_eog(token)
 
