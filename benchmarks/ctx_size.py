@@ -37,7 +37,7 @@ from benchmarks.speculative import chat_prompt
 def time_copies(model: LlamaModel, context: int, n: int, threads: int) -> tuple[float, float]:
     """Median ms of (whole-stream copy, used-cell copy), each with the decode that follows."""
     ctx = LlamaContext(model, streams=2, context=context, batch_tokens=128, threads=threads)
-    prompt = chat_prompt(model, PROMPTS[0])[:60]
+    prompt = chat_prompt(model, " ".join(PROMPTS))[:60]
     ctx.decode(BatchPlan(prompt, list(range(60)), [0] * 60, [False] * 59 + [True]))
     memory = L.llama_get_memory(ctx._ctx)
     times: dict[str, list[float]] = {"stream": [], "cells": []}

@@ -187,6 +187,8 @@ class Scheduler:
         finally:
             self.stats.decode_seconds += time.perf_counter() - decode_start
         now = time.perf_counter()
+        if len(plan) == sum(len(draft) + 1 for _, _, draft in sampled):  # no prefill rows
+            self.speculator.cost.observe(len(plan), now - decode_start)
         for seq, row, draft in sampled:
             self._take(seq, row, draft, now)
         return 0.0

@@ -11,7 +11,14 @@ from autan.inference.constraints import Grammars
 from autan.inference.sampling import Logits, SamplingParams
 from autan.inference.scheduler import BatchPlan, Scheduler
 from autan.inference.sequence import Sequence
-from autan.inference.speculation import MAX_K, START_K, PromptLookup, SpeculationMode
+from autan.inference.speculation import (
+    MAX_K,
+    PRIOR_ROW_COST,
+    PROBE_EVERY,
+    PromptLookup,
+    RowCost,
+    SpeculationMode,
+)
 from tests.fakes import N_VOCAB, ByteVocabulary, ContextBackend, ScriptBackend, _digest
 from tests.inference.test_scheduler import Collector, run_until_idle
 
@@ -26,32 +33,39 @@ def toks(text: bytes) -> list[int]:
 
 
 def test_lookup_proposes_what_followed_the_last_ngram() -> None:
-    lookup = PromptLookup(k=4)
-    assert lookup.propose(toks(b"the cat sat. the cat"), [], 10) == toks(b" sat")
-    # the reply counts too, and the latest earlier occurrence wins
-    assert lookup.propose(toks(b"the cat sat. the cat"), toks(b" ran. the cat"), 10) == toks(
-        b" ran"
-    )
-    assert PromptLookup(k=4).propose(toks(b"abcdefg"), [], 10) == []  # nothing repeats
-    assert PromptLookup(k=4).propose(toks(b"the cat sat. the cat"), [], 2) == toks(b" s")
-
-
-def test_lookup_grows_on_whole_drafts_and_backs_off_on_misses() -> None:
     lookup = PromptLookup()
-    lookup.settle(START_K, START_K)
-    assert lookup.k == 2 * START_K
+    assert lookup.propose(toks(b"the cat sat. the cat"), [], 4) == toks(b" sat")
+    # the reply counts too, and the latest earlier occurrence wins
+    assert lookup.propose(toks(b"the cat sat. the cat"), toks(b" ran. the cat"), 4) == toks(b" ran")
+    assert PromptLookup().propose(toks(b"abcdefg"), [], 4) == []  # nothing repeats
+    assert PromptLookup().propose(toks(b"the cat sat. the cat"), [], 2) == toks(b" s")
+
+
+def test_drafts_grow_while_the_model_agrees_and_stop_when_a_row_costs_more() -> None:
+    lookup = PromptLookup()
+    assert lookup.length(0.5) == 1  # the prior: 2 in 3 taken
     for _ in range(10):
-        lookup.settle(lookup.k, lookup.k)
-    assert lookup.k == MAX_K
-    lookup.settle(MAX_K, 3)
-    assert lookup.k == 3
-    lookup.settle(3, 0)
-    assert lookup.k == START_K
+        lookup.settle(4, 4)
+    assert lookup.length(0.5) > 4
+    assert lookup.length(0.0) == MAX_K
+    for _ in range(30):
+        lookup.settle(2, 0)
+    assert lookup.acceptance < 0.5 and lookup.length(0.5) == 0
+    # a sequence that does not draft still probes with one token now and then
     prompt = toks(b"the cat sat. the cat")
-    # one miss skips two lookups, the next three skip four
-    assert [lookup.propose(prompt, [], 10) for _ in range(3)] == [[], [], toks(b" s")]
-    lookup.settle(2, 0)
-    assert [bool(lookup.propose(prompt, [], 10)) for _ in range(5)] == [False] * 4 + [True]
+    drafts = [lookup.draft(prompt, [], 10, 0.5) for _ in range(2 * PROBE_EVERY)]
+    assert [d for d in drafts if d] == [toks(b" ")] * 2
+
+
+def test_row_cost_reads_the_share_of_a_row_from_step_times() -> None:
+    cost = RowCost()
+    assert cost.share == PRIOR_ROW_COST  # nothing measured yet
+    for _ in range(20):
+        cost.observe(1, 0.010)  # one row alone gives no slope
+    assert cost.share == PRIOR_ROW_COST
+    for rows in (1, 5, 9, 17) * 10:
+        cost.observe(rows, 0.008 + 0.002 * rows)  # a = 8 ms, b = 2 ms: b / (a + b) = 0.2
+    assert cost.share == pytest.approx(0.2, abs=0.01)
 
 
 def generate(
