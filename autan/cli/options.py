@@ -105,8 +105,8 @@ SpeculativeOpt = Annotated[
     typer.Option(
         "--speculative",
         envvar="AUTAN_ENGINE__SPECULATIVE",
-        help="Prompt-lookup speculative decoding: auto (when a single sequence runs), on or "
-        "off (default auto).",
+        help="Prompt-lookup speculative decoding: auto (while a single sequence runs, where "
+        "drafts pay), on or off (default auto).",
     ),
 ]
 UrlOpt = Annotated[
