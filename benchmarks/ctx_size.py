@@ -7,10 +7,12 @@ In this process, on the packaged SmolLM2, no HTTP:
    with llama.cpp's whole-stream ``llama_memory_seq_cp`` and with autan's copy of the used
    cells (``LlamaContext.copy``). Median of ``--copies`` copies.
 2. c=8: one engine context per context size (``--parallel 8`` plus the interactive reserve,
-   as ``autan serve`` makes them), each running the benchmark prompts of ``loadgen`` as 8
-   clients would: 16 greedy requests of ``--max-tokens``, a new one as soon as one ends (the
-   repeated prompts hit the prefix cache, in a busy slot: a copy). Rounds alternate the
-   context sizes; prints the median output tok/s of each and the ratio.
+   as ``autan serve`` makes them), and one more at the largest size with llama.cpp's
+   whole-stream copy (the copy as it was), each running the benchmark prompts of ``loadgen``
+   as 8 clients would: 16 greedy requests of ``--max-tokens`` less 0 to 32 (so that they end
+   at different steps), a new one as soon as one ends (a repeated prompt whose twin is still
+   running hits the prefix cache in a busy slot: a copy). Rounds rotate the engines; prints
+   the median output tok/s of each and the ratios.
 
     .venv/bin/python -m benchmarks.ctx_size --threads 2 --rounds 5
 """
@@ -60,16 +62,21 @@ def run_c8(
     s: Scheduler, model: LlamaModel, prompts: list[list[int]], context: int, a: argparse.Namespace
 ) -> tuple[float, int]:
     """(output tok/s, prefix copies) of 16 requests, 8 at a time."""
-    queue = deque(prompts[i % len(prompts)] for i in range(a.requests))
+    # Lengths 128, 120, 112, 104, ... apart: requests end at different steps, so a repeated
+    # prompt often finds its twin still running (a copy), as HTTP clients make it happen.
+    queue = deque(
+        (prompts[i % len(prompts)], a.max_tokens - 8 * (i % 5)) for i in range(a.requests)
+    )
     live: list[Sequence] = []
     copies = s.stats.prefix_copies
     generated = 0
     start = time.perf_counter()
     while queue or live:
         while queue and len(live) < a.concurrency:
+            prompt, max_tokens = queue.popleft()
             seq = Sequence.create(
-                queue.popleft(),
-                SamplingParams(temperature=0.0, max_tokens=a.max_tokens),
+                prompt,
+                SamplingParams(temperature=0.0, max_tokens=max_tokens),
                 lambda out: None,
                 context=context,
                 piece=model.piece,
@@ -105,35 +112,42 @@ def main() -> None:
         print(f"| {size} | {stream:.1f} | {cells:.1f} |", flush=True)
     print()
     streams = a.concurrency + 1  # --parallel 8 and the interactive reserve
-    engines = {}
-    for size in sizes:
+    engines: dict[str, tuple[LlamaContext, Scheduler]] = {}
+    configs = [(str(size), size) for size in sizes]
+    configs.append((f"{sizes[-1]} whole-stream copy", sizes[-1]))
+    for label, size in configs:
         ctx = LlamaContext(
             model, streams=streams, context=size, batch_tokens=512, threads=a.threads
         )
-        engines[size] = (ctx, Scheduler(ctx, streams=streams, batch_tokens=512))
+        if label.endswith("copy"):  # the copy as it was: llama.cpp's whole-stream seq_cp
+            memory = L.llama_get_memory(ctx._ctx)
+            ctx.copy = lambda src, dst, m=memory: L.llama_memory_seq_cp(m, src, dst, -1, -1)  # type: ignore[method-assign,misc]
+        engines[label] = (ctx, Scheduler(ctx, streams=streams, batch_tokens=512))
     prompts = [chat_prompt(model, p) for p in PROMPTS]
-    speeds: dict[int, list[float]] = {size: [] for size in sizes}
-    copies: dict[int, int] = dict.fromkeys(sizes, 0)
+    labels = [label for label, _ in configs]
+    sizes_of = dict(configs)
+    speeds: dict[str, list[float]] = {label: [] for label in labels}
+    copies: dict[str, int] = dict.fromkeys(labels, 0)
     for round_ in range(a.rounds):
-        order = sizes if round_ % 2 == 0 else sizes[::-1]
-        for size in order:
-            speed, n = run_c8(engines[size][1], model, prompts, size, a)
-            speeds[size].append(speed)
-            copies[size] += n
-        line = ", ".join(f"{size}: {speeds[size][-1]:.1f}" for size in sizes)
+        shift = round_ % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            speed, n = run_c8(engines[label][1], model, prompts, sizes_of[label], a)
+            speeds[label].append(speed)
+            copies[label] += n
+        line = ", ".join(f"{label}: {speeds[label][-1]:.1f}" for label in labels)
         print(f"round {round_ + 1}/{a.rounds} tok/s: {line}", flush=True)
     print()
     print(
-        f"c={a.concurrency}, {a.requests} requests of {a.max_tokens} tokens, greedy, median of "
-        f"{a.rounds} interleaved rounds"
+        f"c={a.concurrency}, {a.requests} requests of {a.max_tokens - 32} to {a.max_tokens} "
+        f"tokens, greedy, median of {a.rounds} interleaved rounds"
     )
     print("| context | output tok/s | prefix copies |")
     print("|---|---|---|")
-    for size in sizes:
-        print(f"| {size} | {statistics.median(speeds[size]):.1f} | {copies[size]} |")
-    base = statistics.median(speeds[sizes[0]])
-    for size in sizes[1:]:
-        print(f"ratio {size} / {sizes[0]}: {statistics.median(speeds[size]) / base:.2f}x")
+    for label in labels:
+        print(f"| {label} | {statistics.median(speeds[label]):.1f} | {copies[label]} |")
+    base = statistics.median(speeds[labels[0]])
+    for label in labels[1:]:
+        print(f"ratio {label} / {labels[0]}: {statistics.median(speeds[label]) / base:.2f}x")
     for ctx, _ in engines.values():
         ctx.close()
     model.close()
