@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
+Speculative = Literal["auto", "on", "off"]
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 DEFAULT_ALIASES = ("mistral-small-latest", "mistral-large-latest", "open-mistral-7b")
@@ -89,6 +90,20 @@ class EngineSettings(BaseModel):
     )
     prefix_cache: bool = Field(
         default=True, description="reuse the KV of a prompt prefix an earlier request decoded"
+    )
+    speculative: Speculative = Field(
+        default="auto",
+        description="prompt-lookup speculative decoding: draft tokens from the sequence's own "
+        "prompt and reply, verified in one decode (auto: while at most "
+        "speculative_max_running sequences run, as many tokens as pay on this machine; on: "
+        "always, 16 tokens; off: never)",
+    )
+    speculative_max_running: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="running sequences above which auto speculation stops: on a CPU a "
+        "step's cost grows with its rows, and a full batch gains nothing from drafts",
     )
     batch_slots: int | None = Field(
         default=None,

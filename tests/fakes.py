@@ -96,6 +96,7 @@ class ScriptBackend:
         self.batch_slots: list[list[int]] = []  # the slots of each decode's rows, in order
         self.truncations: list[tuple[int, int]] = []
         self.copies: list[tuple[int, int]] = []
+        self.rollbacks: list[tuple[int, int]] = []
         self.kv: dict[int, list[int]] = {}
         self._emitted: dict[int, int] = {}
         self._rows: dict[int, int] = {}  # batch index -> output index, for the last decode
@@ -136,6 +137,14 @@ class ScriptBackend:
     def copy(self, src: int, dst: int) -> None:
         self.copies.append((src, dst))
         self.kv[dst] = list(self.kv.get(src, []))
+
+    def rollback(self, slot: int, keep: int) -> None:
+        """Every dropped position was a draft row with logits: the script rewinds as many."""
+        dropped = len(self.kv[slot]) - keep
+        assert dropped > 0, f"slot {slot}: rollback to {keep} drops nothing"
+        self.rollbacks.append((slot, keep))
+        del self.kv[slot][keep:]
+        self._emitted[slot] -= dropped
 
     def is_eog(self, token: int) -> bool:
         return token == EOG

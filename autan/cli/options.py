@@ -15,6 +15,7 @@ from autan.settings import (
     MetricsSettings,
     ModelSettings,
     Settings,
+    Speculative,
 )
 
 ModelOpt = Annotated[
@@ -99,6 +100,15 @@ PrefixCacheOpt = Annotated[
         help="Reuse the KV of a prompt prefix an earlier request decoded (on by default).",
     ),
 ]
+SpeculativeOpt = Annotated[
+    Speculative | None,
+    typer.Option(
+        "--speculative",
+        envvar="AUTAN_ENGINE__SPECULATIVE",
+        help="Prompt-lookup speculative decoding: auto (while a single sequence runs, where "
+        "drafts pay), on or off (default auto).",
+    ),
+]
 UrlOpt = Annotated[
     str | None,
     typer.Option(
@@ -159,6 +169,7 @@ def build_settings(
     threads: int | None = None,
     context: int | None = None,
     prefix_cache: bool | None = None,
+    speculative: Speculative | None = None,
     log_level: LogLevel | None = None,
     embeddings: bool | None = None,
     metrics_port: int | None = None,
@@ -178,6 +189,7 @@ def build_settings(
                 ("threads", threads),
                 ("context_per_sequence", context),
                 ("prefix_cache", prefix_cache),
+                ("speculative", speculative),
             )
             if v is not None
         }

@@ -28,6 +28,7 @@ from autan.cli.options import (
     ModelsFileOpt,
     ParallelOpt,
     PrefixCacheOpt,
+    SpeculativeOpt,
     ThreadsOpt,
     build_settings,
 )
@@ -84,6 +85,7 @@ def serve(
     threads: ThreadsOpt = None,
     ctx_size: ContextOpt = None,
     prefix_cache: PrefixCacheOpt = None,
+    speculative: SpeculativeOpt = None,
     log_level: LogLevelOpt = None,
     log_format: LogFormatOpt = None,
     embeddings: EmbeddingsOpt = None,
@@ -124,6 +126,7 @@ def serve(
             threads=threads,
             context=ctx_size,
             prefix_cache=prefix_cache,
+            speculative=speculative,
             log_level=log_level,
             log_format=log_format,
             embeddings=embeddings,

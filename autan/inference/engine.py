@@ -29,6 +29,7 @@ from autan.inference.sequence import (
     SequenceOutput,
     SequenceStatus,
 )
+from autan.inference.speculation import SpeculationMode
 from autan.settings import EngineSettings
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ class EngineStats:
     prefix_hits: int
     cached_prompt_tokens: int
     prefix_copies: int
+    draft_tokens: int
+    accepted_tokens: int
 
 
 class Vocabulary(Protocol):
@@ -129,6 +132,8 @@ class LocalEngine:
             interactive_slots=settings.parallel,
             batch_tokens=settings.batch_tokens,
             prefix_cache=settings.prefix_cache,
+            speculation=SpeculationMode(settings.speculative),
+            speculation_max_running=settings.speculative_max_running,
             batch_slots=settings.batch_sequences,
             batch_decodes_under_load=settings.batch_decodes_under_load,
             interactive_grace=settings.interactive_grace_seconds,
@@ -320,6 +325,8 @@ class LocalEngine:
             prefix_hits=s.stats.prefix_hits,
             cached_prompt_tokens=s.stats.cached_prompt_tokens,
             prefix_copies=s.stats.prefix_copies,
+            draft_tokens=s.stats.draft_tokens,
+            accepted_tokens=s.stats.accepted_tokens,
         )
 
     def close(self) -> None:

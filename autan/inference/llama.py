@@ -226,6 +226,7 @@ class LlamaContext:
         self._batch = L.llama_batch_init(batch_tokens, 0, 1)
         self._batch_cap = batch_tokens
         self._index = [0] * batch_tokens  # plan row -> its row in the last llama_batch
+        self._state = (ctypes.c_uint8 * 0)()  # a sequence's KV in transit (copy)
         self.n_vocab = model.n_vocab
         self.streams = streams
         self.context = context
@@ -341,9 +342,22 @@ class LlamaContext:
         return 0
 
     def copy(self, src: int, dst: int) -> None:
-        # Across KV streams llama.cpp copies whole buffers (and aborts on a partial range), so
-        # the range is always everything; the caller truncates the copy afterwards.
-        L.llama_memory_seq_cp(self._memory, src, dst, -1, -1)
+        """Copy the cells ``src`` uses, not its whole stream: across KV streams
+        ``llama_memory_seq_cp`` copies every cell of the stream (and aborts on a partial
+        range), a cost that grows with the context per sequence however short the prefix.
+        The sequence state holds only the used cells' K and V rows."""
+        size = int(L.llama_state_seq_get_size(self._ctx, src))
+        if len(self._state) < size:
+            self._state = (ctypes.c_uint8 * size)()
+        written = int(L.llama_state_seq_get_data(self._ctx, self._state, size, src))
+        if written != size or L.llama_state_seq_set_data(self._ctx, self._state, size, dst) == 0:
+            # No room for the cells in one run (cannot happen in an emptied stream): the
+            # whole-stream copy always works.
+            log.warning("KV state copy from slot %d to %d failed; copying the stream", src, dst)
+            L.llama_memory_seq_cp(self._memory, src, dst, -1, -1)
+
+    def rollback(self, slot: int, keep: int) -> None:
+        L.llama_memory_seq_rm(self._memory, slot, keep, -1)
 
     def is_eog(self, token: int) -> bool:
         return self._model.is_eog(token)

@@ -19,10 +19,12 @@ requests to SmolLM2 share the 24 tokens of its template's system turn, and the s
 share micro-batches, which changes the kernels with or without a hit.)
 
 Our context gives every slot its own KV stream (``kv_unified = False``) so that a slot can
-always grow to ``context`` cells. Between streams llama.cpp cannot share cells: its
+always grow to ``context`` cells. Between streams llama.cpp cannot share cells, and its
 ``llama_memory_seq_cp`` copies the whole source stream's buffers (it asserts on a partial
-range), at the start of the next ``llama_decode``. The copy costs the same whatever the prefix
-length, so it only pays for itself past ``MIN_COPY_GAIN`` tokens.
+range): a cost in proportion to ``context``, paid however short the prefix. So
+``LlamaContext.copy`` moves only
+the cells the source sequence uses, through llama.cpp's per-sequence state. A copy still costs
+a fixed part, so it only pays for itself past ``MIN_COPY_GAIN`` tokens.
 
 A slot's record holds only prompt tokens that a successful ``llama_decode`` wrote: the
 scheduler releases a slot with the first ``Sequence.n_cached`` of them, and none after a
@@ -34,10 +36,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-# Copying a stream moves context x layers x KV width bytes (24 MB for SmolLM2-135M at 1,024
-# cells, 48 MB at 2,048): measured 2 to 6 ms on 2 cores, where a prompt token in a short chunk
-# costs 1 to 4.6 ms (Intel Xeon, AMD EPYC). A copy must save at least this many prompt tokens
-# over reusing a free slot in place.
+# A copy moves the source's used cells x layers x KV width bytes (23 KB a cell for
+# SmolLM2-135M) through a host buffer, where a prompt token in a short chunk costs 1 to 4.6 ms
+# on 2 cores (Intel Xeon, AMD EPYC). A copy must save at least this many prompt tokens over
+# reusing a free slot in place.
 MIN_COPY_GAIN = 8
 # Prompt tokens a prefill chunk, and the part of a prompt decoded on a hit, hold at least.
 MIN_PREFILL = 64

@@ -26,6 +26,7 @@ from autan.inference.sequence import (
     SequenceOutput,
     SequenceStatus,
 )
+from autan.inference.speculation import SpeculationMode, Speculator
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,10 @@ class DecodeBackend(Protocol):
 
     def copy(self, src: int, dst: int) -> None:
         """Make slot ``dst``'s KV a copy of slot ``src``'s, before the next decode writes."""
+        ...
+
+    def rollback(self, slot: int, keep: int) -> None:
+        """Drop the cells a verify wrote for rejected draft tokens: positions ``keep`` on."""
         ...
 
     def is_eog(self, token: int) -> bool: ...
@@ -81,6 +86,8 @@ class SchedulerStats:
     cached_prompt_tokens: int = 0  # prompt tokens those admissions did not decode
     prefix_copies: int = 0  # KV streams copied from a busy slot for a hit
     prompt_tokens: int = 0  # prompt tokens of admitted sequences, cached or decoded
+    draft_tokens: int = 0  # prompt-lookup tokens verified (see speculation)
+    accepted_tokens: int = 0  # of those, the ones the model agreed with
 
 
 class Scheduler:
@@ -103,6 +110,8 @@ class Scheduler:
         interactive_grace: float = 1.0,
         interactive_hold: float = 0.0,
         prefix_cache: bool = True,
+        speculation: SpeculationMode = SpeculationMode.OFF,
+        speculation_max_running: int = 1,
     ) -> None:
         assert batch_tokens >= streams, (
             f"batch_tokens ({batch_tokens}) must cover {streams} KV streams"
@@ -129,6 +138,7 @@ class Scheduler:
         # before the client's next request arrives would hold that request back for a step.
         self.interactive_hold = interactive_hold
         self._hold_until = 0.0
+        self.speculator = Speculator(speculation, max_running=speculation_max_running)
         self.stats = SchedulerStats()
         self.observer: SequenceObserver | None = None
         self._eog: npt.NDArray[np.intp] | None = None
@@ -177,18 +187,44 @@ class Scheduler:
         finally:
             self.stats.decode_seconds += time.perf_counter() - decode_start
         now = time.perf_counter()
-        for seq, row in sampled:
-            seq.timings.token(now)
-            allowed = None
-            if seq.constraint is not None:
-                mask_start = time.perf_counter()
-                allowed = seq.constraint.allowed()
-                self.stats.mask_seconds += time.perf_counter() - mask_start
-                self.stats.masked_tokens += 1
-            banned = self._eog_ids() if len(seq.output) < seq.sampler.params.min_tokens else None
-            token = seq.sampler.sample(self.backend.logits(row), allowed, banned)
-            self._advance(seq, token)
+        if len(plan) == sum(len(draft) + 1 for _, _, draft in sampled):  # no prefill rows
+            self.speculator.cost.observe(len(plan), now - decode_start)
+        for seq, row, draft in sampled:
+            self._take(seq, row, draft, now)
         return 0.0
+
+    def _take(self, seq: Sequence, row: int, draft: list[int], now: float) -> None:
+        """Sample the sequence's rows from ``row`` on, one token each, for as long as they
+        follow ``draft``; then drop the KV of the draft tokens the model did not take."""
+        accepted = 0
+        while True:
+            seq.timings.token(now)
+            token = self._sample(seq, row + accepted)
+            self._advance(seq, token)
+            finished = seq.status is SequenceStatus.FINISHED
+            if finished or accepted == len(draft) or token != draft[accepted]:
+                break
+            accepted += 1
+        if not draft:
+            return
+        self.stats.draft_tokens += len(draft)
+        self.stats.accepted_tokens += accepted
+        assert seq.lookup is not None, "a sequence drafts through its lookup"
+        seq.lookup.settle(len(draft), accepted)
+        if not finished:  # a finished sequence's slot keeps only its prompt (see _release)
+            seq.n_cached += accepted
+            if accepted < len(draft):
+                self.backend.rollback(seq.slot, seq.n_cached)
+
+    def _sample(self, seq: Sequence, row: int) -> int:
+        allowed = None
+        if seq.constraint is not None:
+            mask_start = time.perf_counter()
+            allowed = seq.constraint.allowed()
+            self.stats.mask_seconds += time.perf_counter() - mask_start
+            self.stats.masked_tokens += 1
+        banned = self._eog_ids() if len(seq.output) < seq.sampler.params.min_tokens else None
+        return seq.sampler.sample(self.backend.logits(row), allowed, banned)
 
     def _eog_ids(self) -> npt.NDArray[np.intp]:
         """Every end-of-generation token: what ``min_tokens`` forbids until it is reached."""
@@ -251,9 +287,11 @@ class Scheduler:
             self.running.append(seq)
             self.stats.admitted += 1
 
-    def _plan(self) -> tuple[BatchPlan, list[tuple[Sequence, int]]]:
+    def _plan(self) -> tuple[BatchPlan, list[tuple[Sequence, int, list[int]]]]:
+        """The step's rows, and per sampled sequence its first logits row and draft tokens
+        (its rows follow the first one)."""
         plan = BatchPlan([], [], [], [])
-        sampled: list[tuple[Sequence, int]] = []
+        sampled: list[tuple[Sequence, int, list[int]]] = []
         running = self.running
         interactive = [s for s in running if s.priority is Priority.INTERACTIVE]
         now = time.monotonic()
@@ -269,10 +307,14 @@ class Scheduler:
         decoding = [s for s in running if not s.prefilling]
         prefilling = [s for s in running if s.prefilling]
         budget = self.batch_tokens - len(decoding)
+        drafts = self.speculator.drafts(decoding, running=len(self.running), room=budget)
+        budget -= sum(len(d) for d in drafts.values())
         for seq in decoding + prefilling:
+            draft = drafts.get(seq, [])
             chunk = seq.pending(self._chunk_size(seq, budget) if seq.prefilling else 1)
             if not chunk:
                 continue
+            chunk += draft
             start = seq.n_cached if seq.prefilling else seq.length - 1
             for j, tok in enumerate(chunk):
                 plan.tokens.append(tok)
@@ -286,9 +328,10 @@ class Scheduler:
                 if seq.prefilling:
                     continue
             else:
-                seq.n_cached += 1
-            plan.want_logits[-1] = True
-            sampled.append((seq, len(plan) - 1))
+                seq.n_cached += 1  # the draft tokens count once accepted
+            first = len(plan) - 1 - len(draft)
+            plan.want_logits[first:] = [True] * (len(draft) + 1)
+            sampled.append((seq, first, draft))
         return plan, sampled
 
     def _riders(self, batch: list[Sequence], interactive: list[Sequence]) -> list[Sequence]:

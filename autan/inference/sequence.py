@@ -11,6 +11,7 @@ from typing import Protocol
 from autan.inference.constraints import Constraint
 from autan.inference.detokenizer import Detokenizer
 from autan.inference.sampling import Sampler, SamplingParams
+from autan.inference.speculation import PromptLookup
 from autan.inference.stop import StopMatcher
 
 FinishReason = str  # "stop" | "length" | "error"
@@ -86,6 +87,7 @@ class Sequence:
     cancelled: bool = False
     priority: Priority = Priority.INTERACTIVE
     timings: SequenceTimings = field(default_factory=SequenceTimings)
+    lookup: PromptLookup | None = None  # its draft source, once it has speculated
 
     @classmethod
     def create(

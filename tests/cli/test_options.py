@@ -1,4 +1,5 @@
 import pytest
+from pydantic import ValidationError
 
 from autan.cli.options import build_settings
 
@@ -58,3 +59,16 @@ def test_jobs_follow_the_environment_unless_a_command_says(monkeypatch: pytest.M
     assert worker.enabled and worker.lease_seconds == 7
     monkeypatch.delenv("AUTAN_JOBS__ENABLED")
     assert not build_settings(jobs=False).jobs.enabled  # `autan serve --no-jobs`
+
+
+def test_speculation_is_auto_by_default_and_a_flag_or_the_environment_forces_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert build_settings().engine.speculative == "auto"
+    assert build_settings(speculative="off").engine.speculative == "off"
+    monkeypatch.setenv("AUTAN_ENGINE__SPECULATIVE", "on")
+    assert build_settings().engine.speculative == "on"
+    assert build_settings(speculative="auto").engine.speculative == "auto"
+    monkeypatch.setenv("AUTAN_ENGINE__SPECULATIVE", "sometimes")
+    with pytest.raises(ValidationError):
+        build_settings()

@@ -12,6 +12,7 @@ from autan.inference.prefix_cache import MIN_PREFILL
 from autan.inference.sampling import SamplingParams
 from autan.inference.scheduler import BatchPlan, Scheduler
 from autan.inference.sequence import Sequence, SequenceOutput
+from autan.inference.speculation import SpeculationMode
 from autan.models.packaged import packaged_model_path
 
 pytestmark = pytest.mark.model
@@ -227,3 +228,47 @@ def test_a_short_prompt_reusing_the_template_opening_gives_the_cold_greedy_token
 def test_the_description_counts_the_parameters(model: LlamaModel) -> None:
     # llama.cpp's own label for this 30-layer model is its "256M" bucket
     assert model.info.description == "llama 135M Q4_1"
+
+
+EDIT = (
+    "Rewrite this function so that it also counts tabs as whitespace. Reply with the code.\n"
+    "def count_spaces(text):\n"
+    "    total = 0\n"
+    "    for char in text:\n"
+    "        if char == ' ':\n"
+    "            total += 1\n"
+    "    return total\n"
+    "def count_lines(text):\n"
+    "    return len(text.splitlines())\n"
+)
+
+
+@pytest.mark.parametrize("max_tokens", [37, 80])
+def test_speculation_gives_the_greedy_tokens_of_single_steps(
+    model: LlamaModel, contexts: list[LlamaContext], max_tokens: int
+) -> None:
+    prompt = model.tokenize(
+        f"<|im_start|>user\n{EDIT}<|im_end|>\n<|im_start|>assistant\n",
+        add_special=True,
+        parse_special=True,
+    )
+    outputs: dict[SpeculationMode, list[int]] = {}
+    accepted = 0
+    for mode in (SpeculationMode.OFF, SpeculationMode.ON):
+        ctx = LlamaContext(model, streams=1, context=CONTEXT, batch_tokens=128, threads=2)
+        contexts.append(ctx)
+        s = Scheduler(ctx, streams=1, batch_tokens=128, prefix_cache=False, speculation=mode)
+        seq = Sequence.create(
+            prompt,
+            SamplingParams(temperature=0.0, max_tokens=max_tokens),
+            lambda out: None,
+            context=CONTEXT,
+            piece=model.piece,
+        )
+        s.add(seq)
+        run(s)
+        outputs[mode] = seq.output
+        accepted = s.stats.accepted_tokens
+    assert outputs[SpeculationMode.ON] == outputs[SpeculationMode.OFF]
+    assert len(outputs[SpeculationMode.ON]) == max_tokens
+    assert accepted > 0  # the reply copies the code: drafts were taken
