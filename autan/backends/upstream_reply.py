@@ -161,7 +161,7 @@ class UpstreamReply:
         client saw any of it): nothing is charged, and the connection closes."""
         if self._admission is not None:
             admission, self._admission = self._admission, None
-            admission.settle(UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0))
+            await admission.settle(UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0))
         self._rest = None
         _call_once(self._closer)
 
@@ -213,10 +213,10 @@ class UpstreamReply:
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
 
-    def _end(self) -> None:
+    async def _end(self) -> None:
         if self._admission is not None:
             admission, self._admission = self._admission, None
-            admission.settle(self.usage())
+            await admission.settle(self.usage())
         _call_once(self._closer)
 
     async def response(self) -> ChatCompletionResponse:
@@ -227,7 +227,7 @@ class UpstreamReply:
             if unfinished:
                 raise UpstreamError(self.deployment, "the reply ended before it finished")
         finally:
-            self._end()
+            await self._end()
         return completion_response(
             self.id,
             self.created,
@@ -276,7 +276,7 @@ class UpstreamReply:
             usage = self.usage()
             if self._admission is not None:  # on record before the client reads the last chunk
                 admission, self._admission = self._admission, None
-                admission.settle(usage)
+                await admission.settle(usage)
             for c in self._choices:
                 calls = c.public_calls() or None
                 yield self._chunk(
@@ -286,7 +286,7 @@ class UpstreamReply:
                     usage if c.index == last else None,
                 )
         finally:
-            self._end()
+            await self._end()
         if broken is not None:
             raise StreamBroken(broken.message)
 
