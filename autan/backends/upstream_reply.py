@@ -159,11 +159,15 @@ class UpstreamReply:
     async def abandon(self) -> None:
         """Drop the reply unsent (it broke a guarantee, or its upstream failed before the
         client saw any of it): nothing is charged, and the connection closes."""
-        if self._admission is not None:
-            admission, self._admission = self._admission, None
-            await admission.settle(UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0))
         self._rest = None
-        _call_once(self._closer)
+        try:
+            if self._admission is not None:
+                admission, self._admission = self._admission, None
+                await admission.settle(
+                    UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+                )
+        finally:  # closed even if the wait for the settlement is cancelled
+            _call_once(self._closer)
 
     async def _deltas(self) -> AsyncIterator[tuple[int, str]]:
         """Each piece of content, by choice: those read ahead, then the rest as it comes."""
@@ -214,10 +218,12 @@ class UpstreamReply:
         )
 
     async def _end(self) -> None:
-        if self._admission is not None:
-            admission, self._admission = self._admission, None
-            await admission.settle(self.usage())
-        _call_once(self._closer)
+        try:
+            if self._admission is not None:
+                admission, self._admission = self._admission, None
+                await admission.settle(self.usage())
+        finally:  # closed even if the wait for the settlement is cancelled
+            _call_once(self._closer)
 
     async def response(self) -> ChatCompletionResponse:
         try:
