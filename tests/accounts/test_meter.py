@@ -77,3 +77,36 @@ def test_a_request_cancelled_while_its_tokens_are_taken_gives_them_back(db: Data
         ("refund", bucket),  # ...and what it took goes back
     ]
     assert limits.limits.peek(bucket, 1000).remaining == 1000
+
+
+def test_a_request_cancelled_while_its_tokens_go_back_still_gives_them_back(db: Database) -> None:
+    limits = GatedLimits(lambda operation, bucket: operation == "refund")
+    accounts = Accounts(db, limits)
+    key, _ = accounts.keys.create(
+        workspace_id=accounts.workspaces.default().id,
+        actor=Actor.command_line(),
+        limits=KeyLimits(tokens_per_minute=1000),
+    )
+    engine, _ = fake_engine()
+    model = served_model("fake-model", engine)
+    bucket = f"{key.id}:tokens:1000"
+    meter = accounts.meter(key, "/v1/chat/completions")
+
+    async def main() -> None:
+        await meter.admit(model, "fake-model", 300, 200)
+        used = UsageInfo(prompt_tokens=300, completion_tokens=20, total_tokens=320)
+        settle = asyncio.create_task(meter.settle(used))
+        assert await asyncio.to_thread(limits.waiting.wait, 10), "nothing was given back"
+        settle.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await settle
+        limits.gate.set()
+        assert await asyncio.to_thread(limits.wait_for, "refund", bucket), "never given back"
+
+    try:
+        asyncio.run(main())
+    finally:
+        engine.close()
+    assert meter.record(200).completion_tokens == 20  # the usage is known at once
+    # 320 of the 500 reserved stay taken (or a token's refill).
+    assert 680 <= limits.limits.peek(bucket, 1000).remaining <= 681
