@@ -22,6 +22,9 @@ Each round, in an order that rotates from round to round:
   p99 that auth, limits and usage add is the keyed gateway's p99 minus the ``--no-auth``
   one's in the same round; the figure is the median over rounds.
 
+With ``--redis-delay-ms``, the keyed gateways reach Redis through a proxy that holds each
+request that long (``benchmarks/delay_proxy.py``): what a slow or distant Redis does to them.
+
 Then once: ``--streams`` streams of ``idle`` opened on the first gateway (``--opening`` at a
 time), held ``--hold`` seconds, counted (answered 200 and not closed since), and the gateway's
 resident memory read from /proc before they open, while they are held and after they close.
@@ -49,6 +52,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.delay_proxy import DelayProxy
 from benchmarks.rawload import (
     Connection,
     Endpoint,
@@ -374,6 +378,12 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=2000, help="idle streams; 0: skip")
     parser.add_argument("--opening", type=int, default=100, help="streams opening at once")
     parser.add_argument("--hold", type=float, default=5.0, help="seconds the streams are held")
+    parser.add_argument(
+        "--redis-delay-ms",
+        type=float,
+        default=0.0,
+        help="hold every Redis request this long (a proxy in front of Redis): a slow Redis",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here too")
     a = parser.parse_args()
     print(
@@ -396,7 +406,9 @@ def main() -> None:
             stack.cleanups.append(prefixes)
             env = {
                 "AUTAN_DATABASE_URL": next(postgres),
-                "AUTAN_REDIS_URL": REDIS_URL,
+                "AUTAN_REDIS_URL": (
+                    DelayProxy(REDIS_URL, a.redis_delay_ms).url if a.redis_delay_ms else REDIS_URL
+                ),
                 "AUTAN_ACCOUNTS__REDIS_PREFIX": next(prefixes),
             }
             three: list[Gateway] = []

@@ -52,8 +52,8 @@ async def _request(accounts: Accounts, secret: str, durable: bool) -> float:
     key = accounts.authenticate(secret)
     meter = accounts.meter(key, "/v1/chat/completions")
     meter.limit_request()
-    meter.admit_embedding("bench-model", (), "bench-model", 100)
-    meter.settle(USAGE)
+    await meter.admit_embedding("bench-model", (), "bench-model", 100)
+    await meter.settle(USAGE)
     if durable:
         await asyncio.wrap_future(accounts.commit(meter, 200))
     else:

@@ -5,12 +5,21 @@ completion then reserves its most tokens (prompt + max_tokens) from the token bu
 most cost from the workspace's monthly spend, before anything is queued; when it ends, what was
 not used goes back. The ``x-ratelimit-*`` headers are set as each limit is checked, so they
 exist before a stream's first byte.
+
+``admit`` and ``settle`` are coroutines: their Redis and database calls run in a worker
+thread, where a slow Redis or PostgreSQL holds one request, not the event loop and every
+request with it. Each runs to its end even when its request is cancelled meanwhile, so what
+was reserved always goes back (``limit_request`` is called from the key lookup's thread).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -27,6 +36,8 @@ from autan.storage.tables import utcnow
 if TYPE_CHECKING:
     from autan.accounts.accounts import Accounts
 
+log = logging.getLogger(__name__)
+
 
 def _month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -39,6 +50,18 @@ def _next_month_start(now: datetime) -> datetime:
         if start.month == 12
         else start.replace(month=start.month + 1)
     )
+
+
+def _off_loop(call: Callable[[], None]) -> asyncio.Future[None]:
+    """``call`` on the event loop's worker threads (``asyncio.to_thread``'s, bounded), with
+    the caller's context."""
+    loop = asyncio.get_running_loop()
+    return loop.run_in_executor(None, functools.partial(contextvars.copy_context().run, call))
+
+
+def _log_failure(work: asyncio.Future[None]) -> None:
+    if not work.cancelled() and (error := work.exception()) is not None:
+        log.error("giving back a cancelled request's reservation failed: %r", error)
 
 
 @dataclass(slots=True)
@@ -118,21 +141,42 @@ class Meter:
                 code="requests_rate_limited",
             )
 
-    def admit(
+    async def admit(
         self, model: AdmittedModel, requested: str, prompt_tokens: int, max_new_tokens: int
     ) -> None:
         if model.workspace is not None and model.workspace != self.key.workspace_id:
             raise UnknownModel(requested)  # another workspace's model is not there for this key
         self.deployment = model.deployment
         self._price = None if model.price is None else Price(*model.price)
-        self._admit(model.id, model.aliases, requested, prompt_tokens, max_new_tokens)
+        await self._reserving(
+            functools.partial(
+                self._admit, model.id, model.aliases, requested, prompt_tokens, max_new_tokens
+            )
+        )
 
-    def admit_embedding(
+    async def admit_embedding(
         self, model_id: str, aliases: Sequence[str], requested: str, most_tokens: int
     ) -> None:
         """Reserve for embedding inputs of at most ``most_tokens`` tokens, or raise; the
         real count comes with ``settle``."""
-        self._admit(model_id, aliases, requested, most_tokens, 0)
+        await self._reserving(
+            functools.partial(self._admit, model_id, aliases, requested, most_tokens, 0)
+        )
+
+    async def _reserving(self, reserve: Callable[[], None]) -> None:
+        """``reserve`` in a worker thread. A request cancelled while it runs gives back what
+        it reserved as soon as it is done."""
+        work = _off_loop(reserve)
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            work.add_done_callback(self._give_back_cancelled)
+            raise
+
+    def _give_back_cancelled(self, reserved: asyncio.Future[None]) -> None:
+        if reserved.cancelled() or reserved.exception() is not None:
+            return  # nothing was reserved, or it was given back already (a refusal)
+        _off_loop(functools.partial(self._give_back, 0, 0.0)).add_done_callback(_log_failure)
 
     def _admit(
         self,
@@ -214,12 +258,22 @@ class Meter:
     def _price_of(self, model_id: str) -> Price:
         return self._price or self._accounts.prices.for_model(model_id)
 
-    def settle(self, usage: UsageInfo) -> None:
+    async def settle(self, usage: UsageInfo) -> None:
+        """The request is over and ``usage`` is what it took: the cost is known at once, and
+        what was reserved and not used goes back (in a worker thread, and to the end even if
+        the caller is cancelled meanwhile)."""
         self.usage = usage
         if self.model is not None:
             price = self._price_of(self.model)
             self.cost = price.cost(usage.prompt_tokens, usage.completion_tokens, batch=self.batch)
-        self._give_back(usage.total_tokens, self.cost)
+        if self._reserved is None:
+            return
+        work = _off_loop(functools.partial(self._give_back, usage.total_tokens, self.cost))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            work.add_done_callback(_log_failure)
+            raise
 
     def _give_back(self, used_tokens: int, cost: float) -> None:
         reservation, self._reserved = self._reserved, None

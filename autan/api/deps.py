@@ -120,8 +120,8 @@ async def authenticate_key(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> ApiKey:
     """Any key that works, for the admin API's read-only answers scoped to its workspace;
-    401 without one."""
-    return accounts.authenticate(_secret(credentials))
+    401 without one. Read in a worker thread, as ``authenticate`` reads it."""
+    return await asyncio.to_thread(accounts.authenticate, _secret(credentials))
 
 
 async def authenticate_admin(
@@ -129,7 +129,7 @@ async def authenticate_admin(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> ApiKey:
     """An admin key; 401 without a valid key, 403 for a key that is not an admin key."""
-    key = accounts.authenticate(_secret(credentials))
+    key = await asyncio.to_thread(accounts.authenticate, _secret(credentials))
     if not key.is_admin:
         raise Forbidden("This route needs an admin API key")
     return key

@@ -186,13 +186,13 @@ class RemoteBackend:
         """Admit the request, open the upstream stream and read up to its first event; what
         was reserved is given back when that fails."""
         if admission is not None:
-            admission.admit(self._target, requested, prompt_tokens, max_new_tokens)
+            await admission.admit(self._target, requested, prompt_tokens, max_new_tokens)
         try:
             timeouts = self._timeouts()
             response = await self._open(path, body, timeouts)
         except BaseException:
             if admission is not None:
-                admission.settle(_NO_USAGE)
+                await admission.settle(_NO_USAGE)
             raise
         events: AsyncIterator[Event] = upstream_events(response, self.name, timeouts)
         try:
@@ -200,7 +200,7 @@ class RemoteBackend:
         except BaseException as e:
             response.release()
             if admission is not None:
-                admission.settle(_NO_USAGE)
+                await admission.settle(_NO_USAGE)
             if isinstance(e, StopAsyncIteration):
                 raise UpstreamError(self.name, "the stream ended before its first event") from None
             raise
@@ -296,7 +296,7 @@ class RemoteBackend:
         body = embedding_body(self._dialect, req, self.deployment.upstream_model)
         most = sum(len(t) + 2 for t in texts)
         if admission is not None:
-            admission.admit_embedding(self.card.id, self.card.aliases, req.model, most)
+            await admission.admit_embedding(self.card.id, self.card.aliases, req.model, most)
         usage = _NO_USAGE
         try:
             data = await self._post_json("/embeddings", body)
@@ -319,7 +319,7 @@ class RemoteBackend:
             raise UpstreamError(self.name, f"the embeddings reply is malformed: {e!r}") from e
         finally:
             if admission is not None:
-                admission.settle(usage)
+                await admission.settle(usage)
 
     async def _post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         timeouts = self._timeouts()

@@ -159,11 +159,15 @@ class UpstreamReply:
     async def abandon(self) -> None:
         """Drop the reply unsent (it broke a guarantee, or its upstream failed before the
         client saw any of it): nothing is charged, and the connection closes."""
-        if self._admission is not None:
-            admission, self._admission = self._admission, None
-            admission.settle(UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0))
         self._rest = None
-        _call_once(self._closer)
+        try:
+            if self._admission is not None:
+                admission, self._admission = self._admission, None
+                await admission.settle(
+                    UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+                )
+        finally:  # closed even if the wait for the settlement is cancelled
+            _call_once(self._closer)
 
     async def _deltas(self) -> AsyncIterator[tuple[int, str]]:
         """Each piece of content, by choice: those read ahead, then the rest as it comes."""
@@ -213,11 +217,13 @@ class UpstreamReply:
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
 
-    def _end(self) -> None:
-        if self._admission is not None:
-            admission, self._admission = self._admission, None
-            admission.settle(self.usage())
-        _call_once(self._closer)
+    async def _end(self) -> None:
+        try:
+            if self._admission is not None:
+                admission, self._admission = self._admission, None
+                await admission.settle(self.usage())
+        finally:  # closed even if the wait for the settlement is cancelled
+            _call_once(self._closer)
 
     async def response(self) -> ChatCompletionResponse:
         try:
@@ -227,7 +233,7 @@ class UpstreamReply:
             if unfinished:
                 raise UpstreamError(self.deployment, "the reply ended before it finished")
         finally:
-            self._end()
+            await self._end()
         return completion_response(
             self.id,
             self.created,
@@ -276,7 +282,7 @@ class UpstreamReply:
             usage = self.usage()
             if self._admission is not None:  # on record before the client reads the last chunk
                 admission, self._admission = self._admission, None
-                admission.settle(usage)
+                await admission.settle(usage)
             for c in self._choices:
                 calls = c.public_calls() or None
                 yield self._chunk(
@@ -286,7 +292,7 @@ class UpstreamReply:
                     usage if c.index == last else None,
                 )
         finally:
-            self._end()
+            await self._end()
         if broken is not None:
             raise StreamBroken(broken.message)
 

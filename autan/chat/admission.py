@@ -3,6 +3,8 @@
 The chat and FIM services know the prompt's size and the most tokens a reply may take before
 anything is queued; whoever governs the caller (``accounts.meter.Meter``) is told then, may
 refuse by raising, and is told the final usage once the completion ends, however it ends.
+Both are coroutines: the limits live in Redis and the database, which are never waited on on
+the event loop.
 """
 
 from __future__ import annotations
@@ -38,13 +40,14 @@ class AdmittedModel(Protocol):
 
 
 class Admission(Protocol):
-    def admit(
+    async def admit(
         self, model: AdmittedModel, requested: str, prompt_tokens: int, max_new_tokens: int
     ) -> None:
         """Reserve for a completion of at most ``prompt_tokens + max_new_tokens`` on ``model``
         (asked for as ``requested``), or raise to refuse it."""
         ...
 
-    def settle(self, usage: UsageInfo) -> None:
-        """The completion is over: ``usage`` is what it really took. Called once."""
+    async def settle(self, usage: UsageInfo) -> None:
+        """The completion is over: ``usage`` is what it really took. Called once, and awaited
+        before the end of the answer is sent."""
         ...

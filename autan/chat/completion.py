@@ -112,7 +112,7 @@ class Completion:
     queued_at: float = 0.0
 
     @classmethod
-    def queue(
+    async def queue(
         cls,
         lease: ModelLease,
         requested: str,
@@ -129,7 +129,7 @@ class Completion:
         n = len(prepared.params)
         if admission is not None:
             with child_span("autan.limits"):
-                admission.admit(
+                await admission.admit(
                     model, requested, prepared.prompt_tokens, n * prepared.max_new_tokens
                 )
         queued_at = time.perf_counter()
@@ -137,7 +137,9 @@ class Completion:
             outputs = model.engine.generate(prepared.tokens, prepared.params, priority=priority)
         except BaseException:
             if admission is not None:
-                admission.settle(UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0))
+                await admission.settle(
+                    UsageInfo(prompt_tokens=0, completion_tokens=0, total_tokens=0)
+                )
             raise
         completion = cls(
             model_name=requested,
@@ -199,10 +201,10 @@ class Completion:
             total_tokens=self.prompt_tokens + completion,
         )
 
-    def _settle(self) -> None:
+    async def _settle(self) -> None:
         if self.admission is not None:
-            self.admission.settle(self.usage())
-            self.admission = None
+            admission, self.admission = self.admission, None
+            await admission.settle(self.usage())
 
     async def response(self) -> ChatCompletionResponse:
         context = current_request()
@@ -216,7 +218,7 @@ class Completion:
                 if out.finish_reason is not None:
                     choice.finish(out.finish_reason)
         finally:
-            self._settle()
+            await self._settle()
         return completion_response(
             self.id,
             self.created,
@@ -264,12 +266,12 @@ class Completion:
                 if remaining == 0:
                     # Settled before the last chunk leaves, so the client's usage is on record
                     # by the time it has read it.
-                    self._settle()
+                    await self._settle()
                     yield chunk(index, delta, choice.finish(out.finish_reason), self.usage())
                 else:
                     yield chunk(index, delta, choice.finish(out.finish_reason))
         finally:
-            self._settle()
+            await self._settle()
 
 
 def completion_response(
@@ -318,7 +320,7 @@ async def start_completion(
             try:
                 with child_span("autan.prepare"):
                     prepared = await _in_worker(prepare, lease.model)
-                return Completion.queue(lease, requested, prepared, admission, priority, span)
+                return await Completion.queue(lease, requested, prepared, admission, priority, span)
             except BaseException:
                 lease.release()
                 raise

@@ -28,11 +28,11 @@ class EmbeddingAdmission(Protocol):
     """The caller's limits, as for completions (``chat.admission.Admission``): told the most
     tokens the inputs may count before they are embedded, told the real count after."""
 
-    def admit_embedding(
+    async def admit_embedding(
         self, model_id: str, aliases: Sequence[str], requested: str, most_tokens: int
     ) -> None: ...
 
-    def settle(self, usage: UsageInfo) -> None: ...
+    async def settle(self, usage: UsageInfo) -> None: ...
 
 
 class EmbeddingService:
@@ -118,19 +118,20 @@ class EmbeddingService:
         output = OutputFormat(req.output_dimension, req.output_dtype, req.encoding_format)
         output.check(self.model.dimension)
         if admission is not None:
-            admission.admit_embedding(self.id, self.aliases, req.model, self.most_tokens(texts))
+            most = self.most_tokens(texts)
+            await admission.admit_embedding(self.id, self.aliases, req.model, most)
         started = time.perf_counter()
         try:
             rows, tokens = await self.batcher.embed(texts, output)
         except BaseException:
             if admission is not None:
-                admission.settle(_NO_USAGE)
+                await admission.settle(_NO_USAGE)
             raise
         finally:
             add_engine_time(time.perf_counter() - started)
         usage = UsageInfo(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens)
         if admission is not None:
-            admission.settle(usage)
+            await admission.settle(usage)
         return EmbeddingResponse(
             id=uuid.uuid4().hex,
             model=req.model,

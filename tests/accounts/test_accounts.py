@@ -1,3 +1,4 @@
+import asyncio
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -69,8 +70,9 @@ def test_batch_requests_cost_half(db: Database) -> None:
         costs = []
         for batch in (False, True):
             meter = accounts.meter(key, "/v1/chat/completions", batch=batch)
-            meter.admit(model, "fake-model", 1000, 100)
-            meter.settle(UsageInfo(prompt_tokens=1000, completion_tokens=10, total_tokens=1010))
+            asyncio.run(meter.admit(model, "fake-model", 1000, 100))
+            usage = UsageInfo(prompt_tokens=1000, completion_tokens=10, total_tokens=1010)
+            asyncio.run(meter.settle(usage))
             record = meter.record(200)
             assert record.batch is batch
             costs.append(record.cost)
@@ -92,9 +94,11 @@ def test_a_model_owned_by_a_workspace_is_unknown_to_other_workspaces(db: Databas
     engine, _ = fake_engine()
     model = served_model("ft:tiny:1", engine, workspace=home.id)
     try:
-        accounts.meter(mine, "/v1/chat/completions").admit(model, "ft:tiny:1", 10, 10)
+        asyncio.run(accounts.meter(mine, "/v1/chat/completions").admit(model, "ft:tiny:1", 10, 10))
         with pytest.raises(UnknownModel):
-            accounts.meter(theirs, "/v1/chat/completions").admit(model, "ft:tiny:1", 10, 10)
+            asyncio.run(
+                accounts.meter(theirs, "/v1/chat/completions").admit(model, "ft:tiny:1", 10, 10)
+            )
     finally:
         engine.close()
 

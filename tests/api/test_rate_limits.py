@@ -1,10 +1,15 @@
 """Per-key limits as clients see them: headers on every response, 429 with the true wait."""
 
+import threading
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from autan.accounts.audit_log import Actor
 from autan.accounts.key_store import KeyLimits
 from autan.accounts.prices import Price, StaticPrices
+from tests.accounts.gated_limits import GatedLimits
 from tests.api.conftest import Platform, platform_app
 from tests.api.test_auth import CHAT, bearer
 
@@ -172,3 +177,48 @@ def test_a_workspace_s_limits_are_shared_by_its_keys_on_top_of_their_own(
         f"/v1/admin/workspaces/{workspace}", json={"requests_per_minute": 0}, headers=admin
     )
     assert bad.status_code == 422
+
+
+def _answers_while_held(platform: Platform, limits: GatedLimits, body: dict[str, Any]) -> None:
+    """Send a completion; while its held limit call waits, ask for ``/livez``; then let the
+    call through. ``/livez`` must answer first, and the completion only after the call."""
+    _, secret = platform.key(tpm=10_000)
+    order: list[str] = []
+
+    def complete() -> None:
+        r = platform.client.post("/v1/chat/completions", json=body, headers=bearer(secret))
+        assert r.status_code == 200
+        order.append("completion answered")
+
+    def live() -> None:
+        assert platform.client.get("/livez").status_code == 200
+        order.append("livez answered")
+
+    completion = threading.Thread(target=complete)
+    completion.start()
+    assert limits.waiting.wait(10), "the held call was never made"
+    liveness = threading.Thread(target=live)
+    liveness.start()
+    liveness.join(10)  # a guard against a loop held for good, not a timing
+    order.append("store answered")
+    limits.gate.set()
+    liveness.join()
+    completion.join()
+    assert order == ["livez answered", "store answered", "completion answered"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_slow_limit_store_never_holds_the_event_loop(tmp_path: Path, stream: bool) -> None:
+    """While a completion's token bucket waits on a slow store (as on a slow Redis), the same
+    process answers ``/livez``; and the completion's answer ends only once what it did not
+    use has gone back."""
+    body = {**CHAT, "max_tokens": 100, "stream": stream}
+    # The reservation at admission, then the tokens given back when it ends.
+    limits = GatedLimits(lambda operation, bucket: operation == "take" and ":tokens:" in bucket)
+    for platform in platform_app(tmp_path, limits=limits):
+        _answers_while_held(platform, limits, body)
+        limits.hold(lambda operation, bucket: operation == "refund" and ":tokens:" in bucket)
+        _answers_while_held(platform, limits, body)
+    tokens = [c.operation for c in limits.calls if ":tokens:" in c.bucket]
+    assert tokens.count("take") == 2 and tokens.count("refund") == 2
+    assert [c for c in limits.calls if c.on_event_loop] == []

@@ -1,4 +1,8 @@
-"""``GET /v1/admin/audit-logs``: who created, revoked or changed what, when. Admin keys only."""
+"""``GET /v1/admin/audit-logs``: who created, revoked or changed what, when. Admin keys only.
+
+Every route is a plain function: FastAPI runs it on its thread pool, so the database reads and
+writes never hold the event loop.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ def audit_public(entry: AuditEntry) -> AuditLogPublic:
 
 
 @router.get("/v1/admin/audit-logs", response_model=list[AuditLogPublic])
-async def audit_logs(
+def audit_logs(
     accounts: AccountsDep,
     _admin: AdminKeyDep,
     actor_type: Annotated[list[Filter] | None, Query()] = None,

@@ -1,4 +1,8 @@
-"""``/v1/admin/rate-limit``, ``/v1/admin/spend-limit``, ``/v1/admin/usage`` and its summary."""
+"""``/v1/admin/rate-limit``, ``/v1/admin/spend-limit``, ``/v1/admin/usage`` and its summary.
+
+Every route is a plain function: FastAPI runs it on its thread pool, so the database reads and
+writes never hold the event loop.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +50,7 @@ def _month(year: int, month: int) -> tuple[datetime, datetime]:
 
 
 @router.get("/v1/admin/rate-limit", response_model=RateLimitsPublic)
-async def rate_limits(
+def rate_limits(
     accounts: AccountsDep,
     admin: AdminKeyDep,
     registry: RegistryDep,
@@ -94,7 +98,7 @@ def _year_month(t: datetime) -> tuple[int, int]:
 
 
 @router.get("/v1/admin/spend-limit", response_model=LimitsPublic)
-async def spend_limit(
+def spend_limit(
     accounts: AccountsDep, caller: KeyDep, workspace_id: Identifier | None = None
 ) -> LimitsPublic:
     """This month's spend and the monthly limit of the caller's workspace (or, for an admin
@@ -105,7 +109,7 @@ async def spend_limit(
 
 
 @router.post("/v1/admin/spend-limit", response_model=LimitsPublic)
-async def update_spend_limit(
+def update_spend_limit(
     body: SpendLimitUpdate, accounts: AccountsDep, admin: AdminKeyDep
 ) -> LimitsPublic:
     """Set (``amount``, in the server's currency: ``currency`` in the answer; decimals

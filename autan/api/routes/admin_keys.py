@@ -1,4 +1,8 @@
-"""``/v1/admin/api-keys``: list, create, delete (revoke) API keys. Admin keys only."""
+"""``/v1/admin/api-keys``: list, create, delete (revoke) API keys. Admin keys only.
+
+Every route is a plain function: FastAPI runs it on its thread pool, so the database reads and
+writes never hold the event loop.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ def key_public(key: ApiKey, workspace: Workspace | None, secret: str | None = No
 
 
 @router.get("/v1/admin/api-keys", response_model=ApiKeyListPublic)
-async def list_api_keys(
+def list_api_keys(
     accounts: AccountsDep,
     caller: KeyDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -64,9 +68,7 @@ async def list_api_keys(
 
 
 @router.post("/v1/admin/api-keys", response_model=ApiKeyPublic)
-async def create_api_key(
-    body: ApiKeyCreate, accounts: AccountsDep, admin: AdminKeyDep
-) -> ApiKeyPublic:
+def create_api_key(body: ApiKeyCreate, accounts: AccountsDep, admin: AdminKeyDep) -> ApiKeyPublic:
     """A new key. Its secret is in ``key`` in this answer and never again."""
     workspace = (
         accounts.workspaces.get(body.workspace_uuid)
@@ -90,7 +92,7 @@ async def create_api_key(
 
 
 @router.delete("/v1/admin/api-keys/{key_id}", response_model=ApiKeyDeletedPublic)
-async def delete_api_key(
+def delete_api_key(
     key_id: Identifier, accounts: AccountsDep, admin: AdminKeyDep
 ) -> ApiKeyDeletedPublic:
     """Revoke a key: every process refuses it from its next request on."""
@@ -99,7 +101,7 @@ async def delete_api_key(
 
 
 @router.patch("/v1/admin/api-keys/{key_id}", response_model=ApiKeyPublic)
-async def update_api_key(
+def update_api_key(
     key_id: Identifier, body: ApiKeyUpdate, accounts: AccountsDep, admin: AdminKeyDep
 ) -> ApiKeyPublic:
     """Change a key's limits: only the fields sent change, ``null`` removes one.

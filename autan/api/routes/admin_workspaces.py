@@ -1,4 +1,8 @@
-"""``/v1/admin/workspaces``: list, create, update, archive. Admin keys only."""
+"""``/v1/admin/workspaces``: list, create, update, archive. Admin keys only.
+
+Every route is a plain function: FastAPI runs it on its thread pool, so the database reads and
+writes never hold the event loop.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ def workspace_public(workspace: Workspace, currency: str) -> WorkspacePublic:
 
 
 @router.get("/v1/admin/workspaces", response_model=WorkspaceListPublic)
-async def list_workspaces(
+def list_workspaces(
     accounts: AccountsDep,
     caller: KeyDep,
     is_archived: bool = False,
@@ -74,7 +78,7 @@ async def list_workspaces(
 
 
 @router.post("/v1/admin/workspaces", response_model=WorkspaceCreatedPublic)
-async def create_workspace(
+def create_workspace(
     body: WorkspaceCreate, accounts: AccountsDep, admin: AdminKeyDep
 ) -> WorkspaceCreatedPublic:
     """A new workspace, to group keys and cap their monthly spend."""
@@ -85,7 +89,7 @@ async def create_workspace(
 
 
 @router.patch("/v1/admin/workspaces/{workspace_uuid}", response_model=WorkspacePublic)
-async def update_workspace(
+def update_workspace(
     workspace_uuid: Identifier, body: WorkspaceUpdate, accounts: AccountsDep, admin: AdminKeyDep
 ) -> WorkspacePublic:
     """Rename a workspace or change its description or icon, how many days the request log
@@ -122,7 +126,7 @@ async def update_workspace(
 
 
 @router.delete("/v1/admin/workspaces/{workspace_uuid}", status_code=204)
-async def archive_workspace(
+def archive_workspace(
     workspace_uuid: Identifier, accounts: AccountsDep, admin: AdminKeyDep
 ) -> Response:
     """Archive a workspace: its keys are refused (401) from the next request on. The default

@@ -1,4 +1,6 @@
-"""``/v1/batch/jobs``: create, list, get (with inline results), cancel, delete."""
+"""``/v1/batch/jobs``: create, list, get (with inline results), cancel, delete.
+
+Every database read and write runs on the thread pool, never on the event loop."""
 
 from __future__ import annotations
 
@@ -111,7 +113,8 @@ async def list_batch_jobs(
     metadata = _metadata_filter(request)
     if created_after is not None and created_after.tzinfo is not None:
         created_after = created_after.astimezone(UTC).replace(tzinfo=None)
-    jobs, total = system.batches.page(
+    jobs, total = await run_in_threadpool(
+        system.batches.page,
         workspace_id,
         statuses=status or (),
         model=model,
@@ -131,7 +134,7 @@ async def get_batch_job(
 ) -> BatchJobPublic:
     """A batch job; with ``inline=true``, every answered line as the output and error files
     hold it."""
-    job = system.batches.get(workspace_of(meter), job_id)
+    job = await run_in_threadpool(system.batches.get, workspace_of(meter), job_id)
     outputs = await run_in_threadpool(system.batches.outputs, job) if inline else None
     return batch_public(job, outputs)
 
@@ -143,7 +146,7 @@ async def cancel_batch_job(
     """Ask for the job to stop: CANCELLATION_REQUESTED now, CANCELLED as soon as its worker
     hears of it (at once in the process running it): the lines in flight are cancelled, and
     the lines answered so far are in its files."""
-    return batch_public(system.batches.cancel(workspace_of(meter), job_id))
+    return batch_public(await run_in_threadpool(system.batches.cancel, workspace_of(meter), job_id))
 
 
 @router.delete("/v1/batch/jobs/{job_id}", response_model=BatchJobDeletedPublic)
@@ -151,5 +154,5 @@ async def delete_batch_job(
     job_id: Identifier, meter: MeterDep, system: BatchSystemDep
 ) -> BatchJobDeletedPublic:
     """Forget a finished job (its files stay until deleted)."""
-    system.batches.delete(workspace_of(meter), job_id)
+    await run_in_threadpool(system.batches.delete, workspace_of(meter), job_id)
     return BatchJobDeletedPublic(id=job_id)

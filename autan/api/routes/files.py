@@ -1,4 +1,6 @@
-"""``/v1/files``: upload, list, retrieve, delete, download, signed URL."""
+"""``/v1/files``: upload, list, retrieve, delete, download, signed URL.
+
+Every database read and write runs on the thread pool, never on the event loop."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.security import HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import StreamingResponse
 from starlette.types import Message
@@ -178,8 +181,13 @@ async def list_files(
         mimetypes=mimetypes or (),
         search=search,
     )
-    files, total = system.files.list(
-        workspace_of(meter), where, page=page, page_size=page_size, key_id=key_of(meter)
+    files, total = await run_in_threadpool(
+        system.files.list,
+        workspace_of(meter),
+        where,
+        page=page,
+        page_size=page_size,
+        key_id=key_of(meter),
     )
     return FileListPublic(
         data=[file_public(f) for f in files], total=total if include_total else None
@@ -190,7 +198,9 @@ async def list_files(
 async def retrieve_file(
     file_id: Identifier, meter: MeterDep, system: BatchSystemDep
 ) -> FileRetrievedPublic:
-    file = system.files.get(workspace_of(meter), file_id, key_id=key_of(meter))
+    file = await run_in_threadpool(
+        system.files.get, workspace_of(meter), file_id, key_id=key_of(meter)
+    )
     return FileRetrievedPublic(**file_public(file).model_dump(), deleted=False)
 
 
@@ -198,7 +208,7 @@ async def retrieve_file(
 async def delete_file(
     file_id: Identifier, meter: MeterDep, system: BatchSystemDep
 ) -> FileDeletedPublic:
-    system.files.delete(workspace_of(meter), file_id, key_id=key_of(meter))
+    await run_in_threadpool(system.files.delete, workspace_of(meter), file_id, key_id=key_of(meter))
     return FileDeletedPublic(id=file_id)
 
 
@@ -219,10 +229,12 @@ async def download_file(
     if signature is not None:
         if expires is None or not system.signer.valid(file_id, expires, signature):
             raise NotFound("file", file_id)
-        file = system.files.get_any(file_id)
+        file = await run_in_threadpool(system.files.get_any, file_id)
     else:
         meter = await authenticate(request, platform_of(request), await _bearer(request))
-        file = system.files.get(workspace_of(meter), file_id, key_id=key_of(meter))
+        file = await run_in_threadpool(
+            system.files.get, workspace_of(meter), file_id, key_id=key_of(meter)
+        )
     return StreamingResponse(
         system.files.content(file),
         media_type="application/octet-stream",
@@ -256,7 +268,9 @@ async def file_url(
     """A URL that downloads the file without a key, for ``expiry`` hours (24 by default). It
     starts with the server's configured public URL (``AUTAN_FILES__PUBLIC_URL``), never with
     the ``Host`` the request named."""
-    file = system.files.get(workspace_of(meter), file_id, key_id=key_of(meter))
+    file = await run_in_threadpool(
+        system.files.get, workspace_of(meter), file_id, key_id=key_of(meter)
+    )
     hours = expiry or system.files_settings.url_expiry_hours
     expires, signature = system.signer.sign(file.id, hours)
     base = (system.files_settings.public_url or "").rstrip("/")

@@ -1,4 +1,6 @@
-"""``/v1/fine_tuning``: fine-tuning jobs and the models they make (Mistral API v1)."""
+"""``/v1/fine_tuning``: fine-tuning jobs and the models they make (Mistral API v1).
+
+Every database read and write runs on the thread pool, never on the event loop."""
 
 from __future__ import annotations
 
@@ -159,7 +161,8 @@ async def list_jobs(
     suffix: Filter | None = None,
 ) -> FineTuningJobListPublic:
     """The workspace's jobs, newest first."""
-    jobs, total = service.jobs.page(
+    jobs, total = await run_in_threadpool(
+        service.jobs.page,
         workspace_of(key),
         status=status,
         model=model,
@@ -182,7 +185,7 @@ async def get_job(
     job_id: Identifier, service: FineTuningDep, key: MeterDep
 ) -> FineTuningJobDetailedPublic:
     """One job with its events and checkpoints."""
-    return job_detailed(service.jobs.get(job_id, workspace_of(key)))
+    return job_detailed(await run_in_threadpool(service.jobs.get, job_id, workspace_of(key)))
 
 
 @router.post("/v1/fine_tuning/jobs/{job_id}/start", response_model=FineTuningJobDetailedPublic)
@@ -190,7 +193,7 @@ async def start_job(
     job_id: Identifier, service: FineTuningDep, key: MeterDep
 ) -> FineTuningJobDetailedPublic:
     """Start training a validated job (or as soon as its validation ends)."""
-    return job_detailed(service.start_job(workspace_of(key), job_id))
+    return job_detailed(await run_in_threadpool(service.start_job, workspace_of(key), job_id))
 
 
 @router.post("/v1/fine_tuning/jobs/{job_id}/cancel", response_model=FineTuningJobDetailedPublic)
@@ -198,7 +201,7 @@ async def cancel_job(
     job_id: Identifier, service: FineTuningDep, key: MeterDep
 ) -> FineTuningJobDetailedPublic:
     """Cancel a job; a running one stops within a second (its trainer process is killed)."""
-    return job_detailed(service.cancel(workspace_of(key), job_id))
+    return job_detailed(await run_in_threadpool(service.cancel, workspace_of(key), job_id))
 
 
 @router.patch("/v1/fine_tuning/models/{model_id}", response_model=FineTunedModelPublic)
@@ -207,7 +210,8 @@ async def update_model(
 ) -> FineTunedModelPublic:
     """Rename or describe a fine-tuned model."""
     fields = body.model_dump(exclude_unset=True)
-    return model_public(service.update_model(workspace_of(key), model_id, **fields))
+    model = await run_in_threadpool(service.update_model, workspace_of(key), model_id, **fields)
+    return model_public(model)
 
 
 @router.post("/v1/fine_tuning/models/{model_id}/archive", response_model=ArchivedModelPublic)
@@ -215,7 +219,7 @@ async def archive_model(
     model_id: Identifier, service: FineTuningDep, key: MeterDep
 ) -> ArchivedModelPublic:
     """Archive a fine-tuned model; it is still served."""
-    model = service.set_archived(workspace_of(key), model_id, True)
+    model = await run_in_threadpool(service.set_archived, workspace_of(key), model_id, True)
     return ArchivedModelPublic(id=model.id, archived=model.archived)
 
 
@@ -224,5 +228,5 @@ async def unarchive_model(
     model_id: Identifier, service: FineTuningDep, key: MeterDep
 ) -> ArchivedModelPublic:
     """Unarchive a fine-tuned model."""
-    model = service.set_archived(workspace_of(key), model_id, False)
+    model = await run_in_threadpool(service.set_archived, workspace_of(key), model_id, False)
     return ArchivedModelPublic(id=model.id, archived=model.archived)

@@ -37,7 +37,8 @@ async def metrics(
     if settings.auth == "admin":
         if platform.accounts is None:
             raise Forbidden("/metrics needs an admin API key, and this server runs with --no-auth")
-        key = platform.accounts.authenticate(credentials.credentials if credentials else None)
+        secret = credentials.credentials if credentials else None
+        key = await asyncio.to_thread(platform.accounts.authenticate, secret)
         if not key.is_admin:
             raise Forbidden("/metrics needs an admin API key")
     # Reading the engines and counting jobs in the database: off the event loop.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
 from autan.api.deps import (
     EmbeddingServiceDep,
@@ -108,8 +109,14 @@ async def list_models(
     """Every declared model, loaded or not, each once, with its aliases on its card; the
     workspace's fine-tuned models with ``type: fine-tuned``."""
     fine_tuning, workspace = platform.fine_tuning, workspace_of(key)
-    found = (any_model_card(m, fine_tuning, workspace) for m in registry)
-    cards: list[ModelCardPublic | FineTunedModelCardPublic] = [c for c in found if c]
+    models = list(registry)
+
+    def registered() -> list[ModelCardPublic | FineTunedModelCardPublic]:
+        found = (any_model_card(m, fine_tuning, workspace) for m in models)
+        return [c for c in found if c]
+
+    # Which are fine-tuned, and whose, is read from the database: on the thread pool.
+    cards = await run_in_threadpool(registered)
     cards += [routed_model_card(r) for r in platform.router.routed()]
     if embeddings is not None:
         cards.append(embedding_model_card(embeddings))
@@ -130,7 +137,9 @@ async def retrieve_model(
     route = platform.router.route(model_id)
     if route.card is not None and route.card.routed:
         return routed_model_card(route)
-    card = any_model_card(registry.resolve(model_id), platform.fine_tuning, workspace_of(key))
+    card = await run_in_threadpool(
+        any_model_card, registry.resolve(model_id), platform.fine_tuning, workspace_of(key)
+    )
     if card is None:
         raise UnknownModel(model_id)
     return card
