@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from autan.observability.event_search import EventSearch
 from autan.observability.request_context import RequestContext
+from autan.observability.request_stats import RequestStats
 from autan.settings import RequestLogSettings
 from autan.storage.database import Database
 from autan.storage.request_log_tables import RequestLogRow
@@ -87,6 +88,7 @@ class RequestLog:
         self.dropped = 0
         self.written = 0
         self.search = EventSearch(db)
+        self.stats = RequestStats(db)
 
     def start(self) -> None:
         self._writer.start()
