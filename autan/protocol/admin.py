@@ -310,3 +310,10 @@ class UsageSummaryPublic(PublicModel):
     currency: str
     currency_symbol: str
     data: list[UsageSummaryLinePublic]
+
+
+class ModelStatePublic(PublicModel):
+    object: Literal["model.state"] = "model.state"
+    id: str
+    state: Literal["loaded", "loading", "unloaded"]
+    memory_bytes: int
