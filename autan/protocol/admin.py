@@ -317,3 +317,17 @@ class ModelStatePublic(PublicModel):
     id: str
     state: Literal["loaded", "loading", "unloaded"]
     memory_bytes: int
+
+
+class ModelPricePublic(PublicModel):
+    model: str
+    input: float  # per million prompt tokens
+    output: float  # per million completion tokens
+
+
+class PriceListPublic(PublicModel):
+    object: Literal["list"] = "list"
+    currency: str
+    currency_symbol: str
+    batch_discount: float
+    data: list[ModelPricePublic]

@@ -1,8 +1,12 @@
-"""``/v1/admin/models/{id}/load`` and ``/unload`` through the API, admin keys only."""
+"""``/v1/admin/models/{id}/load`` and ``/unload`` through the API, admin keys only, and
+``/v1/admin/prices``."""
 
 from __future__ import annotations
 
-from tests.api.conftest import Platform
+from pathlib import Path
+
+from autan.accounts.prices import Price, StaticPrices
+from tests.api.conftest import Platform, platform_app
 from tests.api.test_auth import bearer
 
 
@@ -40,3 +44,19 @@ def test_only_an_admin_key_and_a_declared_model(platform: Platform) -> None:
     r = platform.client.post("/v1/admin/models/nope/load", headers=bearer(platform.admin_key))
     assert r.status_code == 404 and r.json()["object"] == "error"
     assert _state(platform) == "loaded"
+
+
+def test_any_key_reads_the_prices(tmp_path: Path) -> None:
+    prices = StaticPrices({"fake-model": Price(input=0.25, output=1.5)})
+    for platform in platform_app(tmp_path, prices=prices):
+        _, secret = platform.key()
+        r = platform.client.get("/v1/admin/prices", headers=bearer(secret))
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            "object": "list",
+            "currency": "USD",
+            "currency_symbol": "$",
+            "batch_discount": 0.5,
+            "data": [{"model": "fake-model", "input": 0.25, "output": 1.5}],
+        }
+        assert platform.client.get("/v1/admin/prices").status_code == 401

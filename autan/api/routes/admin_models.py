@@ -1,13 +1,15 @@
 """``/v1/admin/models/{model_id}/load`` and ``/unload``: an admin loads a declared model ahead
-of its first request, or frees its memory, on this server (each gateway has its own engines)."""
+of its first request, or frees its memory, on this server (each gateway has its own engines);
+``/v1/admin/prices``: what each model's tokens cost."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from autan.api.deps import AdminKeyDep, RegistryDep
+from autan.accounts.prices import BATCH_DISCOUNT, currency_symbol
+from autan.api.deps import AccountsDep, AdminKeyDep, KeyDep, PlatformDep, RegistryDep
 from autan.models.registry import RegisteredModel
-from autan.protocol.admin import ModelStatePublic
+from autan.protocol.admin import ModelPricePublic, ModelStatePublic, PriceListPublic
 from autan.protocol.fields import Name
 
 router = APIRouter(tags=["admin"])
@@ -33,3 +35,25 @@ async def unload_model(
     """Unload a declared model now; its next request loads it again. 409 while it loads or
     requests hold it."""
     return _state(await registry.unload(model_id))
+
+
+@router.get("/v1/admin/prices", response_model=PriceListPublic)
+async def list_prices(
+    platform: PlatformDep, registry: RegistryDep, accounts: AccountsDep, _key: KeyDep
+) -> PriceListPublic:
+    """Each declared and routed model's price per million prompt (``input``) and completion
+    (``output``) tokens, in the server's currency; batch requests cost ``batch_discount``
+    times as much. Any key may read it."""
+    ids = [m.id for m in registry]
+    ids += [r.card.id for r in platform.router.routed() if r.card is not None]
+    currency = accounts.settings.currency
+    return PriceListPublic(
+        currency=currency,
+        currency_symbol=currency_symbol(currency),
+        batch_discount=BATCH_DISCOUNT,
+        data=[
+            ModelPricePublic(model=i, input=price.input, output=price.output)
+            for i in dict.fromkeys(ids)
+            for price in (accounts.prices.for_model(i),)
+        ],
+    )
