@@ -63,7 +63,8 @@ def _seed(url: str, platform: Platform, args: argparse.Namespace) -> dict[str, f
                     endpoint, model, status, prompt_tokens, completion_tokens, cost, latency_ms,
                     ttft_ms, stream, nb_messages, finish_reason)
                 SELECT md5(i::text)::uuid::text, 'req-' || i,
-                    now() at time zone 'utc' - (i::bigint * {seconds} / :rows) * interval '1 second',
+                    now() at time zone 'utc'
+                        - (i::bigint * {seconds} / :rows) * interval '1 second',
                     ({key_workspaces})[1 + i % {len(keys)}], ({key_ids})[1 + i % {len(keys)}],
                     'POST', '/v1/chat/completions', ({models})[1 + i % {args.models}],
                     CASE WHEN i % 50 = 0 THEN 429 ELSE 200 END, 100 + i % 900, 10 + i % 300,
