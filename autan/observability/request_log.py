@@ -59,6 +59,7 @@ def _row(context: RequestContext, ended: float) -> dict[str, Any]:
         "cost": c.cost,
         "ttft_ms": None if c.first_token_at is None else (c.first_token_at - c.started) * 1000,
         "latency_ms": (ended - c.started) * 1000,
+        "queue_ms": None if c.queue_seconds is None else c.queue_seconds * 1000,
         "finish_reason": c.finish_reason,
         "stream": c.stream,
         "batch_job_id": c.batch_job_id,

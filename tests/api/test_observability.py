@@ -63,6 +63,7 @@ def test_a_completion_is_recorded_without_its_bodies_by_default(served: Platform
     assert event["nb_output_tokens"] == reply.json()["usage"]["completion_tokens"]
     assert fields["latency_ms"] > 0 and fields["ttft_ms"] is not None
     assert fields["ttft_ms"] <= fields["latency_ms"] and fields["deployment"] is None
+    assert 0 <= fields["queue_ms"] <= fields["ttft_ms"]
     full = served.client.get(f"{EVENTS}/{request_id}", headers=bearer(secret)).json()
     assert full["request_messages"] == full["response_messages"] == []
     assert full["nb_messages"] == 1

@@ -85,6 +85,7 @@ def test_the_request_log_filters_and_shows_a_requests_timing_and_bodies(
     total = float(cells["Total (ms)"])
     ttft = float(cells["Time to first token (ms), queueing and prompt included"])
     assert 0 < ttft <= total and int(cells["Completion tokens"]) >= 1, cells
+    assert 0 <= float(cells["Queued for an engine slot (ms)"]) <= ttft, cells
     assert int(cells["Prompt tokens"]) > 5
     messages = page.locator("#log-messages").text_content()
     assert PROMPT in messages, messages

@@ -68,6 +68,7 @@ function timing(event) {
     ? ((event.nb_output_tokens - 1) / (decode / 1000)).toFixed(1) : "";
   return table(["", ""], [
     ["Status", `${f.status}${f.error_code ? ` (${f.error_code})` : ""}`],
+    ["Queued for an engine slot (ms)", shown("queue_ms", f.queue_ms)],
     ["Time to first token (ms), queueing and prompt included", shown("ttft_ms", f.ttft_ms)],
     ["After the first token (ms)", decode === null ? "" : Math.round(decode)],
     ["Total (ms)", shown("latency_ms", total)],
