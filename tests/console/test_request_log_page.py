@@ -67,12 +67,12 @@ def test_the_request_log_filters_and_shows_a_requests_timing_and_bodies(
 
     page.get_by_role("link", name="Request log").click()
     page.locator("#log-list table").wait_for()
+    screenshot(page, "request-log")
     page.locator("#log-key").fill(key_id)
     _search(page)
     rows = _rows(page)
     assert rows and all(row[3] == key_id for row in rows), rows
     assert any(row[1] == "/v1/chat/completions" for row in rows)
-    screenshot(page, "request-log")
 
     row = page.locator("#log-list tr", has_text="/v1/chat/completions").first
     row.get_by_role("button", name="Open").click()
