@@ -7,7 +7,8 @@ dropped afterwards) with ``--rows`` request-log rows spread over ``--days`` days
 days of daily usage rollups for ``--keys`` keys in ``--workspaces`` workspaces, ``--models``
 models, interactive and batch, all with ``generate_series`` in the database. Then it times,
 through the whole HTTP stack in process (FastAPI's test client), each API call the two pages
-make, the Usage page's CSV export, the request log's first page, and for comparison the
+make (the Overview's request-log statistics by hour and by day among them, and a year of
+them by day), the Usage page's CSV export, the request log's first page, and for comparison the
 full ``/v1/admin/usage`` answers (every day's every key, which the pages no longer read);
 rounds go through the calls in turn, and each figure is the median over the rounds. The
 target is under 1 s a call.
@@ -62,7 +63,8 @@ def _seed(url: str, platform: Platform, args: argparse.Namespace) -> dict[str, f
                     endpoint, model, status, prompt_tokens, completion_tokens, cost, latency_ms,
                     ttft_ms, stream, nb_messages, finish_reason)
                 SELECT md5(i::text)::uuid::text, 'req-' || i,
-                    now() at time zone 'utc' - (i % {seconds}) * interval '1 second',
+                    now() at time zone 'utc'
+                        - (i::bigint * {seconds} / :rows) * interval '1 second',
                     ({key_workspaces})[1 + i % {len(keys)}], ({key_ids})[1 + i % {len(keys)}],
                     'POST', '/v1/chat/completions', ({models})[1 + i % {args.models}],
                     CASE WHEN i % 50 = 0 THEN 429 ELSE 200 END, 100 + i % 900, 10 + i % 300,
@@ -149,7 +151,17 @@ def _calls(platform: Platform, days: int) -> dict[str, Callable[[], object]]:
         f"Usage, Export CSV: summary by all five ({days} d)": summary(
             "day", "model", "key", "workspace", "kind", days=days
         ),
+        "Overview: GET /v1/observability/stats (24 h by hour)": get(
+            "/v1/observability/stats?bucket=hour"
+        ),
+        "Overview: GET /v1/observability/stats (30 d by day)": get(
+            "/v1/observability/stats?bucket=day"
+        ),
+        "Overview: GET /v1/batch/jobs?status=RUNNING": get("/v1/batch/jobs?status=RUNNING"),
         "Request log: newest 50": log_page,
+        "(API) GET /v1/observability/stats (366 d by day)": get(
+            f"/v1/observability/stats?bucket=day&start={today - timedelta(days=365)}T00:00:00Z"
+        ),
         "(API) GET /v1/admin/usage (this month, every line)": get("/v1/admin/usage"),
         f"(API) GET /v1/admin/usage ({days} days, every line)": get(
             f"/v1/admin/usage?start_date={first}&end_date={today}"

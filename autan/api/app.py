@@ -19,6 +19,7 @@ from autan.api.routes import (
     admin_audit,
     admin_billing,
     admin_keys,
+    admin_models,
     admin_workspaces,
     batch,
     chat,
@@ -95,6 +96,7 @@ def create_app(
         admin_workspaces.router,
         admin_billing.router,
         admin_audit.router,
+        admin_models.router,
     ):
         app.include_router(router)
     app.mount("/console", ConsoleFiles(), name="console")

@@ -22,7 +22,12 @@ from autan.inference.sampling import SamplingParams
 from autan.inference.sequence import Priority
 from autan.models.registry import ModelLease, ModelRegistry, ServedModel
 from autan.observability.completion_trace import CompletionTrace
-from autan.observability.request_context import add_engine_time, current_request, is_traced
+from autan.observability.request_context import (
+    add_engine_time,
+    current_request,
+    is_traced,
+    note_queue_time,
+)
 from autan.observability.tracing import child_span
 from autan.protocol.chat import (
     AssistantMessagePublic,
@@ -162,8 +167,11 @@ class Completion:
         error: BaseException | None = None
         try:
             async for item in outputs:
+                timings = item[1].timings  # on a sequence's last output only
+                if timings is not None and timings.admitted:
+                    note_queue_time(timings.admitted - timings.arrived)
                 if trace is not None:
-                    trace.output(item[0], item[1].timings)
+                    trace.output(item[0], timings)
                 yield item
         except BaseException as e:
             error = e

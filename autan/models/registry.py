@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from autan.errors import InvalidRequest, ModelLoadFailed, UnknownModel
+from autan.errors import Conflict, InvalidRequest, ModelLoadFailed, UnknownModel
 from autan.inference.engine import Engine
 from autan.models.card import ModelCard, ModelKind
 from autan.models.mistral_tokenizer import MistralTokenizer
@@ -218,6 +218,33 @@ class ModelRegistry:
             yield lease.model
         finally:
             lease.release()
+
+    async def load(self, name: str) -> RegisteredModel:
+        """Load the model for ``name`` now, as its first request would (making room the same
+        way); nothing to do when it is loaded."""
+        model = self.resolve(name)
+        async with self.acquire(model.id, model.card.kind):
+            pass
+        return model
+
+    async def unload(self, name: str) -> RegisteredModel:
+        """Unload the model for ``name`` now; its next request loads it again. A Conflict while
+        it loads or requests hold it (it would be unloaded under them)."""
+        model = self.resolve(name)
+        async with self._load_lock:
+            if model.loading is not None or model.users:
+                raise Conflict(
+                    f"Model {model.id} is {model.state} and held by {model.users} request(s); "
+                    "unload it once they end"
+                )
+            served, model.served = model.served, None
+            if served is None:
+                return model
+            model.unloads += 1
+            log.info("unloading %s (asked for)", model.id)
+            # Under the lock: no load starts until this model's memory is free.
+            await asyncio.to_thread(served.engine.close)
+        return model
 
     async def preload(self) -> None:
         """Load the cards marked ``preload``, in declared order."""

@@ -65,6 +65,7 @@ _FIELDS = (
     EventField(
         "ttft_ms", "Time to first token (ms)", "FLOAT", "timing", RequestLogRow.ttft_ms, _NUMBER
     ),
+    EventField("queue_ms", "Time queued (ms)", "FLOAT", "timing", RequestLogRow.queue_ms, _NUMBER),
 )
 
 FIELDS: dict[str, EventField] = {f.name: f for f in _FIELDS}

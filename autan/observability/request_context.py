@@ -93,6 +93,8 @@ class RequestContext:
     tools: list[Any] | None = None
     # Seconds its completions and embeddings spent in an engine (for the added latency).
     engine_seconds: float = 0.0
+    # Seconds its longest-waiting sequence was queued in an engine before it got a slot.
+    queue_seconds: float | None = None
     # Set when the request's spans are exported.
     tracing: Tracing | None = None
 
@@ -142,6 +144,13 @@ def add_engine_time(seconds: float) -> None:
     context = _current.get()
     if context is not None:
         context.engine_seconds += seconds
+
+
+def note_queue_time(seconds: float) -> None:
+    """One of the current request's sequences waited ``seconds`` for an engine slot."""
+    context = _current.get()
+    if context is not None:
+        context.queue_seconds = max(seconds, context.queue_seconds or 0.0)
 
 
 def is_traced() -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from autan.observability.event_search import EventSearch
 from autan.observability.request_context import RequestContext
+from autan.observability.request_stats import RequestStats
 from autan.settings import RequestLogSettings
 from autan.storage.database import Database
 from autan.storage.request_log_tables import RequestLogRow
@@ -58,6 +59,7 @@ def _row(context: RequestContext, ended: float) -> dict[str, Any]:
         "cost": c.cost,
         "ttft_ms": None if c.first_token_at is None else (c.first_token_at - c.started) * 1000,
         "latency_ms": (ended - c.started) * 1000,
+        "queue_ms": None if c.queue_seconds is None else c.queue_seconds * 1000,
         "finish_reason": c.finish_reason,
         "stream": c.stream,
         "batch_job_id": c.batch_job_id,
@@ -87,6 +89,7 @@ class RequestLog:
         self.dropped = 0
         self.written = 0
         self.search = EventSearch(db)
+        self.stats = RequestStats(db)
 
     def start(self) -> None:
         self._writer.start()

@@ -310,3 +310,24 @@ class UsageSummaryPublic(PublicModel):
     currency: str
     currency_symbol: str
     data: list[UsageSummaryLinePublic]
+
+
+class ModelStatePublic(PublicModel):
+    object: Literal["model.state"] = "model.state"
+    id: str
+    state: Literal["loaded", "loading", "unloaded"]
+    memory_bytes: int
+
+
+class ModelPricePublic(PublicModel):
+    model: str
+    input: float  # per million prompt tokens
+    output: float  # per million completion tokens
+
+
+class PriceListPublic(PublicModel):
+    object: Literal["list"] = "list"
+    currency: str
+    currency_symbol: str
+    batch_discount: float
+    data: list[ModelPricePublic]

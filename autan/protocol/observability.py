@@ -144,3 +144,23 @@ class FieldOptionCountItem(PublicModel):
 
 class FetchFieldOptionCountsResponse(PublicModel):
     counts: list[FieldOptionCountItem]
+
+
+class RequestBucketPublic(PublicModel):
+    start: datetime
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    latency_p50_ms: Nullable[float] = None
+    latency_p95_ms: Nullable[float] = None
+    ttft_p50_ms: Nullable[float] = None
+
+
+class RequestStatsPublic(PublicModel):
+    object: Literal["request.stats"] = "request.stats"
+    start: datetime
+    end: datetime
+    bucket: Literal["hour", "day"]
+    data: list[RequestBucketPublic]

@@ -39,6 +39,7 @@ class RequestLogRow(Base):
     cost: Mapped[float] = mapped_column(Float, default=0.0)
     ttft_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_ms: Mapped[float] = mapped_column(Float)
+    queue_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     finish_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     stream: Mapped[bool] = mapped_column(Boolean, default=False)
     batch_job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from autan.accounts.audit_log import Actor
+from autan.storage.request_log_tables import RequestLogRow
 from tests.api.conftest import Platform, platform_app
 from tests.api.test_auth import CHAT, bearer
 from tests.databases import database_url
@@ -60,6 +63,7 @@ def test_a_completion_is_recorded_without_its_bodies_by_default(served: Platform
     assert event["nb_output_tokens"] == reply.json()["usage"]["completion_tokens"]
     assert fields["latency_ms"] > 0 and fields["ttft_ms"] is not None
     assert fields["ttft_ms"] <= fields["latency_ms"] and fields["deployment"] is None
+    assert 0 <= fields["queue_ms"] <= fields["ttft_ms"]
     full = served.client.get(f"{EVENTS}/{request_id}", headers=bearer(secret)).json()
     assert full["request_messages"] == full["response_messages"] == []
     assert full["nb_messages"] == 1
@@ -232,3 +236,90 @@ def test_without_keys_every_request_is_in_the_one_local_workspace(client: TestCl
     assert event["extra_fields"]["workspace_id"] == "local"
     assert event["extra_fields"]["api_key_id"] is None
     assert event["nb_output_tokens"] == reply.json()["usage"]["completion_tokens"]
+
+
+STATS = "/v1/observability/stats"
+
+
+def _row(at: datetime, latency: float, status: int = 200, workspace: str | None = None) -> Any:
+    return RequestLogRow(
+        id=str(uuid.uuid4()),
+        request_id=str(uuid.uuid4()),
+        created_at=at,
+        workspace_id=workspace,
+        method="POST",
+        endpoint="/v1/chat/completions",
+        model="fake-model",
+        status=status,
+        prompt_tokens=10,
+        completion_tokens=5,
+        cost=0.5,
+        ttft_ms=None if status >= 400 else latency / 2,
+        latency_ms=latency,
+    )
+
+
+def test_stats_by_hour_and_day_sum_and_rank_in_the_database(served: Platform) -> None:
+    _, secret = served.key()
+    workspace = served.accounts.workspaces.default().id
+    ten = datetime(2026, 3, 1, 10)
+    rows = [
+        _row(ten + timedelta(minutes=i), 10.0 * (i + 1), workspace=workspace) for i in range(20)
+    ]
+    rows.append(_row(ten + timedelta(minutes=30), 5.0, status=500, workspace=workspace))
+    rows.append(_row(ten + timedelta(hours=3), 70.0, workspace=workspace))
+    rows.append(_row(ten + timedelta(days=1), 7.0, workspace="another"))
+    with served.accounts.db.session() as session:
+        session.add_all(rows)
+        session.commit()
+    r = served.client.get(
+        STATS,
+        params={"bucket": "hour", "start": "2026-03-01T00:00:00Z", "end": "2026-03-02T00:00:00Z"},
+        headers=bearer(secret),
+    )
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["bucket"] == "hour" and answer["start"].startswith("2026-03-01T00:00:00")
+    first, second = answer["data"]
+    assert first["start"].startswith("2026-03-01T10:00:00") and first["requests"] == 21
+    assert first["errors"] == 1 and first["prompt_tokens"] == 210
+    assert first["completion_tokens"] == 105 and first["cost"] == pytest.approx(10.5)
+    # 21 latencies: 5, 10, 20, ... 200; nearest rank 11 and 20.
+    assert first["latency_p50_ms"] == 100.0 and first["latency_p95_ms"] == 190.0
+    # 20 TTFTs (the failed request has none): 5, 10, ... 100; rank 10.
+    assert first["ttft_p50_ms"] == 50.0
+    assert second["start"].startswith("2026-03-01T13:00:00") and second["requests"] == 1
+    assert second["latency_p50_ms"] == second["latency_p95_ms"] == 70.0
+    by_day = served.client.get(
+        STATS,
+        params={"bucket": "day", "start": "2026-02-20T00:00:00Z", "end": "2026-03-10T00:00:00Z"},
+        headers=bearer(served.admin_key),
+    ).json()["data"]
+    assert [(d["start"][:10], d["requests"]) for d in by_day] == [
+        ("2026-03-01", 22),
+        ("2026-03-02", 1),
+    ]
+    mine = served.client.get(
+        STATS,
+        params={"bucket": "day", "start": "2026-02-20T00:00:00Z", "end": "2026-03-10T00:00:00Z"},
+        headers=bearer(secret),
+    ).json()["data"]
+    assert [d["requests"] for d in mine] == [22]
+
+
+def test_stats_default_to_the_last_day_and_refuse_unbounded_ranges(served: Platform) -> None:
+    _, secret = served.key()
+    _chat(served, secret, max_tokens=2)
+    r = served.client.get(STATS, headers=bearer(secret))
+    assert r.status_code == 200, r.text
+    (bucket,) = r.json()["data"]
+    assert bucket["requests"] >= 1 and bucket["latency_p50_ms"] > 0
+    for params in (
+        {"bucket": "hour", "start": "2026-01-01T00:00:00Z", "end": "2026-03-01T00:00:00Z"},
+        {"bucket": "day", "start": "2020-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+        {"start": "2026-03-01T00:00:00Z", "end": "2026-02-01T00:00:00Z"},
+        {"bucket": "week"},
+    ):
+        r = served.client.get(STATS, params=params, headers=bearer(secret))
+        assert r.status_code in (400, 422), (params, r.text)
+        assert "message" in r.json() or "detail" in r.json()

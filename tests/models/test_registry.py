@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from autan.errors import InvalidRequest, ModelLoadFailed, UnknownModel
+from autan.errors import Conflict, InvalidRequest, ModelLoadFailed, UnknownModel
 from autan.models.registry import ModelRegistry
 from tests.fakes import FakeLoader, fake_card
 
@@ -193,3 +193,27 @@ def test_a_name_declared_twice_is_refused() -> None:
         ModelRegistry(
             [fake_card("a", "x"), fake_card("b", "x")], FakeLoader(), max_loaded_memory=1000
         )
+
+
+def test_an_admin_loads_and_unloads_a_model_but_not_under_its_requests() -> None:
+    loader = FakeLoader(memory_bytes=100)
+    registry = _registry(loader, 150, "a", "b")  # room for one
+
+    async def go() -> None:
+        assert (await registry.load("a-alias")).state == "loaded"
+        assert (await registry.load("a")).state == "loaded"  # loaded already: nothing to do
+        assert loader.loads == ["a"]
+        await registry.load("b")  # makes room as a request would
+        assert loader.closed == ["a"]
+        async with registry.acquire("b"):
+            with pytest.raises(Conflict, match="held by 1 request"):
+                await registry.unload("b")
+        assert (await registry.unload("b")).state == "unloaded"
+        assert (await registry.unload("b")).state == "unloaded"
+        with pytest.raises(UnknownModel):
+            await registry.unload("nope")
+
+    asyncio.run(go())
+    assert loader.closed == ["a", "b"]
+    assert registry.resolve("b").unloads == 1 and registry.loaded_bytes == 0
+    registry.close()

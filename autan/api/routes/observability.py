@@ -12,6 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,13 @@ from autan.api.deps import MeterDep, PlatformDep
 from autan.errors import Forbidden, InvalidRequest, NotFound
 from autan.observability.event_fields import FIELDS, GROUPS, EventField, field_values
 from autan.observability.event_search import EventSearch, Scope, where
+from autan.observability.request_log import RequestLog
+from autan.observability.request_stats import (
+    BUCKET_LENGTH,
+    MAX_BUCKETS,
+    Bucket,
+    bucket_start,
+)
 from autan.platform import Platform
 from autan.protocol.fields import Identifier, Name
 from autan.protocol.observability import (
@@ -38,27 +46,35 @@ from autan.protocol.observability import (
     FilterGroup,
     ListChatCompletionFieldsResponse,
     Operator,
+    RequestBucketPublic,
+    RequestStatsPublic,
     SearchChatCompletionEventIdsRequest,
     SearchChatCompletionEventIdsResponse,
     SearchChatCompletionEventsRequest,
     SearchChatCompletionEventsResponse,
 )
 from autan.storage.request_log_tables import RequestLogRow
+from autan.storage.tables import utcnow
 
 router = APIRouter(tags=["observability"])
 _EVENTS = "/v1/observability/chat-completion-events"
 _FIELDS = "/v1/observability/chat-completion-fields"
+_STATS = "/v1/observability/stats"
 MAX_IDS = 10_000
 MAX_EXPORT = 1_000_000
 _Cursor = Annotated[str, Query(max_length=512)]
 
 
-def _search(platform: Platform) -> EventSearch:
+def _log(platform: Platform) -> RequestLog:
     log = platform.request_log
     if log is None:
         raise Forbidden("The request log is turned off on this server (AUTAN_REQUEST_LOG__ENABLED)")
     log.flush()
-    return log.search
+    return log
+
+
+def _search(platform: Platform) -> EventSearch:
+    return _log(platform).search
 
 
 def _scope(meter: MeterDep) -> Scope:
@@ -200,6 +216,48 @@ def export_events(
         body,
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="requests-{stamp}.{format}"'},
+    )
+
+
+def _naive_utc(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+
+
+@router.get(_STATS, response_model=RequestStatsPublic)
+def request_stats(
+    platform: PlatformDep,
+    meter: MeterDep,
+    bucket: Bucket = "hour",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> RequestStatsPublic:
+    """Requests, errors (status 400 and above), tokens, cost, and the median and 95th
+    percentile latency and median time to first token, per ``bucket`` (``hour`` or ``day``,
+    UTC) from ``start`` to ``end`` (ISO 8601; by default the 24 hours, or with ``day`` the 30
+    days, up to now), summed in the database; at most 744 hours or 366 days. Buckets without
+    a request are left out. A key sees its own workspace's requests, an admin key all."""
+    log = _log(platform)
+    length = BUCKET_LENGTH[bucket]
+    last = _naive_utc(end) if end is not None else utcnow()
+    first = (
+        _naive_utc(start)
+        if start is not None
+        else bucket_start(last, bucket) - (length * (23 if bucket == "hour" else 29))
+    )
+    first = bucket_start(first, bucket)
+    if last <= first:
+        raise InvalidRequest(f"end {last.isoformat()} is not after start", param="end")
+    if (last - first) > length * MAX_BUCKETS[bucket]:
+        raise InvalidRequest(f"A range is at most {MAX_BUCKETS[bucket]} {bucket}s", param="start")
+    stats = log.stats.buckets(_scope(meter), since=first, until=last, bucket=bucket)
+    return RequestStatsPublic(
+        start=first.replace(tzinfo=UTC),
+        end=last.replace(tzinfo=UTC),
+        bucket=bucket,
+        data=[
+            RequestBucketPublic(**{**asdict(s), "start": s.start.replace(tzinfo=UTC)})
+            for s in stats
+        ],
     )
 
 
