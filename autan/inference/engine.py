@@ -202,6 +202,8 @@ class LocalEngine:
                 constraint=None
                 if params.grammar is None
                 else self.grammars.constraint(params.grammar),
+                # Walked once per grammar, when the request was checked: a cache hit here.
+                shortest=None if params.grammar is None else self.grammars.shortest(params.grammar),
                 priority=priority,
             )
             for i, params in enumerate(choices)

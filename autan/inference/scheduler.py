@@ -187,7 +187,12 @@ class Scheduler:
                 self.stats.masked_tokens += 1
             banned = self._eog_ids() if len(seq.output) < seq.sampler.params.min_tokens else None
             token = seq.sampler.sample(self.backend.logits(row), allowed, banned)
-            self._advance(seq, token)
+            if seq.budget is not None and not self.backend.is_eog(token):
+                ending = seq.budget.check(len(seq.output), token)
+                if ending is not None:  # no room for the grammar to end after ``token``
+                    self._advance(seq, ending, closing=True)
+                    continue
+            self._advance(seq, [token])
         return 0.0
 
     def _eog_ids(self) -> npt.NDArray[np.intp]:
@@ -312,22 +317,34 @@ class Scheduler:
             return budget - (MIN_PREFILL - tail)
         return budget
 
-    def _advance(self, seq: Sequence, token: int) -> None:
-        if self.backend.is_eog(token):
-            self._finish(seq, "stop", self._drain(seq))
-            return
-        seq.output.append(token)
-        seq.sampler.accept(token)
-        self.stats.generated_tokens += 1
-        text, hit_stop = seq.stop.feed(seq.detokenizer.feed(token))
+    def _advance(self, seq: Sequence, tokens: list[int], *, closing: bool = False) -> None:
+        """Append ``tokens`` to the output and emit their text. ``closing``: they complete the
+        grammar because the budget forced it, and the reply ends with ``length``."""
+        text = ""
         constraint = seq.constraint
-        if constraint is not None and not constraint.consume(token):
-            self._finish(seq, "error", text, error=f"constraint violated: {constraint.error}")
-        elif hit_stop:
-            self._finish(seq, "stop", text)
-        elif constraint is not None and constraint.done:  # the grammar allows nothing more
-            self._finish(seq, "stop", text + self._drain(seq))
-        elif len(seq.output) >= seq.max_new_tokens:
+        for token in tokens:
+            if self.backend.is_eog(token):
+                self._finish(seq, "stop", text + self._drain(seq))
+                return
+            seq.output.append(token)
+            seq.sampler.accept(token)
+            self.stats.generated_tokens += 1
+            piece, hit_stop = seq.stop.feed(seq.detokenizer.feed(token))
+            text += piece
+            if constraint is not None and not constraint.consume(token):
+                error = f"constraint violated: {constraint.error}"
+                self._finish(seq, "error", text, error=error)
+                return
+            if hit_stop:
+                self._finish(seq, "stop", text)
+                return
+            if constraint is not None and constraint.done:  # the grammar allows nothing more
+                self._finish(seq, "length" if closing else "stop", text + self._drain(seq))
+                return
+            if len(seq.output) >= seq.max_new_tokens:
+                self._finish(seq, "length", text + self._drain(seq))
+                return
+        if closing:
             self._finish(seq, "length", text + self._drain(seq))
         elif text:
             seq.emit(SequenceOutput(text=text, completion_tokens=len(seq.output)))

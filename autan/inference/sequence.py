@@ -10,6 +10,7 @@ from typing import Protocol
 
 from autan.inference.constraints import Constraint
 from autan.inference.detokenizer import Detokenizer
+from autan.inference.reply_budget import ReplyBudget
 from autan.inference.sampling import Sampler, SamplingParams
 from autan.inference.stop import StopMatcher
 
@@ -79,6 +80,7 @@ class Sequence:
     detokenizer: Detokenizer
     stop: StopMatcher
     constraint: Constraint | None = None
+    budget: ReplyBudget | None = None  # keeps room for the constraint to be completed
     status: SequenceStatus = SequenceStatus.WAITING
     slot: int = -1
     n_cached: int = 0  # tokens of this sequence already in its slot's KV cells
@@ -97,8 +99,11 @@ class Sequence:
         context: int,
         piece: Callable[[int], bytes],
         constraint: Constraint | None = None,
+        shortest: list[int] | None = None,
         priority: Priority = Priority.INTERACTIVE,
     ) -> Sequence:
+        """``shortest``: a short completion of ``constraint``'s grammar from its start
+        (``Grammars.shortest``), so that the reply always has room to end complete."""
         room = context - len(prompt)
         limit = room if params.max_tokens is None else min(params.max_tokens, room)
         return cls(
@@ -110,6 +115,7 @@ class Sequence:
             detokenizer=Detokenizer(piece),
             stop=StopMatcher(params.stop),
             constraint=constraint,
+            budget=None if constraint is None else ReplyBudget.start(constraint, limit, shortest),
             priority=priority,
         )
 
