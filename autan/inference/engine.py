@@ -93,6 +93,7 @@ class EngineStats:
     prefix_hits: int
     cached_prompt_tokens: int
     prefix_copies: int
+    forced_tokens: int
 
 
 class Vocabulary(Protocol):
@@ -133,6 +134,7 @@ class LocalEngine:
             batch_decodes_under_load=settings.batch_decodes_under_load,
             interactive_grace=settings.interactive_grace_seconds,
             interactive_hold=settings.interactive_hold_seconds,
+            fast_forward=settings.fast_forward,
         )
         self._max_waiting = settings.max_waiting
         self.info = model.info
@@ -322,6 +324,7 @@ class LocalEngine:
             prefix_hits=s.stats.prefix_hits,
             cached_prompt_tokens=s.stats.cached_prompt_tokens,
             prefix_copies=s.stats.prefix_copies,
+            forced_tokens=s.stats.forced_tokens,
         )
 
     def close(self) -> None:

@@ -81,6 +81,7 @@ class SchedulerStats:
     cached_prompt_tokens: int = 0  # prompt tokens those admissions did not decode
     prefix_copies: int = 0  # KV streams copied from a busy slot for a hit
     prompt_tokens: int = 0  # prompt tokens of admitted sequences, cached or decoded
+    forced_tokens: int = 0  # output tokens a grammar forced, decoded without a step of their own
 
 
 class Scheduler:
@@ -103,6 +104,7 @@ class Scheduler:
         interactive_grace: float = 1.0,
         interactive_hold: float = 0.0,
         prefix_cache: bool = True,
+        fast_forward: bool = True,
     ) -> None:
         assert batch_tokens >= streams, (
             f"batch_tokens ({batch_tokens}) must cover {streams} KV streams"
@@ -129,6 +131,10 @@ class Scheduler:
         # before the client's next request arrives would hold that request back for a step.
         self.interactive_hold = interactive_hold
         self._hold_until = 0.0
+        # Tokens a grammar forces join the sampled token in its next decode, as one chunk,
+        # up to a share of the batch each: every running sequence's chunk fits in one decode.
+        self.fast_forward = fast_forward
+        self._forced_cap = max(0, batch_tokens // streams - 1)
         self.stats = SchedulerStats()
         self.observer: SequenceObserver | None = None
         self._eog: npt.NDArray[np.intp] | None = None
@@ -193,7 +199,29 @@ class Scheduler:
                     self._advance(seq, ending, closing=True)
                     continue
             self._advance(seq, [token])
+            if self.fast_forward and seq.constraint is not None:
+                self._fast_forward(seq)
         return 0.0
+
+    def _fast_forward(self, seq: Sequence) -> None:
+        """Append the tokens the grammar now forces: they are decoded with the sampled token
+        in one chunk, and the mask is computed once, after them.
+
+        llguidance gives the forced text in its canonical tokenization, the one a model reads
+        best; the sampled tokens before it are the model's own.
+        """
+        if seq.status is not SequenceStatus.RUNNING:
+            return
+        room = min(seq.max_new_tokens - len(seq.output), self._forced_cap)
+        assert seq.constraint is not None
+        forced = seq.constraint.forced()[:room] if room > 0 else []
+        if not forced:
+            return
+        produced = len(seq.output)
+        self.stats.forced_tokens += len(forced)
+        self._advance(seq, forced)
+        if seq.budget is not None:
+            seq.budget.forced(produced, forced)
 
     def _eog_ids(self) -> npt.NDArray[np.intp]:
         """Every end-of-generation token: what ``min_tokens`` forbids until it is reached."""
@@ -273,12 +301,12 @@ class Scheduler:
             running = interactive + self._riders(batch, interactive)
         decoding = [s for s in running if not s.prefilling]
         prefilling = [s for s in running if s.prefilling]
-        budget = self.batch_tokens - len(decoding)
+        budget = self.batch_tokens - sum(s.length - s.n_cached for s in decoding)
         for seq in decoding + prefilling:
             chunk = seq.pending(self._chunk_size(seq, budget) if seq.prefilling else 1)
             if not chunk:
                 continue
-            start = seq.n_cached if seq.prefilling else seq.length - 1
+            start = seq.n_cached
             for j, tok in enumerate(chunk):
                 plan.tokens.append(tok)
                 plan.positions.append(start + j)
@@ -291,7 +319,7 @@ class Scheduler:
                 if seq.prefilling:
                     continue
             else:
-                seq.n_cached += 1
+                seq.n_cached += len(chunk)
             plan.want_logits[-1] = True
             sampled.append((seq, len(plan) - 1))
         return plan, sampled

@@ -134,10 +134,11 @@ class Sequence:
         return self.n_cached < len(self.prompt)
 
     def pending(self, budget: int) -> list[int]:
-        """Tokens to feed next: a prefill chunk of at most ``budget``, or the last sampled one."""
+        """Tokens to feed next: a prefill chunk of at most ``budget``, or the output not yet in
+        KV (the last sampled token, and the tokens a grammar forced after it)."""
         if self.prefilling:
             return self.prompt[self.n_cached : self.n_cached + budget]
-        return [self.output[-1]]
+        return self.output[self.n_cached - len(self.prompt) :]
 
 
 class SequenceObserver(Protocol):
