@@ -129,6 +129,11 @@ class EngineSettings(BaseModel):
     interactive_grace_seconds: float = Field(
         default=1.0, ge=0, description="how long after the last interactive request that lasts"
     )
+    fast_forward: bool = Field(
+        default=True,
+        description="append the tokens a grammar forces (JSON keys, a forced tool call's "
+        "syntax) without sampling them, and decode them with the sampled token in one chunk",
+    )
     interactive_hold_seconds: float = Field(
         default=0.05,
         ge=0,

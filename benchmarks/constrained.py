@@ -1,19 +1,33 @@
 """Constrained against unconstrained decoding on the same server, prompts and lengths.
 
 Starts ``autan serve`` on the packaged model, then alternates, round after round, the same
-streamed requests with and without ``response_format: json_schema``, at each concurrency level.
-The schema holds one long string (``minLength`` beyond ``max_tokens``), so both sides write
-prose to ``max_tokens`` and tok/s compares the cost per token. Prints the medians
-over rounds and the ratio constrained / unconstrained, plus the engine's time in grammar masks.
+streamed requests with and without ``response_format: json_schema``, at each concurrency level,
+and prints the medians over rounds and the ratio constrained / unconstrained output tok/s.
+
+Two workloads (``--workload``):
+
+- ``records`` (default): each request asks for a record matching its own schema of 5 to 20
+  keys (short strings, enums, numbers, booleans). Much of such a reply is forced by the
+  grammar (keys, quotes, separators); with fast-forward those tokens are decoded as one
+  chunk with the sampled token before them, instead of one step each. The unconstrained side
+  asks for prose with ``max_tokens`` set to the constrained replies' mean length, so both sides
+  produce about as many tokens. Output tokens are the usage counts: forced tokens are in the
+  reply, and count.
+- ``story``: one long free string, so both sides write prose to ``max_tokens``: the cost of the
+  grammar's masks per token, with nothing forced.
 
     .venv/bin/python -m benchmarks.constrained --threads 2 --rounds 3
+    .venv/bin/python -m benchmarks.constrained --threads 2 --rounds 3 --no-fast-forward
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import random
+import statistics
 import subprocess
 import time
 
@@ -30,25 +44,108 @@ from benchmarks.compare import (
     autan_serve_cmd,
 )
 
-SCHEMA = {
+STORY_SCHEMA = {
     "type": "object",
-    "properties": {"story": {"type": "string", "minLength": 4000}},
+    "properties": {"story": {"type": "string"}},
     "required": ["story"],
 }
-CONSTRAINED: dict[str, object] = {
-    "response_format": {"type": "json_schema", "json_schema": {"name": "story", "schema": SCHEMA}}
+STORY: dict[str, object] = {
+    "response_format": {
+        "type": "json_schema",
+        "json_schema": {"name": "story", "schema": STORY_SCHEMA},
+    }
 }
-MODES: dict[str, dict[str, object] | None] = {"free": None, "json_schema": CONSTRAINED}
+_WORDS = ["city", "colour", "size", "owner", "status", "price", "count", "label", "kind"]
+_WORDS += ["region", "score", "active", "level", "origin", "model", "weight", "title", "code"]
+_WORDS += ["rating", "stock", "maker", "year", "notes", "grade"]
 
 
-def _round(url: str, levels: list[int], a: argparse.Namespace) -> dict[str, list[dict[str, float]]]:
-    out: dict[str, list[dict[str, float]]] = {m: [] for m in MODES}
+def record_schemas(n: int, seed: int = 2026) -> list[dict[str, object]]:
+    """``n`` object schemas of 5 to 20 required keys, every value short and bounded."""
+    rng = random.Random(seed)
+    schemas = []
+    for _ in range(n):
+        keys = rng.sample(_WORDS, rng.randint(5, 20))
+        props: dict[str, object] = {}
+        for key in keys:
+            kind = rng.choice(["string", "enum", "integer", "number", "boolean"])
+            if kind == "string":
+                props[key] = {"type": "string", "maxLength": rng.randint(8, 24)}
+            elif kind == "enum":
+                props[key] = {"enum": rng.sample(["red", "green", "blue", "small", "large"], 3)}
+            elif kind == "integer":
+                props[key] = {"type": "integer", "minimum": 0, "maximum": 10_000}
+            elif kind == "number":
+                props[key] = {"type": "number", "minimum": 0, "maximum": 1000}
+            else:
+                props[key] = {"type": "boolean"}
+        schemas.append({"type": "object", "properties": props, "required": keys})
+    return schemas
+
+
+def _record_request(schema: dict[str, object], i: int) -> tuple[str, dict[str, object]]:
+    prompt = "Make up one product record as JSON matching this schema: " + json.dumps(schema)
+    fmt = {"type": "json_schema", "json_schema": {"name": f"record{i}", "schema": schema}}
+    return prompt, {"response_format": fmt}
+
+
+async def _level(
+    url: str, c: int, requests: list[tuple[str, dict[str, object] | None]], max_tokens: int
+) -> loadgen.LevelResult:
+    """``requests`` (prompt, extra body), ``c`` at a time, as ``loadgen.run_level`` runs them."""
+    queue = list(reversed(requests))
+    level = loadgen.LevelResult(c, 0.0)
+    limits = httpx.Limits(max_connections=c + 4, max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=600, limits=limits) as client:
+
+        async def worker() -> None:
+            while queue:
+                prompt, extra = queue.pop()
+                result = await loadgen.one_request(
+                    client, f"{url}/v1", MODEL_ID, prompt, max_tokens, extra
+                )
+                level.results.append(result)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(c)))
+        level.wall = time.perf_counter() - start
+    return level
+
+
+def _records_round(
+    url: str, levels: list[int], a: argparse.Namespace, free_tokens: int
+) -> dict[str, list[dict[str, float]]]:
+    out: dict[str, list[dict[str, float]]] = {"free": [], "json_schema": []}
+    schemas = record_schemas(a.requests)
     for c in levels:
-        for mode, extra in MODES.items():
+        n = max(a.requests, c)
+        constrained = [_record_request(schemas[i % len(schemas)], i) for i in range(n)]
+        free = [(loadgen.PROMPTS[i % len(loadgen.PROMPTS)], None) for i in range(n)]
+        level = asyncio.run(_level(url, c, constrained, a.record_max_tokens))
+        out["json_schema"].append(level.row())
+        level = asyncio.run(_level(url, c, free, free_tokens))  # type: ignore[arg-type]
+        out["free"].append(level.row())
+    return out
+
+
+def _story_round(
+    url: str, levels: list[int], a: argparse.Namespace
+) -> dict[str, list[dict[str, float]]]:
+    out: dict[str, list[dict[str, float]]] = {"free": [], "json_schema": []}
+    for c in levels:
+        for mode, extra in (("free", None), ("json_schema", STORY)):
             n = max(a.requests, c)
             level = asyncio.run(loadgen.run_level(f"{url}/v1", MODEL_ID, c, n, a.max_tokens, extra))
             out[mode].append(level.row())
     return out
+
+
+def _record_length(url: str, a: argparse.Namespace) -> int:
+    """Mean output tokens of the records replies: the free side's ``max_tokens``."""
+    schemas = record_schemas(a.requests)
+    requests = [_record_request(s, i) for i, s in enumerate(schemas)]
+    level = asyncio.run(_level(url, 8, requests, a.record_max_tokens))  # type: ignore[arg-type]
+    return round(statistics.fmean(r.output_tokens for r in level.ok))
 
 
 def main() -> None:
@@ -57,7 +154,15 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--concurrency", default="1,8")
     ap.add_argument("--requests", type=int, default=16)
-    ap.add_argument("--max-tokens", type=int, default=128)
+    ap.add_argument("--workload", choices=["records", "story"], default="records")
+    ap.add_argument("--max-tokens", type=int, default=128, help="story replies' length")
+    ap.add_argument("--record-max-tokens", type=int, default=600, help="records replies' cap")
+    ap.add_argument(
+        "--fast-forward",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the engine setting AUTAN_ENGINE__FAST_FORWARD",
+    )
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     levels = [int(x) for x in a.concurrency.split(",")]
@@ -65,39 +170,50 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     (ROOT / ".bench").mkdir(exist_ok=True)
     cmd = autan_serve_cmd(port, threads=a.threads, parallel=a.parallel, ctx_size=2048)
+    env = {**os.environ, "AUTAN_ENGINE__FAST_FORWARD": str(a.fast_forward).lower()}
     with open(ROOT / ".bench" / "constrained.log", "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             _wait_ready(url, proc)
             asyncio.run(loadgen.warm_up(f"{url}/v1", MODEL_ID))
-            for extra in MODES.values():  # compile the grammar, build the tokenizer
-                asyncio.run(loadgen.run_level(f"{url}/v1", MODEL_ID, 1, 1, 8, extra))
+            # Compile the grammars, build the tokenizer; measure the records' length.
+            asyncio.run(loadgen.run_level(f"{url}/v1", MODEL_ID, 1, 1, 8, STORY))
+            free_tokens = _record_length(url, a) if a.workload == "records" else a.max_tokens
             rounds = []
             for i in range(a.rounds):
                 start = time.perf_counter()
-                rounds.append(_round(url, levels, a))
+                if a.workload == "records":
+                    rounds.append(_records_round(url, levels, a, free_tokens))
+                else:
+                    rounds.append(_story_round(url, levels, a))
                 print(f"round {i + 1}/{a.rounds}: {time.perf_counter() - start:.0f}s", flush=True)
             health = httpx.get(f"{url}/health", timeout=5).json()
         finally:
             proc.terminate()
             proc.wait(timeout=30)
     print(f"\nmachine: {_machine()}; threads {a.threads}, slots {a.parallel}")
-    print(f"median of {a.rounds} interleaved rounds, {a.max_tokens} output tokens, greedy\n")
-    medians = {m: _median_rows([r[m] for r in rounds]) for m in MODES}
-    for mode in MODES:
-        print(loadgen.format_rows(mode, medians[mode]), "\n")
+    print(
+        f"workload {a.workload}, fast-forward {'on' if a.fast_forward else 'off'}; median of "
+        f"{a.rounds} interleaved rounds, {a.requests} requests a level, greedy; free replies "
+        f"{free_tokens} tokens\n"
+    )
+    medians = {m: _median_rows([r[m] for r in rounds]) for m in ("free", "json_schema")}
+    for mode, rows in medians.items():
+        print(loadgen.format_rows(mode, rows), "\n")
     for i, c in enumerate(levels):
         free, constrained = medians["free"][i], medians["json_schema"][i]
         ratio = constrained["output_tok_s"] / free["output_tok_s"]
         print(
             f"c={c}: output tok/s {constrained['output_tok_s']:.1f} constrained vs "
-            f"{free['output_tok_s']:.1f} free: {ratio:.2f}x ({(1 - ratio) * 100:+.1f}% overhead)"
+            f"{free['output_tok_s']:.1f} free: {ratio:.2f}x"
         )
     engine = health["models"][0]
     masks, tokens = engine["mask_seconds"], engine["masked_tokens"]
     if masks is not None and tokens:
         print(
-            f"grammar masks: {1e6 * masks / tokens:.0f} us per constrained token ({tokens} tokens)"
+            f"grammar masks: {1e6 * masks / tokens:.0f} us per sampled constrained token "
+            f"({tokens} tokens); forced tokens decoded without a step: "
+            f"{engine.get('forced_tokens')}"
         )
 
 

@@ -80,10 +80,12 @@ class ScriptBackend:
     believes the KV holds more, or less, than it does fails loudly. ``prefilled`` counts the
     prompt tokens decoded per slot.
 
-    The output index of a row is how many logits rows its slot produced since the slot was
-    (re)assigned, which is what ``truncate`` marks. Logits put ``margin`` on the scripted byte
-    over a flat floor, so sampling at temperature > 0 mostly follows the script.
-    ``decode_delay`` slows steps down for tests that need requests to overlap.
+    The output index of a row is how far its position lies past the slot's first logits row
+    since the slot was (re)assigned, which is what ``truncate`` marks: the script is spelled
+    by position, so output tokens a grammar forces (decoded in one chunk) skip their share of
+    it. Logits put ``margin`` on the scripted byte over a flat floor, so sampling at
+    temperature > 0 mostly follows the script. ``decode_delay`` slows steps down for tests
+    that need requests to overlap.
     """
 
     def __init__(self, script: bytes, *, margin: float = 30.0, decode_delay: float = 0.0) -> None:
@@ -98,7 +100,7 @@ class ScriptBackend:
         self.copies: list[tuple[int, int]] = []
         self.rollbacks: list[tuple[int, int]] = []
         self.kv: dict[int, list[int]] = {}
-        self._emitted: dict[int, int] = {}
+        self._emitted: dict[int, int] = {}  # slot -> position of its first logits row
         self._rows: dict[int, int] = {}  # batch index -> output index, for the last decode
 
     def decode(self, plan: BatchPlan) -> None:
@@ -114,13 +116,13 @@ class ScriptBackend:
         self.batch_sizes.append(len(plan))
         self.batch_slots.append(list(plan.slots))
         self._rows = {}
-        for i, (slot, token, want) in enumerate(
-            zip(plan.slots, plan.tokens, plan.want_logits, strict=True)
+        for i, (slot, token, pos, want) in enumerate(
+            zip(plan.slots, plan.tokens, plan.positions, plan.want_logits, strict=True)
         ):
             self.kv.setdefault(slot, []).append(token)
             if want:
-                self._rows[i] = self._emitted.get(slot, 0)
-                self._emitted[slot] = self._emitted.get(slot, 0) + 1
+                first = self._emitted.setdefault(slot, pos)
+                self._rows[i] = pos - first
 
     def logits(self, row: int) -> Logits:
         i = self._rows[row]
@@ -131,7 +133,7 @@ class ScriptBackend:
     def truncate(self, slot: int, keep: int) -> int:
         self.truncations.append((slot, keep))
         self.kv[slot] = self.kv.get(slot, [])[:keep]
-        self._emitted[slot] = 0
+        self._emitted.pop(slot, None)
         return len(self.kv[slot])
 
     def copy(self, src: int, dst: int) -> None:
@@ -139,12 +141,12 @@ class ScriptBackend:
         self.kv[dst] = list(self.kv.get(src, []))
 
     def rollback(self, slot: int, keep: int) -> None:
-        """Every dropped position was a draft row with logits: the script rewinds as many."""
+        """Drops the draft rows the scheduler did not take: the script is spelled by position,
+        so the next decode at those positions reads the same script bytes again."""
         dropped = len(self.kv[slot]) - keep
         assert dropped > 0, f"slot {slot}: rollback to {keep} drops nothing"
         self.rollbacks.append((slot, keep))
         del self.kv[slot][keep:]
-        self._emitted[slot] -= dropped
 
     def is_eog(self, token: int) -> bool:
         return token == EOG

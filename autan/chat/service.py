@@ -137,6 +137,8 @@ class ChatService:
                 "the reply would have to match the grammar from its first character",
                 param="messages",
             )
+        if grammar is not None and req.max_tokens is not None:
+            _check_budget(model.engine.grammars, grammar, req.max_tokens)
         prompt = fmt.prompt(req.messages, safe_prompt=req.safe_prompt, plan=plan)
         n = req.n or 1
         temperature = model.default_temperature if req.temperature is None else req.temperature
@@ -199,6 +201,18 @@ def _trace(req: ChatCompletionRequest) -> CompletionTrace | None:
         },
         lambda: [m.model_dump(mode="json", exclude_none=True) for m in req.messages],
     )
+
+
+def _check_budget(grammars: Grammars, grammar: Grammar, max_tokens: int) -> None:
+    """A 400 when ``max_tokens`` cannot hold even a short complete reply under ``grammar``:
+    within the budget the engine always ends the reply complete (``ReplyBudget``)."""
+    shortest = grammars.shortest(grammar)
+    if shortest is not None and max_tokens < len(shortest):
+        raise InvalidRequest(
+            f"max_tokens is {max_tokens}, but the shortest reply that follows the "
+            f"response_format or tool_choice takes {len(shortest)} tokens",
+            param="max_tokens",
+        )
 
 
 def _compile(grammars: Grammars, lark: str, param: str) -> Grammar:

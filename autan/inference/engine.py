@@ -96,6 +96,7 @@ class EngineStats:
     prefix_copies: int
     draft_tokens: int
     accepted_tokens: int
+    forced_tokens: int
 
 
 class Vocabulary(Protocol):
@@ -138,6 +139,7 @@ class LocalEngine:
             batch_decodes_under_load=settings.batch_decodes_under_load,
             interactive_grace=settings.interactive_grace_seconds,
             interactive_hold=settings.interactive_hold_seconds,
+            fast_forward=settings.fast_forward,
         )
         self._max_waiting = settings.max_waiting
         self.info = model.info
@@ -207,6 +209,8 @@ class LocalEngine:
                 constraint=None
                 if params.grammar is None
                 else self.grammars.constraint(params.grammar),
+                # Walked once per grammar, when the request was checked: a cache hit here.
+                shortest=None if params.grammar is None else self.grammars.shortest(params.grammar),
                 priority=priority,
             )
             for i, params in enumerate(choices)
@@ -327,6 +331,7 @@ class LocalEngine:
             prefix_copies=s.stats.prefix_copies,
             draft_tokens=s.stats.draft_tokens,
             accepted_tokens=s.stats.accepted_tokens,
+            forced_tokens=s.stats.forced_tokens,
         )
 
     def close(self) -> None:

@@ -88,6 +88,7 @@ class SchedulerStats:
     prompt_tokens: int = 0  # prompt tokens of admitted sequences, cached or decoded
     draft_tokens: int = 0  # prompt-lookup tokens verified (see speculation)
     accepted_tokens: int = 0  # of those, the ones the model agreed with
+    forced_tokens: int = 0  # output tokens a grammar forced, decoded without a step of their own
 
 
 class Scheduler:
@@ -112,6 +113,7 @@ class Scheduler:
         prefix_cache: bool = True,
         speculation: SpeculationMode = SpeculationMode.OFF,
         speculation_max_running: int = 1,
+        fast_forward: bool = True,
     ) -> None:
         assert batch_tokens >= streams, (
             f"batch_tokens ({batch_tokens}) must cover {streams} KV streams"
@@ -139,6 +141,10 @@ class Scheduler:
         self.interactive_hold = interactive_hold
         self._hold_until = 0.0
         self.speculator = Speculator(speculation, max_running=speculation_max_running)
+        # Tokens a grammar forces join the sampled token in its next decode, as one chunk,
+        # up to a share of the batch each: every running sequence's chunk fits in one decode.
+        self.fast_forward = fast_forward
+        self._forced_cap = max(0, batch_tokens // streams - 1)
         self.stats = SchedulerStats()
         self.observer: SequenceObserver | None = None
         self._eog: npt.NDArray[np.intp] | None = None
@@ -187,7 +193,7 @@ class Scheduler:
         finally:
             self.stats.decode_seconds += time.perf_counter() - decode_start
         now = time.perf_counter()
-        if len(plan) == sum(len(draft) + 1 for _, _, draft in sampled):  # no prefill rows
+        if len(plan) == sum(len(draft) + 1 for _, _, draft in sampled):  # one row each
             self.speculator.cost.observe(len(plan), now - decode_start)
         for seq, row, draft in sampled:
             self._take(seq, row, draft, now)
@@ -195,26 +201,34 @@ class Scheduler:
 
     def _take(self, seq: Sequence, row: int, draft: list[int], now: float) -> None:
         """Sample the sequence's rows from ``row`` on, one token each, for as long as they
-        follow ``draft``; then drop the KV of the draft tokens the model did not take."""
+        follow ``draft``; then drop the KV of the draft tokens the model did not take, and
+        append what the grammar forces next."""
         accepted = 0
         while True:
             seq.timings.token(now)
             token = self._sample(seq, row + accepted)
-            self._advance(seq, token)
+            ending = None
+            if seq.budget is not None and not self.backend.is_eog(token):
+                ending = seq.budget.check(len(seq.output), token)
+            if ending is not None:  # no room for the grammar to end after ``token``
+                self._advance(seq, ending, closing=True)
+            else:
+                self._advance(seq, [token])
             finished = seq.status is SequenceStatus.FINISHED
-            if finished or accepted == len(draft) or token != draft[accepted]:
+            if finished or ending is not None or accepted == len(draft) or token != draft[accepted]:
                 break
             accepted += 1
-        if not draft:
-            return
-        self.stats.draft_tokens += len(draft)
-        self.stats.accepted_tokens += accepted
-        assert seq.lookup is not None, "a sequence drafts through its lookup"
-        seq.lookup.settle(len(draft), accepted)
-        if not finished:  # a finished sequence's slot keeps only its prompt (see _release)
-            seq.n_cached += accepted
-            if accepted < len(draft):
-                self.backend.rollback(seq.slot, seq.n_cached)
+        if draft:
+            self.stats.draft_tokens += len(draft)
+            self.stats.accepted_tokens += accepted
+            assert seq.lookup is not None, "a sequence drafts through its lookup"
+            seq.lookup.settle(len(draft), accepted)
+            if not finished:  # a finished sequence's slot keeps only its prompt (see _release)
+                seq.n_cached += accepted
+                if accepted < len(draft):
+                    self.backend.rollback(seq.slot, seq.n_cached)
+        if self.fast_forward and seq.constraint is not None:
+            self._fast_forward(seq)
 
     def _sample(self, seq: Sequence, row: int) -> int:
         allowed = None
@@ -225,6 +239,26 @@ class Scheduler:
             self.stats.masked_tokens += 1
         banned = self._eog_ids() if len(seq.output) < seq.sampler.params.min_tokens else None
         return seq.sampler.sample(self.backend.logits(row), allowed, banned)
+
+    def _fast_forward(self, seq: Sequence) -> None:
+        """Append the tokens the grammar now forces: they are decoded with the sampled token
+        in one chunk, and the mask is computed once, after them.
+
+        llguidance gives the forced text in its canonical tokenization, the one a model reads
+        best; the sampled tokens before it are the model's own.
+        """
+        if seq.status is not SequenceStatus.RUNNING:
+            return
+        room = min(seq.max_new_tokens - len(seq.output), self._forced_cap)
+        assert seq.constraint is not None
+        forced = seq.constraint.forced()[:room] if room > 0 else []
+        if not forced:
+            return
+        produced = len(seq.output)
+        self.stats.forced_tokens += len(forced)
+        self._advance(seq, forced)
+        if seq.budget is not None:
+            seq.budget.forced(produced, forced)
 
     def _eog_ids(self) -> npt.NDArray[np.intp]:
         """Every end-of-generation token: what ``min_tokens`` forbids until it is reached."""
@@ -306,7 +340,7 @@ class Scheduler:
             running = interactive + self._riders(batch, interactive)
         decoding = [s for s in running if not s.prefilling]
         prefilling = [s for s in running if s.prefilling]
-        budget = self.batch_tokens - len(decoding)
+        budget = self.batch_tokens - sum(s.length - s.n_cached for s in decoding)
         drafts = self.speculator.drafts(decoding, running=len(self.running), room=budget)
         budget -= sum(len(d) for d in drafts.values())
         for seq in decoding + prefilling:
@@ -314,8 +348,7 @@ class Scheduler:
             chunk = seq.pending(self._chunk_size(seq, budget) if seq.prefilling else 1)
             if not chunk:
                 continue
-            chunk += draft
-            start = seq.n_cached if seq.prefilling else seq.length - 1
+            start = seq.n_cached
             for j, tok in enumerate(chunk):
                 plan.tokens.append(tok)
                 plan.positions.append(start + j)
@@ -328,7 +361,11 @@ class Scheduler:
                 if seq.prefilling:
                     continue
             else:
-                seq.n_cached += 1  # the draft tokens count once accepted
+                seq.n_cached += len(chunk)  # the draft tokens count once accepted
+            plan.tokens.extend(draft)
+            plan.positions.extend(range(seq.n_cached, seq.n_cached + len(draft)))
+            plan.slots.extend([seq.slot] * len(draft))
+            plan.want_logits.extend([False] * len(draft))
             first = len(plan) - 1 - len(draft)
             plan.want_logits[first:] = [True] * (len(draft) + 1)
             sampled.append((seq, first, draft))
@@ -355,22 +392,34 @@ class Scheduler:
             return budget - (MIN_PREFILL - tail)
         return budget
 
-    def _advance(self, seq: Sequence, token: int) -> None:
-        if self.backend.is_eog(token):
-            self._finish(seq, "stop", self._drain(seq))
-            return
-        seq.output.append(token)
-        seq.sampler.accept(token)
-        self.stats.generated_tokens += 1
-        text, hit_stop = seq.stop.feed(seq.detokenizer.feed(token))
+    def _advance(self, seq: Sequence, tokens: list[int], *, closing: bool = False) -> None:
+        """Append ``tokens`` to the output and emit their text. ``closing``: they complete the
+        grammar because the budget forced it, and the reply ends with ``length``."""
+        text = ""
         constraint = seq.constraint
-        if constraint is not None and not constraint.consume(token):
-            self._finish(seq, "error", text, error=f"constraint violated: {constraint.error}")
-        elif hit_stop:
-            self._finish(seq, "stop", text)
-        elif constraint is not None and constraint.done:  # the grammar allows nothing more
-            self._finish(seq, "stop", text + self._drain(seq))
-        elif len(seq.output) >= seq.max_new_tokens:
+        for token in tokens:
+            if self.backend.is_eog(token):
+                self._finish(seq, "stop", text + self._drain(seq))
+                return
+            seq.output.append(token)
+            seq.sampler.accept(token)
+            self.stats.generated_tokens += 1
+            piece, hit_stop = seq.stop.feed(seq.detokenizer.feed(token))
+            text += piece
+            if constraint is not None and not constraint.consume(token):
+                error = f"constraint violated: {constraint.error}"
+                self._finish(seq, "error", text, error=error)
+                return
+            if hit_stop:
+                self._finish(seq, "stop", text)
+                return
+            if constraint is not None and constraint.done:  # the grammar allows nothing more
+                self._finish(seq, "length" if closing else "stop", text + self._drain(seq))
+                return
+            if len(seq.output) >= seq.max_new_tokens:
+                self._finish(seq, "length", text + self._drain(seq))
+                return
+        if closing:
             self._finish(seq, "length", text + self._drain(seq))
         elif text:
             seq.emit(SequenceOutput(text=text, completion_tokens=len(seq.output)))

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from autan.inference.constraints import Constraint
 from autan.inference.detokenizer import Detokenizer
+from autan.inference.reply_budget import ReplyBudget
 from autan.inference.sampling import Sampler, SamplingParams
 from autan.inference.speculation import PromptLookup
 from autan.inference.stop import StopMatcher
@@ -80,6 +81,7 @@ class Sequence:
     detokenizer: Detokenizer
     stop: StopMatcher
     constraint: Constraint | None = None
+    budget: ReplyBudget | None = None  # keeps room for the constraint to be completed
     status: SequenceStatus = SequenceStatus.WAITING
     slot: int = -1
     n_cached: int = 0  # tokens of this sequence already in its slot's KV cells
@@ -99,8 +101,11 @@ class Sequence:
         context: int,
         piece: Callable[[int], bytes],
         constraint: Constraint | None = None,
+        shortest: list[int] | None = None,
         priority: Priority = Priority.INTERACTIVE,
     ) -> Sequence:
+        """``shortest``: a short completion of ``constraint``'s grammar from its start
+        (``Grammars.shortest``), so that the reply always has room to end complete."""
         room = context - len(prompt)
         limit = room if params.max_tokens is None else min(params.max_tokens, room)
         return cls(
@@ -112,6 +117,7 @@ class Sequence:
             detokenizer=Detokenizer(piece),
             stop=StopMatcher(params.stop),
             constraint=constraint,
+            budget=None if constraint is None else ReplyBudget.start(constraint, limit, shortest),
             priority=priority,
         )
 
@@ -130,10 +136,11 @@ class Sequence:
         return self.n_cached < len(self.prompt)
 
     def pending(self, budget: int) -> list[int]:
-        """Tokens to feed next: a prefill chunk of at most ``budget``, or the last sampled one."""
+        """Tokens to feed next: a prefill chunk of at most ``budget``, or the output not yet in
+        KV (the last sampled token, and the tokens a grammar forced after it)."""
         if self.prefilling:
             return self.prompt[self.n_cached : self.n_cached + budget]
-        return [self.output[-1]]
+        return self.output[self.n_cached - len(self.prompt) :]
 
 
 class SequenceObserver(Protocol):

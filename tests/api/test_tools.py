@@ -125,6 +125,48 @@ def test_a_call_cut_by_max_tokens_is_dropped_and_never_leaks_markup(calling: Tes
     assert events[-1]["choices"][0]["finish_reason"] == "length"
 
 
+def test_a_required_call_rambling_to_the_budget_still_comes_back_whole(tmp_path: Path) -> None:
+    rambling = CALL.replace("Paris", "Paris " * 40)
+    shortest = CALL.replace("Paris", "")  # one byte per token
+    for client in client_for(rambling, tmp_path):
+        for stream in (False, True):
+            body = {"model": "fake-model", "messages": USER, "temperature": 0, "stream": stream}
+            body |= {"tools": TOOLS, "tool_choice": "any", "max_tokens": len(shortest) + 12}
+            r = client.post("/v1/chat/completions", json=body)
+            events = (
+                [json.loads(e[6:]) for e in r.text.split("\n\n") if e and e != "data: [DONE]"]
+                if stream
+                else [r.json()]
+            )
+            calls = [
+                c
+                for e in events
+                for c in (e["choices"][0].get("delta") or e["choices"][0]["message"]).get(
+                    "tool_calls"
+                )
+                or []
+            ]
+            assert len(calls) == 1
+            city = json.loads(calls[0]["function"]["arguments"])["city"]
+            assert city.startswith("Paris") and len(city) <= 12
+            assert events[-1]["choices"][0]["finish_reason"] == "length"
+
+
+def test_max_tokens_below_the_shortest_valid_reply_is_a_400(tmp_path: Path) -> None:
+    shortest = CALL.replace("Paris", "")
+    for client in client_for(CALL, tmp_path):
+        body = {"model": "fake-model", "messages": USER, "tools": TOOLS, "tool_choice": "any"}
+        r = client.post("/v1/chat/completions", json={**body, "max_tokens": len(shortest) - 1})
+        assert r.status_code == 400
+        error = r.json()
+        assert error["object"] == "error" and error["param"] == "max_tokens"
+        assert f"takes {len(shortest)} tokens" in error["message"]
+        r = client.post("/v1/chat/completions", json={**body, "max_tokens": len(shortest)})
+        assert r.status_code == 200
+        (call,) = r.json()["choices"][0]["message"]["tool_calls"]
+        assert json.loads(call["function"]["arguments"]) == {"city": ""}
+
+
 def test_round_trip_with_sdk_style_null_ids_and_object_arguments(calling: TestClient) -> None:
     messages = [
         *USER,
