@@ -20,9 +20,12 @@ from tests.server import Server, require_code_model
 
 pytestmark = pytest.mark.model
 
-# The example of Mistral's FIM documentation (codestral), as the SDK sends it.
-FIB_PROMPT = "def fibonacci(n):\n "
-FIB_SUFFIX = "\n return result"
+# The fibonacci example of Mistral's FIM documentation, indented by four spaces, with the stop
+# its documentation gives for FIM (``stop=["\n\n"]``): the middle ends with the function body.
+# (Indented by one space, greedy decoding on this model writes a body indented by two, which
+# the one-space ``return result`` of the suffix cannot close.)
+FIB_PROMPT = "def fibonacci(n):\n    "
+FIB_SUFFIX = "\n    return result"
 # Runs the filled-in function: fibonacci(10) as a number, or the sequence it returns.
 FIB_CHECK = """
 import json
@@ -76,6 +79,7 @@ def test_fim_fills_in_a_correct_fibonacci(client: Mistral) -> None:
         suffix=FIB_SUFFIX,
         temperature=0,
         max_tokens=200,
+        stop=["\n\n"],
     )
     assert r.model == "codestral-latest"
     choice = r.choices[0]
@@ -101,7 +105,8 @@ def test_fim_streams_the_same_middle(client: Mistral) -> None:
         prompt="def add(a, b):\n    ",
         suffix="\n\nprint(add(1, 2))",
         temperature=0,
-        max_tokens=32,
+        max_tokens=24,
+        stop=["\n\n"],
     )
     full = client.fim.complete(**args).choices[0].message.content
     chunks = list(client.fim.stream(**args))

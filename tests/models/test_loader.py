@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from autan.models import loader as loader_module
 from autan.models.card import ModelCard
 from autan.models.footprint import Footprint
-from autan.models import loader as loader_module
 from autan.models.loader import LocalLoader, declared_cards, load_registry
 from autan.models.models_file import ModelsFile
 from autan.models.packaged import (
@@ -78,7 +78,7 @@ def test_a_joined_file_that_is_not_the_published_one_is_refused_at_load(
     fake.target.write_bytes(b"GGUG")  # the published size, another sha256
     monkeypatch.setitem(PACKAGED_MODELS, CODE_MODEL_NAME, fake)
     card = ModelCard(id="code", packaged=CODE_MODEL_NAME)
-    with pytest.raises(PackagedModelCorrupt, match="sha256 .* refused; join it") as e:
+    with pytest.raises(PackagedModelCorrupt, match=r"sha256 .* refused; join it") as e:
         LocalLoader(_settings(tmp_path)).load(card, LoadPlan(context=64, memory_bytes=0))
     # an OSError: the registry answers it as 503 model_load_failed with this message
     assert isinstance(e.value, OSError)

@@ -123,7 +123,7 @@ def test_uninstalled_parts_say_how_to_install_them(tmp_path: Path) -> None:
 
 
 def test_an_unknown_packaged_name_lists_the_packaged_models() -> None:
-    with pytest.raises(PackagedModelMissing, match="qwen2.5-coder-0.5b-instruct"):
+    with pytest.raises(PackagedModelMissing, match=r"qwen2\.5-coder-0\.5b-instruct"):
         packaged_model_path("nope")
 
 
