@@ -198,16 +198,17 @@ class LlamaModel:
         tokens = []
         for token in range(self.n_vocab):
             piece = self._piece(token, special=True)
-            if int(L.llama_token_get_attr(self._vocab, token)) & L.LLAMA_TOKEN_ATTR_CONTROL:
+            if int(L.llama_vocab_get_attr(self._vocab, token)) & L.LLAMA_TOKEN_ATTR_CONTROL:
                 piece = _SPECIAL_MARK + piece
             tokens.append(piece)
-        return llguidance.LLTokenizer.from_llamacpp(  # type: ignore[attr-defined]
+        tokenizer: llguidance.LLTokenizer = llguidance.LLTokenizer.from_llamacpp(  # type: ignore[attr-defined]
             tokens=tokens,
             vocab_ptr=self._vocab,
             tokenize_fptr=ctypes.cast(_TOKENIZE_AS_TEXT, ctypes.c_void_p).value,
             eos_token=eog,
             slices=None,
         )
+        return tokenizer
 
     def close(self) -> None:
         if self._model:
@@ -387,8 +388,7 @@ class LlamaContext:
 _llama_tokenize = _TokenizeFn(("llama_tokenize", L.llama_cpp._lib))
 
 
-@_TokenizeFn
-def _TOKENIZE_AS_TEXT(  # noqa: N802 - a C function pointer, kept alive at module level
+def _tokenize_as_text(
     vocab: int | None,
     text: int | None,
     text_len: int,
@@ -397,5 +397,9 @@ def _TOKENIZE_AS_TEXT(  # noqa: N802 - a C function pointer, kept alive at modul
     add_special: bool,
     parse_special: bool,
 ) -> int:
-    """llama_tokenize that never reads special-token spellings in the text."""
+    """llama_tokenize that never reads control-token spellings in the text."""
     return int(_llama_tokenize(vocab, text, text_len, tokens, n_tokens_max, add_special, False))
+
+
+# The C function pointer llguidance calls: kept alive at module level.
+_TOKENIZE_AS_TEXT: Any = _TokenizeFn(_tokenize_as_text)

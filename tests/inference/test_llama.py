@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import llguidance
+import llguidance.numpy
+import numpy as np
 import pytest
 
 from autan.inference.llama import LlamaContext, LlamaModel
@@ -12,7 +15,8 @@ from autan.inference.prefix_cache import MIN_PREFILL
 from autan.inference.sampling import SamplingParams
 from autan.inference.scheduler import BatchPlan, Scheduler
 from autan.inference.sequence import Sequence, SequenceOutput
-from autan.models.packaged import packaged_model_path
+from autan.models.packaged import CODE_MODEL, packaged_model_path
+from tests.server import require_code_model
 
 pytestmark = pytest.mark.model
 
@@ -227,3 +231,37 @@ def test_a_short_prompt_reusing_the_template_opening_gives_the_cold_greedy_token
 def test_the_description_counts_the_parameters(model: LlamaModel) -> None:
     # llama.cpp's own label for this 30-layer model is its "256M" bucket
     assert model.info.description == "llama 135M Q4_1"
+
+
+def _first_allowed_is_accepted(tokenizer: llguidance.LLTokenizer, lark: str) -> tuple[int, bool]:
+    """The first token a grammar allows, and whether the matcher then accepts it."""
+    matcher = llguidance.LLMatcher(tokenizer, llguidance.LLMatcher.grammar_from_lark(lark))
+    bits = np.zeros((1, (tokenizer.vocab_size + 31) // 32), dtype=np.int32)
+    llguidance.numpy.fill_next_token_bitmask(matcher, bits, 0)
+    allowed = np.unpackbits(bits.view(np.uint8), bitorder="little", count=tokenizer.vocab_size)
+    first = int(np.flatnonzero(allowed)[0])
+    return first, bool(matcher.consume_token(first))
+
+
+def test_grammar_literals_spelling_a_control_token_are_text(model: LlamaModel) -> None:
+    tokenizer = model.grammar_tokenizer()
+    im_start = model.tokenize("<|im_start|>", add_special=False, parse_special=True)
+    assert len(im_start) == 1  # a control token of the vocabulary
+    assert tokenizer.tokenize_str("<|im_start|>") != im_start
+    first, accepted = _first_allowed_is_accepted(tokenizer, 'start: "<|im_start|>x"')
+    assert first != im_start[0] and accepted
+
+
+def test_a_user_defined_tool_call_token_is_allowed_and_accepted_on_the_code_model() -> None:
+    """Qwen's ``<tool_call>`` is a user-defined token: libllama reads it in any text, so a
+    grammar's literal becomes that token, and the matcher must accept it."""
+    require_code_model()
+    code = LlamaModel(CODE_MODEL.path())
+    try:
+        (tool_call,) = code.tokenize("<tool_call>", add_special=False, parse_special=False)
+        first, accepted = _first_allowed_is_accepted(
+            code.grammar_tokenizer(), 'start: "<tool_call>\\n" /[a-z]+/'
+        )
+        assert (first, accepted) == (tool_call, True)
+    finally:
+        code.close()
