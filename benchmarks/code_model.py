@@ -41,7 +41,7 @@ async def decode_rate(engine: Engine, prompt: list[int], tokens: int) -> tuple[f
     """Tokens per second after the first one, and the tokens decoded."""
     params = SamplingParams(max_tokens=tokens, temperature=0.0)
     timings = None
-    async for _, out in await engine.generate(prompt, [params]):
+    async for _, out in engine.generate(prompt, [params]):
         timings = out.timings or timings
     assert timings is not None, "the last output carries the timings"
     n = len(timings.token_gaps)
