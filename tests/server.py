@@ -12,8 +12,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
+
+from autan.models.packaged import CODE_MODEL, CODE_MODEL_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_chat_model_ids() -> list[str]:
+    """The chat models a server started without a models file lists: the packaged model, and
+    the code model beside it when it is installed (``make code-model``, part of ``make dev``)."""
+    return ["smollm2-135m-instruct", *([CODE_MODEL_NAME] if CODE_MODEL.installed() else [])]
+
+
+def require_code_model() -> None:
+    """Skips a test that needs the code model when it is not installed; under ``CI=true``,
+    where ``make test`` installs it, its absence fails the test."""
+    if CODE_MODEL.installed():
+        return
+    reason = f"the code model is not installed at {CODE_MODEL.target} (run `make code-model`)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason + "; CI must provide it (`make dev` installs it)")
+    pytest.skip(reason)
 
 
 @dataclass(frozen=True)

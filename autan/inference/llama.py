@@ -29,6 +29,19 @@ _KV_PAD = 256
 _backend_lock = threading.Lock()
 _backend_ready = False
 _log_callback: Any = None  # the ctypes callback must outlive every call into libllama
+# llama_tokenize's C signature, pointers as addresses: what llguidance calls to tokenize text.
+_TokenizeFn = ctypes.CFUNCTYPE(
+    ctypes.c_int32,
+    ctypes.c_void_p,  # vocab
+    ctypes.c_void_p,  # text
+    ctypes.c_int32,  # text length
+    ctypes.c_void_p,  # tokens out
+    ctypes.c_int32,  # tokens room
+    ctypes.c_bool,  # add_special
+    ctypes.c_bool,  # parse_special
+)
+# llguidance marks a special token's spelling with this byte: text never matches it.
+_SPECIAL_MARK = b"\xff"
 
 
 class LlamaError(RuntimeError):
@@ -174,11 +187,29 @@ class LlamaModel:
         return bool(L.llama_vocab_is_eog(self._vocab, token))
 
     def grammar_tokenizer(self) -> llguidance.LLTokenizer:
-        """llguidance's view of this vocabulary; a grammar's end is any end-of-generation token."""
-        from llguidance.llamacpp import lltokenizer_from_vocab
+        """llguidance's view of this vocabulary; a grammar's end is any end-of-generation token.
 
+        Control tokens are special: a grammar names them by id (``<[3]>``) and its text
+        literals are tokenized as text. User-defined tokens (Qwen's ``<tool_call>``) are text,
+        as libllama has them: it reads their spelling in any text and writes it back out. Were
+        a token both (a literal tokenized into it, its spelling marked special), llguidance
+        would allow it and then refuse it.
+        """
         eog = [t for t in range(self.n_vocab) if self.is_eog(t)]
-        return lltokenizer_from_vocab(self._vocab, self.n_vocab, eos_token=eog)
+        tokens = []
+        for token in range(self.n_vocab):
+            piece = self._piece(token, special=True)
+            if int(L.llama_vocab_get_attr(self._vocab, token)) & L.LLAMA_TOKEN_ATTR_CONTROL:
+                piece = _SPECIAL_MARK + piece
+            tokens.append(piece)
+        tokenizer: llguidance.LLTokenizer = llguidance.LLTokenizer.from_llamacpp(  # type: ignore[attr-defined]
+            tokens=tokens,
+            vocab_ptr=self._vocab,
+            tokenize_fptr=ctypes.cast(_TOKENIZE_AS_TEXT, ctypes.c_void_p).value,
+            eos_token=eog,
+            slices=None,
+        )
+        return tokenizer
 
     def close(self) -> None:
         if self._model:
@@ -367,3 +398,23 @@ class LlamaContext:
             L.llama_batch_free(self._batch)
             L.llama_free(self._ctx)
             self._ctx = None
+
+
+_llama_tokenize = _TokenizeFn(("llama_tokenize", L.llama_cpp._lib))
+
+
+def _tokenize_as_text(
+    vocab: int | None,
+    text: int | None,
+    text_len: int,
+    tokens: int | None,
+    n_tokens_max: int,
+    add_special: bool,
+    parse_special: bool,
+) -> int:
+    """llama_tokenize that never reads control-token spellings in the text."""
+    return int(_llama_tokenize(vocab, text, text_len, tokens, n_tokens_max, add_special, False))
+
+
+# The C function pointer llguidance calls: kept alive at module level.
+_TOKENIZE_AS_TEXT: Any = _TokenizeFn(_tokenize_as_text)

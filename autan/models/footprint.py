@@ -29,7 +29,9 @@ class Footprint:
     context_train: int
     file_bytes: int
     kv_bytes_per_cell: int  # K and V of every layer for one token
-    fim: bool = False  # declares fill-in-the-middle tokens (tokenizer.ggml.fim_*_token_id)
+    # Has fill-in-the-middle tokens: declared (tokenizer.ggml.fim_*_token_id), or found by
+    # llama.cpp in the vocabulary by their text (<|fim_prefix|>, <|fim_suffix|>, <|fim_middle|>)
+    fim: bool = False
 
     @classmethod
     def read(cls, path: Path) -> Footprint:
@@ -51,12 +53,17 @@ class Footprint:
             raise GgufUnreadable(f"llama.cpp cannot load {path} (corrupt, or unknown architecture)")
         try:
             # vocab_only leaves libllama's hyper-parameters unset: read the metadata itself.
-            return cls._from_metadata(path, size, _Metadata(model))
+            vocab = L.llama_model_get_vocab(model)
+            fim = all(
+                int(token(vocab)) >= 0
+                for token in (L.llama_vocab_fim_pre, L.llama_vocab_fim_mid, L.llama_vocab_fim_suf)
+            )
+            return cls._from_metadata(path, size, _Metadata(model), fim=fim)
         finally:
             L.llama_model_free(model)
 
     @classmethod
-    def _from_metadata(cls, path: Path, size: int, meta: _Metadata) -> Footprint:
+    def _from_metadata(cls, path: Path, size: int, meta: _Metadata, *, fim: bool) -> Footprint:
         arch = meta.text("general.architecture") or "?"
         n_head = meta.number(f"{arch}.attention.head_count") or 1
         n_head_kv = meta.number(f"{arch}.attention.head_count_kv") or n_head
@@ -76,10 +83,7 @@ class Footprint:
             * n_head_kv
             * (head_k + head_v)
             * _KV_CELL_ELEMENT_BYTES,
-            fim=all(
-                meta.text(f"tokenizer.ggml.fim_{part}_token_id") is not None
-                for part in ("pre", "mid", "suf")
-            ),
+            fim=fim,
         )
 
     def context_for(self, wanted: int) -> int:

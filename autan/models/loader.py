@@ -7,10 +7,16 @@ import logging
 from autan.chat.formats import ModelFormats
 from autan.inference.engine import LocalEngine
 from autan.inference.llama import LlamaModel
-from autan.models.card import ModelCard
+from autan.models.card import Capabilities, ModelCard
 from autan.models.footprint import Footprint
 from autan.models.models_file import ModelsFile
-from autan.models.packaged import PACKAGED_NAME
+from autan.models.packaged import (
+    CODE_MODEL,
+    CODE_MODEL_ALIASES,
+    CODE_MODEL_NAME,
+    PACKAGED_NAME,
+    packaged_gguf,
+)
 from autan.models.registry import LoadPlan, ModelRegistry, ServedModel
 from autan.models.tokenizer_match import match_mistral_tokenizer
 from autan.settings import EngineSettings, Settings
@@ -58,6 +64,8 @@ class LocalLoader:
 
     def load(self, card: ModelCard, plan: LoadPlan) -> ServedModel:
         engine_settings = self._engine_settings(card, plan.context)
+        if card.packaged is not None:
+            packaged_gguf(card.packaged).verify()  # a joined file is hashed before it is used
         path = card.gguf_path()
         model = LlamaModel(
             path,
@@ -99,9 +107,11 @@ class LocalLoader:
 
 
 def declared_cards(settings: Settings) -> list[ModelCard]:
-    """``--model PATH`` alone if given; else the models file; else the packaged default.
+    """``--model PATH`` alone if given; else the models file; else the packaged default, and
+    beside it the packaged code model when it is installed (``make code-model``).
 
-    The single-model configurations load their model at start, so the server is ready at once.
+    The single-model configurations load their model at start, so the server is ready at once;
+    the code model loads on first use.
     """
     single = {
         "id": settings.model.id,
@@ -115,7 +125,24 @@ def declared_cards(settings: Settings) -> list[ModelCard]:
             single["id"] = ModelCard.id_for(settings.model.path)
         return [ModelCard.model_validate({**single, "path": settings.model.path})]
     cards = ModelsFile(settings.models_path).read()
-    return cards or [ModelCard.model_validate({**single, "packaged": PACKAGED_NAME})]
+    if cards:
+        return cards
+    default = ModelCard.model_validate({**single, "packaged": PACKAGED_NAME})
+    if not CODE_MODEL.installed():
+        return [default]
+    return [default, code_model_card(taken=default.names)]
+
+
+def code_model_card(taken: tuple[str, ...] = ()) -> ModelCard:
+    """The packaged code model: Qwen2.5-Coder-0.5B-Instruct, for chat and FIM, under its id
+    and the alias Codestral has on La Plateforme (unless ``taken`` by the default model)."""
+    return ModelCard(
+        id=CODE_MODEL_NAME,
+        aliases=tuple(a for a in CODE_MODEL_ALIASES if a not in taken),
+        packaged=CODE_MODEL_NAME,
+        description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M",
+        capabilities=Capabilities(completion_chat=True, function_calling=True, completion_fim=True),
+    )
 
 
 def load_registry(settings: Settings, cards: list[ModelCard] | None = None) -> ModelRegistry:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import llguidance
+import llguidance.numpy
+import numpy as np
 import pytest
 
 from autan.inference.llama import LlamaContext, LlamaModel
@@ -13,7 +16,8 @@ from autan.inference.sampling import SamplingParams
 from autan.inference.scheduler import BatchPlan, Scheduler
 from autan.inference.sequence import Sequence, SequenceOutput
 from autan.inference.speculation import SpeculationMode
-from autan.models.packaged import packaged_model_path
+from autan.models.packaged import CODE_MODEL, packaged_model_path
+from tests.server import require_code_model
 
 pytestmark = pytest.mark.model
 
@@ -272,3 +276,37 @@ def test_speculation_gives_the_greedy_tokens_of_single_steps(
     assert outputs[SpeculationMode.ON] == outputs[SpeculationMode.OFF]
     assert len(outputs[SpeculationMode.ON]) == max_tokens
     assert accepted > 0  # the reply copies the code: drafts were taken
+
+
+def _first_allowed_is_accepted(tokenizer: llguidance.LLTokenizer, lark: str) -> tuple[int, bool]:
+    """The first token a grammar allows, and whether the matcher then accepts it."""
+    matcher = llguidance.LLMatcher(tokenizer, llguidance.LLMatcher.grammar_from_lark(lark))
+    bits = np.zeros((1, (tokenizer.vocab_size + 31) // 32), dtype=np.int32)
+    llguidance.numpy.fill_next_token_bitmask(matcher, bits, 0)
+    allowed = np.unpackbits(bits.view(np.uint8), bitorder="little", count=tokenizer.vocab_size)
+    first = int(np.flatnonzero(allowed)[0])
+    return first, bool(matcher.consume_token(first))
+
+
+def test_grammar_literals_spelling_a_control_token_are_text(model: LlamaModel) -> None:
+    tokenizer = model.grammar_tokenizer()
+    im_start = model.tokenize("<|im_start|>", add_special=False, parse_special=True)
+    assert len(im_start) == 1  # a control token of the vocabulary
+    assert tokenizer.tokenize_str("<|im_start|>") != im_start
+    first, accepted = _first_allowed_is_accepted(tokenizer, 'start: "<|im_start|>x"')
+    assert first != im_start[0] and accepted
+
+
+def test_a_user_defined_tool_call_token_is_allowed_and_accepted_on_the_code_model() -> None:
+    """Qwen's ``<tool_call>`` is a user-defined token: libllama reads it in any text, so a
+    grammar's literal becomes that token, and the matcher must accept it."""
+    require_code_model()
+    code = LlamaModel(CODE_MODEL.path())
+    try:
+        (tool_call,) = code.tokenize("<tool_call>", add_special=False, parse_special=False)
+        first, accepted = _first_allowed_is_accepted(
+            code.grammar_tokenizer(), 'start: "<tool_call>\\n" /[a-z]+/'
+        )
+        assert (first, accepted) == (tool_call, True)
+    finally:
+        code.close()

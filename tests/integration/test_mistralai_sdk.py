@@ -8,7 +8,7 @@ import pytest
 from mistralai import Mistral
 from mistralai.models import HTTPValidationError, SDKError
 
-from tests.server import Server
+from tests.server import Server, default_chat_model_ids
 
 pytestmark = pytest.mark.model
 
@@ -140,7 +140,8 @@ def test_schema_error_raises_http_validation_error(client: Mistral) -> None:
 def test_models_list_and_get(client: Mistral) -> None:
     models = client.models.list()
     assert models.data is not None
-    card, embed = models.data
+    card, *others, embed = models.data
+    assert [c.id for c in (card, *others)] == default_chat_model_ids()
     assert embed.id == "all-minilm-l6-v2" and embed.aliases == ["mistral-embed"]
     assert card.id == "smollm2-135m-instruct"
     assert "mistral-small-latest" in card.aliases

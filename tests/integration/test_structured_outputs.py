@@ -18,14 +18,18 @@ import httpx
 import jsonschema
 import pytest
 
+from autan.models.packaged import CODE_MODEL_NAME
 from tests.schema_cases import SchemaGen
-from tests.server import Server, start_server, stop_server
+from tests.server import Server, require_code_model, start_server, stop_server
 
 pytestmark = pytest.mark.model
 
 MODEL = "smollm2-135m-instruct"
 N_SCHEMAS = 200
 N_TOOL_SETS = 60
+# The code model is four times the size of the default one: fewer cases on it.
+N_CODE_MODEL_SCHEMAS = 12
+N_CODE_MODEL_TOOL_SETS = 8
 
 
 def _validator(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
@@ -50,11 +54,22 @@ async def _post_all(
 
 @pytest.mark.timeout(1200)  # 400 requests; minutes on two shared cores
 def test_generated_schemas_always_validate(server: Server) -> None:
+    _check_generated_schemas(server, MODEL, N_SCHEMAS)
+
+
+@pytest.mark.timeout(1200)
+def test_generated_schemas_validate_on_the_code_model(server: Server) -> None:
+    """The same guarantee on the packaged code model (Qwen2.5-Coder-0.5B)."""
+    require_code_model()
+    _check_generated_schemas(server, CODE_MODEL_NAME, N_CODE_MODEL_SCHEMAS)
+
+
+def _check_generated_schemas(server: Server, model: str, n: int) -> None:
     gen = SchemaGen(seed=2026)
-    schemas = [gen.schema() for _ in range(N_SCHEMAS)]
+    schemas = [gen.schema() for _ in range(n)]
     bodies = [
         {
-            "model": MODEL,
+            "model": model,
             "messages": [
                 {
                     "role": "user",
@@ -83,7 +98,7 @@ def test_generated_schemas_always_validate(server: Server) -> None:
             _validator(schema).validate(json.loads(content))
         except (AssertionError, ValueError, jsonschema.ValidationError) as e:
             failures.append(f"{json.dumps(schema)}\n  -> {content!r}\n  !! {e}")
-    assert len(replies) == 2 * N_SCHEMAS
+    assert len(replies) == 2 * n
     assert not failures, f"{len(failures)} of {len(replies)} invalid:\n" + "\n".join(failures[:5])
 
 
@@ -214,6 +229,12 @@ async def _stream_all(server: Server, bodies: list[dict[str, Any]]) -> list[dict
 @pytest.mark.timeout(1200)
 def test_random_tool_sets_obey_tool_choice_and_schemas(server: Server) -> None:
     _check_random_tool_sets(server, MODEL, N_TOOL_SETS)
+
+
+@pytest.mark.timeout(1200)
+def test_random_tool_sets_on_the_code_model(server: Server) -> None:
+    require_code_model()
+    _check_random_tool_sets(server, CODE_MODEL_NAME, N_CODE_MODEL_TOOL_SETS)
 
 
 @pytest.fixture(scope="module")
