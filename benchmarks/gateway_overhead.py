@@ -355,7 +355,7 @@ def main() -> None:
     if "litellm" in names and not args.litellm:
         names.remove("litellm")
         print("no --litellm given: LiteLLM is skipped")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {_cpu_model()}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {cpu_model()}")
     pin = _pin(args.client_cpus)
     if pin:
         pin()
@@ -383,7 +383,7 @@ def main() -> None:
             stop_platform(proc)
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

@@ -53,6 +53,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.delay_proxy import DelayProxy
+from benchmarks.gateway_overhead import cpu_model
 from benchmarks.rawload import (
     Connection,
     Endpoint,
@@ -387,7 +388,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the figures here too")
     a = parser.parse_args()
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {_cpu_model()}, "
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {cpu_model()}, "
         f"Python {sys.version.split()[0]}"
     )
     stack = _Stack()
@@ -439,16 +440,6 @@ def main() -> None:
                 a.json.write_text(json.dumps(result, indent=2))
         finally:
             stack.close()
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import pytest
 from mistralai import Mistral
 
 from autan.models.packaged import CODE_MODEL_NAME
+from tests.integration.test_tool_calling_sdk import WEATHER
 from tests.server import Server, require_code_model
 
 pytestmark = pytest.mark.model
@@ -32,21 +33,6 @@ import json
 print(json.dumps(fibonacci(10)))
 """
 FIB_10 = [0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55]
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string", "maxLength": 40},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-            },
-            "required": ["city"],
-        },
-    },
-}
 BOOK = {
     "type": "object",
     "properties": {
