@@ -3,10 +3,10 @@
 A reply under a grammar (a JSON schema, a forced tool call) that runs out of tokens mid-string
 is worth nothing to its client. ``ReplyBudget`` keeps a way out in sight: a short sequence of
 tokens that completes the grammar from where the reply stands (``Constraint.closing``). While
-the budget is far from that length it only looks again now and then; within ``WINDOW``
-tokens of it, it checks each sampled token: a token after which no completion fits in what
-is left is replaced by the completion known to fit, and the reply ends there, complete and
-valid, with finish reason ``length``.
+the budget is far from that length it only looks again now and then; within a margin of it
+(``WINDOW`` and the shortest complete reply), it checks each sampled token: a token after
+which no completion fits in what is left is replaced by the completion known to fit, and the
+reply ends there, complete and valid, with finish reason ``length``.
 
 The walks cost about a quarter of a millisecond per token of the completion, so they run only
 near the end of the budget, and not at all while the model follows the completion itself.
@@ -32,12 +32,17 @@ class ReplyBudget:
     path: list[int] | None = None  # a completion from the state after ``at`` output tokens
     at: int = 0
     next_check: int = 0  # the first output count whose token is checked
+    # How much one token may lengthen the completion: ``WINDOW``, plus the shortest reply
+    # from the grammar's start, which bounds what a token opening a new call, item or key
+    # adds (another parallel tool call needs its required arguments).
+    margin: int = WINDOW
 
     @classmethod
     def start(cls, constraint: Constraint, limit: int, shortest: list[int] | None) -> ReplyBudget:
         """``shortest``: a completion from the grammar's start (``Grammars.shortest``); None
         when none is known, and then the budget is never checked."""
         budget = cls(constraint, limit, shortest)
+        budget.margin = WINDOW + (len(shortest) if shortest else 0)
         budget._schedule(0)
         return budget
 
@@ -70,5 +75,5 @@ class ReplyBudget:
             self.next_check = self.limit + 1
             return
         slack = self.limit - produced - len(self.path)
-        # Far from the end, look again when half the slack beyond the window is spent.
-        self.next_check = produced + 1 + max(0, (slack - WINDOW) // 2)
+        # Far from the end, look again when half the slack beyond the margin is spent.
+        self.next_check = produced + 1 + max(0, (slack - self.margin) // 2)
