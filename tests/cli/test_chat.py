@@ -12,6 +12,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from autan.models.packaged import CODE_MODEL, CODE_MODEL_NAME
 from tests.server import ROOT, Server, start_server, stop_server
 
 pytestmark = pytest.mark.model
@@ -170,10 +171,10 @@ def test_a_wrong_key_or_model_stops_before_the_first_prompt(
     assert bad_key.stderr.startswith("error: 401: ") and "MISTRAL_API_KEY" in bad_key.stderr
     bad_model = _autan("chat", "gpt-4", "--url", server.url, "--data-dir", str(data_dir))
     assert bad_model.returncode == 1
-    assert bad_model.stderr.strip() == (
-        "error: no chat model 'gpt-4'; choose from: smollm2-135m-instruct "
-        "(mistral-small-latest, mistral-large-latest, open-mistral-7b)"
-    )
+    choices = "smollm2-135m-instruct (mistral-small-latest, mistral-large-latest, open-mistral-7b)"
+    if CODE_MODEL.installed():
+        choices += f", {CODE_MODEL_NAME} (codestral-latest)"
+    assert bad_model.stderr.strip() == f"error: no chat model 'gpt-4'; choose from: {choices}"
     nobody = _autan("chat", "--url", "http://127.0.0.1:9")
     assert nobody.returncode == 1 and "Is `autan serve` running?" in nobody.stderr
 
