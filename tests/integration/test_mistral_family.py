@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mistralai import Mistral
@@ -95,11 +96,11 @@ def test_forced_tool_call_is_valid(client_name: str, request: pytest.FixtureRequ
 
 
 @pytest.mark.parametrize("client_name", ["mistral", "mistral_v11"])
-def test_a_forced_call_cut_by_max_tokens_leaks_no_markup(
+def test_a_forced_call_gets_its_room_or_a_400_and_leaks_no_markup(
     client_name: str, request: pytest.FixtureRequest
 ) -> None:
     client: Mistral = request.getfixturevalue(client_name)
-    args = dict(
+    args: dict[str, Any] = dict(
         model="mistral-small-latest",
         messages=USER,
         tools=TOOLS,
@@ -107,14 +108,21 @@ def test_a_forced_call_cut_by_max_tokens_leaks_no_markup(
         max_tokens=4,  # [TOOL_CALLS] and the first few characters of the call
         random_seed=0,
     )
-    choice = client.chat.complete(**args).choices[0]  # type: ignore[arg-type]
-    assert choice.finish_reason == "length"
-    assert choice.message.content == "" and not choice.message.tool_calls
-    chunks = list(client.chat.stream(**args))  # type: ignore[arg-type]
+    with pytest.raises(SDKError) as e:
+        client.chat.complete(**args)
+    assert e.value.status_code == 400
+    error = json.loads(e.value.body)
+    assert error["param"] == "max_tokens" and "shortest reply" in error["message"]
+    # The shortest call fits in the minimum the error names: it comes back whole.
+    args["max_tokens"] = int(error["message"].split(" takes ")[1].split()[0])
+    choice = client.chat.complete(**args).choices[0]
+    assert choice.message.content == "" and choice.message.tool_calls
+    assert json.loads(str(choice.message.tool_calls[0].function.arguments)).keys() >= {"city"}
+    chunks = list(client.chat.stream(**args))
     deltas = [c.data.choices[0].delta for c in chunks]
     assert "".join(d.content or "" for d in deltas) == ""  # type: ignore[misc]
-    assert not any(d.tool_calls for d in deltas)
-    assert chunks[-1].data.choices[0].finish_reason == "length"
+    assert any(d.tool_calls for d in deltas)
+    assert chunks[-1].data.choices[0].finish_reason in ("length", "tool_calls")
 
 
 def test_tool_round_trip_on_a_mistral_model(mistral: Mistral) -> None:
