@@ -27,12 +27,12 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span, Tracer
 
-# ``time.perf_counter()`` seconds (the engine's clock) to epoch nanoseconds (OTLP's clock).
-_EPOCH_NS_AT_ZERO = time.time_ns() - int(time.perf_counter() * 1e9)
-
 
 def epoch_ns(perf_seconds: float) -> int:
-    return _EPOCH_NS_AT_ZERO + int(perf_seconds * 1e9)
+    """``time.perf_counter()`` seconds (the engine's clock) as epoch nanoseconds (OTLP's clock),
+    measured back from now: an offset taken once at start would drift from the wall clock as a
+    long-running server's clock is slewed, and engine phases would leave their request's span."""
+    return time.time_ns() - int((time.perf_counter() - perf_seconds) * 1e9)
 
 
 def _wanted(environ: Mapping[str, str]) -> bool:
