@@ -2,12 +2,16 @@
 still gives back what it reserved."""
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from autan.accounts.accounts import Accounts
+from autan.accounts.api_key import ApiKey
 from autan.accounts.audit_log import Actor
 from autan.accounts.key_store import KeyLimits
+from autan.inference.engine import LocalEngine
+from autan.models.registry import ServedModel
 from autan.protocol.chat import UsageInfo
 from autan.storage.database import Database
 from tests.accounts.gated_limits import GatedLimits
@@ -18,8 +22,11 @@ def _tokens(operation: str, bucket: str) -> bool:
     return operation == "take" and ":tokens:" in bucket
 
 
-def test_admit_and_settle_run_their_limit_calls_off_the_event_loop(db: Database) -> None:
-    limits = GatedLimits(lambda operation, bucket: False)
+def _metered(
+    db: Database, gated: Callable[[str, str], bool]
+) -> tuple[GatedLimits, Accounts, ApiKey, LocalEngine, ServedModel]:
+    """Limits that hold the calls ``gated`` picks, and a key of 1000 tokens a minute on them."""
+    limits = GatedLimits(gated)
     accounts = Accounts(db, limits)
     key, _ = accounts.keys.create(
         workspace_id=accounts.workspaces.default().id,
@@ -27,7 +34,11 @@ def test_admit_and_settle_run_their_limit_calls_off_the_event_loop(db: Database)
         limits=KeyLimits(tokens_per_minute=1000),
     )
     engine, _ = fake_engine()
-    model = served_model("fake-model", engine)
+    return limits, accounts, key, engine, served_model("fake-model", engine)
+
+
+def test_admit_and_settle_run_their_limit_calls_off_the_event_loop(db: Database) -> None:
+    limits, accounts, key, engine, model = _metered(db, lambda operation, bucket: False)
 
     async def main() -> None:
         meter = accounts.meter(key, "/v1/chat/completions")
@@ -47,15 +58,7 @@ def test_admit_and_settle_run_their_limit_calls_off_the_event_loop(db: Database)
 
 
 def test_a_request_cancelled_while_its_tokens_are_taken_gives_them_back(db: Database) -> None:
-    limits = GatedLimits(_tokens)
-    accounts = Accounts(db, limits)
-    key, _ = accounts.keys.create(
-        workspace_id=accounts.workspaces.default().id,
-        actor=Actor.command_line(),
-        limits=KeyLimits(tokens_per_minute=1000),
-    )
-    engine, _ = fake_engine()
-    model = served_model("fake-model", engine)
+    limits, accounts, key, engine, model = _metered(db, _tokens)
     bucket = f"{key.id}:tokens:1000"
 
     async def main() -> None:
@@ -80,15 +83,9 @@ def test_a_request_cancelled_while_its_tokens_are_taken_gives_them_back(db: Data
 
 
 def test_a_request_cancelled_while_its_tokens_go_back_still_gives_them_back(db: Database) -> None:
-    limits = GatedLimits(lambda operation, bucket: operation == "refund")
-    accounts = Accounts(db, limits)
-    key, _ = accounts.keys.create(
-        workspace_id=accounts.workspaces.default().id,
-        actor=Actor.command_line(),
-        limits=KeyLimits(tokens_per_minute=1000),
+    limits, accounts, key, engine, model = _metered(
+        db, lambda operation, bucket: operation == "refund"
     )
-    engine, _ = fake_engine()
-    model = served_model("fake-model", engine)
     bucket = f"{key.id}:tokens:1000"
     meter = accounts.meter(key, "/v1/chat/completions")
 
