@@ -41,6 +41,9 @@ export async function render(container, params = new URLSearchParams()) {
   const detail = el("div", { id: "ft-detail" });
   let openId = params.get("job");
   let stopPolling = () => {};
+  // Each listed job's status as the list shows it, so that the list is fetched again whenever
+  // the open job is seen in another status (even on the job's first poll).
+  const listed = new Map();
 
   const form = el("form", {
     id: "ft-create",
@@ -87,6 +90,8 @@ export async function render(container, params = new URLSearchParams()) {
 
   async function refresh() {
     const { data, total } = await api("GET", `${JOBS}?page_size=100`);
+    listed.clear();
+    for (const job of data) listed.set(job.id, job.status);
     listBox.replaceChildren(
       el("p", { className: "note" }, `${count(total, "job")} in this key's workspace.`),
       data.length
@@ -179,7 +184,7 @@ export async function render(container, params = new URLSearchParams()) {
       // Drawn again only when something changed, so the chart is not redrawn every second.
       const seen = `${job.status}|${job.modified_at}|${job.checkpoints.length}|${job.events.length}`;
       if (seen !== last) {
-        if (last !== null && job.status !== last.split("|")[0]) await refresh();
+        if (listed.has(job.id) && listed.get(job.id) !== job.status) await refresh();
         last = seen;
         showJob(job);
       }
