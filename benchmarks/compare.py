@@ -11,6 +11,7 @@ and stopped. The table, the ratios the targets name and the machine are printed 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -20,7 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -182,24 +183,32 @@ def _served_id(url: str) -> str:
     return MODEL_ID if MODEL_ID in ids or not ids else ids[0]
 
 
-def bench_server(name: str, a: argparse.Namespace, levels: list[int]) -> list[dict[str, float]]:
+@contextlib.contextmanager
+def serving(name: str, a: argparse.Namespace) -> Iterator[str]:
+    """Server ``name`` started on a free port for ``a.model_path``, until the block ends: its
+    base URL (without ``/v1``); its output goes to ``.bench/NAME.log``."""
     port = _free_port()
     cmd, extra_env = SERVERS[name](a, port)
-    log = open(ROOT / ".bench" / f"{name}.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **extra_env}
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, proc)
-        return loadgen.run(f"{url}/v1", _served_id(url), levels, a.requests, a.max_tokens)
-    finally:
-        proc.terminate()
+    (ROOT / ".bench").mkdir(exist_ok=True)
+    with open(ROOT / ".bench" / f"{name}.log", "wb") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **extra_env}
+        )
+        url = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            _wait_ready(url, proc)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def bench_server(name: str, a: argparse.Namespace, levels: list[int]) -> list[dict[str, float]]:
+    with serving(name, a) as url:
+        return loadgen.run(f"{url}/v1", _served_id(url), levels, a.requests, a.max_tokens)
 
 
 def _median_rows(rounds: list[list[dict[str, float]]]) -> list[dict[str, float]]:
@@ -222,23 +231,49 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
-def _ratio(results: dict[str, list[dict[str, float]]], a: str, b: str, c: int, key: str) -> str:
+def _ratio(
+    results: dict[str, list[dict[str, float]]], a: str, b: str, c: int, key: str
+) -> float | None:
     if a not in results or b not in results:
-        return "n/a"
+        return None
     ra = next((r for r in results[a] if r["concurrency"] == c), None)
     rb = next((r for r in results[b] if r["concurrency"] == c), None)
     if not ra or not rb or not rb[key]:
-        return "n/a"
-    return f"{ra[key] / rb[key]:.2f}x"
+        return None
+    return ra[key] / rb[key]
+
+
+def _shown(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.2f}x"
+
+
+def model_paths(spec: str) -> list[str]:
+    """``--models``: ``packaged`` (SmolLM2-135M), ``code`` (Qwen2.5-Coder-0.5B, `make
+    code-model`) or paths of GGUF files, comma-separated."""
+    from autan.models.packaged import CODE_MODEL, packaged_model_path
+
+    named = {"packaged": packaged_model_path, "code": CODE_MODEL.path}
+    return [str(named[m]()) if m in named else m for m in spec.split(",") if m]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--servers", default="autan,llama-server,llama-cpp-python")
-    ap.add_argument("--model-path", default=None, help="GGUF (default: the packaged SmolLM2)")
+    ap.add_argument(
+        "--models",
+        default="packaged",
+        help="packaged, code (the code model of `make code-model`) or GGUF paths, "
+        "comma-separated: each is measured on every server, all interleaved in each round",
+    )
+    ap.add_argument("--model-path", default=None, help="one GGUF (the same as --models PATH)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--parallel", type=int, default=8)
-    ap.add_argument("--ctx-size", type=int, default=2048, help="tokens per slot")
+    ap.add_argument(
+        "--ctx-size",
+        type=int,
+        default=4096,
+        help="tokens per slot (autan's default; llama-server gets --parallel times as many)",
+    )
     ap.add_argument("--concurrency", default="1,4,8,16")
     ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=128)
@@ -251,58 +286,61 @@ def main() -> None:
     )
     ap.add_argument("--json-out", type=Path, default=None)
     a = ap.parse_args()
-    if a.model_path is None:
-        from autan.models.packaged import packaged_model_path
-
-        a.model_path = str(packaged_model_path())
+    paths = model_paths(a.model_path or a.models)
     (ROOT / ".bench").mkdir(exist_ok=True)
     levels = [int(x) for x in a.concurrency.split(",")]
     names = a.servers.split(",")
-    # Rounds interleave the servers so that the machine's drift (shared hosts are noisy)
-    # falls on all of them alike; each figure is the median over the rounds.
-    runs: dict[str, list[list[dict[str, float]]]] = {name: [] for name in names}
+    # Rounds interleave the servers (and models) so that the machine's drift (shared hosts are
+    # noisy) falls on all of them alike; each figure is the median over the rounds.
+    runs: dict[str, dict[str, list[list[dict[str, float]]]]] = {
+        p: {name: [] for name in names} for p in paths
+    }
     for round_ in range(1, a.rounds + 1):
-        for name in names:
-            print(f"== round {round_}/{a.rounds}: {name} ...", file=sys.stderr, flush=True)
-            rows = bench_server(name, a, levels)
-            runs[name].append(rows)
-            print(loadgen.format_rows(f"{name} (round {round_})", rows), flush=True)
-            print(flush=True)
-    results = {name: _median_rows(r) for name, r in runs.items()}
+        for path in paths:
+            a.model_path = path
+            for name in names:
+                label = f"{name} on {Path(path).name}"
+                print(f"== round {round_}/{a.rounds}: {label} ...", file=sys.stderr, flush=True)
+                rows = bench_server(name, a, levels)
+                runs[path][name].append(rows)
+                print(loadgen.format_rows(f"{label} (round {round_})", rows), flush=True)
+                print(flush=True)
+    results = {p: {n: _median_rows(r) for n, r in by.items()} for p, by in runs.items()}
 
     print(f"machine: {_machine()}")
     print(
-        f"model: {Path(a.model_path).name}, threads {a.threads}, slots {a.parallel}, "
+        f"threads {a.threads}, slots {a.parallel}, {a.ctx_size} cells a slot, "
         f"{a.max_tokens} output tokens, greedy, {a.requests} requests per level, "
         f"median of {a.rounds} interleaved rounds"
     )
-    print()
-    print(
-        "| server | concurrency | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms "
-        "| output tok/s | req/s |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for name, rows in results.items():
-        for r in rows:
-            print(
-                f"| {name} | {r['concurrency']} | {r['ttft_p50_ms']:.0f} | "
-                f"{r['ttft_p99_ms']:.0f} | {r['itl_p50_ms']:.1f} | {r['itl_p99_ms']:.1f} | "
-                f"{r['output_tok_s']:.1f} | {r['req_s']:.2f} |"
-            )
-    print()
-    print("ratios:")
-    print(
-        f"  c=8 output tok/s, autan / llama-server:     "
-        f"{_ratio(results, 'autan', 'llama-server', 8, 'output_tok_s')} (target >= 1.0x)"
-    )
-    print(
-        f"  c=8 output tok/s, autan / llama-cpp-python: "
-        f"{_ratio(results, 'autan', 'llama-cpp-python', 8, 'output_tok_s')} (target >= 2.5x)"
-    )
-    print(
-        f"  c=1 TTFT p50, autan / llama-server:         "
-        f"{_ratio(results, 'autan', 'llama-server', 1, 'ttft_p50_ms')} (target <= 1.2x)"
-    )
+    for path, by_server in results.items():
+        print(f"\nmodel: {Path(path).name}\n")
+        print(
+            "| server | concurrency | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms "
+            "| output tok/s | req/s |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
+        for name, rows in by_server.items():
+            for r in rows:
+                print(
+                    f"| {name} | {r['concurrency']} | {r['ttft_p50_ms']:.0f} | "
+                    f"{r['ttft_p99_ms']:.0f} | {r['itl_p50_ms']:.1f} | {r['itl_p99_ms']:.1f} | "
+                    f"{r['output_tok_s']:.1f} | {r['req_s']:.2f} |"
+                )
+        print("\nratios, autan / llama-server output tok/s:")
+        for c in levels:
+            ratio = _ratio(by_server, "autan", "llama-server", c, "output_tok_s")
+            print(f"  c={c}: {_shown(ratio)}" + ("  (target >= 1.10x)" if c == 8 else ""))
+        print(
+            f"  c=8 autan / llama-cpp-python: "
+            f"{_shown(_ratio(by_server, 'autan', 'llama-cpp-python', 8, 'output_tok_s'))}"
+        )
+        print(
+            f"  c=1 TTFT p50, autan / llama-server: "
+            f"{_shown(_ratio(by_server, 'autan', 'llama-server', 1, 'ttft_p50_ms'))}"
+        )
+    if len(paths) > 1:
+        _print_growth(paths, results, names, levels)
     print()
     print("autan sampler, cost per token (49,152-token vocabulary):")
     for label, us in sampling.measure():
@@ -311,6 +349,30 @@ def main() -> None:
         a.json_out.write_text(
             json.dumps({"machine": _machine(), "results": results, "runs": runs}, indent=2)
         )
+
+
+def _print_growth(
+    paths: list[str],
+    results: dict[str, dict[str, list[dict[str, float]]]],
+    names: list[str],
+    levels: list[int],
+) -> None:
+    """How the cost of an output token grows with the model: milliseconds per token of each
+    server at each level (1000 / aggregate tok/s), against the first model's, beside the ratio
+    of the files' sizes (the weights a decode step reads)."""
+    base = paths[0]
+    print(f"\ncost per output token, ms (1000 / output tok/s), against {Path(base).name}:")
+    for path in paths[1:]:
+        size = Path(path).stat().st_size / Path(base).stat().st_size
+        print(f"  {Path(path).name}: weights {size:.2f}x")
+        for name in names:
+            cells = []
+            for c in levels:
+                here = next(r for r in results[path][name] if r["concurrency"] == c)
+                there = next(r for r in results[base][name] if r["concurrency"] == c)
+                ms, base_ms = 1000 / here["output_tok_s"], 1000 / there["output_tok_s"]
+                cells.append(f"c={c} {ms:.1f} ms ({ms / base_ms:.2f}x)")
+            print(f"    {name}: " + ", ".join(cells))
 
 
 if __name__ == "__main__":

@@ -10,39 +10,39 @@ Two workloads (``--workload``):
   keys (short strings, enums, numbers, booleans). Much of such a reply is forced by the
   grammar (keys, quotes, separators); with fast-forward those tokens are decoded as one
   chunk with the sampled token before them, instead of one step each. The unconstrained side
-  asks for prose with ``max_tokens`` set to the constrained replies' mean length, so both sides
-  produce about as many tokens. Output tokens are the usage counts: forced tokens are in the
-  reply, and count.
+  asks for a prose description of the same schema (so its prompts are as long, and cost as
+  much to prefill) with ``max_tokens`` set to the constrained replies' mean length, so both
+  sides produce about as many tokens. Output tokens are the usage counts: forced tokens are
+  in the reply, and count.
 - ``story``: one long free string, so both sides write prose to ``max_tokens``: the cost of the
   grammar's masks per token, with nothing forced.
 
     .venv/bin/python -m benchmarks.constrained --threads 2 --rounds 3
     .venv/bin/python -m benchmarks.constrained --threads 2 --rounds 3 --no-fast-forward
+    .venv/bin/python -m benchmarks.constrained --servers autan,llama-server   # needs make bench
+
+With ``--servers autan,llama-server`` the same requests go to llama-server (its own
+``json_schema`` support, same GGUF, threads and slots), both servers up for the whole run and
+measured in turn within each round.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import statistics
-import subprocess
 import time
+from collections.abc import Sequence
 
 import httpx
 
+from autan.models.packaged import packaged_model_path
 from benchmarks import loadgen
-from benchmarks.compare import (
-    MODEL_ID,
-    ROOT,
-    _free_port,
-    _machine,
-    _median_rows,
-    _wait_ready,
-    autan_serve_cmd,
-)
+from benchmarks.compare import _machine, _median_rows, _served_id, serving
 
 STORY_SCHEMA = {
     "type": "object",
@@ -63,7 +63,7 @@ _WORDS += ["rating", "stock", "maker", "year", "notes", "grade"]
 def record_schemas(n: int, seed: int = 2026) -> list[dict[str, object]]:
     """``n`` object schemas of 5 to 20 required keys, every value short and bounded."""
     rng = random.Random(seed)
-    schemas = []
+    schemas: list[dict[str, object]] = []
     for _ in range(n):
         keys = rng.sample(_WORDS, rng.randint(5, 20))
         props: dict[str, object] = {}
@@ -89,11 +89,17 @@ def _record_request(schema: dict[str, object], i: int) -> tuple[str, dict[str, o
     return prompt, {"response_format": fmt}
 
 
+def _prose_request(schema: dict[str, object]) -> tuple[str, None]:
+    """The free side's request: a prompt of the same schema and about the same length."""
+    return "Describe in plain sentences a product with these fields: " + json.dumps(schema), None
+
+
 async def _level(
-    url: str, c: int, requests: list[tuple[str, dict[str, object] | None]], max_tokens: int
+    url: str, c: int, requests: Sequence[tuple[str, dict[str, object] | None]], max_tokens: int
 ) -> loadgen.LevelResult:
     """``requests`` (prompt, extra body), ``c`` at a time, as ``loadgen.run_level`` runs them."""
     queue = list(reversed(requests))
+    model = _served_id(url)
     level = loadgen.LevelResult(c, 0.0)
     limits = httpx.Limits(max_connections=c + 4, max_keepalive_connections=0)
     async with httpx.AsyncClient(timeout=600, limits=limits) as client:
@@ -102,7 +108,7 @@ async def _level(
             while queue:
                 prompt, extra = queue.pop()
                 result = await loadgen.one_request(
-                    client, f"{url}/v1", MODEL_ID, prompt, max_tokens, extra
+                    client, f"{url}/v1", model, prompt, max_tokens, extra
                 )
                 level.results.append(result)
 
@@ -120,10 +126,10 @@ def _records_round(
     for c in levels:
         n = max(a.requests, c)
         constrained = [_record_request(schemas[i % len(schemas)], i) for i in range(n)]
-        free = [(loadgen.PROMPTS[i % len(loadgen.PROMPTS)], None) for i in range(n)]
+        free = [_prose_request(schemas[i % len(schemas)]) for i in range(n)]
         level = asyncio.run(_level(url, c, constrained, a.record_max_tokens))
         out["json_schema"].append(level.row())
-        level = asyncio.run(_level(url, c, free, free_tokens))  # type: ignore[arg-type]
+        level = asyncio.run(_level(url, c, free, free_tokens))
         out["free"].append(level.row())
     return out
 
@@ -135,7 +141,8 @@ def _story_round(
     for c in levels:
         for mode, extra in (("free", None), ("json_schema", STORY)):
             n = max(a.requests, c)
-            level = asyncio.run(loadgen.run_level(f"{url}/v1", MODEL_ID, c, n, a.max_tokens, extra))
+            model = _served_id(url)
+            level = asyncio.run(loadgen.run_level(f"{url}/v1", model, c, n, a.max_tokens, extra))
             out[mode].append(level.row())
     return out
 
@@ -144,14 +151,16 @@ def _record_length(url: str, a: argparse.Namespace) -> int:
     """Mean output tokens of the records replies: the free side's ``max_tokens``."""
     schemas = record_schemas(a.requests)
     requests = [_record_request(s, i) for i, s in enumerate(schemas)]
-    level = asyncio.run(_level(url, 8, requests, a.record_max_tokens))  # type: ignore[arg-type]
+    level = asyncio.run(_level(url, 8, requests, a.record_max_tokens))
     return round(statistics.fmean(r.output_tokens for r in level.ok))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--servers", default="autan", help="autan, llama-server (comma-separated)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--ctx-size", type=int, default=2048, help="tokens per slot")
     ap.add_argument("--concurrency", default="1,8")
     ap.add_argument("--requests", type=int, default=16)
     ap.add_argument("--workload", choices=["records", "story"], default="records")
@@ -165,53 +174,57 @@ def main() -> None:
     )
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
+    a.model_path = str(packaged_model_path())
+    a.gpu_layers = 0
     levels = [int(x) for x in a.concurrency.split(",")]
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    (ROOT / ".bench").mkdir(exist_ok=True)
-    cmd = autan_serve_cmd(port, threads=a.threads, parallel=a.parallel, ctx_size=2048)
-    env = {**os.environ, "AUTAN_ENGINE__FAST_FORWARD": str(a.fast_forward).lower()}
-    with open(ROOT / ".bench" / "constrained.log", "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            _wait_ready(url, proc)
-            asyncio.run(loadgen.warm_up(f"{url}/v1", MODEL_ID))
+    names = a.servers.split(",")
+    os.environ["AUTAN_ENGINE__FAST_FORWARD"] = str(a.fast_forward).lower()
+    rounds: dict[str, list[dict[str, list[dict[str, float]]]]] = {n: [] for n in names}
+    free_tokens: dict[str, int] = {}
+    health = None
+    with contextlib.ExitStack() as stack:
+        urls = {name: stack.enter_context(serving(name, a)) for name in names}
+        for name, url in urls.items():
+            model = _served_id(url)
+            asyncio.run(loadgen.warm_up(f"{url}/v1", model))
             # Compile the grammars, build the tokenizer; measure the records' length.
-            asyncio.run(loadgen.run_level(f"{url}/v1", MODEL_ID, 1, 1, 8, STORY))
-            free_tokens = _record_length(url, a) if a.workload == "records" else a.max_tokens
-            rounds = []
-            for i in range(a.rounds):
+            asyncio.run(loadgen.run_level(f"{url}/v1", model, 1, 1, 8, STORY))
+            records = a.workload == "records"
+            free_tokens[name] = _record_length(url, a) if records else a.max_tokens
+        for i in range(a.rounds):
+            for name, url in urls.items():
                 start = time.perf_counter()
                 if a.workload == "records":
-                    rounds.append(_records_round(url, levels, a, free_tokens))
+                    rounds[name].append(_records_round(url, levels, a, free_tokens[name]))
                 else:
-                    rounds.append(_story_round(url, levels, a))
-                print(f"round {i + 1}/{a.rounds}: {time.perf_counter() - start:.0f}s", flush=True)
-            health = httpx.get(f"{url}/health", timeout=5).json()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+                    rounds[name].append(_story_round(url, levels, a))
+                took = time.perf_counter() - start
+                print(f"round {i + 1}/{a.rounds}, {name}: {took:.0f}s", flush=True)
+        if "autan" in urls:
+            health = httpx.get(f"{urls['autan']}/health", timeout=5).json()
     print(f"\nmachine: {_machine()}; threads {a.threads}, slots {a.parallel}")
     print(
-        f"workload {a.workload}, fast-forward {'on' if a.fast_forward else 'off'}; median of "
-        f"{a.rounds} interleaved rounds, {a.requests} requests a level, greedy; free replies "
-        f"{free_tokens} tokens\n"
+        f"workload {a.workload}, autan's fast-forward {'on' if a.fast_forward else 'off'}; "
+        f"median of {a.rounds} interleaved rounds, {a.requests} requests a level, greedy; "
+        f"free replies' max_tokens {free_tokens}\n"
     )
-    medians = {m: _median_rows([r[m] for r in rounds]) for m in ("free", "json_schema")}
-    for mode, rows in medians.items():
-        print(loadgen.format_rows(mode, rows), "\n")
-    for i, c in enumerate(levels):
-        free, constrained = medians["free"][i], medians["json_schema"][i]
-        ratio = constrained["output_tok_s"] / free["output_tok_s"]
+    for name in names:
+        medians = {m: _median_rows([r[m] for r in rounds[name]]) for m in ("free", "json_schema")}
+        for mode, rows in medians.items():
+            print(loadgen.format_rows(f"{name}, {mode}", rows), "\n")
+        for i, c in enumerate(levels):
+            free, constrained = medians["free"][i], medians["json_schema"][i]
+            ratio = constrained["output_tok_s"] / free["output_tok_s"]
+            print(
+                f"{name} c={c}: output tok/s {constrained['output_tok_s']:.1f} constrained vs "
+                f"{free['output_tok_s']:.1f} free: {ratio:.2f}x"
+            )
+        print()
+    engine = health["models"][0] if health else None
+    if engine and engine["mask_seconds"] is not None and engine["masked_tokens"]:
+        masks, tokens = engine["mask_seconds"], engine["masked_tokens"]
         print(
-            f"c={c}: output tok/s {constrained['output_tok_s']:.1f} constrained vs "
-            f"{free['output_tok_s']:.1f} free: {ratio:.2f}x"
-        )
-    engine = health["models"][0]
-    masks, tokens = engine["mask_seconds"], engine["masked_tokens"]
-    if masks is not None and tokens:
-        print(
-            f"grammar masks: {1e6 * masks / tokens:.0f} us per sampled constrained token "
+            f"autan grammar masks: {1e6 * masks / tokens:.0f} us per sampled constrained token "
             f"({tokens} tokens); forced tokens decoded without a step: "
             f"{engine.get('forced_tokens')}"
         )
