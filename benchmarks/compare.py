@@ -92,7 +92,7 @@ def autan_serve_cmd(
 
 
 def autan_cmd(a: argparse.Namespace, port: int) -> tuple[list[str], dict[str, str]]:
-    flags = ("--model", a.model_path)
+    flags = ("--model", a.model_path, *getattr(a, "extra_flags", ()))
     env = {"AUTAN_ENGINE__GPU_LAYERS": str(a.gpu_layers)} if a.gpu_layers else {}
     return autan_serve_cmd(
         port, threads=a.threads, parallel=a.parallel, ctx_size=a.ctx_size, flags=flags
@@ -120,6 +120,7 @@ def llama_server_cmd(a: argparse.Namespace, port: int) -> tuple[list[str], dict[
         "--alias",
         MODEL_ID,
         *(("-ngl", str(999 if a.gpu_layers < 0 else a.gpu_layers)) if a.gpu_layers else ()),
+        *getattr(a, "extra_flags", ()),
     ], env
 
 

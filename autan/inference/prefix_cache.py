@@ -45,7 +45,8 @@ MIN_COPY_GAIN = 8
 MIN_PREFILL = 64
 # A shorter match (a chat template's opening tokens) is no hit when taking it would cut as
 # many cached tokens: the prompt takes the least recently used slot rather than cut a slot
-# that holds another long prefix.
+# that holds another long prefix. While an empty slot is free it is no hit if it would cut
+# any cached token.
 MIN_HIT = 32
 
 
@@ -86,7 +87,11 @@ class PrefixCache:
         exactly ``MIN_PREFILL`` tokens reuses nothing.
 
         Among slots that reuse as much, the least recently released one is taken, which keeps
-        the most recent prefixes (a conversation's next turn finds its own). With ``compact``
+        the most recent prefixes (a conversation's next turn finds its own). While a slot that
+        holds nothing is free, a short match (the chat template's opening) is not cut out of
+        a slot holding more of another prompt but copied from it into the empty slot, and a
+        prompt without a match takes the empty slot: the prompts seen so far stay whole, each
+        for its next repeat. With ``compact``
         (batch lines, which have no next turn) the lowest-numbered one is: busy slots then fill
         from slot 0 up and the free ones gather at the top, rather than sit between busy ones
         where each costs every step a pad row or a second micro-batch (see
@@ -95,24 +100,38 @@ class PrefixCache:
         assert self.free, "place() needs a free slot: check PrefixCache.free first"
         assert prompt, "an empty prompt has no token to decode"
         order = sorted(self.free) if compact else self.free
-        slot, keep = order[0], 0
+        # A free slot that holds nothing: taking it forgets no other prompt's prefix.
+        empty = None if compact else next((s for s in order if not self._held[s]), None)
+        slot, keep = order[0] if empty is None else empty, 0
         source: int | None = None
         if self.enabled and len(prompt) != MIN_PREFILL:
             short = len(prompt) < MIN_PREFILL
             limit = len(prompt) - 1 if short else len(prompt) - MIN_PREFILL
+            copy_from, copy_keep = None, 0
             for candidate in order:
                 held = self._held[candidate]
-                n = _common_prefix(held, prompt, limit)
-                if n > keep and (n >= MIN_HIT or len(held) - n < MIN_HIT):
+                same = _common_prefix(held, prompt, len(prompt))
+                n = min(same, limit)
+                cut = len(held) - same  # cached tokens of another prompt that this would cut
+                if n <= keep:
+                    continue
+                if n >= MIN_HIT or (cut < MIN_HIT and (empty is None or not cut)):
                     slot, keep = candidate, n
+                elif empty is not None and n > copy_keep:
+                    copy_from, copy_keep = candidate, n
+            if copy_from is not None and copy_keep >= keep + MIN_COPY_GAIN:
+                # The short match (a chat template's opening) is copied into the empty slot,
+                # and the slot it came from keeps its whole prompt.
+                slot, keep, source = empty, copy_keep, copy_from
             best_busy, best_busy_keep = None, max(keep + MIN_COPY_GAIN, MIN_HIT) - 1
             for candidate, tokens in busy:
                 n = _common_prefix(tokens, prompt, limit)
                 if n > best_busy_keep:
                     best_busy, best_busy_keep = candidate, n
             if best_busy is not None:
-                # The copy overwrites the destination: take the least recently used free slot.
-                slot, keep, source = order[0], best_busy_keep, best_busy
+                # The copy overwrites the destination: an empty slot, else the least recently
+                # used one.
+                slot, keep, source = order[0] if empty is None else empty, best_busy_keep, best_busy
         self.free.remove(slot)
         self._held[slot] = []
         return Placement(slot, keep, source)

@@ -32,8 +32,14 @@ def test_a_match_shorter_than_min_hit_leaves_its_slot_alone() -> None:
     cache.release(0, [])
     cache.release(1, PREFIX)
     short = [*PREFIX[: MIN_HIT - 1], 0, *TAIL]
-    assert cache.place(short) == Placement(slot=0, keep=0)
+    # Copied into the empty slot instead.
+    assert cache.place(short) == Placement(slot=0, keep=MIN_HIT - 1, source=1)
     assert cache.held(1) == PREFIX
+    cache.release(0, [])
+    cache.place([2])
+    cache.release(0, [2])
+    # No empty slot any more: no copy, the least recently released slot is taken.
+    assert cache.place(short) == Placement(slot=1, keep=0)
 
 
 def test_the_last_min_prefill_prompt_tokens_are_always_decoded() -> None:
@@ -104,6 +110,38 @@ def test_a_short_prompt_always_decodes_its_last_token() -> None:
     prompt = list(range(3000, 3040))
     cache.release(0, prompt)
     assert cache.place(prompt) == Placement(slot=0, keep=len(prompt) - 1)
+
+
+def test_while_an_empty_slot_is_free_a_short_opening_is_not_cut_from_another_prompt() -> None:
+    # Two chat prompts sharing only the template's opening: the second goes to the empty slot,
+    # the opening copied there, so that each finds its whole prompt when it comes again.
+    cache = PrefixCache(3)
+    opening = list(range(3000, 3024))
+    assert len(opening) >= MIN_COPY_GAIN
+    first, second = [*opening, 1, 2, 3], [*opening, 4, 5, 6]
+    assert cache.place(first) == Placement(slot=0, keep=0)
+    cache.release(0, first)
+    assert cache.place(second) == Placement(slot=1, keep=len(opening), source=0)
+    cache.release(1, second)
+    assert cache.place(first) == Placement(slot=0, keep=len(first) - 1)
+    assert cache.place(second) == Placement(slot=1, keep=len(second) - 1)
+
+
+def test_an_opening_shorter_than_min_copy_gain_is_decoded_in_the_empty_slot() -> None:
+    cache = taken(2)
+    cache.release(1, [])
+    cache.release(0, [*range(MIN_COPY_GAIN - 1), 1, 2])
+    placed = cache.place([*range(MIN_COPY_GAIN - 1), 3, 4])
+    assert placed == Placement(slot=1, keep=0)
+
+
+def test_without_a_match_an_empty_slot_is_taken_before_one_holding_a_prompt() -> None:
+    cache = taken(3)
+    cache.release(2, [5])
+    cache.release(0, [])
+    cache.release(1, [7])
+    assert cache.place([8, *TAIL]) == Placement(slot=0, keep=0)
+    assert cache.held(2) == [5] and cache.held(1) == [7]
 
 
 def test_a_short_match_does_not_cut_a_slot_holding_a_long_prefix() -> None:

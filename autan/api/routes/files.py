@@ -235,8 +235,11 @@ async def download_file(
         file = await run_in_threadpool(
             system.files.get, workspace_of(meter), file_id, key_id=key_of(meter)
         )
+    # Opening the content reads the blob store (a database query where that is the store):
+    # not on the event loop. Starlette reads the chunks on the thread pool as well.
+    content = await run_in_threadpool(system.files.content, file)
     return StreamingResponse(
-        system.files.content(file),
+        content,
         media_type="application/octet-stream",
         headers={
             "Content-Length": str(file.bytes),
