@@ -69,7 +69,18 @@ class LevelResult:
             "output_tok_s": tokens / self.wall,
             "req_s": len(ok) / self.wall,
             "mean_output_tokens": statistics.fmean(r.output_tokens for r in ok) if ok else 0.0,
+            # One stream's speed once its first token came: prompt prefill left out.
+            "decode_tok_s_p50": statistics.median(decode) if (decode := _decode_speeds(ok)) else 0,
         }
+
+
+def _decode_speeds(results: list[RequestResult]) -> list[float]:
+    """Each request's output tokens after the first over the time from its first to its last."""
+    return [
+        (r.output_tokens - 1) / (r.latency - r.ttft)
+        for r in results
+        if r.output_tokens > 1 and r.latency > r.ttft
+    ]
 
 
 def _pct(values: list[float], p: float) -> float:

@@ -119,7 +119,7 @@ class PrefixCache:
                     slot, keep = candidate, n
                 elif empty is not None and n > copy_keep:
                     copy_from, copy_keep = candidate, n
-            if copy_from is not None and copy_keep >= keep + MIN_COPY_GAIN:
+            if copy_from is not None and empty is not None and copy_keep >= keep + MIN_COPY_GAIN:
                 # The short match (a chat template's opening) is copied into the empty slot,
                 # and the slot it came from keeps its whole prompt.
                 slot, keep, source = empty, copy_keep, copy_from
