@@ -78,6 +78,7 @@ class PrefixCache:
         busy: Iterable[tuple[int, list[int]]] = (),
         *,
         compact: bool = False,
+        below: int | None = None,
     ) -> Placement:
         """Choose a free slot for ``prompt`` and take it off the free list.
 
@@ -96,10 +97,16 @@ class PrefixCache:
         from slot 0 up and the free ones gather at the top, rather than sit between busy ones
         where each costs every step a pad row or a second micro-batch (see
         ``LlamaContext.decode``).
+
+        With ``below``, only the slots under it are taken while one of them is free: the
+        scheduler keeps the interactive reserve's slots at the top for when batch lines run,
+        so that ``--parallel`` interactive requests fill the run of slots from 0 without a hole.
         """
         assert self.free, "place() needs a free slot: check PrefixCache.free first"
         assert prompt, "an empty prompt has no token to decode"
         order = sorted(self.free) if compact else self.free
+        if below is not None:
+            order = [s for s in order if s < below] or order
         # A free slot that holds nothing: taking it forgets no other prompt's prefix.
         empty = None if compact else next((s for s in order if not self._held[s]), None)
         slot, keep = order[0] if empty is None else empty, 0

@@ -306,7 +306,13 @@ class Scheduler:
             # pad rows); near interactive work, the least recently released, as interactive
             # requests do, so that it does not take the slot of a conversation's last turn.
             compact = seq.priority is Priority.BATCH and not under_load
-            where = self.cache.place(seq.prompt, busy, compact=compact)
+            # Without batch lines the interactive reserve's slots (the top ones) stay free:
+            # --parallel requests then hold slots 0 to parallel-1, one run of sequence ids that
+            # libllama decodes in one micro-batch (a free slot among them costs every step a
+            # pad row, or a second pass over the weights).
+            interactive = seq.priority is not Priority.BATCH
+            below = self.interactive_slots if interactive and batch_running == 0 else None
+            where = self.cache.place(seq.prompt, busy, compact=compact, below=below)
             if where.source is not None:
                 self.backend.copy(where.source, where.slot)
                 self.stats.prefix_copies += 1

@@ -201,6 +201,39 @@ def test_batch_fills_its_slots_and_an_interactive_request_still_starts_at_once(
     assert c.text == "abcdefgh"
 
 
+def test_without_batch_lines_interactive_requests_leave_the_reserve_slot_at_the_top() -> None:
+    # Nine streams, --parallel 8. A request that came while batch lines held slots 0 to 7 ran
+    # in the reserve (slot 8), which keeps its prompt. Once the batch is over, eight requests,
+    # that prompt among them, take slots 0 to 7: one run of sequence ids, decoded in one
+    # micro-batch without a pad row, rather than the reserve's hit and a hole below it.
+    backend = ScriptBackend(b"abcdefgh")
+    s = Scheduler(
+        backend,
+        streams=9,
+        interactive_slots=8,
+        batch_slots=8,
+        batch_tokens=64,
+        interactive_grace=0.0,
+    )
+    for i in range(8):
+        line, _ = make_seq(f"line {i}".encode(), max_tokens=6)
+        line.priority = Priority.BATCH
+        s.add(line)
+    s.step()
+    early, _ = make_seq(b"prompt 0", max_tokens=2)
+    s.add(early)
+    s.step()
+    assert early.slot == 8
+    run_until_idle(s)
+    seqs = [make_seq(f"prompt {i}".encode(), max_tokens=4)[0] for i in range(8)]
+    for seq in seqs:
+        s.add(seq)
+    backend.batch_slots.clear()
+    run_until_idle(s)
+    assert sorted(seq.slot for seq in seqs) == list(range(8))
+    assert all(_holes(slots) == 0 for slots in backend.batch_slots)
+
+
 def test_interactive_work_never_holds_more_than_its_slots() -> None:
     s = Scheduler(ScriptBackend(b"ab"), streams=4, interactive_slots=3, batch_tokens=16)
     for _ in range(4):
@@ -262,11 +295,11 @@ def test_near_interactive_work_a_batch_line_takes_the_least_recently_released_sl
     live, _ = make_seq(b"zzzz", max_tokens=50)
     s.add(live)
     s.step()
-    assert live.slot == 3
+    assert live.slot == 2  # the least recently released of --parallel's; the reserve stays free
     line, _ = make_seq(b"shared prompt", max_tokens=2)
     line.priority = Priority.BATCH
     s.add(line)
     s.step()
-    # Slots 0, 1 and 2 hold as much of its prompt: the one released first, not the lowest,
-    # so that the newest turns keep their KV.
-    assert line.slot == 2
+    # Slots 0 and 1 hold as much of its prompt: the one released first, not the lowest, so
+    # that the newest turns keep their KV.
+    assert line.slot == 1
