@@ -91,6 +91,12 @@ class EngineSettings(BaseModel):
     prefix_cache: bool = Field(
         default=True, description="reuse the KV of a prompt prefix an earlier request decoded"
     )
+    host_cache_mb: int = Field(
+        default=512,
+        ge=0,
+        description="host memory (MiB) for prompts' KV moved out of their slot when a new "
+        "prompt takes it, loaded back when one of them comes again (0: none)",
+    )
     speculative: Speculative = Field(
         default="auto",
         description="prompt-lookup speculative decoding: draft tokens from the sequence's own "

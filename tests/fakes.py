@@ -98,6 +98,8 @@ class ScriptBackend:
         self.batch_slots: list[list[int]] = []  # the slots of each decode's rows, in order
         self.truncations: list[tuple[int, int]] = []
         self.copies: list[tuple[int, int]] = []
+        self.saves: list[int] = []
+        self.loads: list[int] = []
         self.rollbacks: list[tuple[int, int]] = []
         self.kv: dict[int, list[int]] = {}
         self._emitted: dict[int, int] = {}  # slot -> position of its first logits row
@@ -139,6 +141,18 @@ class ScriptBackend:
     def copy(self, src: int, dst: int) -> None:
         self.copies.append((src, dst))
         self.kv[dst] = list(self.kv.get(src, []))
+
+    def save(self, slot: int) -> tuple[object, int]:
+        self.saves.append(slot)
+        kv = list(self.kv.get(slot, []))
+        return kv, 100 * len(kv)
+
+    def load(self, slot: int, state: object) -> bool:
+        assert isinstance(state, list)
+        self.loads.append(slot)
+        self.kv[slot] = list(state)
+        self._emitted.pop(slot, None)
+        return True
 
     def rollback(self, slot: int, keep: int) -> None:
         """Drops the draft rows the scheduler did not take: the script is spelled by position,

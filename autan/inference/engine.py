@@ -94,6 +94,9 @@ class EngineStats:
     prefix_hits: int
     cached_prompt_tokens: int
     prefix_copies: int
+    host_cache_saves: int  # prompts moved to host memory before their slot was reused
+    host_cache_loads: int  # hits on those
+    host_cache_bytes: int  # host memory they hold now
     draft_tokens: int
     accepted_tokens: int
     forced_tokens: int
@@ -133,6 +136,7 @@ class LocalEngine:
             interactive_slots=settings.parallel,
             batch_tokens=settings.batch_tokens,
             prefix_cache=settings.prefix_cache,
+            host_cache_bytes=settings.host_cache_mb * 2**20,
             speculation=SpeculationMode(settings.speculative),
             speculation_max_running=settings.speculative_max_running,
             batch_slots=settings.batch_sequences,
@@ -329,6 +333,9 @@ class LocalEngine:
             prefix_hits=s.stats.prefix_hits,
             cached_prompt_tokens=s.stats.cached_prompt_tokens,
             prefix_copies=s.stats.prefix_copies,
+            host_cache_saves=s.stats.host_cache_saves,
+            host_cache_loads=s.stats.host_cache_loads,
+            host_cache_bytes=s.cache.saved_bytes,
             draft_tokens=s.stats.draft_tokens,
             accepted_tokens=s.stats.accepted_tokens,
             forced_tokens=s.stats.forced_tokens,

@@ -387,6 +387,24 @@ class LlamaContext:
             log.warning("KV state copy from slot %d to %d failed; copying the stream", src, dst)
             L.llama_memory_seq_cp(self._memory, src, dst, -1, -1)
 
+    def save(self, slot: int) -> tuple[object, int]:
+        """The slot's KV cells (its sequence state) in host memory, and their size."""
+        size = int(L.llama_state_seq_get_size(self._ctx, slot))
+        state = (ctypes.c_uint8 * size)()
+        written = int(L.llama_state_seq_get_data(self._ctx, state, size, slot))
+        return state, written
+
+    def load(self, slot: int, state: object) -> bool:
+        """Empty the slot and load a state ``save`` gave into it; False if libllama refused
+        (the slot is then empty)."""
+        assert isinstance(state, ctypes.Array)
+        L.llama_memory_seq_rm(self._memory, slot, -1, -1)
+        if L.llama_state_seq_set_data(self._ctx, state, len(state), slot) == 0:
+            log.warning("loading a saved prompt into slot %d failed; decoding it cold", slot)
+            L.llama_memory_seq_rm(self._memory, slot, -1, -1)
+            return False
+        return True
+
     def rollback(self, slot: int, keep: int) -> None:
         L.llama_memory_seq_rm(self._memory, slot, keep, -1)
 

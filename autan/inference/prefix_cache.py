@@ -58,15 +58,57 @@ class Placement:
     slot: int
     keep: int
     source: int | None = None
+    # The prompt tokens the slot held, to be saved to host memory before it is overwritten.
+    save: list[int] | None = None
+    # A saved prompt's KV to load into the slot first (instead of a copy from ``source``).
+    restore: Saved | None = None
+
+
+@dataclass(slots=True)
+class Saved:
+    """A prompt's KV saved to host memory: the prompt tokens its cells hold, from position 0,
+    and the backend's opaque state of them."""
+
+    tokens: list[int]
+    state: object
+    nbytes: int
 
 
 class PrefixCache:
     """The free slots, least recently released first, and the tokens each one's KV holds."""
 
-    def __init__(self, slots: int, *, enabled: bool = True) -> None:
+    def __init__(self, slots: int, *, enabled: bool = True, host_bytes: int = 0) -> None:
         self.enabled = enabled
         self.free = list(range(slots))
         self._held: list[list[int]] = [[] for _ in range(slots)]
+        # Prompts whose slots were taken by others, least recently used first, within
+        # ``host_bytes`` of host memory (0: none kept).
+        self.host_bytes = host_bytes if enabled else 0
+        self.saved: list[Saved] = []
+        self.saved_bytes = 0
+
+    def store(self, tokens: list[int], state: object, nbytes: int) -> None:
+        """Keep a prompt's KV in host memory, dropping the least recently used ones (and any
+        saved prompt it extends) to stay within ``host_bytes``."""
+        if nbytes > self.host_bytes:
+            return
+        for old in [e for e in self.saved if e.tokens == tokens[: len(e.tokens)]]:
+            self._drop(old)
+        while self.saved and self.saved_bytes + nbytes > self.host_bytes:
+            self._drop(self.saved[0])
+        self.saved.append(Saved(list(tokens), state, nbytes))
+        self.saved_bytes += nbytes
+
+    def _drop(self, entry: Saved) -> None:
+        self.saved.remove(entry)
+        self.saved_bytes -= entry.nbytes
+
+    def _worth_saving(self, held: list[int], kept: int) -> bool:
+        """Whether a slot's prompt, about to lose all but ``kept`` tokens, goes to host
+        memory: long enough to be a hit later, and not already there (or a longer one)."""
+        if not self.host_bytes or len(held) - kept < MIN_HIT or len(held) < MIN_HIT:
+            return False
+        return not any(e.tokens[: len(held)] == held for e in self.saved)
 
     def held(self, slot: int) -> list[int]:
         """Reusable tokens a free slot's KV holds at positions 0..n-1."""
@@ -139,9 +181,29 @@ class PrefixCache:
                 # The copy overwrites the destination: an empty slot, else the least recently
                 # used one.
                 slot, keep, source = order[0] if empty is None else empty, best_busy_keep, best_busy
+            restore = self._best_saved(prompt, limit, keep)
+            if restore is not None:
+                slot, keep, source = order[0] if empty is None else empty, restore[1], None
+                self.saved.remove(restore[0])  # most recently used again: at the end
+                self.saved.append(restore[0])
+        else:
+            restore = None
+        held = self._held[slot]
+        kept = 0 if source is not None or restore is not None else keep
+        save = list(held) if self._worth_saving(held, kept) else None
         self.free.remove(slot)
         self._held[slot] = []
-        return Placement(slot, keep, source)
+        return Placement(slot, keep, source, save, restore[0] if restore else None)
+
+    def _best_saved(self, prompt: list[int], limit: int, keep: int) -> tuple[Saved, int] | None:
+        """The saved prompt sharing the longest prefix with ``prompt``, when it saves at least
+        ``MIN_COPY_GAIN`` tokens over ``keep`` (a load costs about what a copy does)."""
+        best, best_n = None, max(keep + MIN_COPY_GAIN, MIN_HIT) - 1
+        for entry in self.saved:
+            n = _common_prefix(entry.tokens, prompt, limit)
+            if n > best_n:
+                best, best_n = entry, n
+        return (best, best_n) if best is not None else None
 
     def release(self, slot: int, tokens: list[int]) -> None:
         """``slot`` is free again and its KV holds the prompt tokens ``tokens`` (recorded only

@@ -52,6 +52,14 @@ class DecodeBackend(Protocol):
         """Drop the cells a verify wrote for rejected draft tokens: positions ``keep`` on."""
         ...
 
+    def save(self, slot: int) -> tuple[object, int]:
+        """The slot's KV cells in host memory, and their size in bytes."""
+        ...
+
+    def load(self, slot: int, state: object) -> bool:
+        """Make the slot's KV the cells ``save`` gave; False if it could not (slot empty)."""
+        ...
+
     def is_eog(self, token: int) -> bool: ...
 
 
@@ -85,6 +93,8 @@ class SchedulerStats:
     prefix_hits: int = 0  # admissions that found part of their prompt in KV
     cached_prompt_tokens: int = 0  # prompt tokens those admissions did not decode
     prefix_copies: int = 0  # KV streams copied from a busy slot for a hit
+    host_cache_saves: int = 0  # prompts moved to host memory before their slot was reused
+    host_cache_loads: int = 0  # prompts loaded back from host memory for a hit
     prompt_tokens: int = 0  # prompt tokens of admitted sequences, cached or decoded
     draft_tokens: int = 0  # prompt-lookup tokens verified (see speculation)
     accepted_tokens: int = 0  # of those, the ones the model agreed with
@@ -111,6 +121,7 @@ class Scheduler:
         interactive_grace: float = 1.0,
         interactive_hold: float = 0.0,
         prefix_cache: bool = True,
+        host_cache_bytes: int = 0,
         speculation: SpeculationMode = SpeculationMode.OFF,
         speculation_max_running: int = 1,
         fast_forward: bool = True,
@@ -122,7 +133,7 @@ class Scheduler:
         self.batch_tokens = batch_tokens
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
-        self.cache = PrefixCache(streams, enabled=prefix_cache)
+        self.cache = PrefixCache(streams, enabled=prefix_cache, host_bytes=host_cache_bytes)
         self.streams = streams
         # Interactive sequences hold at most this many streams; the others (the reserve) are
         # there for an interactive request that arrives while batch lines fill the rest.
@@ -313,9 +324,13 @@ class Scheduler:
             interactive = seq.priority is not Priority.BATCH
             below = self.interactive_slots if interactive and batch_running == 0 else None
             where = self.cache.place(seq.prompt, busy, compact=compact, below=below)
+            if where.save is not None:
+                self._save(where.slot, where.save)
             if where.source is not None:
                 self.backend.copy(where.source, where.slot)
                 self.stats.prefix_copies += 1
+            elif where.restore is not None and self.backend.load(where.slot, where.restore.state):
+                self.stats.host_cache_loads += 1
             keep = self.backend.truncate(where.slot, where.keep)
             self.stats.prompt_tokens += len(seq.prompt)
             if keep:
@@ -326,6 +341,14 @@ class Scheduler:
             seq.slot, seq.n_cached, seq.status = where.slot, keep, SequenceStatus.RUNNING
             self.running.append(seq)
             self.stats.admitted += 1
+
+    def _save(self, slot: int, held: list[int]) -> None:
+        """Move the prompt a slot holds to host memory before a new one overwrites it."""
+        if self.backend.truncate(slot, len(held)) != len(held):
+            return  # its cells do not start at position 0: nothing reusable
+        state, nbytes = self.backend.save(slot)
+        self.cache.store(held, state, nbytes)
+        self.stats.host_cache_saves += 1
 
     def _plan(self) -> tuple[BatchPlan, list[tuple[Sequence, int, list[int]]]]:
         """The step's rows, and per sampled sequence its first logits row and draft tokens

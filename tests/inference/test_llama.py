@@ -44,11 +44,22 @@ def contexts(model: LlamaModel) -> Iterator[list[LlamaContext]]:
 
 
 def scheduler(
-    model: LlamaModel, made: list[LlamaContext], *, streams: int, prefix_cache: bool
+    model: LlamaModel,
+    made: list[LlamaContext],
+    *,
+    streams: int,
+    prefix_cache: bool,
+    host_cache_bytes: int = 0,
 ) -> Scheduler:
     ctx = LlamaContext(model, streams=streams, context=CONTEXT, batch_tokens=128, threads=2)
     made.append(ctx)
-    return Scheduler(ctx, streams=streams, batch_tokens=128, prefix_cache=prefix_cache)
+    return Scheduler(
+        ctx,
+        streams=streams,
+        batch_tokens=128,
+        prefix_cache=prefix_cache,
+        host_cache_bytes=host_cache_bytes,
+    )
 
 
 def submit(s: Scheduler, model: LlamaModel, question: str, max_tokens: int) -> Sequence:
@@ -96,6 +107,32 @@ def test_a_hit_in_place_gives_the_cold_greedy_tokens(
     run(s)
     assert s.stats.prefix_hits == 2
     assert other.output == cold(model, contexts, "How much is a chain?", 16)
+
+
+def test_a_prompt_loaded_back_from_host_memory_gives_the_cold_greedy_tokens(
+    model: LlamaModel, contexts: list[LlamaContext]
+) -> None:
+    s = scheduler(model, contexts, streams=1, prefix_cache=True, host_cache_bytes=2**30)
+    first = submit(s, model, "When do you open?", 16)
+    run(s)
+    # Another prompt, sharing nothing, takes the one slot: the first goes to host memory.
+    other = model.tokenize("Write a haiku about the sea.", add_special=True, parse_special=False)
+    s.add(
+        Sequence.create(
+            other,
+            SamplingParams(temperature=0.0, max_tokens=4),
+            lambda out: None,
+            context=CONTEXT,
+            piece=model.piece,
+        )
+    )
+    run(s)
+    assert s.stats.host_cache_saves == 1 and s.cache.saved_bytes > 0
+    again = submit(s, model, "When do you open?", 16)
+    run(s)
+    assert s.stats.host_cache_loads == 1
+    assert s.stats.cached_prompt_tokens >= len(again.prompt) - MIN_PREFILL
+    assert again.output == first.output == cold(model, contexts, "When do you open?", 16)
 
 
 def test_a_copied_stream_decodes_bit_for_bit_like_the_original(

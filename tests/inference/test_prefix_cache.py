@@ -172,3 +172,37 @@ def test_compact_still_prefers_the_longer_match_to_the_slot_without_a_hole() -> 
     cache.release(2, [9])
     placed = cache.place([*PREFIX, 3, *TAIL], compact=True)
     assert placed == Placement(slot=4, keep=len(PREFIX))
+
+
+def test_a_prompt_cut_from_its_slot_is_saved_and_loaded_back_when_it_comes_again() -> None:
+    cache = PrefixCache(1, host_bytes=1000)
+    first, second = [*PREFIX, *TAIL], [7, *TAIL]
+    assert cache.place(first) == Placement(slot=0, keep=0)
+    cache.release(0, first)
+    placed = cache.place(second)
+    assert (placed.slot, placed.keep, placed.save) == (0, 0, first)
+    cache.store(first, "state of the first", 100)
+    cache.release(0, second)
+    again = cache.place(first)
+    assert again.restore is not None and again.restore.state == "state of the first"
+    assert (again.slot, again.keep, again.source) == (0, len(PREFIX), None)
+    assert again.save == second  # and the second prompt goes to host memory in its turn
+
+
+def test_saved_prompts_stay_within_their_bytes_the_least_recently_used_going_first() -> None:
+    cache = PrefixCache(1, host_bytes=250)
+    prompts = [[i, *PREFIX] for i in range(3)]
+    for i, prompt in enumerate(prompts):
+        cache.store(prompt, i, 100)
+    assert [e.state for e in cache.saved] == [1, 2] and cache.saved_bytes == 200
+    cache.store([*prompts[2], 5], 3, 100)  # extends a saved one: replaces it
+    assert [e.state for e in cache.saved] == [1, 3]
+    cache.store([9], 4, 300)  # larger than the whole budget: not kept
+    assert [e.state for e in cache.saved] == [1, 3]
+
+
+def test_without_host_bytes_nothing_is_saved() -> None:
+    cache = PrefixCache(1)
+    cache.place([*PREFIX, *TAIL])
+    cache.release(0, [*PREFIX, *TAIL])
+    assert cache.place([7, *TAIL]).save is None

@@ -293,6 +293,20 @@ def test_a_busy_slot_holding_the_prefix_is_copied_instead_of_decoded_again() -> 
     assert c1.text == cold(long_system + b"Q: why?", max_tokens=40)
 
 
+def test_a_prompt_whose_slot_was_taken_comes_back_from_host_memory() -> None:
+    backend = ContextBackend()
+    s = Scheduler(backend, streams=1, batch_tokens=128, host_cache_bytes=10**6)
+    first, other = SYSTEM * 2 + b"Q: why?", b"Something else entirely, no shared prefix."
+    c1 = generate(s, first)[1]
+    generate(s, other)
+    assert backend.saves == [0]  # the first prompt, before the other one took the slot
+    before = backend.decoded_tokens
+    c2 = generate(s, first)[1]
+    assert backend.loads == [0] and s.stats.host_cache_loads == 1
+    assert backend.decoded_tokens - before == MIN_PREFILL + 11
+    assert c2.text == c1.text == cold(first)
+
+
 def test_without_prefix_cache_every_prompt_is_decoded_whole() -> None:
     backend = ContextBackend()
     s = Scheduler(backend, streams=2, batch_tokens=128, prefix_cache=False)
