@@ -185,15 +185,19 @@ def _served_id(url: str) -> str:
 
 
 @contextlib.contextmanager
-def serving(name: str, a: argparse.Namespace) -> Iterator[str]:
-    """Server ``name`` started on a free port for ``a.model_path``, until the block ends: its
-    base URL (without ``/v1``); its output goes to ``.bench/NAME.log``."""
-    port = _free_port()
-    cmd, extra_env = SERVERS[name](a, port)
-    (ROOT / ".bench").mkdir(exist_ok=True)
-    with open(ROOT / ".bench" / f"{name}.log", "wb") as log:
+def running(
+    cmd: list[str],
+    port: int,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Iterator[str]:
+    """``cmd``, a server listening on ``port``, until the block ends: its base URL (without
+    ``/v1``) once it answers; its output appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **extra_env}
+            cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -205,6 +209,16 @@ def serving(name: str, a: argparse.Namespace) -> Iterator[str]:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@contextlib.contextmanager
+def serving(name: str, a: argparse.Namespace) -> Iterator[str]:
+    """Server ``name`` started on a free port for ``a.model_path``, until the block ends: its
+    base URL (without ``/v1``); its output goes to ``.bench/NAME.log``."""
+    port = _free_port()
+    cmd, extra_env = SERVERS[name](a, port)
+    with running(cmd, port, ROOT / ".bench" / f"{name}.log", extra_env) as url:
+        yield url
 
 
 def bench_server(name: str, a: argparse.Namespace, levels: list[int]) -> list[dict[str, float]]:

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -35,7 +33,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks import loadgen
-from benchmarks.compare import MODEL_ID, ROOT, _free_port, _machine, _wait_ready
+from benchmarks.compare import MODEL_ID, ROOT, _free_port, _machine, running
 from benchmarks.prefix_cache import QUESTIONS, system_prompt
 
 ROUTED = "routed"
@@ -62,20 +60,8 @@ def autan(
         sys.executable, "-m", "autan.cli.main", "serve", "--no-auth", "--port", str(port),
         "--data-dir", str(workdir / name), "--no-embeddings", "--log-level", "warning", *args,
     ]  # fmt: skip
-    with (workdir / f"{name}.log").open("ab") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(url, proc)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with running(cmd, port, workdir / f"{name}.log", env, cwd=ROOT) as url:
+        yield url
 
 
 def prompt_tokens_cached(replicas: list[str]) -> tuple[int, int]:

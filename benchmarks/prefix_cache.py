@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks import loadgen
-from benchmarks.compare import MODEL_ID, ROOT, _free_port, _machine, _wait_ready, autan_serve_cmd
+from benchmarks.compare import MODEL_ID, ROOT, _free_port, _machine, autan_serve_cmd, running
 
 RULES = [
     "Greet the customer by name when the name is known, and never invent one.",
@@ -76,19 +75,8 @@ def autan_server(a: argparse.Namespace, *flags: str) -> Iterator[str]:
     cmd = autan_serve_cmd(
         port, threads=a.threads, parallel=a.parallel, ctx_size=a.ctx_size, flags=flags
     )
-    (ROOT / ".bench").mkdir(exist_ok=True)
-    with open(ROOT / ".bench" / "prefix-cache.log", "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(url, proc)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with running(cmd, port, ROOT / ".bench" / "prefix-cache.log") as url:
+        yield url
 
 
 def prompt_tokens(url: str, system: str) -> int:
