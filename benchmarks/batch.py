@@ -33,7 +33,7 @@ from typing import TypeVar
 import httpx
 
 from benchmarks import loadgen
-from benchmarks.compare import _free_port, _machine, _wait_ready
+from benchmarks.compare import _free_port, _machine, _wait_ready, engine_health
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_ID = "smollm2-135m-instruct"
@@ -199,7 +199,7 @@ def main() -> None:
 
 def _engine(url: str) -> dict[str, float]:
     """The packaged model's engine counters from ``/health``."""
-    return dict(httpx.get(f"{url}/health", timeout=10).json()["models"][0])
+    return {k: v for k, v in engine_health(url, MODEL_ID).items() if isinstance(v, int | float)}
 
 
 def _per_step(before: dict[str, float], after: dict[str, float]) -> tuple[float, float]:

@@ -221,6 +221,13 @@ def serving(name: str, a: argparse.Namespace) -> Iterator[str]:
         yield url
 
 
+def engine_health(url: str, model: str = MODEL_ID) -> dict[str, object]:
+    """``model``'s entry in an autan server's ``/health`` (it lists every served model, the
+    code model too once `make code-model` installed it)."""
+    models = httpx.get(f"{url}/health", timeout=10).json()["models"]
+    return dict(next(m for m in models if m["id"] == model))
+
+
 def bench_server(name: str, a: argparse.Namespace, levels: list[int]) -> list[dict[str, float]]:
     with serving(name, a) as url:
         return loadgen.run(f"{url}/v1", _served_id(url), levels, a.requests, a.max_tokens)

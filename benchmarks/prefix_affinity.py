@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks import loadgen
-from benchmarks.compare import MODEL_ID, ROOT, _free_port, _machine, running
+from benchmarks.compare import MODEL_ID, ROOT, _free_port, _machine, engine_health, running
 from benchmarks.prefix_cache import QUESTIONS, system_prompt
 
 ROUTED = "routed"
@@ -68,9 +68,9 @@ def prompt_tokens_cached(replicas: list[str]) -> tuple[int, int]:
     """Prompt tokens the replicas took from their prefix caches, and those they decoded."""
     cached = decoded = 0
     for url in replicas:
-        (model,) = httpx.get(f"{url}/health", timeout=10).json()["models"]
-        cached += int(model["cached_prompt_tokens"])
-        decoded += int(model["prompt_tokens_decoded"])
+        model = engine_health(url)
+        cached += int(str(model["cached_prompt_tokens"]))
+        decoded += int(str(model["prompt_tokens_decoded"]))
     return cached, decoded
 
 

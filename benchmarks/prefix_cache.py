@@ -27,7 +27,15 @@ from pathlib import Path
 import httpx
 
 from benchmarks import loadgen
-from benchmarks.compare import MODEL_ID, ROOT, _free_port, _machine, autan_serve_cmd, running
+from benchmarks.compare import (
+    MODEL_ID,
+    ROOT,
+    _free_port,
+    _machine,
+    autan_serve_cmd,
+    engine_health,
+    running,
+)
 
 RULES = [
     "Greet the customer by name when the name is known, and never invent one.",
@@ -102,9 +110,9 @@ def ttft(url: str, system: str, question: str, max_tokens: int) -> float:
 
 
 def prefix_counters(url: str) -> dict[str, int]:
-    (model,) = httpx.get(f"{url}/health", timeout=10).json()["models"]
+    model = engine_health(url)
     keys = ("admitted", "prefix_hits", "cached_prompt_tokens", "prompt_tokens_decoded")
-    return {k: int(model[k]) for k in keys}
+    return {k: int(str(model[k])) for k in keys}
 
 
 def main() -> None:
