@@ -257,7 +257,6 @@ class LlamaContext:
         self._batch = L.llama_batch_init(batch_tokens, 0, 1)
         self._batch_cap = batch_tokens
         self._index = [0] * batch_tokens  # plan row -> its row in the last llama_batch
-        self._state = (ctypes.c_uint8 * 0)()  # a sequence's KV in transit (copy)
         self.n_vocab = model.n_vocab
         self.streams = streams
         self.context = context
@@ -377,30 +376,35 @@ class LlamaContext:
         ``llama_memory_seq_cp`` copies every cell of the stream (and aborts on a partial
         range), a cost that grows with the context per sequence however short the prefix.
         The sequence state holds only the used cells' K and V rows."""
-        size = int(L.llama_state_seq_get_size(self._ctx, src))
-        if len(self._state) < size:
-            self._state = (ctypes.c_uint8 * size)()
-        written = int(L.llama_state_seq_get_data(self._ctx, self._state, size, src))
-        if written != size or L.llama_state_seq_set_data(self._ctx, self._state, size, dst) == 0:
+        state, size = self.save(src)
+        if not size or not self._set_state(dst, state):
             # No room for the cells in one run (cannot happen in an emptied stream): the
             # whole-stream copy always works.
             log.warning("KV state copy from slot %d to %d failed; copying the stream", src, dst)
             L.llama_memory_seq_cp(self._memory, src, dst, -1, -1)
 
     def save(self, slot: int) -> tuple[object, int]:
-        """The slot's KV cells (its sequence state) in host memory, and their size."""
+        """The slot's KV cells (its sequence state) in host memory, and their size (0 if
+        libllama could not write them)."""
         size = int(L.llama_state_seq_get_size(self._ctx, slot))
         state = (ctypes.c_uint8 * size)()
-        written = int(L.llama_state_seq_get_data(self._ctx, state, size, slot))
-        return state, written
+        if int(L.llama_state_seq_get_data(self._ctx, state, size, slot)) != size:
+            return state, 0
+        return state, size
 
     def load(self, slot: int, state: object) -> bool:
-        """Empty the slot and load a state ``save`` gave into it; False if libllama refused
-        (the slot is then empty)."""
+        """Load a state ``save`` gave into the slot; False if libllama refused (the slot is
+        then empty)."""
+        if self._set_state(slot, state):
+            return True
+        log.warning("loading a saved prompt into slot %d failed; decoding it cold", slot)
+        return False
+
+    def _set_state(self, slot: int, state: object) -> bool:
+        """Empty the slot and make its cells ``state``'s; on failure the slot stays empty."""
         assert isinstance(state, ctypes.Array)
         L.llama_memory_seq_rm(self._memory, slot, -1, -1)
         if L.llama_state_seq_set_data(self._ctx, state, len(state), slot) == 0:
-            log.warning("loading a saved prompt into slot %d failed; decoding it cold", slot)
             L.llama_memory_seq_rm(self._memory, slot, -1, -1)
             return False
         return True

@@ -151,7 +151,9 @@ class PrefixCache:
             order = [s for s in order if s < below] or order
         # A free slot that holds nothing: taking it forgets no other prompt's prefix.
         empty = None if compact else next((s for s in order if not self._held[s]), None)
-        slot, keep = order[0] if empty is None else empty, 0
+        # The slot a copy or a load overwrites: an empty one, else the least recently used.
+        fresh = order[0] if empty is None else empty
+        slot, keep = fresh, 0
         source: int | None = None
         if self.enabled and len(prompt) != MIN_PREFILL:
             short = len(prompt) < MIN_PREFILL
@@ -178,12 +180,10 @@ class PrefixCache:
                 if n > best_busy_keep:
                     best_busy, best_busy_keep = candidate, n
             if best_busy is not None:
-                # The copy overwrites the destination: an empty slot, else the least recently
-                # used one.
-                slot, keep, source = order[0] if empty is None else empty, best_busy_keep, best_busy
+                slot, keep, source = fresh, best_busy_keep, best_busy
             restore = self._best_saved(prompt, limit, keep)
             if restore is not None:
-                slot, keep, source = order[0] if empty is None else empty, restore[1], None
+                slot, keep, source = fresh, restore[1], None
                 self.saved.remove(restore[0])  # most recently used again: at the end
                 self.saved.append(restore[0])
         else:

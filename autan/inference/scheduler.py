@@ -347,8 +347,9 @@ class Scheduler:
         if self.backend.truncate(slot, len(held)) != len(held):
             return  # its cells do not start at position 0: nothing reusable
         state, nbytes = self.backend.save(slot)
-        self.cache.store(held, state, nbytes)
-        self.stats.host_cache_saves += 1
+        if nbytes:
+            self.cache.store(held, state, nbytes)
+            self.stats.host_cache_saves += 1
 
     def _plan(self) -> tuple[BatchPlan, list[tuple[Sequence, int, list[int]]]]:
         """The step's rows, and per sampled sequence its first logits row and draft tokens

@@ -201,13 +201,9 @@ def test_batch_fills_its_slots_and_an_interactive_request_still_starts_at_once(
     assert c.text == "abcdefgh"
 
 
-def test_without_batch_lines_interactive_requests_leave_the_reserve_slot_at_the_top() -> None:
-    # Nine streams, --parallel 8. A request that came while batch lines held slots 0 to 7 ran
-    # in the reserve (slot 8), which keeps its prompt. Once the batch is over, eight requests,
-    # that prompt among them, take slots 0 to 7: one run of sequence ids, decoded in one
-    # micro-batch without a pad row, rather than the reserve's hit and a hole below it.
-    backend = ScriptBackend(b"abcdefgh")
-    s = Scheduler(
+def nine_streams(backend: ScriptBackend) -> Scheduler:
+    """--parallel 8 with its interactive reserve: nine KV streams, eight for batch lines."""
+    return Scheduler(
         backend,
         streams=9,
         interactive_slots=8,
@@ -215,6 +211,15 @@ def test_without_batch_lines_interactive_requests_leave_the_reserve_slot_at_the_
         batch_tokens=64,
         interactive_grace=0.0,
     )
+
+
+def test_without_batch_lines_interactive_requests_leave_the_reserve_slot_at_the_top() -> None:
+    # Nine streams, --parallel 8. A request that came while batch lines held slots 0 to 7 ran
+    # in the reserve (slot 8), which keeps its prompt. Once the batch is over, eight requests,
+    # that prompt among them, take slots 0 to 7: one run of sequence ids, decoded in one
+    # micro-batch without a pad row, rather than the reserve's hit and a hole below it.
+    backend = ScriptBackend(b"abcdefgh")
+    s = nine_streams(backend)
     for i in range(8):
         line, _ = make_seq(f"line {i}".encode(), max_tokens=6)
         line.priority = Priority.BATCH
@@ -255,14 +260,7 @@ def test_a_batch_running_alone_keeps_its_slots_in_one_run() -> None:
     # different times; each next line takes the lowest free slot, so the free one stays at
     # the top, though every free slot holds the prompt (an interactive request used one).
     backend = ScriptBackend(b"abcdefghijklmnop")
-    s = Scheduler(
-        backend,
-        streams=9,
-        interactive_slots=8,
-        batch_slots=8,
-        batch_tokens=64,
-        interactive_grace=0.0,
-    )
+    s = nine_streams(backend)
     live, _ = make_seq(b"classify this", max_tokens=2)
     s.add(live)
     for i in range(60):
