@@ -83,7 +83,11 @@ class ScriptBackend:
     The output index of a row is how far its position lies past the slot's first logits row
     since the slot was (re)assigned, which is what ``truncate`` marks: the script is spelled
     by position, so output tokens a grammar forces (decoded in one chunk) skip their share of
-    it. Logits put ``margin`` on the scripted byte over a flat floor, so sampling at
+    it. A prompt the prefix cache reuses whole (kept, copied or loaded with the position of its
+    last token, and next decoded from one logits row just past it) continues from the script's
+    second byte: its first came from the logits the cache kept. (A short prompt extended by
+    exactly one token reads the same way: tests avoid that.) Logits put ``margin`` on the
+    scripted byte over a flat floor, so sampling at
     temperature > 0 mostly follows the script. ``decode_delay`` slows steps down for tests
     that need requests to overlap.
     """
@@ -103,6 +107,7 @@ class ScriptBackend:
         self.rollbacks: list[tuple[int, int]] = []
         self.kv: dict[int, list[int]] = {}
         self._emitted: dict[int, int] = {}  # slot -> position of its first logits row
+        self._ends: dict[int, int] = {}  # slot -> position of its KV's last prompt token
         self._rows: dict[int, int] = {}  # batch index -> output index, for the last decode
 
     def decode(self, plan: BatchPlan) -> None:
@@ -118,13 +123,19 @@ class ScriptBackend:
         self.batch_sizes.append(len(plan))
         self.batch_slots.append(list(plan.slots))
         self._rows = {}
+        starts = {slot: len(self.kv.get(slot, [])) for slot in plan.slots}
         for i, (slot, token, pos, want) in enumerate(
             zip(plan.slots, plan.tokens, plan.positions, plan.want_logits, strict=True)
         ):
             self.kv.setdefault(slot, []).append(token)
             if want:
-                first = self._emitted.setdefault(slot, pos)
-                self._rows[i] = pos - first
+                if slot not in self._emitted:
+                    end = self._ends.get(slot)
+                    if end is not None and pos == end + 1 == starts[slot]:
+                        self._emitted[slot] = end  # a prompt reused whole
+                    else:
+                        self._emitted[slot] = self._ends[slot] = pos
+                self._rows[i] = pos - self._emitted[slot]
 
     def logits(self, row: int) -> Logits:
         i = self._rows[row]
@@ -136,23 +147,34 @@ class ScriptBackend:
         self.truncations.append((slot, keep))
         self.kv[slot] = self.kv.get(slot, [])[:keep]
         self._emitted.pop(slot, None)
+        if self._ends.get(slot, keep) + 1 != keep:
+            self._ends.pop(slot, None)
         return len(self.kv[slot])
 
     def copy(self, src: int, dst: int) -> None:
         self.copies.append((src, dst))
         self.kv[dst] = list(self.kv.get(src, []))
+        self._set_end(dst, self._ends.get(src))
 
     def save(self, slot: int) -> tuple[object, int]:
         self.saves.append(slot)
         kv = list(self.kv.get(slot, []))
-        return kv, 100 * len(kv)
+        return (kv, self._ends.get(slot)), 100 * len(kv)
 
     def load(self, slot: int, state: object) -> bool:
-        assert isinstance(state, list)
+        assert isinstance(state, tuple)
+        kv, end = state
         self.loads.append(slot)
-        self.kv[slot] = list(state)
-        self._emitted.pop(slot, None)
+        self.kv[slot] = list(kv)
+        self._set_end(slot, end)
         return True
+
+    def _set_end(self, slot: int, end: int | None) -> None:
+        self._emitted.pop(slot, None)
+        if end is None:
+            self._ends.pop(slot, None)
+        else:
+            self._ends[slot] = end
 
     def rollback(self, slot: int, keep: int) -> None:
         """Drops the draft rows the scheduler did not take: the script is spelled by position,

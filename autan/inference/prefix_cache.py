@@ -18,6 +18,13 @@ requests to SmolLM2 share the 24 tokens of its template's system turn, and the s
 18 tokens instead of 42, with the same logits to the bit. (Requests decoded side by side
 share micro-batches, which changes the kernels with or without a hit.)
 
+A prompt seen whole before (a retry, a repeated request, a batch of the same prompt with
+different seeds) needs no decode at all: the cache keeps the logits of the last token of
+recent prompts, and when a slot, a running sequence or host memory holds such a prompt whole,
+the sequence starts from those logits. They are the ones the prompt's own decode gave, so the
+first token is the one a cold run samples; llama-server decodes the last prompt token again
+instead.
+
 Our context gives every slot its own KV stream (``kv_unified = False``) so that a slot can
 always grow to ``context`` cells. Between streams llama.cpp cannot share cells, and its
 ``llama_memory_seq_cp`` copies the whole source stream's buffers (it asserts on a partial
@@ -33,7 +40,8 @@ failed decode.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 # A copy moves the source's used cells x layers x KV width bytes (23 KB a cell for
@@ -48,6 +56,9 @@ MIN_PREFILL = 64
 # that holds another long prefix. While an empty slot is free it is no hit if it would cut
 # any cached token.
 MIN_HIT = 32
+# Whole prompts whose last logits are kept (at least; twice the slots when that is more):
+# 196 KB each for SmolLM2's vocabulary, 608 KB for Qwen2.5's.
+LOGITS_ENTRIES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +73,9 @@ class Placement:
     save: list[int] | None = None
     # A saved prompt's KV to load into the slot first (instead of a copy from ``source``).
     restore: Saved | None = None
+    # The logits of the prompt's last token, when ``keep`` covers the whole prompt: its
+    # first token is sampled from them, and nothing of it is decoded.
+    logits: object | None = None
 
 
 @dataclass(slots=True)
@@ -86,6 +100,20 @@ class PrefixCache:
         self.host_bytes = host_bytes if enabled else 0
         self.saved: list[Saved] = []
         self.saved_bytes = 0
+        # The last token's logits of recent whole prompts, least recently used first.
+        self._logits: OrderedDict[tuple[int, ...], object] = OrderedDict()
+        self.logits_entries = max(LOGITS_ENTRIES, 2 * slots)
+
+    def remember(self, prompt: list[int], logits: object) -> None:
+        """Keep the logits a whole ``prompt`` gave (a copy, owned by the cache): when a slot,
+        a busy sequence or host memory holds that prompt whole, a repeat of it decodes nothing."""
+        if not self.enabled:
+            return
+        key = tuple(prompt)
+        self._logits[key] = logits
+        self._logits.move_to_end(key)
+        while len(self._logits) > self.logits_entries:
+            self._logits.popitem(last=False)
 
     def store(self, tokens: list[int], state: object, nbytes: int) -> None:
         """Keep a prompt's KV in host memory, dropping the least recently used ones (and any
@@ -127,7 +155,9 @@ class PrefixCache:
         ``busy`` gives the slots in use and the prompt tokens their KV holds, as copy sources.
         The last ``MIN_PREFILL`` prompt tokens of a longer prompt are always decoded, and at
         least the last token of a shorter one (its logits give the first sample); a prompt of
-        exactly ``MIN_PREFILL`` tokens reuses nothing.
+        exactly ``MIN_PREFILL`` tokens reuses nothing. The exception is a prompt held whole
+        whose last logits the cache remembers (a retry, the same request again): it decodes
+        nothing, and its first token is sampled from the logits a cold run gave.
 
         Among slots that reuse as much, the least recently released one is taken, which keeps
         the most recent prefixes (a conversation's next turn finds its own). While a slot that
@@ -155,14 +185,22 @@ class PrefixCache:
         fresh = order[0] if empty is None else empty
         slot, keep = fresh, 0
         source: int | None = None
-        if self.enabled and len(prompt) != MIN_PREFILL:
+        logits = self._logits.get(tuple(prompt)) if self.enabled else None
+        if self.enabled and (len(prompt) != MIN_PREFILL or logits is not None):
             short = len(prompt) < MIN_PREFILL
-            limit = len(prompt) - 1 if short else len(prompt) - MIN_PREFILL
+            partial = len(prompt) - 1 if short else len(prompt) - MIN_PREFILL
+            # The reuse a match of ``same`` tokens allows: the whole prompt when its logits
+            # are known, else up to ``partial``.
+            whole = len(prompt) if logits is not None else partial
+
+            def usable(same: int) -> int:
+                return same if same == whole else min(same, partial)
+
             copy_from, copy_keep = None, 0
             for candidate in order:
                 held = self._held[candidate]
                 same = _common_prefix(held, prompt, len(prompt))
-                n = min(same, limit)
+                n = usable(same)
                 cut = len(held) - same  # cached tokens of another prompt that this would cut
                 if n <= keep:
                     continue
@@ -176,12 +214,12 @@ class PrefixCache:
                 slot, keep, source = empty, copy_keep, copy_from
             best_busy, best_busy_keep = None, max(keep + MIN_COPY_GAIN, MIN_HIT) - 1
             for candidate, tokens in busy:
-                n = _common_prefix(tokens, prompt, limit)
+                n = usable(_common_prefix(tokens, prompt, whole))
                 if n > best_busy_keep:
                     best_busy, best_busy_keep = candidate, n
             if best_busy is not None:
                 slot, keep, source = fresh, best_busy_keep, best_busy
-            restore = self._best_saved(prompt, limit, keep)
+            restore = self._best_saved(prompt, whole, keep, usable)
             if restore is not None:
                 slot, keep, source = fresh, restore[1], None
                 self.saved.remove(restore[0])  # most recently used again: at the end
@@ -193,14 +231,20 @@ class PrefixCache:
         save = list(held) if self._worth_saving(held, kept) else None
         self.free.remove(slot)
         self._held[slot] = []
-        return Placement(slot, keep, source, save, restore[0] if restore else None)
+        if keep == len(prompt):
+            self._logits.move_to_end(tuple(prompt))
+        else:
+            logits = None
+        return Placement(slot, keep, source, save, restore[0] if restore else None, logits)
 
-    def _best_saved(self, prompt: list[int], limit: int, keep: int) -> tuple[Saved, int] | None:
+    def _best_saved(
+        self, prompt: list[int], limit: int, keep: int, usable: Callable[[int], int]
+    ) -> tuple[Saved, int] | None:
         """The saved prompt sharing the longest prefix with ``prompt``, when it saves at least
         ``MIN_COPY_GAIN`` tokens over ``keep`` (a load costs about what a copy does)."""
         best, best_n = None, max(keep + MIN_COPY_GAIN, MIN_HIT) - 1
         for entry in self.saved:
-            n = _common_prefix(entry.tokens, prompt, limit)
+            n = usable(_common_prefix(entry.tokens, prompt, limit))
             if n > best_n:
                 best, best_n = entry, n
         return (best, best_n) if best is not None else None

@@ -12,7 +12,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -190,7 +190,13 @@ class Scheduler:
         held = self._hold_until - time.monotonic()
         if held > 0 and all(s.priority is Priority.BATCH for s in self.running):
             return held
+        # A prompt reused whole samples its first token now, from the logits the cache kept,
+        # and decodes it in this step.
+        for seq in [s for s in self.running if s.ready is not None]:
+            self._take(seq, -1, [], time.perf_counter())
         plan, sampled = self._plan()
+        if not plan:
+            return 0.0
         self.stats.steps += 1
         decode_start = time.perf_counter()
         try:
@@ -213,7 +219,11 @@ class Scheduler:
     def _take(self, seq: Sequence, row: int, draft: list[int], now: float) -> None:
         """Sample the sequence's rows from ``row`` on, one token each, for as long as they
         follow ``draft``; then drop the KV of the draft tokens the model did not take, and
-        append what the grammar forces next."""
+        append what the grammar forces next. Row -1: the logits ``seq.ready`` holds."""
+        if not seq.output and row >= 0 and self.cache.enabled:
+            # The first sample follows the prompt's last token: keep its logits, so that a
+            # repeat of the prompt decodes nothing.
+            self.cache.remember(seq.prompt, self.backend.logits(row).copy())
         accepted = 0
         while True:
             seq.timings.token(now)
@@ -249,7 +259,12 @@ class Scheduler:
             self.stats.mask_seconds += time.perf_counter() - mask_start
             self.stats.masked_tokens += 1
         banned = self._eog_ids() if len(seq.output) < seq.sampler.params.min_tokens else None
-        return seq.sampler.sample(self.backend.logits(row), allowed, banned)
+        if row < 0:
+            logits, seq.ready = seq.ready, None
+            assert logits is not None, "row -1 samples the logits the prefix cache kept"
+        else:
+            logits = self.backend.logits(row)
+        return seq.sampler.sample(logits, allowed, banned)
 
     def _fast_forward(self, seq: Sequence) -> None:
         """Append the tokens the grammar now forces: they are decoded with the sampled token
@@ -338,6 +353,9 @@ class Scheduler:
                 self.stats.cached_prompt_tokens += keep
             seq.timings.admitted = time.perf_counter()
             seq.timings.cached_tokens = keep
+            if keep == len(seq.prompt):
+                assert where.logits is not None, "a prompt reused whole comes with its logits"
+                seq.ready = cast(Logits, where.logits)
             seq.slot, seq.n_cached, seq.status = where.slot, keep, SequenceStatus.RUNNING
             self.running.append(seq)
             self.stats.admitted += 1

@@ -11,7 +11,7 @@ from typing import Protocol
 from autan.inference.constraints import Constraint
 from autan.inference.detokenizer import Detokenizer
 from autan.inference.reply_budget import ReplyBudget
-from autan.inference.sampling import Sampler, SamplingParams
+from autan.inference.sampling import Logits, Sampler, SamplingParams
 from autan.inference.speculation import PromptLookup
 from autan.inference.stop import StopMatcher
 
@@ -90,6 +90,8 @@ class Sequence:
     priority: Priority = Priority.INTERACTIVE
     timings: SequenceTimings = field(default_factory=SequenceTimings)
     lookup: PromptLookup | None = None  # its draft source, once it has speculated
+    # Its first token's logits, when the prefix cache held the whole prompt (see PrefixCache)
+    ready: Logits | None = None
 
     @classmethod
     def create(

@@ -269,7 +269,8 @@ def test_a_batch_running_alone_keeps_its_slots_in_one_run() -> None:
         s.add(seq)
     run_until_idle(s)
     full = [slots for slots in backend.batch_slots if len(set(slots)) == 8]
-    assert len(full) > 50
+    # 420 output rows (each line's first token comes from the prompt's kept logits), 8 a step
+    assert len(full) > 45
     # The interactive request's slot 0 frees first, below the batch's: a hole until the line
     # in the top slot ends. From then on, none.
     assert [_holes(slots) for slots in full[12:]] == [0] * (len(full) - 12)

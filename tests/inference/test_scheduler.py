@@ -191,9 +191,41 @@ def test_the_same_prompt_twice_gives_the_same_greedy_output() -> None:
     before = backend.decoded_tokens
     _, c2 = generate(s, SYSTEM + b"Q: why?")
     assert c1.text == c2.text == cold(SYSTEM + b"Q: why?")
+    # nothing of the prompt (held whole, with its last logits), then the 11 outputs fed back
+    assert backend.decoded_tokens - before == 11
+    assert s.stats.cached_prompt_tokens == len(SYSTEM + b"Q: why?")
+
+
+def test_a_prompt_whose_logits_were_forgotten_decodes_its_last_min_prefill_tokens() -> None:
+    backend = ContextBackend()
+    s = Scheduler(backend, streams=2, batch_tokens=128)
+    s.cache.logits_entries = 0
+    _, c1 = generate(s, SYSTEM + b"Q: why?")
+    before = backend.decoded_tokens
+    _, c2 = generate(s, SYSTEM + b"Q: why?")
+    assert c1.text == c2.text == cold(SYSTEM + b"Q: why?")
     # the last MIN_PREFILL prompt tokens, then the 11 outputs fed back
     assert backend.decoded_tokens - before == MIN_PREFILL + 11
     assert s.stats.cached_prompt_tokens == len(SYSTEM + b"Q: why?") - MIN_PREFILL
+
+
+def test_a_repeat_of_a_running_prompt_is_copied_whole_and_decodes_none_of_it() -> None:
+    backend = ContextBackend()
+    s = Scheduler(backend, streams=2, batch_tokens=128)
+    prompt = SYSTEM * 2 + b"Q: why?"
+    first, c1 = make_seq(prompt, max_tokens=12)
+    s.add(first)
+    while not first.output:
+        s.step()
+    before = backend.decoded_tokens
+    second, c2 = make_seq(prompt, max_tokens=12)
+    s.add(second)
+    run_until_idle(s)
+    assert backend.copies == [(first.slot, second.slot)]
+    assert s.stats.cached_prompt_tokens == len(prompt)
+    # the first's 11 remaining outputs and the second's 11, fed back; no prompt token
+    assert backend.decoded_tokens - before == 11 + 11
+    assert c1.text == c2.text == cold(prompt)
 
 
 def test_a_hit_on_the_prefix_with_a_new_suffix_matches_a_cold_run() -> None:
@@ -303,7 +335,7 @@ def test_a_prompt_whose_slot_was_taken_comes_back_from_host_memory() -> None:
     before = backend.decoded_tokens
     c2 = generate(s, first)[1]
     assert backend.loads == [0] and s.stats.host_cache_loads == 1
-    assert backend.decoded_tokens - before == MIN_PREFILL + 11
+    assert backend.decoded_tokens - before == 11  # the prompt came back whole, with its logits
     assert c2.text == c1.text == cold(first)
 
 
