@@ -17,6 +17,7 @@ from typing import Protocol, cast
 import numpy as np
 import numpy.typing as npt
 
+from autan.inference import micro_batch
 from autan.inference.prefix_cache import MIN_PREFILL, PrefixCache
 from autan.inference.sampling import Logits
 from autan.inference.sequence import (
@@ -99,6 +100,7 @@ class SchedulerStats:
     draft_tokens: int = 0  # prompt-lookup tokens verified (see speculation)
     accepted_tokens: int = 0  # of those, the ones the model agreed with
     forced_tokens: int = 0  # output tokens a grammar forced, decoded without a step of their own
+    deferred_tokens: int = 0  # forced or draft tokens a step left to the next (micro-batch cap)
 
 
 class Scheduler:
@@ -391,9 +393,25 @@ class Scheduler:
         budget = self.batch_tokens - sum(s.length - s.n_cached for s in decoding)
         drafts = self.speculator.drafts(decoding, running=len(self.running), room=budget)
         budget -= sum(len(d) for d in drafts.values())
+        # Forced and draft tokens beyond the cap wait for the next steps: fed now, they would
+        # cost libllama passes over the weights of a row or two each (see micro_batch).
+        fixed = {s.slot: len(s.prompt) - s.n_cached for s in prefilling}
+        wanted = {s.slot: len(s.pending(1)) + len(drafts.get(s, [])) for s in decoding}
+        fixed.update(dict.fromkeys(micro_batch.lone_gaps({*fixed, *wanted}), 1))
+        cap = micro_batch.cap(fixed, wanted) if len(wanted) > 1 else self.batch_tokens
         for seq in decoding + prefilling:
             draft = drafts.get(seq, [])
-            chunk = seq.pending(self._chunk_size(seq, budget) if seq.prefilling else 1)
+            if seq.prefilling:
+                chunk = seq.pending(self._chunk_size(seq, budget))
+            else:
+                chunk = seq.pending(1)
+                if len(chunk) > cap:  # the rest next step; nothing to sample before it is in
+                    self.stats.deferred_tokens += len(chunk) - cap
+                    chunk, draft = chunk[:cap], []
+                    sampled_now = False
+                else:
+                    draft = draft[: cap - len(chunk)]
+                    sampled_now = True
             if not chunk:
                 continue
             start = seq.n_cached
@@ -410,6 +428,8 @@ class Scheduler:
                     continue
             else:
                 seq.n_cached += len(chunk)  # the draft tokens count once accepted
+                if not sampled_now:
+                    continue
             plan.tokens.extend(draft)
             plan.positions.extend(range(seq.n_cached, seq.n_cached + len(draft)))
             plan.slots.extend([seq.slot] * len(draft))

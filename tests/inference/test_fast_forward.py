@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from autan.chat.schemas import lark_json
 from autan.inference.constraints import Grammars
+from autan.inference.micro_batch import passes
 from autan.inference.sampling import SamplingParams
 from autan.inference.scheduler import Scheduler
 from autan.inference.sequence import Sequence
@@ -76,3 +78,15 @@ def test_the_mask_after_a_forced_run_follows_the_grammar() -> None:
     (out,), s = generate(ScriptBackend(script), fast_forward=True)
     assert json.loads(out.text) == json.loads(script)
     assert s.stats.forced_tokens > 0
+
+
+def test_concurrent_forced_runs_cost_no_thin_micro_batches() -> None:
+    backend = ContextBackend()
+    fast, s = generate(backend, fast_forward=True, n=3)
+    slow, _ = generate(ContextBackend(), fast_forward=False, n=3)
+    assert [c.text for c in fast] == [c.text for c in slow]
+    assert s.stats.deferred_tokens > 0
+    for slots in backend.batch_slots:
+        rows, one_each = passes(Counter(slots)), passes(dict.fromkeys(slots, 1))
+        # never thinner passes than with one row for each sequence
+        assert sum(rows) / len(rows) >= sum(one_each) / len(one_each), slots
