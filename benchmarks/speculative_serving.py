@@ -17,12 +17,12 @@ import asyncio
 import contextlib
 import statistics
 import time
+from pathlib import Path
 
 import httpx
 
-from autan.models.packaged import packaged_model_path
 from benchmarks import loadgen
-from benchmarks.compare import _machine, _served_id, serving
+from benchmarks.compare import _machine, _served_id, model_paths, serving
 from benchmarks.speculative import WORKLOADS
 
 # (label, server, its extra flags)
@@ -51,7 +51,13 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--ctx-size", type=int, default=4096)
     ap.add_argument("--servers", default=",".join(label for label, _, _ in SERVERS))
+    ap.add_argument(
+        "--model",
+        default="packaged",
+        help="packaged (SmolLM2-135M), code (Qwen2.5-Coder-0.5B of `make code-model`) or a GGUF",
+    )
     a = ap.parse_args()
+    (model_path,) = model_paths(a.model)
     chosen = [s for s in SERVERS if s[0] in a.servers.split(",")]
     speeds: dict[tuple[str, str], list[float]] = {}
     lengths: dict[tuple[str, str], list[int]] = {}
@@ -59,7 +65,7 @@ def main() -> None:
         urls = {}
         for label, name, flags in chosen:
             args = argparse.Namespace(
-                model_path=str(packaged_model_path()),
+                model_path=model_path,
                 threads=a.threads,
                 parallel=1,
                 ctx_size=a.ctx_size,
@@ -84,7 +90,7 @@ def main() -> None:
             print(f"round {round_ + 1}/{a.rounds}: {time.perf_counter() - start:.0f} s", flush=True)
     print(f"\nmachine: {_machine()}")
     print(
-        f"model: {packaged_model_path().name}, threads {a.threads}, one slot, greedy, "
+        f"model: {Path(model_path).name}, threads {a.threads}, one slot, greedy, "
         f"{a.max_tokens} output tokens at most, median of {a.rounds} interleaved rounds\n"
     )
     labels = list(urls)
