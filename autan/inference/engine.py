@@ -100,6 +100,7 @@ class EngineStats:
     draft_tokens: int
     accepted_tokens: int
     forced_tokens: int
+    deferred_tokens: int  # forced or draft tokens a step left to the next (micro_batch.cap)
 
 
 class Vocabulary(Protocol):
@@ -339,6 +340,7 @@ class LocalEngine:
             draft_tokens=s.stats.draft_tokens,
             accepted_tokens=s.stats.accepted_tokens,
             forced_tokens=s.stats.forced_tokens,
+            deferred_tokens=s.stats.deferred_tokens,
         )
 
     def close(self) -> None:
