@@ -206,3 +206,19 @@ def test_without_host_bytes_nothing_is_saved() -> None:
     cache.place([*PREFIX, *TAIL])
     cache.release(0, [*PREFIX, *TAIL])
     assert cache.place([7, *TAIL]).save is None
+
+
+def test_beside_running_work_a_match_is_copied_to_the_lowest_free_slot() -> None:
+    cache = taken(6)
+    for slot in (1, 2, 3, 4, 5):
+        cache.release(slot, [slot, *PREFIX])
+    busy = [(0, [0, *PREFIX])]
+    # The match sits in slot 4: taking it would leave slots 1 to 3 free inside the run.
+    placed = cache.place([4, *PREFIX, *TAIL], busy, below=6)
+    assert placed == Placement(slot=1, keep=1 + len(PREFIX), source=4)
+    assert cache.held(4) == [4, *PREFIX]  # the source keeps its prompt
+    # Alone on the engine, the match is taken where it is.
+    cache = taken(3)
+    for slot in (0, 1, 2):
+        cache.release(slot, [slot, *PREFIX])
+    assert cache.place([2, *PREFIX, *TAIL], [], below=3) == Placement(2, 1 + len(PREFIX))

@@ -25,6 +25,24 @@ export function errorBox(error) {
   return el("p", { className: "error", role: "alert" }, String(error.message || error));
 }
 
+// A button that runs ``onclick`` once at a time (disabled meanwhile) and shows a failure in
+// ``errors``, the element that holds the page's messages.
+export function actionButton(label, onclick, errors) {
+  return el("button", {
+    type: "button",
+    onclick: async (event) => {
+      event.target.disabled = true;
+      try {
+        await onclick();
+      } catch (error) {
+        errors.append(errorBox(error));
+      } finally {
+        event.target.disabled = false;
+      }
+    },
+  }, label);
+}
+
 export function formatBytes(n) {
   if (n === null || n === undefined) return "";
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];

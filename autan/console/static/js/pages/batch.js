@@ -1,7 +1,7 @@
 // Batch jobs: create one from an uploaded file or from pasted JSONL (uploaded as a file first),
 // follow its progress (polled), download its output and error files, cancel it.
 import { api, fileContent, uploadFile } from "../api.js";
-import { count, el, errorBox, formatTime, poll, saveBlob } from "../dom.js";
+import { actionButton, count, el, errorBox, formatTime, poll, saveBlob } from "../dom.js";
 
 const ENDPOINTS = ["/v1/chat/completions", "/v1/fim/completions", "/v1/embeddings"];
 const LIVE = new Set(["QUEUED", "RUNNING", "CANCELLATION_REQUESTED"]);
@@ -88,19 +88,7 @@ export async function render(container) {
   }
 
   function actions(job) {
-    const button = (label, onclick) => el("button", {
-      type: "button",
-      onclick: async (event) => {
-        event.target.disabled = true;
-        try {
-          await onclick();
-        } catch (error) {
-          listBox.append(errorBox(error));
-        } finally {
-          event.target.disabled = false;
-        }
-      },
-    }, label);
+    const button = (label, onclick) => actionButton(label, onclick, listBox);
     return el("span", { className: "actions" },
       job.output_file ? button("Output", () => download(job.output_file, `${job.id}-output.jsonl`)) : null,
       job.error_file ? button("Errors", () => download(job.error_file, `${job.id}-errors.jsonl`)) : null,

@@ -2,7 +2,7 @@
 // (polled: status, events, checkpoints, training and validation loss charted with uPlot), and
 // open the model it made in the playground.
 import { api } from "../api.js";
-import { count, el, errorBox, formatTime, poll, table } from "../dom.js";
+import { actionButton, count, el, errorBox, formatTime, poll, table } from "../dom.js";
 import uPlot from "../../vendor/uPlot.esm.js";
 
 const JOBS = "/v1/fine_tuning/jobs";
@@ -110,18 +110,7 @@ export async function render(container, params = new URLSearchParams()) {
   }
 
   function showJob(job) {
-    const button = (label, onclick) => el("button", {
-      type: "button",
-      onclick: async (event) => {
-        event.target.disabled = true;
-        try {
-          await onclick();
-        } catch (error) {
-          detail.append(errorBox(error));
-          event.target.disabled = false;
-        }
-      },
-    }, label);
+    const button = (label, onclick) => actionButton(label, onclick, detail);
     const hp = Object.entries(job.hyperparameters).filter(([, v]) => v !== null && v !== undefined)
       .map(([k, v]) => `${k} ${v}`).join(", ");
     const playground = job.fine_tuned_model && job.status === "SUCCESS"
