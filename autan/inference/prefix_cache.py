@@ -40,6 +40,7 @@ failed decode.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -173,10 +174,11 @@ class PrefixCache:
         With ``below``, only the slots under it are taken while one of them is free: the
         scheduler keeps the interactive reserve's slots at the top for when batch lines run,
         so that ``--parallel`` interactive requests fill the run of slots from 0 without a hole.
-        While others run, such a prompt takes the lowest free slot, and a match held in
-        another free slot is copied there: four requests in slots 0, 2, 5 and 7 make three
-        passes over the weights a step where slots 0 to 3 make one (on the code model, a pass
-        is about 20 ms of a one-row step's 25 on two cores).
+        While others run, such a prompt takes a free slot that leaves the busy ones in the
+        fewest runs (a lone free slot between two busy ones counts as bridged: it gets a pad
+        token), and a match held in another free slot is copied there: four requests in
+        slots 0, 3, 5 and 7 make four passes over the weights a step where slots 4 to 7 make
+        one (on the code model, a pass is about 20 ms of a one-row step's 25 on two cores).
         """
         assert self.free, "place() needs a free slot: check PrefixCache.free first"
         assert prompt, "an empty prompt has no token to decode"
@@ -184,15 +186,18 @@ class PrefixCache:
         if below is not None:
             order = [s for s in order if s < below] or order
         busy = list(busy)
-        # Beside running sequences an interactive prompt goes to the lowest free slot (see
-        # below): any other would leave a free slot inside the run of busy ones.
+        # Beside running sequences an interactive prompt goes to a free slot that keeps the
+        # busy ones in as few runs as it can (see below).
         contiguous = below is not None and bool(busy)
         # A free slot that holds nothing: taking it forgets no other prompt's prefix.
         empty = None if compact else next((s for s in order if not self._held[s]), None)
         # The slot a copy or a load overwrites: an empty one, else the least recently used.
         fresh = order[0] if empty is None else empty
         if contiguous:
-            fresh = min(order)
+            running = {s for s, _ in busy}
+            fewest = min(_runs(running | {s}) for s in order)
+            near = [s for s in order if _runs(running | {s}) == fewest]
+            fresh = empty if empty in near else near[0]
         slot, keep = fresh, 0
         source: int | None = None
         logits = self._logits.get(tuple(prompt)) if self.enabled else None
@@ -234,9 +239,9 @@ class PrefixCache:
                 slot, keep, source = fresh, restore[1], None
                 self.saved.remove(restore[0])  # most recently used again: at the end
                 self.saved.append(restore[0])
-            if contiguous and slot != fresh and source is None and restore is None:
+            if contiguous and _runs(running | {slot}) > fewest and source is None and not restore:
                 # The match's own slot would cut the run of busy slots, which costs every
-                # decode step a pass over the weights: it is copied to the lowest free slot.
+                # decode step a pass over the weights: it is copied to one that does not.
                 own = usable(_common_prefix(self._held[fresh], prompt, len(prompt)))
                 if keep >= own + MIN_COPY_GAIN:
                     source = slot
@@ -274,6 +279,13 @@ class PrefixCache:
         assert slot not in self.free, f"slot {slot} released twice"
         self._held[slot] = list(tokens) if self.enabled else []
         self.free.append(slot)
+
+
+def _runs(slots: set[int]) -> tuple[int, int]:
+    """The micro-batches a decode over ``slots`` takes, one row each (runs of consecutive
+    slots, a lone gap bridged by a pad: ``LlamaContext.decode``), and the pads."""
+    gaps = [hi - lo for lo, hi in itertools.pairwise(sorted(slots))]
+    return 1 + sum(1 for gap in gaps if gap > 2), gaps.count(2)
 
 
 def _common_prefix(a: list[int], b: list[int], limit: int) -> int:

@@ -222,3 +222,13 @@ def test_beside_running_work_a_match_is_copied_to_the_lowest_free_slot() -> None
     for slot in (0, 1, 2):
         cache.release(slot, [slot, *PREFIX])
     assert cache.place([2, *PREFIX, *TAIL], [], below=3) == Placement(2, 1 + len(PREFIX))
+
+
+def test_beside_one_running_request_the_next_goes_next_to_it() -> None:
+    cache = taken(8)
+    for slot in range(8):
+        if slot != 5:
+            cache.release(slot, [slot, *PREFIX])
+    busy = [(5, [5, *PREFIX])]
+    placed = cache.place([9, 9, 9], busy, below=8)  # no match anywhere
+    assert placed.slot in (4, 6)  # 5 and it make one run
