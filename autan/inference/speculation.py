@@ -76,7 +76,6 @@ class PromptLookup:
     _follow: dict[tuple[int, ...], int] = field(default_factory=dict)
     _indexed: int = 0  # positions i < _indexed have their n-grams ending at i - 1 indexed
     _idle: int = 0  # lookups since the last draft
-    _streak: int = 0  # tokens of the last draft when the model took all of them, else 0
 
     @property
     def acceptance(self) -> float:
@@ -89,15 +88,13 @@ class PromptLookup:
         The ``i``-th draft token is used with probability ``a ** i`` (``a`` the acceptance)
         and saves a whole decode when it is; it costs ``row_cost`` either way. So drafting
         pays up to the largest ``k`` with ``a ** k > row_cost``.
-
-        A draft the model took whole says more than the average: the text is being copied,
-        and copies run long. The next draft is then at least twice as long.
         """
         a = self.acceptance
+        if a <= row_cost:
+            return 0
         if a >= 1.0 or row_cost <= 0.0:
             return MAX_K
-        k = 0 if a <= row_cost else int(math.log(row_cost) / math.log(a))
-        return min(MAX_K, max(k, 2 * self._streak))
+        return min(MAX_K, int(math.log(row_cost) / math.log(a)))
 
     def propose(self, prompt: list[int], output: list[int], limit: int) -> list[int]:
         """At most ``limit`` tokens that followed the sequence's last n-gram where it occurred
@@ -132,7 +129,6 @@ class PromptLookup:
         less, so the estimate follows the text (a copied passage, then free prose)."""
         self._taken = 0.9 * self._taken + accepted
         self._refused = 0.9 * self._refused + (1.0 if accepted < proposed else 0.0)
-        self._streak = proposed if accepted == proposed else 0
 
     def _catch_up(self, prompt: list[int], output: list[int]) -> None:
         tokens = self._tokens

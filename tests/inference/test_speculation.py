@@ -57,20 +57,6 @@ def test_drafts_grow_while_the_model_agrees_and_stop_when_a_row_costs_more() -> 
     assert [d for d in drafts if d] == [toks(b" ")] * 2
 
 
-def test_a_draft_taken_whole_doubles_the_next_one() -> None:
-    lookup = PromptLookup()
-    assert lookup.length(0.5) == 1
-    lookup.settle(1, 1)
-    assert lookup.length(0.5) == 2
-    lookup.settle(2, 2)
-    lookup.settle(4, 4)
-    assert lookup.length(0.5) == 8  # a copy in progress: longer than the average asks for
-    lookup.settle(8, 3)  # the copy ended
-    assert lookup.length(0.5) < 8
-    lookup.settle(MAX_K, MAX_K)
-    assert lookup.length(0.5) == MAX_K
-
-
 def test_row_cost_reads_the_share_of_a_row_from_step_times() -> None:
     cost = RowCost()
     assert cost.share == PRIOR_ROW_COST  # nothing measured yet
