@@ -84,10 +84,10 @@ class ScriptBackend:
     since the slot was (re)assigned, which is what ``truncate`` marks: the script is spelled
     by position, so output tokens a grammar forces (decoded in one chunk) skip their share of
     it. A prompt the prefix cache reuses whole (kept, copied or loaded with the position of its
-    last token, and next decoded from one logits row just past it) continues from the script's
-    second byte: its first came from the logits the cache kept. (A short prompt extended by
-    exactly one token reads the same way: tests avoid that.) Logits put ``margin`` on the
-    scripted byte over a flat floor, so sampling at
+    last token, and next decoded from just past it, starting with the script's first byte)
+    goes on from there: its first byte came from the logits the cache kept. (A new prompt that
+    extends the last one by text starting with that byte reads the same way: tests avoid it.)
+    Logits put ``margin`` on the scripted byte over a flat floor, so sampling at
     temperature > 0 mostly follows the script. ``decode_delay`` slows steps down for tests
     that need requests to overlap.
     """
@@ -124,6 +124,9 @@ class ScriptBackend:
         self.batch_slots.append(list(plan.slots))
         self._rows = {}
         starts = {slot: len(self.kv.get(slot, [])) for slot in plan.slots}
+        firsts: dict[int, int] = {}
+        for slot, token in zip(plan.slots, plan.tokens, strict=True):
+            firsts.setdefault(slot, token)
         for i, (slot, token, pos, want) in enumerate(
             zip(plan.slots, plan.tokens, plan.positions, plan.want_logits, strict=True)
         ):
@@ -131,8 +134,9 @@ class ScriptBackend:
             if want:
                 if slot not in self._emitted:
                     end = self._ends.get(slot)
-                    if end is not None and pos == end + 1 == starts[slot]:
-                        self._emitted[slot] = end  # a prompt reused whole
+                    whole = end is not None and starts[slot] == end + 1
+                    if whole and self.script[:1] == bytes([firsts[slot]]):
+                        self._emitted[slot] = end  # a prompt reused whole: its output goes on
                     else:
                         self._emitted[slot] = self._ends[slot] = pos
                 self._rows[i] = pos - self._emitted[slot]
