@@ -195,8 +195,9 @@ class PrefixCache:
         fresh = order[0] if empty is None else empty
         if contiguous:
             running = {s for s, _ in busy}
-            fewest = min(_runs(running | {s}) for s in order)
-            near = [s for s in order if _runs(running | {s}) == fewest]
+            runs = {s: _runs(running | {s}) for s in order}
+            fewest = min(runs.values())
+            near = [s for s in order if runs[s] == fewest]
             fresh = empty if empty in near else near[0]
         slot, keep = fresh, 0
         source: int | None = None
