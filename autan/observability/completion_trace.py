@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from autan.inference.sequence import SequenceTimings
 from autan.observability.request_context import current_request
-from autan.observability.tracing import Tracing, epoch_ns
+from autan.observability.tracing import Tracing, epoch_clock
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -128,6 +128,7 @@ class CompletionTrace:
 
         parent = trace.set_span_in_context(self.span)
         tracer = self._tracing.tracer
+        epoch_ns = epoch_clock()
         for index, t in self._timings:
             phases = [("autan.queue", t.arrived, t.admitted)]
             if t.first_token:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +28,14 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
 
-def epoch_ns(perf_seconds: float) -> int:
-    """``time.perf_counter()`` seconds (the engine's clock) as epoch nanoseconds (OTLP's clock),
-    measured back from now: an offset taken once at start would drift from the wall clock as a
-    long-running server's clock is slewed, and engine phases would leave their request's span."""
-    return time.time_ns() - int((time.perf_counter() - perf_seconds) * 1e9)
+def epoch_clock() -> Callable[[float], int]:
+    """A converter from ``time.perf_counter()`` seconds (the engine's clock) to epoch nanoseconds
+    (OTLP's clock), its offset measured now: one offset taken once at start would drift from the
+    wall clock as a long-running server's clock is slewed, and engine phases would leave their
+    request's span. Convert all of one request's instants with the same converter, so that two
+    phases that meet at one instant still meet after conversion."""
+    offset = time.time_ns() - int(time.perf_counter() * 1e9)
+    return lambda perf_seconds: offset + int(perf_seconds * 1e9)
 
 
 def _wanted(environ: Mapping[str, str]) -> bool:
