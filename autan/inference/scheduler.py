@@ -212,7 +212,7 @@ class Scheduler:
         finally:
             self.stats.decode_seconds += time.perf_counter() - decode_start
         now = time.perf_counter()
-        if len(plan) == sum(len(draft) + 1 for _, _, draft in sampled):  # one row each
+        if len(sampled) == 1 and len(plan) == len(sampled[0][2]) + 1:  # one sequence, no prompt
             self.speculator.cost.observe(len(plan), now - decode_start)
         for seq, row, draft in sampled:
             self._take(seq, row, draft, now)

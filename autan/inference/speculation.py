@@ -23,20 +23,25 @@ matcher checks every draft token the sampler would draw (each row is masked afte
 one was consumed), so constrained sequences speculate too.
 
 A draft token costs a row of compute whether it is accepted or not, and on a CPU a decode's
-cost grows with its rows: a draft pays only where the model takes enough of it. ``RowCost``
-measures what a row adds to a decode on this machine (a share ``c`` of a one-row step), each
-sequence counts how often the model takes its draft tokens (``a``), and a draft is as long as
-its last token still pays, ``a ** k > c``: none when ``a <= c``, longer as the model keeps
-agreeing, up to ``MAX_K``. A sequence that does not draft probes with one token now and then.
-In ``auto`` mode only steps with at most ``max_running`` running sequences speculate: a batch
-of many sequences already keeps the machine busy. ``on`` drafts ``MAX_K`` tokens whenever a
-lookup finds some, whatever they cost.
+cost grows with its rows, unevenly: llama.cpp multiplies one row with its own kernel and
+more rows four at a time, so on 2 cores a second row adds about 0.9 of a one-row step, and
+16 rows cost less than 17 (6.5 and 7.5 steps on Qwen2.5-Coder-0.5B). ``StepCost`` measures
+what a decode of ``n`` rows costs on this machine, as a multiple of one row. Each sequence
+counts, per draft position ``i``, how often the model took the ``i``-th draft token once it
+had taken the ones before (``PromptLookup.survival``): copying runs long, so once a draft
+starts to be taken it tends to be taken whole, which a single acceptance rate would not
+say. A draft is as long as maximises the tokens a step is expected to give over what the
+step costs, none when no length beats a one-row step; a sequence that does not draft probes
+with ``PROBE_K`` tokens now and then. In ``auto`` mode only steps with at most
+``max_running`` running sequences speculate: a batch of many sequences already keeps the
+machine busy. ``on`` drafts ``MAX_K`` tokens whenever a lookup finds some, whatever they
+cost.
 """
 
 from __future__ import annotations
 
 import enum
-import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,14 +50,24 @@ if TYPE_CHECKING:
 
 # The n-gram sizes looked up, longest first: a bigram repeats by chance in free text too often.
 NGRAMS = (4, 3)
-# Draft tokens per verify. A sequence's rows in one decode stay well under ``MIN_PREFILL``
-# (64), the count from which llama.cpp's CPU attention takes another kernel.
-MAX_K = 16
-# What one more row adds to a one-row decode, until measured: on 2 CPU cores a SmolLM2-135M
-# decode row costs about as much as the fixed part of a decode (see ``LlamaContext.decode``).
-PRIOR_ROW_COST = 0.5
-# A sequence that does not draft tries one token this often, to learn whether it now would.
-PROBE_EVERY = 32
+# Draft tokens per verify: with the token sampled anyway, 16 rows, a multiple of the four rows
+# llama.cpp's CPU kernels multiply at once. A sequence's rows in one decode stay well under
+# ``MIN_PREFILL`` (64), the count from which llama.cpp's CPU attention takes another kernel.
+MAX_K = 15
+# What a decode of n rows costs, in one-row decodes, until measured: 1 + PRIOR_ROW_COST * (n - 1).
+# Below what rows cost on 2 cores (0.4 to 0.5 past the second), so that every length is tried
+# once and then known.
+PRIOR_ROW_COST = 0.3
+# A sequence that does not draft tries this many tokens after this many lookups without one,
+# to learn whether it now would.
+PROBE_K = 3
+PROBE_EVERY = 16
+# The survival prior, worth PRIOR_DRAFTS drafts: the first draft token taken 4 times in 5,
+# each later one 23 times in 25 once the ones before it were.
+PRIOR_DRAFTS = 2.0
+PRIOR_FIRST, PRIOR_NEXT = 0.8, 0.92
+# How much a sequence's older drafts weigh against its latest, per draft.
+DECAY = 0.9
 
 
 class SpeculationMode(enum.StrEnum):
@@ -61,40 +76,49 @@ class SpeculationMode(enum.StrEnum):
     OFF = "off"  # never
 
 
+def _prior(rate_first: float, rate_next: float) -> list[float]:
+    return [PRIOR_DRAFTS * (rate_first if i == 0 else rate_next) for i in range(MAX_K)]
+
+
 @dataclass(slots=True)
 class PromptLookup:
-    """One sequence's n-gram index over its tokens (prompt, then output) and how often the
-    model has taken its draft tokens.
+    """One sequence's n-gram index over its tokens (prompt, then output) and how far the
+    model has followed its drafts.
 
     ``_follow`` maps an n-gram to the position just after its latest occurrence whose next
-    token is known; the index is brought up to date lazily, on each ``propose``.
+    token is known; the index is brought up to date lazily, on each ``propose``. ``_reached[i]``
+    counts the drafts whose token ``i + 1`` was verified after tokens ``1..i`` were taken, and
+    ``_taken[i]`` those of them whose token ``i + 1`` was taken too (both decayed).
     """
 
-    _taken: float = 2.0  # draft tokens accepted (decayed), from a prior of 2 in 3
-    _refused: float = 1.0  # drafts cut short by a rejected token (decayed)
+    _reached: list[float] = field(default_factory=lambda: [PRIOR_DRAFTS] * MAX_K)
+    _taken: list[float] = field(default_factory=lambda: _prior(PRIOR_FIRST, PRIOR_NEXT))
     _tokens: list[int] = field(default_factory=list)
     _follow: dict[tuple[int, ...], int] = field(default_factory=dict)
     _indexed: int = 0  # positions i < _indexed have their n-grams ending at i - 1 indexed
     _idle: int = 0  # lookups since the last draft
 
-    @property
-    def acceptance(self) -> float:
-        """The chance that the model takes the next draft token, given it took the previous."""
-        return self._taken / (self._taken + self._refused)
+    def survival(self) -> list[float]:
+        """Per draft length ``k`` (index ``k - 1``): the chance the model takes a draft's first
+        ``k`` tokens."""
+        out, alive = [], 1.0
+        for reached, taken in zip(self._reached, self._taken, strict=True):
+            alive *= taken / reached
+            out.append(alive)
+        return out
 
-    def length(self, row_cost: float) -> int:
-        """Draft tokens worth verifying when a row costs ``row_cost`` of a one-row decode.
-
-        The ``i``-th draft token is used with probability ``a ** i`` (``a`` the acceptance)
-        and saves a whole decode when it is; it costs ``row_cost`` either way. So drafting
-        pays up to the largest ``k`` with ``a ** k > row_cost``.
-        """
-        a = self.acceptance
-        if a <= row_cost:
-            return 0
-        if a >= 1.0 or row_cost <= 0.0:
-            return MAX_K
-        return min(MAX_K, int(math.log(row_cost) / math.log(a)))
+    def length(self, relative: Callable[[int], float], limit: int = MAX_K) -> int:
+        """Draft tokens worth verifying when a decode of ``n`` rows costs ``relative(n)``
+        one-row decodes: the ``k`` that gives the most tokens per unit of cost, a step that
+        verifies ``k`` yielding ``1 + sum(survival[:k])`` tokens on average; 0 when none
+        beats drafting nothing."""
+        best, best_k, expected = 1.0, 0, 1.0
+        for k, alive in enumerate(self.survival()[: max(0, limit)], start=1):
+            expected += alive
+            value = expected / relative(k + 1)
+            if value > best * (1.0 + 1e-6):
+                best, best_k = value, k
+        return best_k
 
     def propose(self, prompt: list[int], output: list[int], limit: int) -> list[int]:
         """At most ``limit`` tokens that followed the sequence's last n-gram where it occurred
@@ -112,13 +136,16 @@ class PromptLookup:
                 return tokens[at : at + limit]
         return []
 
-    def draft(self, prompt: list[int], output: list[int], limit: int, row_cost: float) -> list[int]:
-        """The draft to verify this step: ``length(row_cost)`` tokens at most, and one now and
-        then when drafts do not pay, so that the acceptance keeps being measured."""
-        k = self.length(row_cost)
+    def draft(
+        self, prompt: list[int], output: list[int], limit: int, relative: Callable[[int], float]
+    ) -> list[int]:
+        """The draft to verify this step: ``length(relative)`` tokens at most, and
+        ``PROBE_K`` now and then when drafts do not pay, so that the survival keeps being
+        measured."""
+        k = self.length(relative, limit)
         self._idle += 1
         if k == 0 and self._idle >= PROBE_EVERY:
-            k = 1
+            k = PROBE_K
         out = self.propose(prompt, output, min(k, limit))
         if out:
             self._idle = 0
@@ -127,8 +154,15 @@ class PromptLookup:
     def settle(self, proposed: int, accepted: int) -> None:
         """Count how many of ``proposed`` draft tokens the model accepted; older drafts weigh
         less, so the estimate follows the text (a copied passage, then free prose)."""
-        self._taken = 0.9 * self._taken + accepted
-        self._refused = 0.9 * self._refused + (1.0 if accepted < proposed else 0.0)
+        reached, taken = self._reached, self._taken
+        for i in range(MAX_K):
+            reached[i] *= DECAY
+            taken[i] *= DECAY
+        # Tokens 1..accepted were taken; token accepted + 1, if there was one, was refused.
+        for i in range(min(proposed, accepted + 1)):
+            reached[i] += 1.0
+            if i < accepted:
+                taken[i] += 1.0
 
     def _catch_up(self, prompt: list[int], output: list[int]) -> None:
         tokens = self._tokens
@@ -146,37 +180,27 @@ class PromptLookup:
         self._indexed = len(tokens)
 
 
-class RowCost:
-    """What one more row adds to a one-row decode step on this machine, as a share of it:
-    decode seconds fitted as ``a + b * rows`` by least squares over recent decode-only steps
-    (older ones decay), and ``b / (a + b)``."""
+class StepCost:
+    """What a decode of ``n`` rows of one sequence costs on this machine, in one-row decodes:
+    the seconds of each row count, averaged with older ones weighing less, over those of one
+    row; ``1 + PRIOR_ROW_COST * (n - 1)`` until both are measured."""
 
-    def __init__(self, decay: float = 0.98) -> None:
-        self.decay = decay
-        self._n = self._x = self._y = self._xx = self._xy = 0.0
+    def __init__(self, weight: float = 0.2) -> None:
+        self.weight = weight
+        self._seconds: list[float | None] = [None] * (MAX_K + 2)
 
     def observe(self, rows: int, seconds: float) -> None:
-        d = self.decay
-        self._n = d * self._n + 1.0
-        self._x = d * self._x + rows
-        self._y = d * self._y + seconds
-        self._xx = d * self._xx + rows * rows
-        self._xy = d * self._xy + rows * seconds
+        if not 0 < rows < len(self._seconds):
+            return
+        old = self._seconds[rows]
+        self._seconds[rows] = seconds if old is None else old + self.weight * (seconds - old)
 
-    @property
-    def share(self) -> float:
-        n = self._n
-        if n < 8:
-            return PRIOR_ROW_COST
-        mean_x, mean_y = self._x / n, self._y / n
-        var = self._xx / n - mean_x * mean_x
-        if var < 0.25:  # the rows hardly varied: no slope to read
-            return PRIOR_ROW_COST
-        b = (self._xy / n - mean_x * mean_y) / var
-        one = mean_y - b * mean_x + b
-        if one <= 0.0:
-            return PRIOR_ROW_COST
-        return min(max(b / one, 0.01), 1.0)
+    def relative(self, rows: int) -> float:
+        one = self._seconds[1]
+        measured = self._seconds[rows] if 0 < rows < len(self._seconds) else None
+        if one is None or measured is None or one <= 0.0:
+            return 1.0 + PRIOR_ROW_COST * (rows - 1)
+        return measured / one
 
 
 class Speculator:
@@ -185,7 +209,7 @@ class Speculator:
     def __init__(self, mode: SpeculationMode, *, max_running: int) -> None:
         self.mode = mode
         self.max_running = max_running
-        self.cost = RowCost()
+        self.cost = StepCost()
 
     def drafts(
         self, decoding: list[Sequence], *, running: int, room: int
@@ -195,18 +219,23 @@ class Speculator:
             return {}
         if self.mode is SpeculationMode.AUTO and running > self.max_running:
             return {}
-        # Forced on, drafts are verified whatever they cost: only a free row is assumed.
-        row_cost = self.cost.share if self.mode is SpeculationMode.AUTO else 0.0
+        # Forced on, drafts are verified whatever they cost.
+        relative = self.cost.relative if self.mode is SpeculationMode.AUTO else _free
         out: dict[Sequence, list[int]] = {}
         for seq in decoding:
             if seq.lookup is None:
                 seq.lookup = PromptLookup()
             # The token after the last draft is sampled anyway: never draft past max_tokens.
             limit = min(seq.max_new_tokens - len(seq.output) - 1, room)
-            draft = seq.lookup.draft(seq.prompt, seq.output, limit, row_cost)
+            draft = seq.lookup.draft(seq.prompt, seq.output, limit, relative)
             if draft:
                 out[seq] = draft
                 room -= len(draft)
                 if room <= 0:
                     break
         return out
+
+
+def _free(rows: int) -> float:
+    """A decode's cost when rows are taken to cost nothing: drafts as long as can be."""
+    return 1.0

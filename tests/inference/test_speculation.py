@@ -4,6 +4,8 @@ grammars), while the distribution of sampled tokens stays the model's."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -16,8 +18,8 @@ from autan.inference.speculation import (
     PRIOR_ROW_COST,
     PROBE_EVERY,
     PromptLookup,
-    RowCost,
     SpeculationMode,
+    StepCost,
 )
 from tests.fakes import N_VOCAB, ByteVocabulary, ContextBackend, ScriptBackend, _digest
 from tests.inference.test_scheduler import Collector, run_until_idle
@@ -41,31 +43,66 @@ def test_lookup_proposes_what_followed_the_last_ngram() -> None:
     assert PromptLookup().propose(toks(b"the cat sat. the cat"), [], 2) == toks(b" s")
 
 
-def test_drafts_grow_while_the_model_agrees_and_stop_when_a_row_costs_more() -> None:
+def linear(share: float) -> Callable[[int], float]:
+    """Decode costs that grow by ``share`` of a one-row decode per row."""
+    return lambda rows: 1.0 + share * (rows - 1)
+
+
+def test_drafts_grow_while_the_model_agrees_and_stop_when_rows_cost_more() -> None:
     lookup = PromptLookup()
-    assert lookup.length(0.5) == 1  # the prior: 2 in 3 taken
+    assert 0 < lookup.length(linear(PRIOR_ROW_COST)) < MAX_K  # the prior: worth a try
     for _ in range(10):
-        lookup.settle(4, 4)
-    assert lookup.length(0.5) > 4
-    assert lookup.length(0.0) == MAX_K
+        lookup.settle(8, 8)
+    assert lookup.length(linear(0.5)) >= 8
+    assert lookup.length(lambda rows: 1.0) == MAX_K
+    assert lookup.length(lambda rows: 1.0, limit=5) == 5
     for _ in range(30):
-        lookup.settle(2, 0)
-    assert lookup.acceptance < 0.5 and lookup.length(0.5) == 0
-    # a sequence that does not draft still probes with one token now and then
+        lookup.settle(4, 0)
+    assert lookup.survival()[0] < 0.1 and lookup.length(linear(0.5)) == 0
+    # a sequence that does not draft still probes now and then
     prompt = toks(b"the cat sat. the cat")
-    drafts = [lookup.draft(prompt, [], 10, 0.5) for _ in range(2 * PROBE_EVERY)]
-    assert [d for d in drafts if d] == [toks(b" ")] * 2
+    drafts = [lookup.draft(prompt, [], 10, linear(0.5)) for _ in range(2 * PROBE_EVERY)]
+    assert [d for d in drafts if d] == [toks(b" sa")] * 2
 
 
-def test_row_cost_reads_the_share_of_a_row_from_step_times() -> None:
-    cost = RowCost()
-    assert cost.share == PRIOR_ROW_COST  # nothing measured yet
+def test_a_draft_taken_whole_is_followed_by_longer_ones_though_some_are_cut_short() -> None:
+    """Copying runs long: drafts taken whole half the time and cut at once otherwise make
+    long drafts pay, where one acceptance rate (1 in 2 tokens) would say none does."""
+    lookup = PromptLookup()
     for _ in range(20):
-        cost.observe(1, 0.010)  # one row alone gives no slope
-    assert cost.share == PRIOR_ROW_COST
-    for rows in (1, 5, 9, 17) * 10:
-        cost.observe(rows, 0.008 + 0.002 * rows)  # a = 8 ms, b = 2 ms: b / (a + b) = 0.2
-    assert cost.share == pytest.approx(0.2, abs=0.01)
+        lookup.settle(15, 15)
+        lookup.settle(15, 0)
+    alive = lookup.survival()
+    assert alive[0] == pytest.approx(0.5, abs=0.1) and alive[14] > 0.8 * alive[0]
+    assert lookup.length(linear(0.3)) == MAX_K
+
+
+def test_the_draft_length_takes_the_cheapest_row_counts() -> None:
+    """When 16 rows cost less than 15, a sure draft is 15 tokens, not 14."""
+    lookup = PromptLookup()
+    for _ in range(20):
+        lookup.settle(15, 15)
+    cost = {n: 1.0 + 0.4 * (n - 1) for n in range(1, MAX_K + 2)}
+    cost[16] = cost[14]
+    assert lookup.length(cost.__getitem__) == 15
+    cost[16] = cost[15] + 5.0
+    assert lookup.length(cost.__getitem__) == 14
+
+
+def test_step_cost_is_measured_per_row_count_against_one_row() -> None:
+    cost = StepCost()
+    assert cost.relative(4) == pytest.approx(1 + 3 * PRIOR_ROW_COST)  # nothing measured yet
+    cost.observe(4, 0.025)
+    assert cost.relative(4) == pytest.approx(1 + 3 * PRIOR_ROW_COST)  # no one-row step yet
+    for _ in range(50):
+        cost.observe(1, 0.010)
+        cost.observe(4, 0.025)
+        cost.observe(16, 0.065)
+    assert cost.relative(4) == pytest.approx(2.5, rel=0.01)
+    assert cost.relative(16) == pytest.approx(6.5, rel=0.01)
+    assert cost.relative(8) == pytest.approx(1 + 7 * PRIOR_ROW_COST)  # never seen: the prior
+    cost.observe(MAX_K + 40, 1.0)  # beyond any draft: not kept
+    assert cost.relative(MAX_K + 40) == pytest.approx(1 + (MAX_K + 39) * PRIOR_ROW_COST)
 
 
 def generate(
