@@ -102,7 +102,7 @@ class EngineSettings(BaseModel):
         description="prompt-lookup speculative decoding: draft tokens from the sequence's own "
         "prompt and reply, verified in one decode (auto: while at most "
         "speculative_max_running sequences run, as many tokens as pay on this machine; on: "
-        "always, 16 tokens; off: never)",
+        "always, 15 tokens; off: never)",
     )
     speculative_max_running: int = Field(
         default=1,

@@ -196,6 +196,7 @@ class Scheduler:
         # and decodes it in this step.
         for seq in [s for s in self.running if s.ready is not None]:
             self._take(seq, -1, [], time.perf_counter())
+        plan_start = time.perf_counter()
         plan, sampled = self._plan()
         if not plan:
             return 0.0
@@ -212,10 +213,11 @@ class Scheduler:
         finally:
             self.stats.decode_seconds += time.perf_counter() - decode_start
         now = time.perf_counter()
-        if len(sampled) == 1 and len(plan) == len(sampled[0][2]) + 1:  # one sequence, no prompt
-            self.speculator.cost.observe(len(plan), now - decode_start)
         for seq, row, draft in sampled:
             self._take(seq, row, draft, now)
+        if len(sampled) == 1 and len(plan) == len(sampled[0][2]) + 1:  # one sequence, no prompt
+            # The whole step, planning and sampling included: a draft spares them too.
+            self.speculator.cost.observe(len(plan), time.perf_counter() - plan_start)
         return 0.0
 
     def _take(self, seq: Sequence, row: int, draft: list[int], now: float) -> None:
