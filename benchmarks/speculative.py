@@ -119,9 +119,10 @@ def _sameness(divergences: list[int | None]) -> str:
     divergence.
 
     Greedy speculation picks each row's argmax, so it gives off's text wherever a decode of
-    ``k + 1`` rows computes the same logits as ``k + 1`` one-row decodes. On SmolLM2 (Q8_0) it
-    does, to the bit; on Q4_K_M files llama.cpp multiplies four rows or more with other
-    kernels than one, the logits move by a few tenths, and a near tie can flip, as batching
+    ``k + 1`` rows computes the same logits as ``k + 1`` one-row decodes: on SmolLM2 (Q4_1)
+    to the bit while the KV in view is under 512 cells. From 512 cells a one-row decode sums
+    its attention in another order, and on Q4_K_M files llama.cpp multiplies four rows or
+    more with other kernels than one: the logits move, and a near tie can flip, as batching
     the request with others' already does.
     """
     differing = [d for d in divergences if d is not None]

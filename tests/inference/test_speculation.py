@@ -16,7 +16,6 @@ from autan.inference.sequence import Sequence
 from autan.inference.speculation import (
     MAX_K,
     PRIOR_ROW_COST,
-    PROBE_EVERY,
     PromptLookup,
     SpeculationMode,
     StepCost,
@@ -59,10 +58,23 @@ def test_drafts_grow_while_the_model_agrees_and_stop_when_rows_cost_more() -> No
     for _ in range(30):
         lookup.settle(4, 0)
     assert lookup.survival()[0] < 0.1 and lookup.length(linear(0.5)) == 0
-    # a sequence that does not draft still probes now and then
-    prompt = toks(b"the cat sat. the cat")
-    drafts = [lookup.draft(prompt, [], 10, linear(0.5)) for _ in range(2 * PROBE_EVERY)]
-    assert [d for d in drafts if d] == [toks(b" sa")] * 2
+
+
+def test_without_drafting_guesses_are_checked_for_free_and_drafts_start_once_they_hold() -> None:
+    text = bytes(range(40, 140))  # no 4 bytes repeat in it
+    prompt = toks(text + text[:4])  # the reply will copy the text from its 5th byte on
+    lookup = PromptLookup()
+    for _ in range(5):
+        lookup.settle(4, 0)
+    assert lookup.length(linear(0.3)) == 0
+    output: list[int] = []
+    free = 0
+    while not lookup.draft(prompt, output, 10, linear(0.3)):
+        output.append(text[4 + len(output)])  # the token sampled: the copy goes on
+        free += 1
+        assert free < 90, "guesses that held never made the sequence draft"
+    # It waited for guesses to be confirmed (15 tokens each), verifying none.
+    assert free >= 15 and lookup.survival()[0] > 0.3
 
 
 def test_a_draft_taken_whole_is_followed_by_longer_ones_though_some_are_cut_short() -> None:
