@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from autan.accounts.accounts import ADMIN_KEY_FILE
 from autan.api.app import create_app
 from autan.cli.command_group import fail, validation_problems
+from autan.cli.heap import freeze_startup_heap
 from autan.cli.options import (
     BatchSlotsOpt,
     ContextOpt,
@@ -189,6 +190,7 @@ def serve(
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
         **uvicorn_logs,  # type: ignore[arg-type]
     )
+    freeze_startup_heap()
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from autan.cli.command_group import validation_problems
+from autan.cli.heap import freeze_startup_heap
 from autan.cli.options import (
     BatchSlotsOpt,
     ContextOpt,
@@ -83,6 +84,7 @@ def worker(
         raise typer.BadParameter(validation_problems(e)) from e
     configure_logging(settings.log_level, settings.log_format)
     cards, registry = load_models(settings)
+    freeze_startup_heap()
     asyncio.run(_run(settings, registry, cards))
 
 
