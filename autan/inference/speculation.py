@@ -71,6 +71,9 @@ PRIOR_ROW_COST = 0.3
 # outweigh it.
 PRIOR_DRAFTS = 1.0
 PRIOR_FIRST, PRIOR_NEXT = 0.7, 0.9
+# An unverified draft whose first SHADOW_HORIZON tokens came is counted then, and looked up
+# anew: a sequence back in a copied passage drafts again after a few tokens, not MAX_K.
+SHADOW_HORIZON = 4
 # How much a sequence's older drafts weigh against its latest, per draft.
 DECAY = 0.9
 
@@ -130,8 +133,13 @@ class PromptLookup:
         """At most ``limit`` tokens that followed the sequence's last n-gram where it occurred
         before, or none."""
         self._catch_up(prompt, output)
-        if limit <= 0:
+        at = self._match()
+        if at is None or limit <= 0:
             return []
+        return self._tokens[at : at + limit]
+
+    def _match(self) -> int | None:
+        """Where the tokens after the latest earlier occurrence of the last n-gram start."""
         tokens = self._tokens
         end = len(tokens)
         for size in NGRAMS:
@@ -139,8 +147,8 @@ class PromptLookup:
                 continue
             at = self._follow.get(tuple(tokens[end - size :]))
             if at is not None:
-                return tokens[at : at + limit]
-        return []
+                return at
+        return None
 
     def draft(
         self, prompt: list[int], output: list[int], limit: int, relative: Callable[[int], float]
@@ -167,8 +175,11 @@ class PromptLookup:
         came = self._tokens[self._shadow_at : self._shadow_at + len(shadow)]
         pairs = enumerate(zip(shadow, came, strict=False))
         taken = next((i for i, (x, y) in pairs if x != y), len(came))
-        if taken < len(came) or len(came) == len(shadow):
+        if taken < len(came):  # refused: what it says about every position is known
             self.settle(len(shadow), taken)
+            self._shadow = []
+        elif len(came) >= min(SHADOW_HORIZON, len(shadow)):  # taken so far: say so, look again
+            self.settle(len(came), taken)
             self._shadow = []
 
     def settle(self, proposed: int, accepted: int) -> None:
@@ -239,23 +250,19 @@ class Speculator:
             return {}
         if self.mode is SpeculationMode.AUTO and running > self.max_running:
             return {}
-        # Forced on, drafts are verified whatever they cost.
-        relative = self.cost.relative if self.mode is SpeculationMode.AUTO else _free
         out: dict[Sequence, list[int]] = {}
         for seq in decoding:
             if seq.lookup is None:
                 seq.lookup = PromptLookup()
             # The token after the last draft is sampled anyway: never draft past max_tokens.
             limit = min(seq.max_new_tokens - len(seq.output) - 1, room)
-            draft = seq.lookup.draft(seq.prompt, seq.output, limit, relative)
+            if self.mode is SpeculationMode.ON:  # verified whatever it costs
+                draft = seq.lookup.propose(seq.prompt, seq.output, min(MAX_K, limit))
+            else:
+                draft = seq.lookup.draft(seq.prompt, seq.output, limit, self.cost.relative)
             if draft:
                 out[seq] = draft
                 room -= len(draft)
                 if room <= 0:
                     break
         return out
-
-
-def _free(rows: int) -> float:
-    """A decode's cost when rows are taken to cost nothing: drafts as long as can be."""
-    return 1.0

@@ -16,6 +16,7 @@ from autan.inference.sequence import Sequence
 from autan.inference.speculation import (
     MAX_K,
     PRIOR_ROW_COST,
+    SHADOW_HORIZON,
     PromptLookup,
     SpeculationMode,
     StepCost,
@@ -73,8 +74,8 @@ def test_without_drafting_guesses_are_checked_for_free_and_drafts_start_once_the
         output.append(text[4 + len(output)])  # the token sampled: the copy goes on
         free += 1
         assert free < 90, "guesses that held never made the sequence draft"
-    # It waited for guesses to be confirmed (15 tokens each), verifying none.
-    assert free >= 15 and lookup.survival()[0] > 0.3
+    # It waited for guesses to be confirmed (SHADOW_HORIZON tokens each), verifying none.
+    assert free >= SHADOW_HORIZON and lookup.survival()[0] > 0.3
 
 
 def test_a_draft_taken_whole_is_followed_by_longer_ones_though_some_are_cut_short() -> None:
