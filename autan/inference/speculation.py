@@ -38,8 +38,8 @@ starts to be taken it tends to be taken whole, which a single acceptance rate wo
 say. A draft is as long as maximises the tokens a step is expected to give over what the
 step costs, none when no length beats a one-row step. A sequence that does not draft still
 looks its draft up and checks it against the tokens it then samples, which costs no row: the
-counts follow the text while nothing is verified, and drafting starts again where a copied
-passage does. In ``auto`` mode only steps with at most
+counts follow the text while nothing is verified, and drafting starts again a few tokens into
+a copied passage. In ``auto`` mode only steps with at most
 ``max_running`` running sequences speculate: a batch of many sequences already keeps the
 machine busy. ``on`` drafts ``MAX_K`` tokens whenever a lookup finds some, whatever they
 cost.
