@@ -93,7 +93,7 @@ async def _ttfts(
     async def worker(client: httpx.AsyncClient) -> None:
         while not queue.empty():
             system, question = queue.get_nowait()
-            extra = {
+            extra: dict[str, object] = {
                 "messages": [
                     {"role": "system", "content": system},
                     {"role": "user", "content": question},
