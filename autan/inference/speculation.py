@@ -133,22 +133,21 @@ class PromptLookup:
         """At most ``limit`` tokens that followed the sequence's last n-gram where it occurred
         before, or none."""
         self._catch_up(prompt, output)
-        at = self._match()
-        if at is None or limit <= 0:
-            return []
-        return self._tokens[at : at + limit]
+        return self._following(limit)
 
-    def _match(self) -> int | None:
-        """Where the tokens after the latest earlier occurrence of the last n-gram start."""
+    def _following(self, limit: int) -> list[int]:
+        """``propose`` over the index as it stands."""
         tokens = self._tokens
         end = len(tokens)
+        if limit <= 0:
+            return []
         for size in NGRAMS:
             if end <= size:
                 continue
             at = self._follow.get(tuple(tokens[end - size :]))
             if at is not None:
-                return at
-        return None
+                return tokens[at : at + limit]
+        return []
 
     def draft(
         self, prompt: list[int], output: list[int], limit: int, relative: Callable[[int], float]
@@ -161,11 +160,11 @@ class PromptLookup:
         k = self.length(relative, limit)
         if k == 0:
             if not self._shadow:
-                self._shadow = self.propose(prompt, output, MAX_K)
+                self._shadow = self._following(MAX_K)
                 self._shadow_at = len(self._tokens)
             return []
         self._shadow = []
-        return self.propose(prompt, output, min(k, limit))
+        return self._following(min(k, limit))
 
     def _check_shadow(self) -> None:
         """Settle the unverified draft once the sampled tokens have taken or refused it."""
